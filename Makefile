@@ -1,0 +1,139 @@
+# gotflow — one GNU Makefile for the library, the stages, the tools and the tests.
+#
+#   make            build everything (build/bin/gotflow, build/bin/gotflow-<kind>, ...)
+#   make run        install missing packages, build, run the default pipeline
+#   make test       install missing packages, build, run every suite; ends with "N passed, N failed"
+#   make bench      build and run the benchmarks under tools/bench/
+#   make format     clang-format every .c/.h/.cu file
+#   make deps       apt-get install the Debian packages the build and the tests need
+#   V=1             show full compile lines
+
+# Debian packages the build and the tests need, and the pkg-config names they provide.
+DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev \
+               protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
+               python3-zmq python3-msgpack procps
+PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson
+
+CC ?= cc
+NVCC ?= nvcc
+BUILD := build
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(BUILD)/gen -MMD -MP
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-7s %s\n'
+endif
+
+# --- sources -------------------------------------------------------------------------------
+PROTO_SRC := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTO_SRC))
+PROTO_H := $(PROTO_C:.c=.h)
+LIB_SRC := $(shell find common -name '*.c' -not -path 'common/kernels/cuda/*' | sort)
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o)
+LIB := $(BUILD)/libgotflow.a
+
+STAGE_SRC := $(wildcard stages/*.c)
+STAGE_BIN := $(patsubst stages/%.c,$(BUILD)/bin/gotflow-%,$(STAGE_SRC))
+TSTAGE_SRC := $(wildcard tests/stages/*.c)
+TSTAGE_BIN := $(patsubst tests/stages/%.c,$(BUILD)/test-bin/gotflow-%,$(TSTAGE_SRC))
+
+# Every folder under tools/ except bench/ is one program named after the folder.
+TOOL_DIRS := $(filter-out bench,$(notdir $(patsubst %/,%,$(wildcard tools/*/))))
+TOOL_BIN := $(foreach t,$(TOOL_DIRS),$(if $(wildcard tools/$(t)/*.c),$(BUILD)/bin/$(t)))
+BENCH_SRC := $(wildcard tools/bench/*.c)
+BENCH_BIN := $(patsubst tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c tests/oracle/test_*.c)
+UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+# CUDA: compiled and linked whenever nvcc exists (the GPU itself is only needed to run it).
+CU_SRC := $(wildcard common/kernels/cuda/*.cu)
+HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+
+.PHONY: all run test bench format deps clean
+.SECONDARY:
+all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(UNIT_BIN) $(BENCH_BIN)
+
+# --- rules ---------------------------------------------------------------------------------
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
+	$(quiet) PROTOC $<
+	@mkdir -p $(BUILD)/gen/proto
+	$(Q)protoc-c --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
+	$(quiet) CC $<
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	$(quiet) CC $<
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/gotflow-%: $(BUILD)/obj/stages/%.o $(LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test-bin/gotflow-%: $(BUILD)/obj/tests/stages/%.o $(LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+define tool_rule
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(LIB)
+	$$(quiet) LINK $$@
+	@mkdir -p $$(dir $$@)
+	$$(Q)$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach t,$(TOOL_DIRS),$(eval $(call tool_rule,$(t))))
+
+$(BUILD)/bench/%: $(BUILD)/obj/tools/bench/%.o $(LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# --- commands ------------------------------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEBIAN_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/bin/gotflow run pipelines/default.yaml --demo
+
+test: deps
+	$(MAKE) all
+	tests/run.sh
+
+bench: all
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+format:
+	clang-format -i $$(find common stages tools tests -name '*.[ch]' -o -name '*.cu')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
