@@ -57,7 +57,7 @@ UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 CU_SRC := $(wildcard common/kernels/cuda/*.cu)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
 
-.PHONY: all run test bench format deps clean
+.PHONY: all run test bench format deps clean oracle
 .SECONDARY:
 all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(UNIT_BIN) $(BENCH_BIN)
 
@@ -137,3 +137,7 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Regenerates the committed goldens with the reference implementations (needs network for PyPI).
+oracle:
+	tests/oracle/run.sh

@@ -1,0 +1,20 @@
+/* cmd.h — the gotflow command table: one file per command (cmd_<name>.c), each an entry here.
+ *
+ * A command returns the process exit status: 0 success, 1 runtime failure, 2 usage error
+ * (after printing its usage). Commands may define other codes and document them in --help.
+ */
+#ifndef GF_TOOLS_CMD_H
+#define GF_TOOLS_CMD_H
+
+struct gf_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;
+};
+
+int cmd_version(int argc, char **argv);
+
+/* True when argv holds -h or --help. */
+int gf_cmd_wants_help(int argc, char **argv);
+
+#endif

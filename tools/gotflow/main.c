@@ -1,0 +1,46 @@
+/* main.c — `gotflow <command> ...`: dispatch from the command table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "core/log.h"
+
+static const struct gf_cmd s_cmds[] = {
+    {"version", cmd_version, "print the gotflow version"},
+};
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: gotflow <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
+        fprintf(f, "  %-10s %s\n", s_cmds[i].name, s_cmds[i].summary);
+    fprintf(f, "\n'gotflow <command> --help' describes a command.\n");
+}
+
+int gf_cmd_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        s_usage(stdout);
+        return 0;
+    }
+    gf_log_init("gotflow", GF_LOG_INFO);
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++)
+        if (strcmp(argv[1], s_cmds[i].name) == 0)
+            return s_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "gotflow: unknown command '%s'\n\n", argv[1]);
+    s_usage(stderr);
+    return 2;
+}
