@@ -1,0 +1,65 @@
+/* credit.h — credit accounting for one replica's input (pure bookkeeping, no sockets).
+ *
+ * A replica may hold at most `capacity` frames: queued, joining or in process. It grants credits
+ * to its upstream peers; a peer sends one frame per credit. Invariant kept by the ledger:
+ *
+ *     held + sum over peers of (granted - received) <= capacity
+ *
+ * so a slow replica stops its producers instead of queueing without bound. Granted and received
+ * are running totals per peer: the peer learns its credit as granted_total - frames it sent, so a
+ * lost or reordered grant message cannot inflate anybody's credit. A peer not heard from within
+ * the expiry time is forgotten and its unused credits return to the pool.
+ *
+ * Free credits go one at a time to the live peer with the fewest unused credits, ties to the
+ * one granted longest ago, so every upstream replica keeps a share.
+ */
+#ifndef GF_ENGINE_CREDIT_H
+#define GF_ENGINE_CREDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GF_CREDIT_MAX_PEERS 256
+#define GF_CREDIT_RID_MAX 32
+
+struct gf_credit_peer {
+    uint8_t rid[GF_CREDIT_RID_MAX]; /* ZeroMQ routing id */
+    size_t rid_len;
+    uint64_t granted, received; /* running totals */
+    int64_t last_seen_ms, last_grant_ms;
+    int dirty; /* granted changed since the last announcement */
+};
+
+struct gf_credit_ledger {
+    int capacity;
+    int held;
+    long overruns; /* frames that arrived from a peer with no unused credit */
+    int n_peers;
+    struct gf_credit_peer peers[GF_CREDIT_MAX_PEERS];
+};
+
+void gf_credit_init(struct gf_credit_ledger *l, int capacity);
+
+/* Finds or adds the peer; refreshes its last-seen time. Returns its index, or -1 when full. */
+int gf_credit_peer(struct gf_credit_ledger *l, const void *rid, size_t rid_len, int64_t now_ms);
+
+/* A data frame arrived from peer `i`: it now holds a slot. */
+void gf_credit_on_frame(struct gf_credit_ledger *l, int i);
+
+/* `n` held frames are finished: their slots are free again. */
+void gf_credit_release(struct gf_credit_ledger *l, int n);
+
+/* Credits granted and not yet used, over all peers. */
+int gf_credit_outstanding(const struct gf_credit_ledger *l);
+
+/* Slots neither held nor promised. */
+int gf_credit_free(const struct gf_credit_ledger *l);
+
+/* Hands out every free slot (see above); marks the peers whose totals changed as dirty.
+ * Returns how many credits were granted. */
+int gf_credit_grant(struct gf_credit_ledger *l, int64_t now_ms);
+
+/* Forgets peers silent for more than `timeout_ms`; returns how many were forgotten. */
+int gf_credit_expire(struct gf_credit_ledger *l, int64_t now_ms, int64_t timeout_ms);
+
+#endif

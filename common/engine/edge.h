@@ -1,0 +1,94 @@
+/* edge.h — credit-based data edges over ZeroMQ.
+ *
+ * Each replica binds one ROUTER socket, its inlet. An upstream replica holds one outlet per
+ * downstream stage: a DEALER per downstream replica, connected to that replica's inlet. Messages
+ * on an edge are single-part. A data message is a msgpack frame; an edge-control message starts
+ * with the byte 0xC1, which msgpack never uses:
+ *
+ *     0xC1 'H' <u64 instance>                   upstream -> downstream: hello / keepalive
+ *     0xC1 'C' <u64 instance> <u64 granted>     downstream -> upstream: credit total
+ *
+ * (integers little-endian; instance = a random id of the sending process, so a restarted peer is
+ * recognised). The downstream keeps the credit ledger (credit.h); the upstream knows its credit
+ * for a replica as granted - frames sent since it last saw that replica's instance, and sends
+ * only where credit exists, to the replica with the most unused credit (least loaded) first.
+ * Frames with no credit anywhere wait in the outlet's queue; the stage stops granting its own
+ * credits while any queue is long, which carries back-pressure up the pipeline.
+ *
+ * Threads: an inlet or outlet is used by one thread.
+ */
+#ifndef GF_ENGINE_EDGE_H
+#define GF_ENGINE_EDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "engine/credit.h"
+
+#define GF_EDGE_CTL 0xC1
+#define GF_EDGE_KEEPALIVE_MS 250
+#define GF_EDGE_PEER_EXPIRY_MS 3000
+
+typedef struct gf_inlet gf_inlet_t;
+typedef struct gf_outlet gf_outlet_t;
+
+/* Sets the socket options every gotflow socket gets (linger, message size limit). */
+void gf_socket_defaults(void *sock, long max_frame_bytes);
+
+/* A random 64-bit process instance id (nonzero). */
+uint64_t gf_instance_id(void);
+
+/* Inlet (downstream side) --------------------------------------------------------------------- */
+
+/* Binds a ROUTER at `endpoint`. Returns NULL and logs on failure. Caller owns. */
+gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long max_frame_bytes);
+void gf_inlet_destroy(gf_inlet_t **self_p);
+void *gf_inlet_socket(gf_inlet_t *self);
+
+/* Receives one message without blocking. Returns 1 with a data message in `msg` (initialised
+ * here; caller closes it) that now holds a credit slot, 0 when an edge-control message was
+ * handled or nothing was waiting (then *idle is set), or a negative code on transport failure. */
+int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle);
+
+/* `n` frames held here are finished; their slots may be granted again. */
+void gf_inlet_release(gf_inlet_t *self, int n);
+
+/* While paused, no new credits are granted (drain, or downstream queues full). */
+void gf_inlet_pause(gf_inlet_t *self, int paused);
+
+/* Grants free slots and announces changed totals; expires silent peers. Call once per loop. */
+void gf_inlet_service(gf_inlet_t *self, int64_t now_ms);
+
+const struct gf_credit_ledger *gf_inlet_ledger(const gf_inlet_t *self);
+
+/* Outlet (upstream side) ---------------------------------------------------------------------- */
+
+/* Connects one DEALER to each endpoint (the replicas of one downstream stage). With
+ * `by_id`, a frame goes to replica hash(id) % n (fan-in joins need every part of a request at
+ * the same replica); otherwise to the least-loaded replica with credit. Caller owns. */
+gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
+                           long max_frame_bytes);
+void gf_outlet_destroy(gf_outlet_t **self_p);
+
+const char *gf_outlet_stage(const gf_outlet_t *self);
+int gf_outlet_size(const gf_outlet_t *self);
+void *gf_outlet_socket(gf_outlet_t *self, int replica);
+
+/* Sends (or queues, copying) one frame for request `id`. 0, or GF_ENOMEM. */
+int gf_outlet_send(gf_outlet_t *self, const char *id, const void *data, size_t len);
+
+/* Reads credit messages waiting on replica `r`'s socket, then flushes what credit allows. */
+void gf_outlet_on_readable(gf_outlet_t *self, int r);
+
+/* Keepalives (every GF_EDGE_KEEPALIVE_MS) and flushing. Call once per loop. */
+void gf_outlet_service(gf_outlet_t *self, int64_t now_ms);
+
+int gf_outlet_queued(const gf_outlet_t *self);  /* frames waiting for credit */
+int gf_outlet_credits(const gf_outlet_t *self); /* unused credit over all replicas */
+long gf_outlet_sent(const gf_outlet_t *self, int r);
+
+/* Milliseconds on the monotonic clock. */
+int64_t gf_mono_ms(void);
+
+#endif
