@@ -36,6 +36,7 @@ struct gf_frame {
     const msgpack_object *root;   /* the whole map; borrowed from the frame */
     const msgpack_object *params; /* the `params` map or NULL */
     const msgpack_object *trace;  /* the `trace` array or NULL */
+    int64_t t_in_us;              /* when it arrived (set by the stage runtime) */
     /* private */
     uint8_t *bytes;
     size_t len;

@@ -1,0 +1,753 @@
+/* stage.c — the stage process: startup handshake, the poll loop, emission, taps, heartbeats. */
+#include "engine/stage.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "engine/control.h"
+#include "engine/edge.h"
+#include "engine/plan.h"
+
+#define S_MAX_OUTLETS 16
+#define S_MAX_WATCH 4
+#define S_MAX_KINDS 16
+#define S_JOIN_MAX_PARTS 8
+#define S_FAILED_RING 256
+#define S_HIST_BUCKETS 32
+#define S_REPORT_IDS 32
+
+struct s_join {
+    char id[GF_FRAME_ID_MAX];
+    int n_parts;
+    gf_frame_t *parts[S_JOIN_MAX_PARTS];
+};
+
+struct gf_stage {
+    struct gf_stage_info info;
+    const struct gf_stage_ops *ops;
+    gf_graph_t *graph;
+    char run_dir[GF_PATH_MAX];
+    char who[GF_GRAPH_NAME_MAX + 16];
+    void *control, *tap;
+    gf_inlet_t *inlet;
+    gf_outlet_t *outlets[S_MAX_OUTLETS];
+    int n_outlets;
+    int n_upstream; /* upstream stages; > 1 means requests are joined by id */
+    struct {
+        void *sock;
+        void (*fn)(gf_stage_t *, void *);
+    } watch[S_MAX_WATCH];
+    int n_watch;
+    gf_emit_t emit;
+
+    /* frames waiting for process(): a growable ring */
+    gf_frame_t **queue;
+    int q_cap, q_head, q_len;
+    /* frames handed to process() and not done */
+    gf_frame_t **active;
+    int n_active, active_cap;
+    struct s_join *joins;
+    int n_joins, joins_cap;
+    char failed[S_FAILED_RING][GF_FRAME_ID_MAX];
+    int failed_next;
+
+    struct {
+        char kind[GF_FRAME_KIND_MAX];
+        uint64_t seq;
+    } tap_seq[S_MAX_KINDS];
+    int n_tap_kinds;
+
+    int draining, stop, step_pending, last_batch;
+    int extra_requests;
+    char extra_ids[S_REPORT_IDS][GF_FRAME_ID_MAX];
+    int n_extra_ids;
+    uint64_t hb_seq;
+    int64_t started_ms, next_hb_ms;
+    Gotflow__Counters counters;
+    uint64_t hist[S_HIST_BUCKETS];
+};
+
+static volatile sig_atomic_t s_terminate;
+
+static void s_on_sigterm(int sig)
+{
+    (void)sig;
+    s_terminate = 1;
+}
+
+struct gf_stage_info *gf_stage_info(gf_stage_t *st)
+{
+    return &st->info;
+}
+
+int gf_stage_draining(const gf_stage_t *st)
+{
+    return st->draining;
+}
+
+int gf_stage_outbox(const gf_stage_t *st)
+{
+    int n = 0;
+    for (int i = 0; i < st->n_outlets; i++)
+        n += gf_outlet_queued(st->outlets[i]);
+    return n;
+}
+
+void gf_stage_set_requests(gf_stage_t *st, int n, const char *const *ids, int n_ids)
+{
+    st->extra_requests = n;
+    st->n_extra_ids = n_ids < S_REPORT_IDS ? n_ids : S_REPORT_IDS;
+    for (int i = 0; i < st->n_extra_ids; i++)
+        snprintf(st->extra_ids[i], GF_FRAME_ID_MAX, "%s", ids[i]);
+}
+
+int gf_stage_watch(gf_stage_t *st, void *sock, void (*fn)(gf_stage_t *st, void *sock))
+{
+    if (st->n_watch == S_MAX_WATCH)
+        return GF_ENOMEM;
+    st->watch[st->n_watch].sock = sock;
+    st->watch[st->n_watch].fn = fn;
+    st->n_watch++;
+    return 0;
+}
+
+/* Taps --------------------------------------------------------------------------------------- */
+
+static uint64_t s_next_seq(gf_stage_t *st, const char *kind)
+{
+    for (int i = 0; i < st->n_tap_kinds; i++)
+        if (strcmp(st->tap_seq[i].kind, kind) == 0)
+            return ++st->tap_seq[i].seq;
+    if (st->n_tap_kinds == S_MAX_KINDS)
+        return 0;
+    snprintf(st->tap_seq[st->n_tap_kinds].kind, GF_FRAME_KIND_MAX, "%s", kind);
+    st->tap_seq[st->n_tap_kinds].seq = 1;
+    return st->tap_seq[st->n_tap_kinds++].seq;
+}
+
+/* Tap message: [topic "stage.kind."][u32 replica, u64 seq, little-endian][frame]. Sequence
+ * numbers count per kind, so a subscriber sees from the gaps how many frames it lost. */
+static void s_tap(gf_stage_t *st, const char *kind, const void *data, size_t len)
+{
+    char topic[GF_GRAPH_NAME_MAX + GF_FRAME_KIND_MAX + 2];
+    int tl = snprintf(topic, sizeof topic, "%s.%s.", st->info.def->name, kind);
+    uint8_t hdr[12];
+    uint32_t r = (uint32_t)st->info.replica;
+    uint64_t seq = s_next_seq(st, kind);
+    for (int i = 0; i < 4; i++)
+        hdr[i] = (uint8_t)(r >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        hdr[4 + i] = (uint8_t)(seq >> (8 * i));
+    if (zmq_send(st->tap, topic, (size_t)tl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send(st->tap, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(st->tap, data, len, ZMQ_DONTWAIT);
+    st->counters.tap_sent++;
+}
+
+/* Emission ----------------------------------------------------------------------------------- */
+
+gf_emit_t *gf_stage_begin(gf_stage_t *st, const gf_frame_t *in, const char *kind)
+{
+    gf_emit_begin(&st->emit, in, kind);
+    return &st->emit;
+}
+
+gf_emit_t *gf_stage_begin_id(gf_stage_t *st, const char *id, uint32_t n, const char *kind)
+{
+    gf_emit_begin_id(&st->emit, id, n, kind);
+    return &st->emit;
+}
+
+static void s_seal(gf_stage_t *st, const gf_frame_t *in)
+{
+    if (in && !(st->ops->flags & GF_STAGE_NO_CARRY))
+        gf_emit_carry(&st->emit, in);
+    gf_emit_end(&st->emit, st->info.def->name, st->info.replica, in ? in->t_in_us : gf_now_us());
+}
+
+static int s_send_sealed(gf_stage_t *st)
+{
+    const void *data = gf_emit_data(&st->emit);
+    size_t len = gf_emit_len(&st->emit);
+    int err = 0;
+    for (int i = 0; i < st->n_outlets; i++)
+        if (gf_outlet_send(st->outlets[i], st->emit.id, data, len) != 0)
+            err = GF_ENOMEM;
+    st->counters.emitted++;
+    s_tap(st, st->emit.kind, data, len);
+    return err;
+}
+
+int gf_stage_send(gf_stage_t *st, const gf_frame_t *in)
+{
+    s_seal(st, in);
+    return s_send_sealed(st);
+}
+
+void gf_stage_publish(gf_stage_t *st, const gf_frame_t *in)
+{
+    gf_emit_end(&st->emit, st->info.def->name, st->info.replica, in ? in->t_in_us : gf_now_us());
+    s_tap(st, st->emit.kind, gf_emit_data(&st->emit), gf_emit_len(&st->emit));
+}
+
+void gf_stage_fail_id(gf_stage_t *st, const char *id, uint32_t n, const char *code,
+                      const char *message)
+{
+    gf_log_warn("request '%s': %s", id, message);
+    gf_emit_error(&st->emit, id, n, NULL, st->info.def->name, st->info.replica, code, message);
+    st->counters.errors++;
+    s_send_sealed(st);
+}
+
+static void s_hist_add(gf_stage_t *st, int64_t us)
+{
+    int b = 0;
+    while (us > 1 && b < S_HIST_BUCKETS - 1) {
+        us >>= 1;
+        b++;
+    }
+    st->hist[b]++;
+}
+
+void gf_stage_done(gf_stage_t *st, gf_frame_t **frame_p)
+{
+    gf_frame_t *f = *frame_p;
+    if (!f)
+        return;
+    for (int i = 0; i < st->n_active; i++)
+        if (st->active[i] == f) {
+            st->active[i] = st->active[--st->n_active];
+            break;
+        }
+    s_hist_add(st, gf_now_us() - f->t_in_us);
+    st->counters.done++;
+    gf_inlet_release(st->inlet, 1);
+    gf_frame_destroy(frame_p);
+}
+
+void gf_stage_fail(gf_stage_t *st, gf_frame_t **frame_p, int err, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gf_frame_t *f = *frame_p;
+    gf_log_warn("request '%s': %s", f->id, msg);
+    gf_emit_error(&st->emit, f->id, f->n, f->trace, st->info.def->name, st->info.replica,
+                  gf_errname(err), msg);
+    st->counters.errors++;
+    s_send_sealed(st);
+    gf_stage_done(st, frame_p);
+}
+
+/* Queue, joins ------------------------------------------------------------------------------- */
+
+static int s_grow(void **arr, int *cap, size_t elem)
+{
+    int ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return GF_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int s_enqueue(gf_stage_t *st, gf_frame_t *f)
+{
+    if (st->q_len == st->q_cap) {
+        int ncap = st->q_cap ? st->q_cap * 2 : 16;
+        gf_frame_t **q = malloc((size_t)ncap * sizeof *q);
+        if (!q)
+            return GF_ENOMEM;
+        for (int i = 0; i < st->q_len; i++)
+            q[i] = st->queue[(st->q_head + i) % st->q_cap];
+        free(st->queue);
+        st->queue = q;
+        st->q_cap = ncap;
+        st->q_head = 0;
+    }
+    st->queue[(st->q_head + st->q_len) % st->q_cap] = f;
+    st->q_len++;
+    return 0;
+}
+
+static gf_frame_t *s_dequeue(gf_stage_t *st)
+{
+    gf_frame_t *f = st->queue[st->q_head];
+    st->q_head = (st->q_head + 1) % st->q_cap;
+    st->q_len--;
+    return f;
+}
+
+static int s_failed_before(gf_stage_t *st, const char *id)
+{
+    for (int i = 0; i < S_FAILED_RING; i++)
+        if (strcmp(st->failed[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Forwards an error frame downstream unchanged but for the trace. */
+static void s_pass_error(gf_stage_t *st, gf_frame_t **f)
+{
+    gf_stage_begin(st, *f, "error");
+    gf_emit_carry(&st->emit, *f);
+    gf_emit_end(&st->emit, st->info.def->name, st->info.replica, (*f)->t_in_us);
+    s_send_sealed(st);
+    gf_stage_done(st, f);
+}
+
+/* Adds a part of a joined request; returns the merged frame when all parts are in. */
+static gf_frame_t *s_join(gf_stage_t *st, gf_frame_t *f)
+{
+    struct s_join *j = NULL;
+    int idx;
+    for (idx = 0; idx < st->n_joins; idx++)
+        if (strcmp(st->joins[idx].id, f->id) == 0) {
+            j = &st->joins[idx];
+            break;
+        }
+    if (!j) {
+        if (st->n_joins == st->joins_cap &&
+            s_grow((void **)&st->joins, &st->joins_cap, sizeof *st->joins))
+            return NULL;
+        idx = st->n_joins++;
+        j = &st->joins[idx];
+        memset(j, 0, sizeof *j);
+        snprintf(j->id, sizeof j->id, "%s", f->id);
+    }
+    j->parts[j->n_parts++] = f;
+    if (j->n_parts < st->n_upstream && j->n_parts < S_JOIN_MAX_PARTS)
+        return NULL;
+    gf_emit_begin(&st->emit, j->parts[0], j->parts[0]->kind);
+    for (int i = 0; i < j->n_parts; i++)
+        gf_emit_carry(&st->emit, j->parts[i]);
+    char joined[GF_GRAPH_NAME_MAX + 8];
+    snprintf(joined, sizeof joined, "%s:join", st->info.def->name);
+    gf_emit_end(&st->emit, joined, st->info.replica, j->parts[0]->t_in_us);
+    gf_frame_t *merged = NULL;
+    char why[256];
+    if (gf_frame_decode(gf_emit_data(&st->emit), gf_emit_len(&st->emit), 0, &merged, why,
+                        sizeof why, NULL) != 0)
+        gf_log_error("request '%s': cannot merge its parts: %s", j->id, why);
+    else
+        merged->t_in_us = j->parts[0]->t_in_us;
+    /* the merged frame keeps one slot; the other parts give theirs back */
+    gf_inlet_release(st->inlet, j->n_parts - (merged ? 1 : 0));
+    for (int i = 0; i < j->n_parts; i++)
+        gf_frame_destroy(&j->parts[i]);
+    st->joins[idx] = st->joins[--st->n_joins];
+    return merged;
+}
+
+/* An error for a joined request ends it: its waiting parts go, later ones are dropped. */
+static void s_join_fail(gf_stage_t *st, const char *id)
+{
+    for (int i = 0; i < st->n_joins; i++)
+        if (strcmp(st->joins[i].id, id) == 0) {
+            gf_inlet_release(st->inlet, st->joins[i].n_parts);
+            for (int k = 0; k < st->joins[i].n_parts; k++)
+                gf_frame_destroy(&st->joins[i].parts[k]);
+            st->joins[i] = st->joins[--st->n_joins];
+            break;
+        }
+    snprintf(st->failed[st->failed_next], GF_FRAME_ID_MAX, "%s", id);
+    st->failed_next = (st->failed_next + 1) % S_FAILED_RING;
+}
+
+/* Takes one data message off the inlet and routes it. */
+static void s_on_message(gf_stage_t *st, zmq_msg_t *msg)
+{
+    char why[256], id[GF_FRAME_ID_MAX];
+    gf_frame_t *f = NULL;
+    size_t len = zmq_msg_size(msg);
+    st->counters.received++;
+    int err = gf_frame_decode(zmq_msg_data(msg), zmq_msg_size(msg), st->graph->max_frame_bytes,
+                              &f, why, sizeof why, id);
+    zmq_msg_close(msg);
+    if (err) {
+        st->counters.bad_frames++;
+        gf_log_warn("bad frame (%zu bytes)%s%s: %s", len, id[0] ? " for request " : "",
+                    id, why);
+        gf_inlet_release(st->inlet, 1);
+        if (id[0])
+            gf_stage_fail_id(st, id, 0, gf_errname(err), why);
+        return;
+    }
+    f->t_in_us = gf_now_us();
+    int is_error = strcmp(f->kind, "error") == 0;
+    if (st->n_upstream > 1) {
+        if (is_error) {
+            s_join_fail(st, f->id);
+        } else if (s_failed_before(st, f->id)) {
+            gf_stage_done(st, &f);
+            return;
+        } else {
+            f = s_join(st, f);
+            if (!f)
+                return;
+        }
+    }
+    if (is_error && !(st->ops->flags & GF_STAGE_SEES_ERRORS)) {
+        s_pass_error(st, &f);
+        return;
+    }
+    if (s_enqueue(st, f) != 0)
+        gf_stage_fail(st, &f, GF_ENOMEM, "out of memory queueing the request");
+}
+
+static void s_dispatch(gf_stage_t *st)
+{
+    int batch = st->info.def->batch;
+    while (st->q_len > 0 && st->n_active < batch) {
+        gf_frame_t *frames[4096];
+        int n = 0;
+        while (st->q_len > 0 && st->n_active + n < batch)
+            frames[n++] = s_dequeue(st);
+        while (st->n_active + n > st->active_cap)
+            if (s_grow((void **)&st->active, &st->active_cap, sizeof *st->active))
+                return;
+        for (int i = 0; i < n; i++)
+            st->active[st->n_active++] = frames[i];
+        st->last_batch = n;
+        int err = st->ops->process(st, frames, n);
+        if (err < 0) {
+            /* fail what the stage did not finish */
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < st->n_active; k++)
+                    if (st->active[k] == frames[i]) {
+                        gf_stage_fail(st, &frames[i], err, "stage '%s' failed: %s",
+                                      st->info.def->name, gf_strerror(err));
+                        break;
+                    }
+        }
+    }
+}
+
+/* Control ------------------------------------------------------------------------------------ */
+
+static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
+{
+    Gotflow__Heartbeat hb = GOTFLOW__HEARTBEAT__INIT;
+    const struct gf_credit_ledger *l = gf_inlet_ledger(st->inlet);
+    char *ids[S_REPORT_IDS];
+    size_t n_ids = 0;
+    for (int i = 0; i < st->n_active && n_ids < S_REPORT_IDS; i++)
+        ids[n_ids++] = st->active[i]->id;
+    for (int i = 0; i < st->q_len && n_ids < S_REPORT_IDS; i++)
+        ids[n_ids++] = st->queue[(st->q_head + i) % st->q_cap]->id;
+    for (int i = 0; i < st->n_extra_ids && n_ids < S_REPORT_IDS; i++)
+        ids[n_ids++] = st->extra_ids[i];
+    hb.seq = ++st->hb_seq;
+    hb.state = st->draining ? "draining" : "ready";
+    hb.in_flight = ids;
+    hb.n_in_flight = n_ids;
+    hb.requests = (uint32_t)(st->n_active + st->q_len + st->n_joins + st->extra_requests);
+    hb.queue_depth = (uint32_t)st->q_len;
+    hb.held = (uint32_t)l->held;
+    hb.credits_out = (uint32_t)gf_credit_outstanding(l);
+    hb.capacity = (uint32_t)l->capacity;
+    hb.outbox = (uint32_t)gf_stage_outbox(st);
+    st->counters.overruns = (uint64_t)l->overruns;
+    hb.counters = &st->counters;
+    hb.latency_us_hist = st->hist;
+    hb.n_latency_us_hist = S_HIST_BUCKETS;
+    hb.uptime_ms = (uint64_t)(now_ms - st->started_ms);
+    hb.batch_rows = (uint32_t)st->last_batch;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_HEARTBEAT;
+    c.heartbeat = &hb;
+    gf_control_send(st->control, NULL, 0, &c);
+}
+
+static void s_on_control(gf_stage_t *st)
+{
+    Gotflow__Control *c;
+    while ((c = gf_control_recv(st->control, NULL, NULL, 0)) != NULL) {
+        if (c->msg_case == GOTFLOW__CONTROL__MSG_DRAIN) {
+            gf_log_info("draining");
+            st->draining = 1;
+        } else if (c->msg_case == GOTFLOW__CONTROL__MSG_SHUTDOWN) {
+            st->stop = 1;
+        }
+        gotflow__control__free_unpacked(c, NULL);
+    }
+}
+
+static void s_fault(gf_stage_t *st, const char *what, int err)
+{
+    Gotflow__Fault fault = GOTFLOW__FAULT__INIT;
+    fault.what = (char *)what;
+    fault.why = (char *)gf_strerror(err);
+    fault.code = err;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_FAULT;
+    c.fault = &fault;
+    gf_control_send(st->control, NULL, 0, &c);
+}
+
+/* Setup -------------------------------------------------------------------------------------- */
+
+static int s_usage(const char *prog, const char *kind)
+{
+    fprintf(stderr,
+            "usage: %s --run DIR --stage NAME --replica N\n\n"
+            "The '%s' stage process. The supervisor ('gotflow run') starts it; it is not meant\n"
+            "to be run by hand.\n",
+            prog, kind);
+    return 2;
+}
+
+static int s_setup_outlets(gf_stage_t *st)
+{
+    const gf_graph_t *g = st->graph;
+    int down[GF_GRAPH_MAX_STAGES], n_down;
+    if (strcmp(st->info.def->kind, "sink") == 0) {
+        n_down = 0;
+        for (int s = 0; s < g->n_stages; s++)
+            if (strcmp(g->stages[s].kind, "gateway") == 0)
+                down[n_down++] = s;
+    } else {
+        n_down = gf_graph_downstream(g, st->info.index, down, GF_GRAPH_MAX_STAGES);
+    }
+    for (int i = 0; i < n_down && st->n_outlets < S_MAX_OUTLETS; i++) {
+        const struct gf_stage_def *d = &g->stages[down[i]];
+        char eps[GF_GRAPH_MAX_REPLICAS][GF_PATH_MAX / 16];
+        char *ptrs[GF_GRAPH_MAX_REPLICAS];
+        for (int r = 0; r < d->replicas; r++) {
+            if (gf_plan_inlet(g, st->run_dir, down[i], r, 0, eps[r], sizeof eps[r]))
+                return GF_EINVAL;
+            ptrs[r] = eps[r];
+        }
+        int up[GF_GRAPH_MAX_STAGES];
+        int by_id = gf_graph_upstream(g, down[i], up, GF_GRAPH_MAX_STAGES) > 1;
+        st->outlets[st->n_outlets] =
+            gf_outlet_new(st->info.zctx, d->name, ptrs, d->replicas, by_id, g->max_frame_bytes);
+        if (!st->outlets[st->n_outlets])
+            return GF_EZMQ;
+        st->n_outlets++;
+    }
+    return 0;
+}
+
+static int s_setup(gf_stage_t *st, const char *stage_name)
+{
+    char path[GF_PATH_MAX + 16], ep[GF_PATH_MAX], err[4096];
+    snprintf(path, sizeof path, "%s/graph.yaml", st->run_dir);
+    int rc = gf_graph_load(path, NULL, NULL, &st->graph, err, sizeof err);
+    if (rc == GF_ESCHEMA) /* kinds are checked by the supervisor; accept any here */
+        rc = gf_graph_load(path, gf_plan_kind_known, NULL, &st->graph, err, sizeof err);
+    if (rc) {
+        gf_log_error("cannot load '%s':\n%s", path, err);
+        return rc;
+    }
+    const gf_graph_t *g = st->graph;
+    st->info.graph = g;
+    st->info.index = gf_graph_stage(g, stage_name);
+    if (st->info.index < 0 || st->info.replica >= g->stages[st->info.index].replicas) {
+        gf_log_error("no stage '%s' replica %d in '%s'", stage_name, st->info.replica, path);
+        return GF_ENOTFOUND;
+    }
+    st->info.def = &g->stages[st->info.index];
+    st->info.device = st->info.def->devices[st->info.replica % st->info.def->n_devices];
+    int up[GF_GRAPH_MAX_STAGES];
+    st->n_upstream = gf_graph_upstream(g, st->info.index, up, GF_GRAPH_MAX_STAGES);
+    if (strcmp(st->info.def->kind, "gateway") == 0)
+        st->n_upstream = 1; /* results from the sinks are not joined */
+
+    gf_plan_inlet(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
+    st->inlet = gf_inlet_new(st->info.zctx, ep, st->info.def->credits, g->max_frame_bytes);
+    if (!st->inlet)
+        return GF_EZMQ;
+    st->tap = zmq_socket(st->info.zctx, ZMQ_PUB);
+    gf_socket_defaults(st->tap, 0);
+    int hwm = 1000, linger = 0;
+    zmq_setsockopt(st->tap, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(st->tap, ZMQ_LINGER, &linger, sizeof linger);
+    gf_plan_tap(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
+    if (zmq_bind(st->tap, ep) != 0) {
+        gf_log_error("cannot bind tap '%s': %s", ep, zmq_strerror(zmq_errno()));
+        return GF_EZMQ;
+    }
+    return s_setup_outlets(st);
+}
+
+static void s_hello(gf_stage_t *st)
+{
+    Gotflow__Hello h = GOTFLOW__HELLO__INIT;
+    h.stage = (char *)st->info.def->name;
+    h.replica = (uint32_t)st->info.replica;
+    h.pid = (uint32_t)getpid();
+    h.build = GF_VERSION;
+    h.kind = (char *)st->info.def->kind;
+    h.protocol = GF_CONTROL_PROTOCOL;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_HELLO;
+    c.hello = &h;
+    gf_control_send(st->control, NULL, 0, &c);
+}
+
+static void s_ready(gf_stage_t *st)
+{
+    Gotflow__Ready r = GOTFLOW__READY__INIT;
+    r.capacity = (uint32_t)st->info.def->credits;
+    r.batch = (uint32_t)st->info.def->batch;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_READY;
+    c.ready = &r;
+    gf_control_send(st->control, NULL, 0, &c);
+}
+
+/* The loop ----------------------------------------------------------------------------------- */
+
+static void s_loop(gf_stage_t *st)
+{
+    int hb_ms = st->graph->supervisor.heartbeat_ms > 0 ? st->graph->supervisor.heartbeat_ms : 500;
+    zmq_pollitem_t items[2 + S_MAX_WATCH + S_MAX_OUTLETS * GF_GRAPH_MAX_REPLICAS];
+    int owner[S_MAX_OUTLETS * GF_GRAPH_MAX_REPLICAS][2];
+    pid_t parent = getppid();
+    while (!st->stop && !s_terminate) {
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){gf_inlet_socket(st->inlet), 0, ZMQ_POLLIN, 0};
+        items[n++] = (zmq_pollitem_t){st->control, 0, ZMQ_POLLIN, 0};
+        for (int i = 0; i < st->n_watch; i++)
+            items[n++] = (zmq_pollitem_t){st->watch[i].sock, 0, ZMQ_POLLIN, 0};
+        int first_out = n;
+        for (int o = 0; o < st->n_outlets; o++)
+            for (int r = 0; r < gf_outlet_size(st->outlets[o]); r++) {
+                owner[n - first_out][0] = o;
+                owner[n - first_out][1] = r;
+                items[n++] = (zmq_pollitem_t){gf_outlet_socket(st->outlets[o], r), 0, ZMQ_POLLIN, 0};
+            }
+        int rc = zmq_poll(items, n, st->step_pending ? 0 : 20);
+        if (rc < 0 && zmq_errno() != EINTR)
+            break;
+        int64_t now = gf_mono_ms();
+        if (items[1].revents & ZMQ_POLLIN)
+            s_on_control(st);
+        for (int i = first_out; i < n; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                gf_outlet_on_readable(st->outlets[owner[i - first_out][0]],
+                                      owner[i - first_out][1]);
+        if (items[0].revents & ZMQ_POLLIN) {
+            for (int k = 0; k < 1024; k++) {
+                zmq_msg_t msg;
+                int idle;
+                int got = gf_inlet_recv(st->inlet, &msg, &idle);
+                if (got == 1)
+                    s_on_message(st, &msg);
+                else if (idle || got < 0)
+                    break;
+            }
+        }
+        for (int i = 0; i < st->n_watch; i++)
+            if (items[2 + i].revents & ZMQ_POLLIN)
+                st->watch[i].fn(st, st->watch[i].sock);
+        s_dispatch(st);
+        if (st->ops->step && (st->step_pending || st->n_active > 0))
+            st->step_pending = st->ops->step(st) > 0;
+        for (int o = 0; o < st->n_outlets; o++)
+            gf_outlet_service(st->outlets[o], now);
+        /* back-pressure: no new credit while our own output cannot leave. Draining does not
+         * pause: requests already in the pipeline must still flow; the gateway refuses new ones */
+        gf_inlet_pause(st->inlet, gf_stage_outbox(st) >= st->info.def->credits);
+        gf_inlet_service(st->inlet, now);
+        if (now >= st->next_hb_ms) {
+            s_heartbeat(st, now);
+            st->next_hb_ms = now + hb_ms;
+            if (getppid() != parent) {
+                gf_log_error("supervisor is gone; exiting");
+                break;
+            }
+        }
+    }
+}
+
+int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
+{
+    static const struct option opts[] = {{"run", required_argument, NULL, 'r'},
+                                          {"stage", required_argument, NULL, 's'},
+                                          {"replica", required_argument, NULL, 'n'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    gf_stage_t *st = calloc(1, sizeof *st);
+    const char *stage_name = NULL;
+    int c, rc = 1;
+    if (!st)
+        return 1;
+    st->info.replica = -1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'r')
+            snprintf(st->run_dir, sizeof st->run_dir, "%s", optarg);
+        else if (c == 's')
+            stage_name = optarg;
+        else if (c == 'n')
+            st->info.replica = atoi(optarg);
+        else
+            return s_usage(argv[0], ops->kind);
+    }
+    if (!st->run_dir[0] || !stage_name || st->info.replica < 0)
+        return s_usage(argv[0], ops->kind);
+    snprintf(st->who, sizeof st->who, "%s.%d", stage_name, st->info.replica);
+    gf_log_init(st->who, GF_LOG_INFO);
+    signal(SIGTERM, s_on_sigterm);
+    signal(SIGINT, SIG_IGN); /* the supervisor handles ^C and drains in order */
+    signal(SIGPIPE, SIG_IGN);
+    st->ops = ops;
+    st->info.run_dir = st->run_dir;
+    st->info.zctx = zmq_ctx_new();
+    gf_emit_init(&st->emit);
+    st->started_ms = gf_mono_ms();
+
+    char ep[GF_PATH_MAX];
+    gf_plan_control(st->run_dir, ep, sizeof ep);
+    st->control = zmq_socket(st->info.zctx, ZMQ_DEALER);
+    gf_socket_defaults(st->control, 1 << 20);
+    zmq_setsockopt(st->control, ZMQ_ROUTING_ID, st->who, strlen(st->who));
+    if (zmq_connect(st->control, ep) != 0) {
+        gf_log_error("cannot connect to '%s': %s", ep, zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    int err = s_setup(st, stage_name);
+    if (err) {
+        s_fault(st, "setup", err);
+        goto out;
+    }
+    s_hello(st);
+    if (ops->init && (err = ops->init(st)) != 0) {
+        gf_log_error("init failed: %s", gf_strerror(err));
+        s_fault(st, "init", err);
+        goto out;
+    }
+    s_ready(st);
+    gf_log_debug("ready");
+    s_loop(st);
+    if (ops->shutdown)
+        ops->shutdown(st);
+    rc = 0;
+out:
+    for (int i = 0; i < st->n_outlets; i++)
+        gf_outlet_destroy(&st->outlets[i]);
+    gf_inlet_destroy(&st->inlet);
+    if (st->tap)
+        zmq_close(st->tap);
+    if (st->control)
+        zmq_close(st->control);
+    zmq_ctx_term(st->info.zctx);
+    gf_emit_release(&st->emit);
+    gf_graph_destroy(&st->graph);
+    return rc;
+}

@@ -1,0 +1,107 @@
+/* stage.h — the runtime every stage process runs on.
+ *
+ * A stage program is a table of callbacks and one call:
+ *
+ *     static const struct gf_stage_ops ops = {.kind = "upper", .process = s_process};
+ *     int main(int argc, char **argv) { return gf_stage_main(argc, argv, &ops); }
+ *
+ * gf_stage_main() loads the run's graph, connects the control socket (Hello), binds its inlet
+ * and tap, connects an outlet to each downstream stage, calls init(), says Ready, and then runs
+ * one poll loop over the inlet, the outlets, the control socket and any watched sockets until
+ * the supervisor says Shutdown (or SIGTERM). In that loop:
+ *
+ *   - frames arrive on the inlet, are decoded (a bad one is counted and answered with an `error`
+ *     frame for its request when it has an id), joined by request id when the stage has several
+ *     upstream stages, and queued;
+ *   - `error` frames pass straight through to the downstream stages (unless the stage asked to
+ *     see them, as the sink and the gateway do);
+ *   - whenever fewer than `batch` frames are in process, up to that many queued frames are
+ *     handed to process(); the stage then owns them and calls gf_stage_done() (or
+ *     gf_stage_fail()) for each when it is finished with it — at once for a simple stage, steps
+ *     later for a continuous-batching one, whose step() is called while it returns > 0;
+ *   - a heartbeat with counters, queue depth, credits and in-flight ids goes to the supervisor.
+ *
+ * process() and step() run on the loop's thread and should return within the heartbeat timeout:
+ * long work is split into steps. Nothing here is thread-safe.
+ */
+#ifndef GF_ENGINE_STAGE_H
+#define GF_ENGINE_STAGE_H
+
+#include <stdint.h>
+
+#include "engine/frame.h"
+#include "engine/graph.h"
+
+typedef struct gf_stage gf_stage_t;
+
+enum {
+    GF_STAGE_SEES_ERRORS = 1, /* error frames go to process() instead of passing through */
+    GF_STAGE_NO_CARRY = 2,    /* gf_stage_send() does not carry the input's keys */
+};
+
+struct gf_stage_ops {
+    const char *kind;
+    int flags;
+    /* After the sockets are up; 0, or a negative GF_E* (reported as a Fault, exit status 1). */
+    int (*init)(gf_stage_t *st);
+    /* Takes ownership of `n` (1..batch) frames. A negative return fails every frame it got that
+     * is not done yet with that code. */
+    int (*process)(gf_stage_t *st, gf_frame_t **frames, int n);
+    /* Optional: advances work in progress; returns > 0 while more is pending. */
+    int (*step)(gf_stage_t *st);
+    /* Optional: called once before exit. */
+    void (*shutdown)(gf_stage_t *st);
+};
+
+/* What a stage may read. */
+struct gf_stage_info {
+    const gf_graph_t *graph;
+    const struct gf_stage_def *def; /* this stage's definition (params, batch, device) */
+    int index;                      /* this stage in graph->stages */
+    int replica;
+    struct gf_device device;
+    const char *run_dir;
+    void *zctx;  /* the ZeroMQ context, for stages that open sockets of their own */
+    void *user;  /* the stage's own state */
+};
+
+int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops);
+
+struct gf_stage_info *gf_stage_info(gf_stage_t *st);
+
+/* Starts a frame for the request of `in` (or for (id, n) with _id) on the stage's builder. */
+gf_emit_t *gf_stage_begin(gf_stage_t *st, const gf_frame_t *in, const char *kind);
+gf_emit_t *gf_stage_begin_id(gf_stage_t *st, const char *id, uint32_t n, const char *kind);
+
+/* Seals the begun frame (carrying `in`'s keys unless GF_STAGE_NO_CARRY; `in` may be NULL),
+ * sends it to every downstream stage and publishes it on the tap. 0 or GF_ENOMEM. */
+int gf_stage_send(gf_stage_t *st, const gf_frame_t *in);
+
+/* Seals the begun frame and publishes it on the tap only (text_delta and other progress). */
+void gf_stage_publish(gf_stage_t *st, const gf_frame_t *in);
+
+/* The stage is finished with `*frame_p` (frees it, frees its credit slot, records latency). */
+void gf_stage_done(gf_stage_t *st, gf_frame_t **frame_p);
+
+/* Sends an `error` frame for the request of `*frame_p` downstream, then gf_stage_done(). */
+void gf_stage_fail(gf_stage_t *st, gf_frame_t **frame_p, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sends an `error` frame for request (id, n) downstream; for requests not held as a frame. */
+void gf_stage_fail_id(gf_stage_t *st, const char *id, uint32_t n, const char *code,
+                      const char *message);
+
+/* Calls `fn` from the loop whenever `sock` is readable (at most 4 watched sockets). */
+int gf_stage_watch(gf_stage_t *st, void *sock, void (*fn)(gf_stage_t *st, void *sock));
+
+/* True once the supervisor asked this replica to drain. */
+int gf_stage_draining(const gf_stage_t *st);
+
+/* Requests counted as in flight here beyond held frames (a gateway's journal), with up to
+ * `n_ids` of their ids, reported in heartbeats. */
+void gf_stage_set_requests(gf_stage_t *st, int n, const char *const *ids, int n_ids);
+
+/* Frames waiting for downstream credit, over all outlets. */
+int gf_stage_outbox(const gf_stage_t *st);
+
+#endif
