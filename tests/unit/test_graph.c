@@ -569,6 +569,61 @@ static void test_load_missing_file(void **state)
     assert_non_null(strstr(s_err, "tests/graphs/no-such.yaml: cannot read: "));
 }
 
+/* `# expect: LINE:COL substring` on the first line of a bad-*.yaml file: some error line must
+ * start with `path:LINE:COL: ` and hold the substring. */
+static void s_check_bad_file(const char *path)
+{
+    char first[256], where[32], prefix[512];
+    int pos = 0;
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(first, sizeof first, f));
+    fclose(f);
+    first[strcspn(first, "\n")] = '\0';
+    assert_int_equal(sscanf(first, "# expect: %31s %n", where, &pos), 1);
+    assert_true(pos > 0 && first[pos] != '\0');
+    const char *phrase = first + pos;
+
+    gf_graph_t *g = NULL;
+    int rc = gf_graph_load(path, NULL, NULL, &g, s_err, sizeof s_err);
+    assert_true(rc == GF_ESCHEMA || rc == GF_EPARSE);
+    assert_null(g);
+    snprintf(prefix, sizeof prefix, "%s:%s: ", path, where);
+    int found = 0;
+    for (const char *line = s_err; *line && !found; line = strchr(line, '\n') + 1) {
+        const char *end = strchr(line, '\n');
+        const char *hit = strstr(line, phrase);
+        found = strncmp(line, prefix, strlen(prefix)) == 0 && hit && hit < end;
+    }
+    if (!found)
+        fprintf(stderr, "%s: want '%s...%s', got:\n%s", path, prefix, phrase, s_err);
+    assert_true(found);
+}
+
+static void test_graph_files(void **state)
+{
+    glob_t bad, all;
+    assert_int_equal(glob("tests/graphs/bad-*.yaml", 0, NULL, &bad), 0);
+    assert_true(bad.gl_pathc >= 19);
+    for (size_t i = 0; i < bad.gl_pathc; i++)
+        s_check_bad_file(bad.gl_pathv[i]);
+    globfree(&bad);
+
+    assert_int_equal(glob("tests/graphs/*.yaml", 0, NULL, &all), 0);
+    for (size_t i = 0; i < all.gl_pathc; i++) {
+        if (strncmp(all.gl_pathv[i], "tests/graphs/bad-", 17) == 0)
+            continue;
+        gf_graph_t *g = NULL;
+        int rc = gf_graph_load(all.gl_pathv[i], NULL, NULL, &g, s_err, sizeof s_err);
+        if (rc != 0)
+            fprintf(stderr, "%s", s_err);
+        assert_int_equal(rc, 0);
+        assert_true(g->n_stages >= 3);
+        gf_graph_destroy(&g);
+    }
+    globfree(&all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,7 +640,7 @@ int main(void)
         cmocka_unit_test(test_defaults_applied),    cmocka_unit_test(test_params_flattened),
         cmocka_unit_test(test_hosts_placement),     cmocka_unit_test(test_topological_order),
         cmocka_unit_test(test_downstream_upstream), cmocka_unit_test(test_endpoint_check),
-        cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_load_missing_file),   cmocka_unit_test(test_graph_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
