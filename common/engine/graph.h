@@ -92,12 +92,13 @@ struct gf_graph {
 typedef struct gf_graph gf_graph_t;
 
 /* Decides whether a stage kind exists; NULL means the built-in kinds only
- * (gateway, sink, tokenize, reason, layout, imagegen, vq). */
+ * (gateway, sink, tokenize, reason, layout, imagegen, vq). gateway and sink are always known. */
 typedef int (*gf_kind_known_fn)(const char *kind, void *ctx);
 
 /* Loads and validates `path`. On success returns 0 and sets *graph_p (caller owns). On failure
- * returns GF_EPARSE / GF_ESCHEMA / GF_EIO, leaves *graph_p NULL and writes every problem into
- * `err` as lines `file:line:column: message` (truncated to errlen). */
+ * returns GF_EPARSE / GF_ESCHEMA / GF_EIO (GF_ETOOBIG: file over 4 MiB, GF_ENOMEM), leaves
+ * *graph_p NULL and writes every problem into `err` as lines `file:line:column: message`, each
+ * ending in '\n', sorted by position (truncated to errlen). */
 int gf_graph_load(const char *path, gf_kind_known_fn kind_known, void *ctx, gf_graph_t **graph_p,
                   char *err, size_t errlen);
 
@@ -122,8 +123,8 @@ const char *gf_graph_param(const struct gf_stage_def *stage, const char *key);
 long gf_graph_param_long(const struct gf_stage_def *stage, const char *key, long dflt);
 double gf_graph_param_double(const struct gf_stage_def *stage, const char *key, double dflt);
 
-/* Fills `out` with the indexes of the stages that `stage` sends to (resp. receives from);
- * returns how many. */
+/* Fills `out` with the indexes of the stages that `stage` sends to (resp. receives from), in
+ * edge order; returns how many it wrote (at most max). */
 int gf_graph_downstream(const gf_graph_t *graph, int stage, int *out, int max);
 int gf_graph_upstream(const gf_graph_t *graph, int stage, int *out, int max);
 
