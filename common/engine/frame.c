@@ -162,7 +162,7 @@ int gf_msgpack_check(const uint8_t *data, size_t len, int max_depth, long max_el
     return 0;
 }
 
-static int s_id_ok(const char *s, size_t len)
+int gf_frame_id_ok(const char *s, size_t len)
 {
     if (len == 0 || len >= GF_FRAME_ID_MAX || s[0] == '.')
         return 0;
@@ -201,7 +201,7 @@ static void s_peek_id(const uint8_t *data, size_t len, char id[GF_FRAME_ID_MAX])
         uint8_t vt = data[val_at];
         if (is_id && vt >= 0xa0 && vt <= 0xbf) {
             size_t vlen = vt & 0x1f;
-            if (s_id_ok((const char *)data + val_at + 1, vlen)) {
+            if (gf_frame_id_ok((const char *)data + val_at + 1, vlen)) {
                 memcpy(id, data + val_at + 1, vlen);
                 id[vlen] = 0;
             }
@@ -325,7 +325,7 @@ int gf_frame_decode(const void *data, size_t len, long max_bytes, gf_frame_t **f
     if ((err = s_header(f, why, whylen)))
         goto out_free;
     const msgpack_object *o = gf_map_get(f->root, "id");
-    if (!o || o->type != MSGPACK_OBJECT_STR || !s_id_ok(o->via.str.ptr, o->via.str.size)) {
+    if (!o || o->type != MSGPACK_OBJECT_STR || !gf_frame_id_ok(o->via.str.ptr, o->via.str.size)) {
         err = s_fail(why, whylen, GF_ESCHEMA, "missing or bad 'id' (1..63 of [A-Za-z0-9._:-])");
         goto out_free;
     }

@@ -53,6 +53,9 @@ int gf_frame_decode(const void *data, size_t len, long max_bytes, gf_frame_t **f
 
 void gf_frame_destroy(gf_frame_t **frame_p);
 
+/* True when `s` is a valid request id: 1..63 of [A-Za-z0-9._:-], not starting with '.'. */
+int gf_frame_id_ok(const char *s, size_t len);
+
 /* Checks msgpack bytes against the limits without building objects: 0, GF_EPARSE or GF_ETOOBIG. */
 int gf_msgpack_check(const uint8_t *data, size_t len, int max_depth, long max_elems, char *why,
                      size_t whylen);

@@ -74,7 +74,7 @@ static void s_on_signal(int sig)
 static int s_spawn(struct s_sup *sv, struct s_replica *r)
 {
     const struct gf_stage_def *d = &sv->graph->stages[r->stage];
-    char bin[GF_PATH_MAX], log_path[GF_PATH_MAX + 80], rep[16];
+    char bin[GF_PATH_MAX], log_path[GF_PATH_MAX + 128], rep[16];
     if (gf_plan_stage_binary(d->kind, bin, sizeof bin) != 0) {
         gf_log_error("no program 'gotflow-%s' for stage '%s'", d->kind, d->name);
         return GF_ENOTFOUND;
@@ -132,7 +132,7 @@ static int s_spawn(struct s_sup *sv, struct s_replica *r)
     r->state = S_STARTING;
     r->started_ms = gf_mono_ms();
     r->last_hb_ms = r->started_ms;
-    char pid_path[GF_PATH_MAX + 80];
+    char pid_path[GF_PATH_MAX + 128];
     snprintf(pid_path, sizeof pid_path, "%s/%s.pid", sv->run_dir, r->rid);
     FILE *f = fopen(pid_path, "w");
     if (f) {
@@ -174,7 +174,7 @@ static void s_fail_pipeline(struct s_sup *sv, const char *why)
 /* Prints the last lines a replica wrote, so a crash explains itself where the user looks. */
 static void s_log_tail(struct s_sup *sv, struct s_replica *r)
 {
-    char path[GF_PATH_MAX + 80], buf[2048];
+    char path[GF_PATH_MAX + 128], buf[2048];
     snprintf(path, sizeof path, "%s/%s.log", sv->run_dir, r->rid);
     FILE *f = fopen(path, "r");
     if (!f)

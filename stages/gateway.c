@@ -1,0 +1,269 @@
+/* gateway.c — requests in, results out.
+ *
+ * Clients connect a DEALER (or REQ) socket to the gateway's ROUTER (`bind:` in the graph, else
+ * ipc://RUN/gateway) and send one msgpack map per request: {id?, kind?, params?, ...payload}.
+ * The gateway checks it, stamps v/id/n/trace, journals (id -> client) and sends it into the
+ * pipeline. Results come back from the sinks to this stage's inlet; each is forwarded to the
+ * client that asked, once, and the journal entry is dropped. docs/protocol.md is the reference.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/strmap.h"
+#include "engine/edge.h"
+#include "engine/plan.h"
+#include "engine/stage.h"
+
+struct s_pending {
+    uint8_t rid[256];
+    size_t rid_len;
+    int64_t t_submit_us;
+};
+
+struct s_gateway {
+    void *clients;
+    gf_strmap_t *journal;
+    uint64_t instance, seq;
+    gf_emit_t reply;
+};
+
+static void s_reply(gf_stage_t *st, const void *rid, size_t rid_len, const void *data, size_t len)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    if (zmq_send(gw->clients, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send(gw->clients, data, len, ZMQ_DONTWAIT);
+}
+
+static void s_reply_error(gf_stage_t *st, const void *rid, size_t rid_len, const char *id, int err,
+                          const char *message)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    gf_emit_error(&gw->reply, id[0] ? id : "-", 0, NULL, "gateway", gf_stage_info(st)->replica,
+                  gf_errname(err), message);
+    s_reply(st, rid, rid_len, gf_emit_data(&gw->reply), gf_emit_len(&gw->reply));
+}
+
+static void s_update_requests(gf_stage_t *st)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    const char *ids[32];
+    int n = 0;
+    size_t pos = 0;
+    const char *k;
+    while (n < 32 && (k = gf_strmap_next(gw->journal, &pos, NULL)))
+        ids[n++] = k;
+    gf_stage_set_requests(st, (int)gf_strmap_size(gw->journal), ids, n);
+}
+
+/* Keys are strings of 1..31 bytes, `kind` (default "prompt") is 1..15 of [a-z_], `params` a
+ * map: what every stage's decoder will insist on, checked here so the client hears of it. */
+static int s_check_request(const msgpack_object *req, char kind[GF_FRAME_KIND_MAX], char *why,
+                           size_t whylen)
+{
+    for (uint32_t i = 0; i < req->via.map.size; i++) {
+        const msgpack_object *k = &req->via.map.ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 ||
+            k->via.str.size >= GF_EMIT_KEY_MAX) {
+            snprintf(why, whylen, "request key %u is not a string of 1..%d bytes", i,
+                     GF_EMIT_KEY_MAX - 1);
+            return GF_ESCHEMA;
+        }
+    }
+    const msgpack_object *o = gf_map_get(req, "kind");
+    if (o) {
+        int ok = o->type == MSGPACK_OBJECT_STR && o->via.str.size > 0 &&
+                 o->via.str.size < GF_FRAME_KIND_MAX;
+        for (uint32_t i = 0; ok && i < o->via.str.size; i++)
+            ok = (o->via.str.ptr[i] >= 'a' && o->via.str.ptr[i] <= 'z') || o->via.str.ptr[i] == '_';
+        if (!ok) {
+            snprintf(why, whylen, "'kind' must be 1..15 of [a-z_]");
+            return GF_ESCHEMA;
+        }
+        snprintf(kind, GF_FRAME_KIND_MAX, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+    }
+    o = gf_map_get(req, "params");
+    if (o && o->type != MSGPACK_OBJECT_MAP) {
+        snprintf(why, whylen, "'params' must be a map");
+        return GF_ESCHEMA;
+    }
+    return 0;
+}
+
+/* One client request: [routing id][msgpack map]. */
+static void s_on_request(gf_stage_t *st, const uint8_t *rid, size_t rid_len, const uint8_t *data,
+                         size_t len)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    const struct gf_stage_info *info = gf_stage_info(st);
+    char why[256], id[GF_FRAME_ID_MAX] = "";
+    if (gf_stage_draining(st)) {
+        s_reply_error(st, rid, rid_len, "", GF_EDRAINING, "the pipeline is stopping; retry later");
+        return;
+    }
+    long max = info->graph->max_frame_bytes;
+    if (len > (size_t)max) {
+        snprintf(why, sizeof why, "request of %zu bytes exceeds the limit of %ld", len, max);
+        s_reply_error(st, rid, rid_len, "", GF_ETOOBIG, why);
+        return;
+    }
+    int err = gf_msgpack_check(data, len, GF_FRAME_MAX_DEPTH, GF_FRAME_MAX_ELEMS, why, sizeof why);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (!err && msgpack_unpack_next(&u, (const char *)data, len, &off) != MSGPACK_UNPACK_SUCCESS)
+        err = GF_EPARSE, snprintf(why, sizeof why, "not msgpack");
+    if (!err && (u.data.type != MSGPACK_OBJECT_MAP || u.data.via.map.size > GF_EMIT_MAX_KEYS - 5))
+        err = GF_ESCHEMA,
+        snprintf(why, sizeof why, "a request is a map of at most %d keys", GF_EMIT_MAX_KEYS - 5);
+    const msgpack_object *o = err ? NULL : gf_map_get(&u.data, "id");
+    if (o) {
+        if (o->type != MSGPACK_OBJECT_STR || !gf_frame_id_ok(o->via.str.ptr, o->via.str.size))
+            err = GF_ESCHEMA,
+            snprintf(why, sizeof why, "'id' must be 1..63 of [A-Za-z0-9._:-], not starting '.'");
+        else
+            snprintf(id, sizeof id, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+    } else if (!err) {
+        snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)gw->instance,
+                 (unsigned long long)++gw->seq);
+    }
+    char kind[GF_FRAME_KIND_MAX] = "prompt";
+    if (!err)
+        err = s_check_request(&u.data, kind, why, sizeof why);
+    if (!err && gf_strmap_get(gw->journal, id))
+        err = GF_EEXIST, snprintf(why, sizeof why, "request '%s' is already in flight", id);
+    if (err) {
+        s_reply_error(st, rid, rid_len, id, err, why);
+        goto out;
+    }
+    struct s_pending *p = calloc(1, sizeof *p);
+    if (!p || rid_len > sizeof p->rid) {
+        free(p);
+        s_reply_error(st, rid, rid_len, id, GF_ENOMEM, "cannot journal the request");
+        goto out;
+    }
+    memcpy(p->rid, rid, rid_len);
+    p->rid_len = rid_len;
+    p->t_submit_us = gf_now_us();
+    gf_strmap_put(gw->journal, id, p);
+    /* the frame: the client's keys but the common ones, which are ours */
+    gf_emit_t *e = gf_stage_begin_id(st, id, 0, kind);
+    for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+        const msgpack_object *k = &u.data.via.map.ptr[i].key;
+        char key[GF_EMIT_KEY_MAX];
+        snprintf(key, sizeof key, "%.*s", (int)k->via.str.size, k->via.str.ptr);
+        if (strcmp(key, "id") && strcmp(key, "kind") && strcmp(key, "v") && strcmp(key, "n") &&
+            strcmp(key, "trace"))
+            gf_emit_obj(e, key, &u.data.via.map.ptr[i].val);
+    }
+    gf_stage_send(st, NULL);
+    s_update_requests(st);
+out:
+    msgpack_unpacked_destroy(&u);
+}
+
+static void s_on_clients(gf_stage_t *st, void *sock)
+{
+    for (int k = 0; k < 1024; k++) {
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        if (zmq_msg_recv(&rid, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&rid);
+            return;
+        }
+        zmq_msg_init(&body);
+        int ok = zmq_msg_more(&rid) && zmq_msg_recv(&body, sock, 0) >= 0;
+        /* a REQ client puts an empty delimiter first */
+        if (ok && zmq_msg_size(&body) == 0 && zmq_msg_more(&body)) {
+            zmq_msg_close(&body);
+            zmq_msg_init(&body);
+            ok = zmq_msg_recv(&body, sock, 0) >= 0;
+        }
+        int more = ok && zmq_msg_more(&body);
+        while (more) {
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            more = zmq_msg_recv(&extra, sock, 0) >= 0 && zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+        }
+        if (ok)
+            s_on_request(st, zmq_msg_data(&rid), zmq_msg_size(&rid), zmq_msg_data(&body),
+                         zmq_msg_size(&body));
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+    }
+}
+
+/* Results (and errors) from the sinks. */
+static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    for (int i = 0; i < n; i++) {
+        gf_frame_t *f = frames[i];
+        struct s_pending *p = gf_strmap_take(gw->journal, f->id);
+        if (!p) {
+            gf_log_debug("result for unknown or answered request '%s' dropped", f->id);
+        } else {
+            s_reply(st, p->rid, p->rid_len, f->bytes, f->len);
+            free(p);
+        }
+        gf_stage_done(st, &frames[i]);
+    }
+    s_update_requests(st);
+    return 0;
+}
+
+static int s_init(gf_stage_t *st)
+{
+    struct gf_stage_info *info = gf_stage_info(st);
+    struct s_gateway *gw = calloc(1, sizeof *gw);
+    char ep[GF_PATH_MAX];
+    if (!gw)
+        return GF_ENOMEM;
+    info->user = gw;
+    gw->journal = gf_strmap_new();
+    gw->instance = gf_instance_id() & 0xffffffffffull;
+    gf_emit_init(&gw->reply);
+    gw->clients = zmq_socket(info->zctx, ZMQ_ROUTER);
+    gf_socket_defaults(gw->clients, info->graph->max_frame_bytes);
+    int hwm = 0;
+    zmq_setsockopt(gw->clients, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(gw->clients, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    gf_plan_gateway(info->graph, info->run_dir, info->index, ep, sizeof ep);
+    if (zmq_bind(gw->clients, ep) != 0) {
+        gf_log_error("cannot bind the client endpoint '%s': %s", ep, zmq_strerror(zmq_errno()));
+        return GF_EZMQ;
+    }
+    gf_log_info("accepting requests on '%s'", ep);
+    return gf_stage_watch(st, gw->clients, s_on_clients);
+}
+
+static void s_shutdown(gf_stage_t *st)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    size_t pos = 0;
+    void *v;
+    while (gf_strmap_next(gw->journal, &pos, &v))
+        free(v);
+    gf_strmap_destroy(&gw->journal);
+    zmq_close(gw->clients);
+    gf_emit_release(&gw->reply);
+    free(gw);
+}
+
+static const struct gf_stage_ops s_ops = {
+    .kind = "gateway",
+    .flags = GF_STAGE_SEES_ERRORS,
+    .init = s_init,
+    .process = s_process,
+    .shutdown = s_shutdown,
+};
+
+int main(int argc, char **argv)
+{
+    return gf_stage_main(argc, argv, &s_ops);
+}

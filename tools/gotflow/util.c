@@ -1,0 +1,70 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "core/error.h"
+#include "engine/edge.h"
+
+int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX],
+                    gf_graph_t **graph_p)
+{
+    char path[GF_PATH_MAX + 16], err[4096];
+    if (gf_plan_find_run(arg, host, run_dir, GF_PATH_MAX) != 0)
+        return GF_ENOTFOUND;
+    snprintf(path, sizeof path, "%s/graph.yaml", run_dir);
+    if (gf_graph_load(path, gf_plan_kind_known, NULL, graph_p, err, sizeof err) != 0) {
+        fprintf(stderr, "gotflow: cannot load the run's graph:\n%s\n", err);
+        return GF_ENOTFOUND;
+    }
+    return 0;
+}
+
+json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
+{
+    char ep[GF_PATH_MAX + 16];
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    json_t *reply = NULL;
+    gf_socket_defaults(s, 64 << 20);
+    gf_plan_admin(run_dir, ep, sizeof ep);
+    if (zmq_connect(s, ep) != 0 || zmq_send(s, request, strlen(request), 0) < 0) {
+        fprintf(stderr, "gotflow: cannot reach the supervisor at '%s': %s\n", ep,
+                zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0) {
+        fprintf(stderr, "gotflow: no answer from the supervisor at '%s' within %d ms; is the "
+                        "pipeline running?\n",
+                ep, timeout_ms);
+        goto out;
+    }
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, s, 0) >= 0) {
+        json_error_t jerr;
+        reply = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &jerr);
+    }
+    zmq_msg_close(&m);
+out:
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return reply;
+}
+
+long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || *end || end == value || v < min || v > max) {
+        fprintf(stderr, "gotflow %s: %s wants an integer in %ld..%ld, got '%s'\n", cmd, opt, min,
+                max, value);
+        exit(2);
+    }
+    return v;
+}

@@ -1,0 +1,23 @@
+/* util.h — what several gotflow commands share: finding a running pipeline, asking its
+ * supervisor, small option helpers. */
+#ifndef GF_TOOLS_UTIL_H
+#define GF_TOOLS_UTIL_H
+
+#include <jansson.h>
+
+#include "engine/graph.h"
+#include "engine/plan.h"
+
+/* Resolves PIPELINE|RUN to its run directory and loads the run's graph (caller owns). 0, or
+ * GF_ENOTFOUND with the reason printed. */
+int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX],
+                    gf_graph_t **graph_p);
+
+/* Sends `request` ("status", "stop") to the supervisor of `run_dir` and returns its JSON
+ * answer (caller owns), or NULL after `timeout_ms` with the reason printed. */
+json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
+
+/* Parses a positive integer option value or exits with a usage message. */
+long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, long max);
+
+#endif
