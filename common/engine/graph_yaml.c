@@ -35,21 +35,19 @@ enum { DEF_DEVICE, DEF_BATCH, DEF_REPLICAS, DEF_CREDITS };
 static const char *const s_host_keys[] = {"address", "curve_public", "port_base", NULL};
 enum { HOST_ADDRESS, HOST_CURVE, HOST_PORT_BASE };
 
-#define S_SUP(field)                                                                               \
-    {                                                                                              \
-#field, offsetof(struct gf_supervisor_opts, field)                                         \
-    }
-static const struct {
-    const char *key;
-    size_t offset;
-} s_sup_fields[] = {
-    S_SUP(heartbeat_ms),    S_SUP(heartbeat_timeout_ms), S_SUP(drain_timeout_ms),
-    S_SUP(stop_timeout_ms), S_SUP(restart_backoff_ms),   S_SUP(restart_backoff_max_ms),
-    S_SUP(max_restarts),
-};
-static const char *const s_sup_keys[] = {
-    "heartbeat_ms",       "heartbeat_timeout_ms",   "drain_timeout_ms", "stop_timeout_ms",
-    "restart_backoff_ms", "restart_backoff_max_ms", "max_restarts",     NULL};
+/* The `supervisor:` keys are the fields of struct gf_supervisor_opts, all ints. */
+#define S_SUP_FIELDS(X)                                                                            \
+    X(heartbeat_ms)                                                                                \
+    X(heartbeat_timeout_ms)                                                                        \
+    X(drain_timeout_ms)                                                                            \
+    X(stop_timeout_ms)                                                                             \
+    X(restart_backoff_ms)                                                                          \
+    X(restart_backoff_max_ms)                                                                      \
+    X(max_restarts)
+#define S_SUP_KEY(field) #field,
+#define S_SUP_OFFSET(field) offsetof(struct gf_supervisor_opts, field),
+static const char *const s_sup_keys[] = {S_SUP_FIELDS(S_SUP_KEY) NULL};
+static const size_t s_sup_offsets[] = {S_SUP_FIELDS(S_SUP_OFFSET)};
 
 /* --- defaults: -------------------------------------------------------------------------------- */
 
@@ -91,8 +89,8 @@ static void s_supervisor_pair(struct gf_graph_yaml *y, int index, yaml_node_t *k
                               yaml_node_t *value, void *arg)
 {
     long v;
-    if (gf_graph_yaml_int(y, value, s_sup_fields[index].key, 0, INT_MAX, &v) == 0)
-        *(int *)((char *)&y->b->graph->supervisor + s_sup_fields[index].offset) = (int)v;
+    if (gf_graph_yaml_int(y, value, s_sup_keys[index], 0, INT_MAX, &v) == 0)
+        *(int *)((char *)&y->b->graph->supervisor + s_sup_offsets[index]) = (int)v;
 }
 
 /* --- hosts: ----------------------------------------------------------------------------------- */

@@ -395,13 +395,19 @@ static void test_defaults_applied(void **state)
     gf_graph_destroy(&g);
 
     g = s_parse_ok("max_frame_bytes: 1048576\n"
-                   "supervisor: {heartbeat_ms: 50, max_restarts: 3}\n"
+                   "supervisor: {heartbeat_ms: 1, heartbeat_timeout_ms: 2, drain_timeout_ms: 3,\n"
+                   "  stop_timeout_ms: 4, restart_backoff_ms: 5, restart_backoff_max_ms: 6,\n"
+                   "  max_restarts: 7}\n"
                    "stages: [reason]\n",
                    NULL, NULL);
     assert_int_equal(g->max_frame_bytes, 1048576);
-    assert_int_equal(g->supervisor.heartbeat_ms, 50);
-    assert_int_equal(g->supervisor.max_restarts, 3);
-    assert_int_equal(g->supervisor.drain_timeout_ms, 30000);
+    assert_int_equal(g->supervisor.heartbeat_ms, 1);
+    assert_int_equal(g->supervisor.heartbeat_timeout_ms, 2);
+    assert_int_equal(g->supervisor.drain_timeout_ms, 3);
+    assert_int_equal(g->supervisor.stop_timeout_ms, 4);
+    assert_int_equal(g->supervisor.restart_backoff_ms, 5);
+    assert_int_equal(g->supervisor.restart_backoff_max_ms, 6);
+    assert_int_equal(g->supervisor.max_restarts, 7);
     gf_graph_destroy(&g);
 }
 
