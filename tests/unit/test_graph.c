@@ -87,6 +87,9 @@ static void test_wrong_type(void **state)
                     "'reason'");
     s_expect_schema("stages:\n  reason: [kind, reason]\n", "2:11",
                     "stage 'reason' must be a map, got a sequence");
+    /* a broken stage still exists for the edges: no "dangling edge" on top */
+    s_expect_schema("stages:\n  a: 5\nedges: [gateway -> a -> sink]\n", "2:6",
+                    "stage 'a' must be a map, got '5'");
     s_expect_schema("stages:\n  r: {kind: reason, params: [1, 2]}\n", "2:29",
                     "'params' must be a map, got a sequence");
     s_expect_schema("stages:\n  r: {kind: {a: 1}}\n", "2:13", "'kind' must be a string, got a map");
