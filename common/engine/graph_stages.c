@@ -285,8 +285,7 @@ void gf_graph_yaml_stages(struct gf_graph_yaml *y, yaml_node_t *value)
             s_stage_short(y, gf_graph_yaml_node(y, *it));
         return;
     }
-    gf_graph_yaml_error(y, value,
-                        "'stages' must be a map (long form) or a sequence of kinds "
-                        "(short form), got %s",
-                        gf_graph_yaml_what(value, buf, sizeof buf));
+    gf_graph_yaml_error(
+        y, value, "'stages' must be a map (long form) or a sequence of kinds (short form), got %s",
+        gf_graph_yaml_what(value, buf, sizeof buf));
 }

@@ -98,8 +98,8 @@ static void s_supervisor_pair(struct gf_graph_yaml *y, int index, yaml_node_t *k
 /* A CURVE public key as ZeroMQ prints it: 40 characters of the Z85 alphabet. */
 static int s_z85_ok(const char *s)
 {
-    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   ".-:+=^!/*?&<>()[]{}@%$#";
+    static const char alphabet[] =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
     return strlen(s) == 40 && strspn(s, alphabet) == 40;
 }
 
@@ -108,7 +108,7 @@ static void s_host_address(struct gf_graph_yaml *y, struct gf_host *h, yaml_node
     if (gf_graph_yaml_string(y, value, "address", h->address, sizeof h->address) < 0)
         return;
     char endpoint[GF_GRAPH_VALUE_MAX + 16], why[128];
-    snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", h->address, 1);
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:1", h->address); /* any port will do */
     if (strcmp(h->address, "*") == 0)
         snprintf(why, sizeof why, "a host needs an address the others can connect to");
     else if (gf_endpoint_check(endpoint, why, sizeof why) == 0)
