@@ -117,16 +117,12 @@ static int s_edge_add(struct gf_graph_build *b, int from, int to, int line, int 
     }
     if (s_is(g, to, "gateway")) {
         gf_graph_error_at(b, line, col,
-                          "edge into gateway '%s' ('%s' -> '%s'): a gateway only "
-                          "sends",
-                          z, a, z);
+                          "edge into gateway '%s' ('%s' -> '%s'): a gateway only sends", z, a, z);
         return -1;
     }
     if (s_is(g, from, "sink")) {
         gf_graph_error_at(b, line, col,
-                          "edge out of sink '%s' ('%s' -> '%s'): a sink only "
-                          "receives",
-                          a, a, z);
+                          "edge out of sink '%s' ('%s' -> '%s'): a sink only receives", a, a, z);
         return -1;
     }
     for (int i = 0; i < g->n_edges; i++) {
@@ -189,9 +185,8 @@ static void s_placement(struct gf_graph_build *b)
             gf_graph_error_at(b, p->line, p->col, "placement of unknown stage '%s'", p->stage);
         if (host < 0)
             gf_graph_error_at(b, p->host_line, p->host_col,
-                              "placement of '%s' on unknown host "
-                              "'%s'%s",
-                              p->stage, p->host, g->n_hosts ? "" : " (the graph has no 'hosts')");
+                              "placement of '%s' on unknown host '%s'%s", p->stage, p->host,
+                              g->n_hosts ? "" : " (the graph has no 'hosts')");
         if (stage >= 0 && host >= 0)
             g->stages[stage].host = host;
     }
@@ -291,14 +286,13 @@ static void s_connected(struct gf_graph_build *b)
     for (int i = 0; i < g->n_stages; i++) {
         const struct gf_stage_def *st = &g->stages[i];
         if (!from_gateway[i])
-            gf_graph_error_at(b, st->line, st->col,
-                              "stage '%s' is not connected to the gateway "
-                              "(no path from the gateway reaches it)",
-                              st->name);
+            gf_graph_error_at(
+                b, st->line, st->col,
+                "stage '%s' is not connected to the gateway (no path from the gateway reaches it)",
+                st->name);
         if (!to_sink[i])
             gf_graph_error_at(b, st->line, st->col,
-                              "stage '%s' is not connected to a sink (no "
-                              "path from it reaches one)",
+                              "stage '%s' is not connected to a sink (no path from it reaches one)",
                               st->name);
     }
 }

@@ -223,7 +223,6 @@ static void s_stage_kind(struct gf_graph_yaml *y, yaml_node_t *key, yaml_node_t 
 {
     const char *name = GF_YAML_STR(key);
     yaml_node_t *node = gf_graph_yaml_find(y, map, "kind");
-    kind[0] = '\0';
     if (!node) {
         gf_graph_yaml_error(y, key, "missing required key 'kind' in stage '%s'", name);
         return;
@@ -241,12 +240,14 @@ static void s_stages_pair(struct gf_graph_yaml *y, int index, yaml_node_t *key, 
 {
     char kind[GF_GRAPH_NAME_MAX], where[GF_GRAPH_NAME_MAX + 16];
     const char *name = GF_YAML_STR(key);
+    int is_map = gf_graph_yaml_expect_map(y, value, "stage", name);
     gf_graph_yaml_name_check(y, key, "stage", 0);
-    if (!gf_graph_yaml_expect_map(y, value, "stage", name))
-        return;
-    s_stage_kind(y, key, value, kind, sizeof kind);
+    kind[0] = '\0';
+    if (is_map)
+        s_stage_kind(y, key, value, kind, sizeof kind);
+    /* added even when broken, so that edges naming it are not reported as dangling too */
     int i = gf_graph_stage_add(y->b, name, kind, GF_YAML_LINE(key), GF_YAML_COL(key));
-    if (i < 0)
+    if (i < 0 || !is_map)
         return;
     struct s_stage_ctx sc = {&y->b->graph->stages[i], &y->b->src[i]};
     snprintf(where, sizeof where, "in stage '%s'", sc.st->name);
@@ -284,8 +285,7 @@ void gf_graph_yaml_stages(struct gf_graph_yaml *y, yaml_node_t *value)
             s_stage_short(y, gf_graph_yaml_node(y, *it));
         return;
     }
-    gf_graph_yaml_error(y, value,
-                        "'stages' must be a map (long form) or a sequence of kinds "
-                        "(short form), got %s",
-                        gf_graph_yaml_what(value, buf, sizeof buf));
+    gf_graph_yaml_error(
+        y, value, "'stages' must be a map (long form) or a sequence of kinds (short form), got %s",
+        gf_graph_yaml_what(value, buf, sizeof buf));
 }

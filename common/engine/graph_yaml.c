@@ -35,21 +35,19 @@ enum { DEF_DEVICE, DEF_BATCH, DEF_REPLICAS, DEF_CREDITS };
 static const char *const s_host_keys[] = {"address", "curve_public", "port_base", NULL};
 enum { HOST_ADDRESS, HOST_CURVE, HOST_PORT_BASE };
 
-#define S_SUP(field)                                                                               \
-    {                                                                                              \
-#field, offsetof(struct gf_supervisor_opts, field)                                         \
-    }
-static const struct {
-    const char *key;
-    size_t offset;
-} s_sup_fields[] = {
-    S_SUP(heartbeat_ms),    S_SUP(heartbeat_timeout_ms), S_SUP(drain_timeout_ms),
-    S_SUP(stop_timeout_ms), S_SUP(restart_backoff_ms),   S_SUP(restart_backoff_max_ms),
-    S_SUP(max_restarts),
-};
-static const char *const s_sup_keys[] = {
-    "heartbeat_ms",       "heartbeat_timeout_ms",   "drain_timeout_ms", "stop_timeout_ms",
-    "restart_backoff_ms", "restart_backoff_max_ms", "max_restarts",     NULL};
+/* The `supervisor:` keys are the fields of struct gf_supervisor_opts, all ints. */
+#define S_SUP_FIELDS(X)                                                                            \
+    X(heartbeat_ms)                                                                                \
+    X(heartbeat_timeout_ms)                                                                        \
+    X(drain_timeout_ms)                                                                            \
+    X(stop_timeout_ms)                                                                             \
+    X(restart_backoff_ms)                                                                          \
+    X(restart_backoff_max_ms)                                                                      \
+    X(max_restarts)
+#define S_SUP_KEY(field) #field,
+#define S_SUP_OFFSET(field) offsetof(struct gf_supervisor_opts, field),
+static const char *const s_sup_keys[] = {S_SUP_FIELDS(S_SUP_KEY) NULL};
+static const size_t s_sup_offsets[] = {S_SUP_FIELDS(S_SUP_OFFSET)};
 
 /* --- defaults: -------------------------------------------------------------------------------- */
 
@@ -91,8 +89,8 @@ static void s_supervisor_pair(struct gf_graph_yaml *y, int index, yaml_node_t *k
                               yaml_node_t *value, void *arg)
 {
     long v;
-    if (gf_graph_yaml_int(y, value, s_sup_fields[index].key, 0, INT_MAX, &v) == 0)
-        *(int *)((char *)&y->b->graph->supervisor + s_sup_fields[index].offset) = (int)v;
+    if (gf_graph_yaml_int(y, value, s_sup_keys[index], 0, INT_MAX, &v) == 0)
+        *(int *)((char *)&y->b->graph->supervisor + s_sup_offsets[index]) = (int)v;
 }
 
 /* --- hosts: ----------------------------------------------------------------------------------- */
@@ -100,8 +98,8 @@ static void s_supervisor_pair(struct gf_graph_yaml *y, int index, yaml_node_t *k
 /* A CURVE public key as ZeroMQ prints it: 40 characters of the Z85 alphabet. */
 static int s_z85_ok(const char *s)
 {
-    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   ".-:+=^!/*?&<>()[]{}@%$#";
+    static const char alphabet[] =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
     return strlen(s) == 40 && strspn(s, alphabet) == 40;
 }
 
@@ -110,7 +108,7 @@ static void s_host_address(struct gf_graph_yaml *y, struct gf_host *h, yaml_node
     if (gf_graph_yaml_string(y, value, "address", h->address, sizeof h->address) < 0)
         return;
     char endpoint[GF_GRAPH_VALUE_MAX + 16], why[128];
-    snprintf(endpoint, sizeof endpoint, "tcp://%s:%d", h->address, 1);
+    snprintf(endpoint, sizeof endpoint, "tcp://%s:1", h->address); /* any port will do */
     if (strcmp(h->address, "*") == 0)
         snprintf(why, sizeof why, "a host needs an address the others can connect to");
     else if (gf_endpoint_check(endpoint, why, sizeof why) == 0)

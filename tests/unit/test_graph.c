@@ -87,6 +87,9 @@ static void test_wrong_type(void **state)
                     "'reason'");
     s_expect_schema("stages:\n  reason: [kind, reason]\n", "2:11",
                     "stage 'reason' must be a map, got a sequence");
+    /* a broken stage still exists for the edges: no "dangling edge" on top */
+    s_expect_schema("stages:\n  a: 5\nedges: [gateway -> a -> sink]\n", "2:6",
+                    "stage 'a' must be a map, got '5'");
     s_expect_schema("stages:\n  r: {kind: reason, params: [1, 2]}\n", "2:29",
                     "'params' must be a map, got a sequence");
     s_expect_schema("stages:\n  r: {kind: {a: 1}}\n", "2:13", "'kind' must be a string, got a map");
@@ -395,13 +398,19 @@ static void test_defaults_applied(void **state)
     gf_graph_destroy(&g);
 
     g = s_parse_ok("max_frame_bytes: 1048576\n"
-                   "supervisor: {heartbeat_ms: 50, max_restarts: 3}\n"
+                   "supervisor: {heartbeat_ms: 1, heartbeat_timeout_ms: 2, drain_timeout_ms: 3,\n"
+                   "  stop_timeout_ms: 4, restart_backoff_ms: 5, restart_backoff_max_ms: 6,\n"
+                   "  max_restarts: 7}\n"
                    "stages: [reason]\n",
                    NULL, NULL);
     assert_int_equal(g->max_frame_bytes, 1048576);
-    assert_int_equal(g->supervisor.heartbeat_ms, 50);
-    assert_int_equal(g->supervisor.max_restarts, 3);
-    assert_int_equal(g->supervisor.drain_timeout_ms, 30000);
+    assert_int_equal(g->supervisor.heartbeat_ms, 1);
+    assert_int_equal(g->supervisor.heartbeat_timeout_ms, 2);
+    assert_int_equal(g->supervisor.drain_timeout_ms, 3);
+    assert_int_equal(g->supervisor.stop_timeout_ms, 4);
+    assert_int_equal(g->supervisor.restart_backoff_ms, 5);
+    assert_int_equal(g->supervisor.restart_backoff_max_ms, 6);
+    assert_int_equal(g->supervisor.max_restarts, 7);
     gf_graph_destroy(&g);
 }
 
@@ -558,6 +567,38 @@ static void test_endpoint_check(void **state)
     assert_int_equal(gf_endpoint_check(longpath, why, sizeof why), GF_EINVAL);
 }
 
+/* Every prefix of a valid file, and the file with each byte replaced by a troublesome one, either
+ * loads or fails with messages that all carry a position. */
+static void s_check_positioned(const char *text, size_t len)
+{
+    gf_graph_t *g = NULL;
+    int rc = gf_graph_parse(text, len, "t.yaml", NULL, NULL, &g, s_err, sizeof s_err);
+    assert_true((rc == 0) == (g != NULL));
+    assert_true((rc == 0) == (s_err[0] == '\0'));
+    for (const char *line = s_err; *line; line = strchr(line, '\n') + 1) {
+        int l = 0, c = 0, n = 0;
+        if (sscanf(line, "t.yaml:%d:%d: %n", &l, &c, &n) != 2 || n == 0)
+            fprintf(stderr, "no position: %s", line);
+        assert_true(l >= 1 && c >= 1 && n > 0);
+        assert_true(line[n] != '\n');
+    }
+    gf_graph_destroy(&g);
+}
+
+static void test_damaged_input(void **state)
+{
+    static const char swaps[] = {'\0', ':', '-', '[', '{', '\n', '\xff', '&', '*'};
+    char copy[sizeof s_design];
+    size_t len = sizeof s_design - 1;
+    for (size_t cut = 0; cut <= len; cut++)
+        s_check_positioned(s_design, cut);
+    for (size_t i = 0; i < len; i += 3) {
+        memcpy(copy, s_design, sizeof copy);
+        copy[i] = swaps[i % sizeof swaps];
+        s_check_positioned(copy, len);
+    }
+}
+
 /* --- files ------------------------------------------------------------------------------------ */
 
 static void test_load_missing_file(void **state)
@@ -640,7 +681,8 @@ int main(void)
         cmocka_unit_test(test_defaults_applied),    cmocka_unit_test(test_params_flattened),
         cmocka_unit_test(test_hosts_placement),     cmocka_unit_test(test_topological_order),
         cmocka_unit_test(test_downstream_upstream), cmocka_unit_test(test_endpoint_check),
-        cmocka_unit_test(test_load_missing_file),   cmocka_unit_test(test_graph_files),
+        cmocka_unit_test(test_damaged_input),       cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_graph_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
