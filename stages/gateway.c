@@ -257,7 +257,7 @@ static void s_shutdown(gf_stage_t *st)
 
 static const struct gf_stage_ops s_ops = {
     .kind = "gateway",
-    .flags = GF_STAGE_SEES_ERRORS,
+    .flags = GF_STAGE_SEES_ERRORS | GF_STAGE_SOURCE,
     .init = s_init,
     .process = s_process,
     .shutdown = s_shutdown,

@@ -31,6 +31,16 @@ int gf_credit_peer(struct gf_credit_ledger *l, const void *rid, size_t rid_len, 
     return l->n_peers++;
 }
 
+void gf_credit_sync(struct gf_credit_ledger *l, int i, uint64_t sent)
+{
+    struct gf_credit_peer *p = &l->peers[i];
+    if (p->received != sent)
+        p->dirty = 1;
+    p->received = sent;
+    if (p->granted < sent)
+        p->granted = sent;
+}
+
 void gf_credit_on_frame(struct gf_credit_ledger *l, int i)
 {
     struct gf_credit_peer *p = &l->peers[i];

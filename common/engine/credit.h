@@ -43,6 +43,10 @@ void gf_credit_init(struct gf_credit_ledger *l, int capacity);
 /* Finds or adds the peer; refreshes its last-seen time. Returns its index, or -1 when full. */
 int gf_credit_peer(struct gf_credit_ledger *l, const void *rid, size_t rid_len, int64_t now_ms);
 
+/* Peer `i` says it has sent `sent` frames in all, every one of which has arrived (keepalives
+ * travel behind the frames). Resynchronises its totals, e.g. after it was forgotten. */
+void gf_credit_sync(struct gf_credit_ledger *l, int i, uint64_t sent);
+
 /* A data frame arrived from peer `i`: it now holds a slot. */
 void gf_credit_on_frame(struct gf_credit_ledger *l, int i);
 

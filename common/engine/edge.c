@@ -151,8 +151,10 @@ int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle)
     const uint8_t *p = zmq_msg_data(msg);
     size_t len = zmq_msg_size(msg);
     if (len >= 2 && p[0] == GF_EDGE_CTL) {
-        if (p[1] == 'H' && peer >= 0)
-            self->ledger.peers[peer].dirty = 1; /* re-announce its total: cheap and self-healing */
+        if (p[1] == 'H' && len == 18 && peer >= 0) {
+            gf_credit_sync(&self->ledger, peer, s_get64(p + 10));
+            self->ledger.peers[peer].dirty = 1; /* re-announce its total: cheap, self-healing */
+        }
         zmq_msg_close(msg);
         return 0;
     }
@@ -220,8 +222,9 @@ struct gf_outlet {
 
 static void s_hello(gf_outlet_t *self, int r)
 {
-    uint8_t m[10] = {GF_EDGE_CTL, 'H'};
+    uint8_t m[18] = {GF_EDGE_CTL, 'H'};
     s_put64(m + 2, self->instance);
+    s_put64(m + 10, self->reps[r].sent);
     zmq_send(self->reps[r].sock, m, sizeof m, ZMQ_DONTWAIT);
 }
 

@@ -5,12 +5,15 @@
  * on an edge are single-part. A data message is a msgpack frame; an edge-control message starts
  * with the byte 0xC1, which msgpack never uses:
  *
- *     0xC1 'H' <u64 instance>                   upstream -> downstream: hello / keepalive
+ *     0xC1 'H' <u64 instance> <u64 sent>        upstream -> downstream: hello / keepalive
  *     0xC1 'C' <u64 instance> <u64 granted>     downstream -> upstream: credit total
  *
  * (integers little-endian; instance = a random id of the sending process, so a restarted peer is
- * recognised). The downstream keeps the credit ledger (credit.h); the upstream knows its credit
- * for a replica as granted - frames sent since it last saw that replica's instance, and sends
+ * recognised; sent = data frames this upstream sent to that downstream instance). The downstream
+ * keeps the credit ledger (credit.h); the upstream knows its credit for a replica as granted -
+ * sent. A keepalive travels behind the frames it counts, so on its arrival the downstream sets
+ * the peer's received total to `sent` exactly: a forgotten or reconnected peer resynchronises
+ * within one keepalive and no credit is lost or invented. The upstream sends
  * only where credit exists, to the replica with the most unused credit (least loaded) first.
  * Frames with no credit anywhere wait in the outlet's queue; the stage stops granting its own
  * credits while any queue is long, which carries back-pressure up the pipeline.

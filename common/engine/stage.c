@@ -569,7 +569,11 @@ static int s_setup(gf_stage_t *st, const char *stage_name)
         st->n_upstream = 1; /* results from the sinks are not joined */
 
     gf_plan_inlet(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
-    st->inlet = gf_inlet_new(st->info.zctx, ep, st->info.def->credits, g->max_frame_bytes);
+    /* a source's inlet takes results, which cost it nothing to hold: a wide window */
+    int capacity = st->info.def->credits;
+    if ((st->ops->flags & GF_STAGE_SOURCE) && capacity < 1024)
+        capacity = 1024;
+    st->inlet = gf_inlet_new(st->info.zctx, ep, capacity, g->max_frame_bytes);
     if (!st->inlet)
         return GF_EZMQ;
     st->tap = zmq_socket(st->info.zctx, ZMQ_PUB);
@@ -663,7 +667,8 @@ static void s_loop(gf_stage_t *st)
             gf_outlet_service(st->outlets[o], now);
         /* back-pressure: no new credit while our own output cannot leave. Draining does not
          * pause: requests already in the pipeline must still flow; the gateway refuses new ones */
-        gf_inlet_pause(st->inlet, gf_stage_outbox(st) >= st->info.def->credits);
+        gf_inlet_pause(st->inlet, !(st->ops->flags & GF_STAGE_SOURCE) &&
+                                      gf_stage_outbox(st) >= st->info.def->credits);
         gf_inlet_service(st->inlet, now);
         if (now >= st->next_hb_ms) {
             s_heartbeat(st, now);
@@ -711,6 +716,7 @@ int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
     st->info.zctx = zmq_ctx_new();
     gf_emit_init(&st->emit);
     st->started_ms = gf_mono_ms();
+    st->counters = (Gotflow__Counters)GOTFLOW__COUNTERS__INIT;
 
     char ep[GF_PATH_MAX];
     gf_plan_control(st->run_dir, ep, sizeof ep);

@@ -37,6 +37,8 @@ typedef struct gf_stage gf_stage_t;
 enum {
     GF_STAGE_SEES_ERRORS = 1, /* error frames go to process() instead of passing through */
     GF_STAGE_NO_CARRY = 2,    /* gf_stage_send() does not carry the input's keys */
+    GF_STAGE_SOURCE = 4,      /* its output does not come from its inlet (the gateway): a full
+                                 outbox must not stop it taking in frames */
 };
 
 struct gf_stage_ops {

@@ -13,6 +13,12 @@ struct gf_cmd {
 };
 
 int cmd_version(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_tap(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 /* True when argv holds -h or --help. */
 int gf_cmd_wants_help(int argc, char **argv);

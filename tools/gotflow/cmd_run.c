@@ -30,10 +30,10 @@ static const char s_usage[] =
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                          {"run-dir", required_argument, NULL, 'd'},
-                                          {"quiet", no_argument, NULL, 'q'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"run-dir", required_argument, NULL, 'd'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct gf_supervise_opts o = {0};
     int c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {

@@ -6,6 +6,12 @@
 #include "core/log.h"
 
 static const struct gf_cmd s_cmds[] = {
+    {"run", cmd_run, "start a pipeline from its YAML graph and supervise it"},
+    {"check", cmd_check, "validate pipeline YAML graphs without starting them"},
+    {"submit", cmd_submit, "send requests to a running pipeline and print the results"},
+    {"status", cmd_status, "show each replica's state, credits, queue depth and throughput"},
+    {"tap", cmd_tap, "print (or record) the frames a stage emits"},
+    {"replay", cmd_replay, "re-inject recorded frames into a stage of a running pipeline"},
     {"version", cmd_version, "print the gotflow version"},
 };
 

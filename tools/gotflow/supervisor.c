@@ -111,8 +111,8 @@ static int s_spawn(struct s_sup *sv, struct s_replica *r)
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
-        char *argv[] = {bin, "--run", sv->run_dir, "--stage", (char *)d->name, "--replica", rep,
-                        NULL};
+        char *argv[] = {bin,         "--run", sv->run_dir, "--stage", (char *)d->name,
+                        "--replica", rep,     NULL};
         execv(bin, argv);
         int e = errno;
         ssize_t n = write(ep[1], &e, sizeof e);
@@ -221,8 +221,8 @@ static void s_on_control(struct s_sup *sv)
                 r->state = S_READY;
             if (r->hb_env) {
                 double dt = (double)(now - r->rate_ms) / 1000.0;
-                double inst = dt > 0 ? (double)(c->heartbeat->counters->done - r->rate_done) / dt
-                                     : 0;
+                double inst =
+                    dt > 0 ? (double)(c->heartbeat->counters->done - r->rate_done) / dt : 0;
                 r->rate = r->rate * 0.5 + inst * 0.5;
                 gotflow__control__free_unpacked(r->hb_env, NULL);
             }
@@ -328,8 +328,7 @@ static int s_is_gateway(struct s_sup *sv, struct s_replica *r)
 
 static void s_begin_drain(struct s_sup *sv)
 {
-    gf_log_info("draining: no new requests; waiting for %s in flight",
-                "the requests");
+    gf_log_info("draining: no new requests; waiting for %s in flight", "the requests");
     sv->phase = 1;
     sv->drain_deadline_ms = gf_mono_ms() + sv->graph->supervisor.drain_timeout_ms;
     for (int i = 0; i < sv->n_reps; i++) {
@@ -440,6 +439,7 @@ static json_t *s_status_json(struct s_sup *sv)
             json_object_set_new(o, "held", json_integer(hb->held));
             json_object_set_new(o, "credits_out", json_integer(hb->credits_out));
             json_object_set_new(o, "outbox", json_integer(hb->outbox));
+            json_object_set_new(o, "capacity", json_integer(hb->capacity));
             json_object_set_new(o, "batch_rows", json_integer(hb->batch_rows));
             if (c) {
                 json_object_set_new(o, "received", json_integer((json_int_t)c->received));

@@ -38,8 +38,9 @@ json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
     }
     zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, timeout_ms) <= 0) {
-        fprintf(stderr, "gotflow: no answer from the supervisor at '%s' within %d ms; is the "
-                        "pipeline running?\n",
+        fprintf(stderr,
+                "gotflow: no answer from the supervisor at '%s' within %d ms; is the "
+                "pipeline running?\n",
                 ep, timeout_ms);
         goto out;
     }

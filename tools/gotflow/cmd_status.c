@@ -1,0 +1,148 @@
+/* cmd_status.c — `gotflow status PIPELINE|RUN`: what each replica is doing. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "engine/edge.h"
+#include "util.h"
+
+static const char s_usage[] =
+    "usage: gotflow status PIPELINE|RUN [--json] [--wait-ready] [--timeout SEC] [--stop]\n"
+    "\n"
+    "Shows each replica of a running pipeline: state, restarts, requests held, queue depth,\n"
+    "credit slots held / capacity, credits granted upstream, frames waiting for downstream\n"
+    "credit (outbox), requests done, errors, bad frames, throughput (requests/s) and latency\n"
+    "(p50/p99 of time spent in the stage, power-of-two buckets).\n"
+    "\n"
+    "  --json          the supervisor's answer as JSON\n"
+    "  --wait-ready    wait until every replica is ready (exit 1 at the timeout)\n"
+    "  --timeout SEC   how long to wait for --wait-ready or an answer (default 30)\n"
+    "  --stop          ask the supervisor to drain and stop, as SIGTERM does\n"
+    "  --host NAME     the run of `gotflow run --host NAME`\n";
+
+static long s_int(json_t *o, const char *key)
+{
+    return (long)json_integer_value(json_object_get(o, key));
+}
+
+static void s_print_table(json_t *st)
+{
+    printf("pipeline %s  state %s  run %s  uptime %.1fs\n",
+           json_string_value(json_object_get(st, "pipeline")),
+           json_string_value(json_object_get(st, "state")),
+           json_string_value(json_object_get(st, "run_dir")),
+           (double)s_int(st, "uptime_ms") / 1000.0);
+    printf("%-20s %-8s %-10s %4s %5s %5s %9s %5s %6s %9s %6s %5s %8s %8s %8s\n", "REPLICA", "PID",
+           "STATE", "RST", "REQS", "QUEUE", "HELD/CAP", "CRED", "OUTBOX", "DONE", "ERRORS", "BAD",
+           "REQ/S", "P50", "P99");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(st, "replicas"), i, r)
+    {
+        char name[64], held[24], p50[16], p99[16];
+        snprintf(name, sizeof name, "%s.%ld", json_string_value(json_object_get(r, "stage")),
+                 s_int(r, "replica"));
+        snprintf(held, sizeof held, "%ld/%ld", s_int(r, "held"),
+                 json_object_get(r, "capacity") ? s_int(r, "capacity") : s_int(r, "credits"));
+        snprintf(p50, sizeof p50, "%.2fms", (double)s_int(r, "p50_us") / 1000.0);
+        snprintf(p99, sizeof p99, "%.2fms", (double)s_int(r, "p99_us") / 1000.0);
+        printf("%-20s %-8ld %-10s %4ld %5ld %5ld %9s %5ld %6ld %9ld %6ld %5ld %8.1f %8s %8s\n",
+               name, s_int(r, "pid"), json_string_value(json_object_get(r, "state")),
+               s_int(r, "restarts"), s_int(r, "requests"), s_int(r, "queue"), held,
+               s_int(r, "credits_out"), s_int(r, "outbox"), s_int(r, "done"), s_int(r, "errors"),
+               s_int(r, "bad_frames"), json_real_value(json_object_get(r, "rate")), p50, p99);
+    }
+}
+
+static int s_all_ready(json_t *st)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(st, "replicas"), i, r)
+    {
+        const char *state = json_string_value(json_object_get(r, "state"));
+        if (!state || strcmp(state, "ready") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"wait-ready", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"stop", no_argument, NULL, 's'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int as_json = 0, wait_ready = 0, stop = 0, c;
+    long timeout_s = 30;
+    const char *host = NULL;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            as_json = 1;
+            break;
+        case 'w':
+            wait_ready = 1;
+            break;
+        case 't':
+            timeout_s = gf_cli_long("status", "--timeout", optarg, 1, 86400);
+            break;
+        case 's':
+            stop = 1;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            return 0;
+        default:
+            fputs(s_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    char run_dir[GF_PATH_MAX];
+    int64_t deadline = gf_mono_ms() + timeout_s * 1000;
+    /* while waiting for a pipeline to come up, its run directory may not exist yet */
+    while (gf_plan_find_run(argv[optind], host, run_dir, sizeof run_dir) != 0) {
+        if (!wait_ready || gf_mono_ms() > deadline)
+            return 1;
+        usleep(100000);
+    }
+    json_t *st = NULL;
+    for (;;) {
+        int64_t left = deadline - gf_mono_ms();
+        st = gf_cli_admin(run_dir, stop ? "stop" : "status", left > 0 ? (int)left : 1);
+        if (!st || stop || !wait_ready || s_all_ready(st))
+            break;
+        json_decref(st);
+        st = NULL;
+        if (gf_mono_ms() > deadline) {
+            fprintf(stderr, "gotflow status: not every replica is ready after %ld s\n", timeout_s);
+            return 1;
+        }
+        usleep(100000);
+    }
+    if (!st)
+        return 1;
+    if (as_json || stop) {
+        char *s = json_dumps(st, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+    } else {
+        s_print_table(st);
+    }
+    json_decref(st);
+    return 0;
+}

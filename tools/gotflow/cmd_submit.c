@@ -1,0 +1,198 @@
+/* cmd_submit.c — `gotflow submit PIPELINE|RUN [FILE]`: requests in, results out, as JSON lines. */
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "cmd.h"
+#include "core/error.h"
+#include "engine/edge.h"
+#include "engine/frame.h"
+#include "engine/json.h"
+#include "util.h"
+
+static const char s_usage[] =
+    "usage: gotflow submit PIPELINE|RUN [FILE] [options]\n"
+    "\n"
+    "Sends the requests in FILE (or stdin), one JSON object per line, to the gateway of a running\n"
+    "pipeline and prints each answer as one JSON line as soon as it arrives (in completion "
+    "order).\n"
+    "A request is {\"id\": ..., \"kind\": ..., \"params\": {...}, ...payload}; id is optional\n"
+    "(the gateway makes one), kind defaults to \"prompt\". Binary values are {\"$bin\": BASE64}.\n"
+    "\n"
+    "  --window N       at most N requests in flight at once (default 256)\n"
+    "  --timeout SEC    give up on answers after SEC seconds of silence (default 60)\n"
+    "  --endpoint EP    gateway endpoint (default: from the run's graph)\n"
+    "  --max-bin N      print binary values longer than N bytes as their length (default 256;\n"
+    "                   -1 prints everything)\n"
+    "  --host NAME      the run of `gotflow run --host NAME`\n"
+    "\n"
+    "exit status: 0 every request got a result, 1 some got an error or no answer, 2 usage\n";
+
+struct s_submit {
+    void *sock;
+    long max_bin;
+    long answered, errors;
+};
+
+static int s_print_answer(struct s_submit *s)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, s->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return 0;
+    }
+    gf_frame_t *f = NULL;
+    char why[256];
+    if (gf_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 0, &f, why, sizeof why, NULL) != 0) {
+        fprintf(stderr, "gotflow submit: undecodable answer (%s)\n", why);
+        s->errors++;
+    } else {
+        json_t *j = gf_json_from_msgpack(f->root, s->max_bin);
+        char *line = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", line);
+        fflush(stdout);
+        free(line);
+        json_decref(j);
+        if (strcmp(f->kind, "error") == 0)
+            s->errors++;
+        gf_frame_destroy(&f);
+    }
+    zmq_msg_close(&m);
+    s->answered++;
+    return 1;
+}
+
+int cmd_submit(int argc, char **argv)
+{
+    static const struct option opts[] = {{"window", required_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"endpoint", required_argument, NULL, 'e'},
+                                         {"max-bin", required_argument, NULL, 'b'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    long window = 256, timeout_s = 60;
+    const char *endpoint = NULL, *host = NULL;
+    struct s_submit s = {.max_bin = 256};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            window = gf_cli_long("submit", "--window", optarg, 1, 1 << 20);
+            break;
+        case 't':
+            timeout_s = gf_cli_long("submit", "--timeout", optarg, 1, 1 << 20);
+            break;
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'b':
+            s.max_bin = gf_cli_long("submit", "--max-bin", optarg, -1, 1L << 40);
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            return 0;
+        default:
+            fputs(s_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc || argc - optind > 2) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    char run_dir[GF_PATH_MAX], ep[GF_PATH_MAX];
+    gf_graph_t *g = NULL;
+    if (!endpoint) {
+        if (gf_cli_open_run(argv[optind], host, run_dir, &g) != 0)
+            return 1;
+        int gw = -1;
+        for (int i = 0; i < g->n_stages && gw < 0; i++)
+            if (strcmp(g->stages[i].kind, "gateway") == 0)
+                gw = i;
+        gf_plan_gateway(g, run_dir, gw, ep, sizeof ep);
+        endpoint = ep;
+    }
+    FILE *in = stdin;
+    if (optind + 1 < argc && strcmp(argv[optind + 1], "-") != 0) {
+        in = fopen(argv[optind + 1], "r");
+        if (!in) {
+            fprintf(stderr, "gotflow submit: cannot open '%s'\n", argv[optind + 1]);
+            gf_graph_destroy(&g);
+            return 1;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    void *ctx = zmq_ctx_new();
+    s.sock = zmq_socket(ctx, ZMQ_DEALER);
+    gf_socket_defaults(s.sock, g ? g->max_frame_bytes : GF_FRAME_DEFAULT_MAX);
+    int hwm = 0;
+    zmq_setsockopt(s.sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_connect(s.sock, endpoint) != 0) {
+        fprintf(stderr, "gotflow submit: cannot connect to '%s': %s\n", endpoint,
+                zmq_strerror(zmq_errno()));
+        return 1;
+    }
+    long sent = 0, lineno = 0, bad = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int eof = 0;
+    int64_t last_progress = gf_mono_ms();
+    while (!eof || s.answered < sent) {
+        while (!eof && sent - s.answered < window) {
+            if ((len = getline(&line, &cap, in)) < 0) {
+                eof = 1;
+                break;
+            }
+            lineno++;
+            if (len <= 1)
+                continue;
+            json_error_t jerr;
+            json_t *j = json_loadb(line, (size_t)len, 0, &jerr);
+            char why[256] = "";
+            msgpack_sbuffer_clear(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            if (!j || !json_is_object(j) || gf_json_to_msgpack(j, &pk, why, sizeof why) != 0) {
+                fprintf(stderr, "gotflow submit: line %ld: not a JSON object%s%s\n", lineno,
+                        j ? ": " : ": ", j ? why : jerr.text);
+                bad++;
+                json_decref(j);
+                continue;
+            }
+            json_decref(j);
+            zmq_send(s.sock, sb.data, sb.size, 0);
+            sent++;
+        }
+        zmq_pollitem_t item = {s.sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, eof ? 200 : 0) > 0)
+            while (s_print_answer(&s))
+                last_progress = gf_mono_ms();
+        if (eof && s.answered < sent && gf_mono_ms() - last_progress > timeout_s * 1000) {
+            fprintf(stderr, "gotflow submit: %ld of %ld requests unanswered after %ld s\n",
+                    sent - s.answered, sent, timeout_s);
+            s.errors += sent - s.answered;
+            break;
+        }
+    }
+    free(line);
+    msgpack_sbuffer_destroy(&sb);
+    if (in != stdin)
+        fclose(in);
+    zmq_close(s.sock);
+    zmq_ctx_term(ctx);
+    gf_graph_destroy(&g);
+    return s.errors || bad ? 1 : 0;
+}
