@@ -41,6 +41,20 @@ void gf_credit_sync(struct gf_credit_ledger *l, int i, uint64_t sent)
         p->granted = sent;
 }
 
+void gf_credit_demand(struct gf_credit_ledger *l, int i)
+{
+    l->peers[i].dormant = 0;
+}
+
+void gf_credit_release_peer(struct gf_credit_ledger *l, int i)
+{
+    struct gf_credit_peer *p = &l->peers[i];
+    p->granted = p->received;
+    p->epoch++;
+    p->dormant = 1;
+    p->dirty = 1;
+}
+
 void gf_credit_on_frame(struct gf_credit_ledger *l, int i)
 {
     struct gf_credit_peer *p = &l->peers[i];
@@ -75,14 +89,18 @@ int gf_credit_free(const struct gf_credit_ledger *l)
 int gf_credit_grant(struct gf_credit_ledger *l, int64_t now_ms)
 {
     int free_slots = gf_credit_free(l), given = 0;
-    while (free_slots > 0 && l->n_peers > 0) {
-        int best = 0;
-        for (int i = 1; i < l->n_peers; i++) {
-            struct gf_credit_peer *p = &l->peers[i], *b = &l->peers[best];
-            uint64_t pu = p->granted - p->received, bu = b->granted - b->received;
-            if (pu < bu || (pu == bu && p->last_grant_ms < b->last_grant_ms))
+    while (free_slots > 0) {
+        int best = -1;
+        for (int i = 0; i < l->n_peers; i++) {
+            struct gf_credit_peer *p = &l->peers[i], *b = best >= 0 ? &l->peers[best] : NULL;
+            if (p->dormant)
+                continue;
+            uint64_t pu = p->granted - p->received, bu = b ? b->granted - b->received : 0;
+            if (!b || pu < bu || (pu == bu && p->last_grant_ms < b->last_grant_ms))
                 best = i;
         }
+        if (best < 0)
+            break;
         struct gf_credit_peer *p = &l->peers[best];
         p->granted++;
         p->last_grant_ms = now_ms;

@@ -11,7 +11,10 @@
  * the expiry time is forgotten and its unused credits return to the pool.
  *
  * Free credits go one at a time to the live peer with the fewest unused credits, ties to the
- * one granted longest ago, so every upstream replica keeps a share.
+ * one granted longest ago, so every upstream replica keeps a share. An upstream that sits idle
+ * on unused credit gives it back (gf_credit_release_peer) and is dormant until it asks again
+ * (gf_credit_demand): so credit never sits with idle peers while a busy one waits, whatever
+ * the number of peers and the capacity.
  */
 #ifndef GF_ENGINE_CREDIT_H
 #define GF_ENGINE_CREDIT_H
@@ -27,7 +30,9 @@ struct gf_credit_peer {
     size_t rid_len;
     uint64_t granted, received; /* running totals */
     int64_t last_seen_ms, last_grant_ms;
-    int dirty; /* granted changed since the last announcement */
+    uint32_t epoch; /* bumped when the peer gives its credit back */
+    int dirty;      /* granted changed since the last announcement */
+    int dormant;    /* gave its credit back; gets more only on demand */
 };
 
 struct gf_credit_ledger {
@@ -46,6 +51,13 @@ int gf_credit_peer(struct gf_credit_ledger *l, const void *rid, size_t rid_len, 
 /* Peer `i` says it has sent `sent` frames in all, every one of which has arrived (keepalives
  * travel behind the frames). Resynchronises its totals, e.g. after it was forgotten. */
 void gf_credit_sync(struct gf_credit_ledger *l, int i, uint64_t sent);
+
+/* Peer `i` has frames waiting: it is no longer dormant. */
+void gf_credit_demand(struct gf_credit_ledger *l, int i);
+
+/* Peer `i` gives back its unused credit (after gf_credit_sync with its sent total): its granted
+ * total drops to what it has sent, its epoch advances, and it is dormant. */
+void gf_credit_release_peer(struct gf_credit_ledger *l, int i);
 
 /* A data frame arrived from peer `i`: it now holds a slot. */
 void gf_credit_on_frame(struct gf_credit_ledger *l, int i);

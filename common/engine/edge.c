@@ -151,9 +151,15 @@ int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle)
     const uint8_t *p = zmq_msg_data(msg);
     size_t len = zmq_msg_size(msg);
     if (len >= 2 && p[0] == GF_EDGE_CTL) {
-        if (p[1] == 'H' && len == 18 && peer >= 0) {
+        if (p[1] == 'H' && len == 23 && peer >= 0) {
+            struct gf_credit_peer *cp = &self->ledger.peers[peer];
+            uint32_t epoch = (uint32_t)s_get64(p + 19) & 0xffffffffu;
             gf_credit_sync(&self->ledger, peer, s_get64(p + 10));
-            self->ledger.peers[peer].dirty = 1; /* re-announce its total: cheap, self-healing */
+            if ((p[18] & 2) && epoch == cp->epoch)
+                gf_credit_release_peer(&self->ledger, peer);
+            if (p[18] & 1)
+                gf_credit_demand(&self->ledger, peer);
+            cp->dirty = 1; /* re-announce its total: cheap, self-healing */
         }
         zmq_msg_close(msg);
         return 0;
@@ -185,9 +191,11 @@ void gf_inlet_service(gf_inlet_t *self, int64_t now_ms)
         struct gf_credit_peer *p = &l->peers[i];
         if (!p->dirty)
             continue;
-        uint8_t m[18] = {GF_EDGE_CTL, 'C'};
+        uint8_t m[22] = {GF_EDGE_CTL, 'C'};
         s_put64(m + 2, self->instance);
         s_put64(m + 10, p->granted);
+        for (int k = 0; k < 4; k++)
+            m[18 + k] = (uint8_t)(p->epoch >> (8 * k));
         if (zmq_send(self->sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)p->rid_len)
             zmq_send(self->sock, m, sizeof m, ZMQ_DONTWAIT);
         p->dirty = 0;
@@ -207,6 +215,9 @@ struct s_replica {
     void *sock;
     uint64_t instance;
     uint64_t granted, sent;
+    uint32_t epoch;    /* of the last grant accepted */
+    int released;      /* gave credit back in `epoch`: ignore grants of that epoch */
+    int64_t active_ms; /* last send, or last time frames waited */
     long sent_total;
 };
 
@@ -220,12 +231,21 @@ struct gf_outlet {
     int64_t last_hello_ms;
 };
 
+static void s_hello_flags(gf_outlet_t *self, int r, uint8_t flags)
+{
+    struct s_replica *rep = &self->reps[r];
+    uint8_t m[23] = {GF_EDGE_CTL, 'H'};
+    s_put64(m + 2, self->instance);
+    s_put64(m + 10, rep->sent);
+    m[18] = flags;
+    for (int k = 0; k < 4; k++)
+        m[19 + k] = (uint8_t)(rep->epoch >> (8 * k));
+    zmq_send(rep->sock, m, sizeof m, ZMQ_DONTWAIT);
+}
+
 static void s_hello(gf_outlet_t *self, int r)
 {
-    uint8_t m[18] = {GF_EDGE_CTL, 'H'};
-    s_put64(m + 2, self->instance);
-    s_put64(m + 10, self->reps[r].sent);
-    zmq_send(self->reps[r].sock, m, sizeof m, ZMQ_DONTWAIT);
+    s_hello_flags(self, r, self->head ? 1 : 0);
 }
 
 gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
@@ -358,6 +378,7 @@ static int s_send_to(gf_outlet_t *self, int r, const void *data, size_t len)
 {
     if (zmq_send(self->reps[r].sock, data, len, ZMQ_DONTWAIT) != (int)len)
         return GF_EAGAIN;
+    self->reps[r].active_ms = gf_mono_ms();
     self->reps[r].sent++;
     self->reps[r].sent_total++;
     return 0;
@@ -401,6 +422,10 @@ int gf_outlet_send(gf_outlet_t *self, const char *id, const void *data, size_t l
     it->target = target;
     it->len = len;
     memcpy(it->data, data, len);
+    if (!self->head) /* frames now wait: ask for credit at once, not at the next keepalive */
+        for (int r = 0; r < self->n; r++)
+            if (target < 0 || r == target)
+                s_hello_flags(self, r, 1);
     if (self->tail)
         self->tail->next = it;
     else
@@ -416,13 +441,22 @@ void gf_outlet_on_readable(gf_outlet_t *self, int r)
     uint8_t m[64];
     int n;
     while ((n = zmq_recv(rep->sock, m, sizeof m, ZMQ_DONTWAIT)) >= 0) {
-        if (n != 18 || m[0] != GF_EDGE_CTL || m[1] != 'C')
+        if (n != 22 || m[0] != GF_EDGE_CTL || m[1] != 'C')
             continue;
         uint64_t inst = s_get64(m + 2), granted = s_get64(m + 10);
+        uint32_t epoch =
+            (uint32_t)m[18] | (uint32_t)m[19] << 8 | (uint32_t)m[20] << 16 | (uint32_t)m[21] << 24;
         if (inst != rep->instance) {
             /* a new downstream process: its totals start again */
             rep->instance = inst;
             rep->sent = 0;
+            rep->epoch = epoch;
+            rep->released = 0;
+        } else if (rep->released && (int32_t)(epoch - rep->epoch) <= 0) {
+            continue; /* granted before our release was seen */
+        } else if (epoch != rep->epoch) {
+            rep->epoch = epoch;
+            rep->released = 0;
         }
         rep->granted = granted;
     }
@@ -431,6 +465,18 @@ void gf_outlet_on_readable(gf_outlet_t *self, int r)
 
 void gf_outlet_service(gf_outlet_t *self, int64_t now_ms)
 {
+    for (int r = 0; r < self->n; r++) {
+        struct s_replica *rep = &self->reps[r];
+        if (self->head)
+            rep->active_ms = now_ms;
+        else if (!rep->released && s_credit(rep) > 0 &&
+                 now_ms - rep->active_ms > GF_EDGE_IDLE_RELEASE_MS) {
+            /* idle on unused credit: give it back so a busier peer can have it */
+            s_hello_flags(self, r, 2);
+            rep->released = 1;
+            rep->granted = rep->sent;
+        }
+    }
     if (now_ms - self->last_hello_ms >= GF_EDGE_KEEPALIVE_MS) {
         for (int r = 0; r < self->n; r++)
             s_hello(self, r);

@@ -5,15 +5,20 @@
  * on an edge are single-part. A data message is a msgpack frame; an edge-control message starts
  * with the byte 0xC1, which msgpack never uses:
  *
- *     0xC1 'H' <u64 instance> <u64 sent>        upstream -> downstream: hello / keepalive
- *     0xC1 'C' <u64 instance> <u64 granted>     downstream -> upstream: credit total
+ *     0xC1 'H' <u64 instance> <u64 sent> <u8 flags> <u32 epoch>   upstream -> downstream
+ *     0xC1 'C' <u64 instance> <u64 granted> <u32 epoch>           downstream -> upstream
  *
+ * 'H' is the hello and keepalive; flags: 1 = frames are waiting for credit (demand), 2 = give
+ * back all unused credit (release; `epoch` is the last one the upstream saw). 'C' announces
+ * the running total of credit granted, in the peer's current epoch.
  * (integers little-endian; instance = a random id of the sending process, so a restarted peer is
  * recognised; sent = data frames this upstream sent to that downstream instance). The downstream
  * keeps the credit ledger (credit.h); the upstream knows its credit for a replica as granted -
  * sent. A keepalive travels behind the frames it counts, so on its arrival the downstream sets
  * the peer's received total to `sent` exactly: a forgotten or reconnected peer resynchronises
- * within one keepalive and no credit is lost or invented. The upstream sends
+ * within one keepalive and no credit is lost or invented. An upstream idle for
+ * GF_EDGE_IDLE_RELEASE_MS with unused credit releases it and ignores older-epoch grants; the
+ * downstream then grants it nothing until it shows demand again. The upstream sends
  * only where credit exists, to the replica with the most unused credit (least loaded) first.
  * Frames with no credit anywhere wait in the outlet's queue; the stage stops granting its own
  * credits while any queue is long, which carries back-pressure up the pipeline.
@@ -32,6 +37,7 @@
 #define GF_EDGE_CTL 0xC1
 #define GF_EDGE_KEEPALIVE_MS 250
 #define GF_EDGE_PEER_EXPIRY_MS 3000
+#define GF_EDGE_IDLE_RELEASE_MS 100
 
 typedef struct gf_inlet gf_inlet_t;
 typedef struct gf_outlet gf_outlet_t;

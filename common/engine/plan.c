@@ -129,19 +129,25 @@ int gf_plan_stage_binary(const char *kind, char *buf, size_t len)
 
 int gf_plan_kind_known(const char *kind, void *ctx)
 {
+    static const char *const builtin[] = {"gateway", "sink",     "tokenize", "reason",
+                                          "layout",  "imagegen", "vq"};
     char buf[GF_PATH_MAX];
     (void)ctx;
+    for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+        if (strcmp(kind, builtin[i]) == 0)
+            return 1; /* a missing program is reported when the stage is started */
     return gf_plan_stage_binary(kind, buf, sizeof buf) == 0;
 }
 
-int gf_plan_find_run(const char *arg, const char *host, char *run_dir, size_t len)
+int gf_plan_find_run(const char *arg, const char *host, char *run_dir, size_t len, int quiet)
 {
     char probe[GF_PATH_MAX];
     struct stat sb;
     if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         snprintf(probe, sizeof probe, "%s/graph.yaml", arg);
         if (access(probe, R_OK) != 0) {
-            gf_log_error("'%s' is not a gotflow run directory (no graph.yaml)", arg);
+            if (!quiet)
+                gf_log_error("'%s' is not a gotflow run directory (no graph.yaml)", arg);
             return GF_ENOTFOUND;
         }
         snprintf(run_dir, len, "%s", arg);
@@ -150,15 +156,18 @@ int gf_plan_find_run(const char *arg, const char *host, char *run_dir, size_t le
     gf_graph_t *g = NULL;
     char err[2048];
     if (gf_graph_load(arg, gf_plan_kind_known, NULL, &g, err, sizeof err) != 0) {
-        gf_log_error("'%s' is neither a run directory nor a valid pipeline file:\n%s", arg, err);
+        if (!quiet)
+            gf_log_error("'%s' is neither a run directory nor a valid pipeline file:\n%s", arg,
+                         err);
         return GF_ENOTFOUND;
     }
     gf_plan_run_dir(g, host, run_dir, len);
     gf_graph_destroy(&g);
     snprintf(probe, sizeof probe, "%s/graph.yaml", run_dir);
     if (access(probe, R_OK) != 0) {
-        gf_log_error("pipeline '%s' is not running (no '%s'); start it with 'gotflow run %s'", arg,
-                     probe, arg);
+        if (!quiet)
+            gf_log_error("pipeline '%s' is not running (no '%s'); start it with 'gotflow run %s'",
+                         arg, probe, arg);
         return GF_ENOTFOUND;
     }
     return 0;

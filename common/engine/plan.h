@@ -33,11 +33,12 @@ void gf_plan_admin(const char *run_dir, char *buf, size_t len);
  * and then beside the running program. 0 and the path, or GF_ENOTFOUND. */
 int gf_plan_stage_binary(const char *kind, char *buf, size_t len);
 
-/* gf_kind_known_fn for graph loading: a kind is known when its program exists. */
+/* gf_kind_known_fn for graph loading: the built-in kinds, and any kind whose program exists. */
 int gf_plan_kind_known(const char *kind, void *ctx);
 
 /* Resolves a pipeline argument (a run directory, or a graph file whose default run directory is
- * used) to a run directory holding a graph.yaml. 0, or GF_ENOTFOUND with a message logged. */
-int gf_plan_find_run(const char *arg, const char *host, char *run_dir, size_t len);
+ * used) to a run directory holding a graph.yaml. 0, or GF_ENOTFOUND with a message logged
+ * unless `quiet`. */
+int gf_plan_find_run(const char *arg, const char *host, char *run_dir, size_t len, int quiet);
 
 #endif

@@ -115,9 +115,13 @@ int cmd_status(int argc, char **argv)
     char run_dir[GF_PATH_MAX];
     int64_t deadline = gf_mono_ms() + timeout_s * 1000;
     /* while waiting for a pipeline to come up, its run directory may not exist yet */
-    while (gf_plan_find_run(argv[optind], host, run_dir, sizeof run_dir) != 0) {
-        if (!wait_ready || gf_mono_ms() > deadline)
+    while (gf_plan_find_run(argv[optind], host, run_dir, sizeof run_dir, wait_ready) != 0) {
+        if (!wait_ready)
             return 1;
+        if (gf_mono_ms() > deadline) {
+            gf_plan_find_run(argv[optind], host, run_dir, sizeof run_dir, 0);
+            return 1;
+        }
         usleep(100000);
     }
     json_t *st = NULL;

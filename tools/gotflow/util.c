@@ -14,7 +14,7 @@ int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX]
                     gf_graph_t **graph_p)
 {
     char path[GF_PATH_MAX + 16], err[4096];
-    if (gf_plan_find_run(arg, host, run_dir, GF_PATH_MAX) != 0)
+    if (gf_plan_find_run(arg, host, run_dir, GF_PATH_MAX, 0) != 0)
         return GF_ENOTFOUND;
     snprintf(path, sizeof path, "%s/graph.yaml", run_dir);
     if (gf_graph_load(path, gf_plan_kind_known, NULL, graph_p, err, sizeof err) != 0) {
