@@ -4,8 +4,10 @@
  * ipc://RUN/gateway) and send one msgpack map per request: {id?, kind?, params?, ...payload}.
  * The gateway checks it, stamps v/id/n/trace, journals (id -> client) and sends it into the
  * pipeline. Results come back from the sinks to this stage's inlet; each is forwarded to the
- * client that asked, once, and the journal entry is dropped. docs/protocol.md is the reference.
+ * client that asked, once, and the journal entry is dropped. A request with no result within
+ * `params.timeout_ms` (default 600000) is answered ETIMEDOUT. docs/protocol.md is the reference.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,34 +20,46 @@
 #include "engine/plan.h"
 #include "engine/stage.h"
 
-struct s_pending {
+/* Who asked: the routing id, and whether it is a REQ socket (its answers need the empty
+ * delimiter frame before the body). */
+struct s_client {
     uint8_t rid[256];
     size_t rid_len;
-    int64_t t_submit_us;
+    int req;
+};
+
+struct s_pending {
+    struct s_client client;
+    int64_t deadline_ms;
 };
 
 struct s_gateway {
     void *clients;
     gf_strmap_t *journal;
     uint64_t instance, seq;
+    long timeout_ms;
+    int64_t next_sweep_ms;
     gf_emit_t reply;
 };
 
-static void s_reply(gf_stage_t *st, const void *rid, size_t rid_len, const void *data, size_t len)
+static void s_reply(gf_stage_t *st, const struct s_client *c, const void *data, size_t len)
 {
     struct s_gateway *gw = gf_stage_info(st)->user;
-    if (zmq_send(gw->clients, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    if (zmq_send(gw->clients, c->rid, c->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return;
+    if (c->req)
+        zmq_send(gw->clients, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(gw->clients, data, len, ZMQ_DONTWAIT);
 }
 
-static void s_reply_error(gf_stage_t *st, const void *rid, size_t rid_len, const char *id, int err,
+/* An error answer; `id` is the request's when it could be read, else "-". */
+static void s_reply_error(gf_stage_t *st, const struct s_client *c, const char *id, int err,
                           const char *message)
 {
     struct s_gateway *gw = gf_stage_info(st)->user;
     gf_emit_error(&gw->reply, id[0] ? id : "-", 0, NULL, "gateway", gf_stage_info(st)->replica,
                   gf_errname(err), message);
-    s_reply(st, rid, rid_len, gf_emit_data(&gw->reply), gf_emit_len(&gw->reply));
+    s_reply(st, c, gf_emit_data(&gw->reply), gf_emit_len(&gw->reply));
 }
 
 static void s_update_requests(gf_stage_t *st)
@@ -95,20 +109,20 @@ static int s_check_request(const msgpack_object *req, char kind[GF_FRAME_KIND_MA
 }
 
 /* One client request: [routing id][msgpack map]. */
-static void s_on_request(gf_stage_t *st, const uint8_t *rid, size_t rid_len, const uint8_t *data,
-                         size_t len)
+static void s_on_request(gf_stage_t *st, const struct s_client *c, const uint8_t *data, size_t len)
 {
     struct s_gateway *gw = gf_stage_info(st)->user;
     const struct gf_stage_info *info = gf_stage_info(st);
     char why[256], id[GF_FRAME_ID_MAX] = "";
+    gf_frame_peek_id(data, len, id);
     if (gf_stage_draining(st)) {
-        s_reply_error(st, rid, rid_len, "", GF_EDRAINING, "the pipeline is stopping; retry later");
+        s_reply_error(st, c, id, GF_EDRAINING, "the pipeline is stopping; retry later");
         return;
     }
     long max = info->graph->max_frame_bytes;
     if (len > (size_t)max) {
         snprintf(why, sizeof why, "request of %zu bytes exceeds the limit of %ld", len, max);
-        s_reply_error(st, rid, rid_len, "", GF_ETOOBIG, why);
+        s_reply_error(st, c, id, GF_ETOOBIG, why);
         return;
     }
     int err = gf_msgpack_check(data, len, GF_FRAME_MAX_DEPTH, GF_FRAME_MAX_ELEMS, why, sizeof why);
@@ -137,18 +151,16 @@ static void s_on_request(gf_stage_t *st, const uint8_t *rid, size_t rid_len, con
     if (!err && gf_strmap_get(gw->journal, id))
         err = GF_EEXIST, snprintf(why, sizeof why, "request '%s' is already in flight", id);
     if (err) {
-        s_reply_error(st, rid, rid_len, id, err, why);
+        s_reply_error(st, c, id, err, why);
         goto out;
     }
     struct s_pending *p = calloc(1, sizeof *p);
-    if (!p || rid_len > sizeof p->rid) {
-        free(p);
-        s_reply_error(st, rid, rid_len, id, GF_ENOMEM, "cannot journal the request");
+    if (!p) {
+        s_reply_error(st, c, id, GF_ENOMEM, "cannot journal the request");
         goto out;
     }
-    memcpy(p->rid, rid, rid_len);
-    p->rid_len = rid_len;
-    p->t_submit_us = gf_now_us();
+    p->client = *c;
+    p->deadline_ms = gw->timeout_ms > 0 ? gf_mono_ms() + gw->timeout_ms : INT64_MAX;
     gf_strmap_put(gw->journal, id, p);
     /* the frame: the client's keys but the common ones, which are ours */
     gf_emit_t *e = gf_stage_begin_id(st, id, 0, kind);
@@ -176,9 +188,11 @@ static void s_on_clients(gf_stage_t *st, void *sock)
             return;
         }
         zmq_msg_init(&body);
+        struct s_client c = {.req = 0};
         int ok = zmq_msg_more(&rid) && zmq_msg_recv(&body, sock, 0) >= 0;
         /* a REQ client puts an empty delimiter first */
         if (ok && zmq_msg_size(&body) == 0 && zmq_msg_more(&body)) {
+            c.req = 1;
             zmq_msg_close(&body);
             zmq_msg_init(&body);
             ok = zmq_msg_recv(&body, sock, 0) >= 0;
@@ -190,9 +204,11 @@ static void s_on_clients(gf_stage_t *st, void *sock)
             more = zmq_msg_recv(&extra, sock, 0) >= 0 && zmq_msg_more(&extra);
             zmq_msg_close(&extra);
         }
-        if (ok)
-            s_on_request(st, zmq_msg_data(&rid), zmq_msg_size(&rid), zmq_msg_data(&body),
-                         zmq_msg_size(&body));
+        if (ok && zmq_msg_size(&rid) <= sizeof c.rid) {
+            memcpy(c.rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
+            c.rid_len = zmq_msg_size(&rid);
+            s_on_request(st, &c, zmq_msg_data(&body), zmq_msg_size(&body));
+        }
         zmq_msg_close(&rid);
         zmq_msg_close(&body);
     }
@@ -208,13 +224,41 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
         if (!p) {
             gf_log_debug("result for unknown or answered request '%s' dropped", f->id);
         } else {
-            s_reply(st, p->rid, p->rid_len, f->bytes, f->len);
+            s_reply(st, &p->client, f->bytes, f->len);
             free(p);
         }
         gf_stage_done(st, &frames[i]);
     }
     s_update_requests(st);
     return 0;
+}
+
+/* Requests past their deadline are answered ETIMEDOUT and forgotten: a client is never left
+ * waiting in silence, and a drain is not held up by a request lost with a crashed replica. */
+static void s_tick(gf_stage_t *st, int64_t now_ms)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    if (now_ms < gw->next_sweep_ms)
+        return;
+    gw->next_sweep_ms = now_ms + 100;
+    size_t pos = 0;
+    void *v;
+    const char *id;
+    char expired[64][GF_FRAME_ID_MAX];
+    int n = 0;
+    while (n < 64 && (id = gf_strmap_next(gw->journal, &pos, &v)))
+        if (((struct s_pending *)v)->deadline_ms <= now_ms)
+            snprintf(expired[n++], GF_FRAME_ID_MAX, "%s", id);
+    for (int i = 0; i < n; i++) {
+        struct s_pending *p = gf_strmap_take(gw->journal, expired[i]);
+        char msg[128];
+        snprintf(msg, sizeof msg, "no result within %ld ms", gw->timeout_ms);
+        gf_log_warn("request '%s': %s", expired[i], msg);
+        s_reply_error(st, &p->client, expired[i], GF_ETIMEDOUT, msg);
+        free(p);
+    }
+    if (n)
+        s_update_requests(st);
 }
 
 static int s_init(gf_stage_t *st)
@@ -227,6 +271,7 @@ static int s_init(gf_stage_t *st)
     info->user = gw;
     gw->journal = gf_strmap_new();
     gw->instance = gf_instance_id() & 0xffffffffffull;
+    gw->timeout_ms = gf_graph_param_long(info->def, "timeout_ms", 600000);
     gf_emit_init(&gw->reply);
     gw->clients = zmq_socket(info->zctx, ZMQ_ROUTER);
     gf_socket_defaults(gw->clients, info->graph->max_frame_bytes);
@@ -260,6 +305,7 @@ static const struct gf_stage_ops s_ops = {
     .flags = GF_STAGE_SEES_ERRORS | GF_STAGE_SOURCE,
     .init = s_init,
     .process = s_process,
+    .tick = s_tick,
     .shutdown = s_shutdown,
 };
 

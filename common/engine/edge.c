@@ -153,7 +153,8 @@ int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle)
     if (len >= 2 && p[0] == GF_EDGE_CTL) {
         if (p[1] == 'H' && len == 23 && peer >= 0) {
             struct gf_credit_peer *cp = &self->ledger.peers[peer];
-            uint32_t epoch = (uint32_t)s_get64(p + 19) & 0xffffffffu;
+            uint32_t epoch = (uint32_t)p[19] | (uint32_t)p[20] << 8 | (uint32_t)p[21] << 16 |
+                             (uint32_t)p[22] << 24;
             gf_credit_sync(&self->ledger, peer, s_get64(p + 10));
             if ((p[18] & 2) && epoch == cp->epoch)
                 gf_credit_release_peer(&self->ledger, peer);
@@ -217,7 +218,8 @@ struct s_replica {
     uint64_t granted, sent;
     uint32_t epoch;    /* of the last grant accepted */
     int released;      /* gave credit back in `epoch`: ignore grants of that epoch */
-    int64_t active_ms; /* last send, or last time frames waited */
+    int64_t active_ms; /* last send, or last time frames waited for it */
+    int wanted;        /* frames in the queue could go to it */
     long sent_total;
 };
 
@@ -245,7 +247,7 @@ static void s_hello_flags(gf_outlet_t *self, int r, uint8_t flags)
 
 static void s_hello(gf_outlet_t *self, int r)
 {
-    s_hello_flags(self, r, self->head ? 1 : 0);
+    s_hello_flags(self, r, 0);
 }
 
 gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
@@ -465,13 +467,28 @@ void gf_outlet_on_readable(gf_outlet_t *self, int r)
 
 void gf_outlet_service(gf_outlet_t *self, int64_t now_ms)
 {
+    if (self->head)
+        s_flush(self);
+    /* which replicas have frames waiting that they could take */
+    int any = 0;
+    for (int r = 0; r < self->n; r++)
+        self->reps[r].wanted = 0;
+    for (struct s_item *it = self->head; it && any < self->n; it = it->next) {
+        if (it->target < 0) {
+            for (int r = 0; r < self->n; r++)
+                self->reps[r].wanted = 1;
+            break;
+        }
+        any += !self->reps[it->target].wanted;
+        self->reps[it->target].wanted = 1;
+    }
     for (int r = 0; r < self->n; r++) {
         struct s_replica *rep = &self->reps[r];
-        if (self->head)
+        if (rep->wanted)
             rep->active_ms = now_ms;
         else if (!rep->released && s_credit(rep) > 0 &&
                  now_ms - rep->active_ms > GF_EDGE_IDLE_RELEASE_MS) {
-            /* idle on unused credit: give it back so a busier peer can have it */
+            /* unused credit nothing here can use: give it back so another peer can */
             s_hello_flags(self, r, 2);
             rep->released = 1;
             rep->granted = rep->sent;
@@ -479,9 +496,7 @@ void gf_outlet_service(gf_outlet_t *self, int64_t now_ms)
     }
     if (now_ms - self->last_hello_ms >= GF_EDGE_KEEPALIVE_MS) {
         for (int r = 0; r < self->n; r++)
-            s_hello(self, r);
+            s_hello_flags(self, r, self->reps[r].wanted ? 1 : 0);
         self->last_hello_ms = now_ms;
     }
-    if (self->head)
-        s_flush(self);
 }

@@ -37,7 +37,7 @@
 #define GF_EDGE_CTL 0xC1
 #define GF_EDGE_KEEPALIVE_MS 250
 #define GF_EDGE_PEER_EXPIRY_MS 3000
-#define GF_EDGE_IDLE_RELEASE_MS 100
+#define GF_EDGE_IDLE_RELEASE_MS 20
 
 typedef struct gf_inlet gf_inlet_t;
 typedef struct gf_outlet gf_outlet_t;

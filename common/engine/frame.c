@@ -175,9 +175,9 @@ int gf_frame_id_ok(const char *s, size_t len)
     return 1;
 }
 
-/* Finds a well-formed `id` in the top-level map of possibly bad bytes, for error answers. */
-static void s_peek_id(const uint8_t *data, size_t len, char id[GF_FRAME_ID_MAX])
+void gf_frame_peek_id(const void *bytes, size_t len, char id[GF_FRAME_ID_MAX])
 {
+    const uint8_t *data = bytes;
     struct s_walk w = {data, len, 0, GF_FRAME_MAX_DEPTH, GF_FRAME_MAX_ELEMS, 0, NULL, 0};
     uint64_t n = 0;
     id[0] = 0;
@@ -199,10 +199,11 @@ static void s_peek_id(const uint8_t *data, size_t len, char id[GF_FRAME_ID_MAX])
         if (s_skip(&w, 1))
             return;
         uint8_t vt = data[val_at];
-        if (is_id && vt >= 0xa0 && vt <= 0xbf) {
-            size_t vlen = vt & 0x1f;
-            if (gf_frame_id_ok((const char *)data + val_at + 1, vlen)) {
-                memcpy(id, data + val_at + 1, vlen);
+        if (is_id && ((vt >= 0xa0 && vt <= 0xbf) || vt == 0xd9)) {
+            size_t at = val_at + (vt == 0xd9 ? 2 : 1);
+            size_t vlen = vt == 0xd9 ? data[val_at + 1] : (size_t)(vt & 0x1f);
+            if (gf_frame_id_ok((const char *)data + at, vlen)) {
+                memcpy(id, data + at, vlen);
                 id[vlen] = 0;
             }
             return;
@@ -297,7 +298,7 @@ int gf_frame_decode(const void *data, size_t len, long max_bytes, gf_frame_t **f
     if (!id)
         id = idbuf;
     *frame_p = NULL;
-    s_peek_id(data, len, id);
+    gf_frame_peek_id(data, len, id);
     if (max_bytes > 0 && len > (size_t)max_bytes)
         return s_fail(why, whylen, GF_ETOOBIG, "frame of %zu bytes exceeds the limit of %ld", len,
                       max_bytes);
@@ -625,6 +626,17 @@ void gf_emit_carry(gf_emit_t *e, const gf_frame_t *from)
 
 #define S_TRACE_MAX 64
 
+/* True when trace `k` repeats an entry of an earlier carried trace: the branches of a joined
+ * request share the stages before the fork. */
+static int s_trace_seen(const gf_emit_t *e, int k, const msgpack_object *ent)
+{
+    for (int i = 0; i < k; i++)
+        for (uint32_t j = 0; j < e->traces[i]->via.array.size; j++)
+            if (msgpack_object_equal(e->traces[i]->via.array.ptr[j], *ent))
+                return 1;
+    return 0;
+}
+
 static void s_seal(gf_emit_t *e, const char *stage, int replica, int64_t t_in_us)
 {
     msgpack_packer pk;
@@ -642,17 +654,21 @@ static void s_seal(gf_emit_t *e, const char *stage, int replica, int64_t t_in_us
     /* trace: the carried entries (newest S_TRACE_MAX - 1 kept) and ours */
     uint32_t total = 0, skip;
     for (int i = 0; i < e->n_traces; i++)
-        total += e->traces[i]->via.array.size;
+        for (uint32_t j = 0; j < e->traces[i]->via.array.size; j++)
+            total += !s_trace_seen(e, i, &e->traces[i]->via.array.ptr[j]);
     skip = total > S_TRACE_MAX - 1 ? total - (S_TRACE_MAX - 1) : 0;
     msgpack_pack_str_with_body(&pk, "trace", 5);
     msgpack_pack_array(&pk, total - skip + 1);
     for (int i = 0; i < e->n_traces; i++)
         for (uint32_t j = 0; j < e->traces[i]->via.array.size; j++) {
+            const msgpack_object *ent = &e->traces[i]->via.array.ptr[j];
+            if (s_trace_seen(e, i, ent))
+                continue;
             if (skip) {
                 skip--;
                 continue;
             }
-            msgpack_pack_object(&pk, e->traces[i]->via.array.ptr[j]);
+            msgpack_pack_object(&pk, *ent);
         }
     msgpack_pack_array(&pk, 4);
     msgpack_pack_str_with_body(&pk, stage, strlen(stage));

@@ -53,6 +53,10 @@ int gf_frame_decode(const void *data, size_t len, long max_bytes, gf_frame_t **f
 
 void gf_frame_destroy(gf_frame_t **frame_p);
 
+/* Finds a well-formed `id` in the top-level map of possibly bad bytes, for error answers;
+ * "" when there is none. */
+void gf_frame_peek_id(const void *bytes, size_t len, char id[GF_FRAME_ID_MAX]);
+
 /* True when `s` is a valid request id: 1..63 of [A-Za-z0-9._:-], not starting with '.'. */
 int gf_frame_id_ok(const char *s, size_t len);
 

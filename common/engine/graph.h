@@ -41,9 +41,9 @@ struct gf_stage_def {
     char kind[GF_GRAPH_NAME_MAX]; /* gateway, sink, tokenize, ... or a test kind */
     int replicas;                 /* >= 1 */
     struct gf_device devices[GF_GRAPH_MAX_REPLICAS];
-    int n_devices;                /* >= 1; replica r runs on devices[r % n_devices] */
-    int batch;                    /* frames processed together, >= 1 */
-    int credits;                  /* frames a replica may hold (queued + in process), >= batch */
+    int n_devices;                 /* >= 1; replica r runs on devices[r % n_devices] */
+    int batch;                     /* frames processed together, >= 1 */
+    int credits;                   /* frames a replica may hold (queued + in process), >= batch */
     char bind[GF_GRAPH_VALUE_MAX]; /* gateway only: client endpoint; "" = ipc in the run dir */
     char out[GF_GRAPH_VALUE_MAX];  /* sink only: output folder; "" = none */
     int host;                      /* index into hosts[]; 0 when the graph names no hosts */
@@ -68,17 +68,18 @@ struct gf_supervisor_opts {
     int heartbeat_ms;         /* replica -> supervisor heartbeat period (default 500) */
     int heartbeat_timeout_ms; /* kill a replica silent this long (default 10000) */
     int drain_timeout_ms;     /* SIGTERM: wait this long for in-flight work (default 30000) */
-    int stop_timeout_ms;      /* SIGKILL a replica that has not exited this long after Shutdown (default 5000) */
-    int restart_backoff_ms;   /* first restart delay, doubled each time (default 100) */
+    int stop_timeout_ms; /* SIGKILL a replica that has not exited this long after Shutdown (default
+                            5000) */
+    int restart_backoff_ms;     /* first restart delay, doubled each time (default 100) */
     int restart_backoff_max_ms; /* cap of that delay (default 10000) */
-    int max_restarts;         /* give up after this many restarts in a row; 0 = never (default 0) */
+    int max_restarts; /* give up after this many restarts in a row; 0 = never (default 0) */
 };
 
 struct gf_graph {
-    char path[4096];               /* file it was loaded from */
-    char name[GF_GRAPH_NAME_MAX];  /* `name:`, default: file name without extension */
-    char model[4096];              /* `model:`, "" when absent */
-    long max_frame_bytes;          /* `max_frame_bytes:` (default 64 MiB) */
+    char path[4096];              /* file it was loaded from */
+    char name[GF_GRAPH_NAME_MAX]; /* `name:`, default: file name without extension */
+    char model[4096];             /* `model:`, "" when absent */
+    long max_frame_bytes;         /* `max_frame_bytes:` (default 64 MiB) */
     struct gf_supervisor_opts supervisor;
     struct gf_stage_def stages[GF_GRAPH_MAX_STAGES];
     int n_stages;

@@ -330,8 +330,14 @@ static gf_frame_t *s_join(gf_stage_t *st, gf_frame_t *f)
         snprintf(j->id, sizeof j->id, "%s", f->id);
     }
     j->parts[j->n_parts++] = f;
-    if (j->n_parts < st->n_upstream && j->n_parts < S_JOIN_MAX_PARTS)
+    if (j->n_parts < st->n_upstream && j->n_parts < S_JOIN_MAX_PARTS) {
+        /* A waiting part gives its credit back at once: parts of other requests must keep
+         * flowing, or two branches that deliver in different orders would wait on each other
+         * for ever. The join table is bounded by the requests in flight, which the gateway
+         * bounds. The part that completes the request keeps its slot for the merged frame. */
+        gf_inlet_release(st->inlet, 1);
         return NULL;
+    }
     gf_emit_begin(&st->emit, j->parts[0], j->parts[0]->kind);
     for (int i = 0; i < j->n_parts; i++)
         gf_emit_carry(&st->emit, j->parts[i]);
@@ -345,8 +351,8 @@ static gf_frame_t *s_join(gf_stage_t *st, gf_frame_t *f)
         gf_log_error("request '%s': cannot merge its parts: %s", j->id, why);
     else
         merged->t_in_us = j->parts[0]->t_in_us;
-    /* the merged frame keeps one slot; the other parts give theirs back */
-    gf_inlet_release(st->inlet, j->n_parts - (merged ? 1 : 0));
+    if (!merged)
+        gf_inlet_release(st->inlet, 1);
     for (int i = 0; i < j->n_parts; i++)
         gf_frame_destroy(&j->parts[i]);
     st->joins[idx] = st->joins[--st->n_joins];
@@ -358,7 +364,6 @@ static void s_join_fail(gf_stage_t *st, const char *id)
 {
     for (int i = 0; i < st->n_joins; i++)
         if (strcmp(st->joins[i].id, id) == 0) {
-            gf_inlet_release(st->inlet, st->joins[i].n_parts);
             for (int k = 0; k < st->joins[i].n_parts; k++)
                 gf_frame_destroy(&st->joins[i].parts[k]);
             st->joins[i] = st->joins[--st->n_joins];
@@ -375,13 +380,12 @@ static void s_on_message(gf_stage_t *st, zmq_msg_t *msg)
     gf_frame_t *f = NULL;
     size_t len = zmq_msg_size(msg);
     st->counters.received++;
-    int err = gf_frame_decode(zmq_msg_data(msg), zmq_msg_size(msg), st->graph->max_frame_bytes,
-                              &f, why, sizeof why, id);
+    int err = gf_frame_decode(zmq_msg_data(msg), zmq_msg_size(msg), st->graph->max_frame_bytes, &f,
+                              why, sizeof why, id);
     zmq_msg_close(msg);
     if (err) {
         st->counters.bad_frames++;
-        gf_log_warn("bad frame (%zu bytes)%s%s: %s", len, id[0] ? " for request " : "",
-                    id, why);
+        gf_log_warn("bad frame (%zu bytes)%s%s: %s", len, id[0] ? " for request " : "", id, why);
         gf_inlet_release(st->inlet, 1);
         if (id[0])
             gf_stage_fail_id(st, id, 0, gf_errname(err), why);
@@ -634,7 +638,8 @@ static void s_loop(gf_stage_t *st)
             for (int r = 0; r < gf_outlet_size(st->outlets[o]); r++) {
                 owner[n - first_out][0] = o;
                 owner[n - first_out][1] = r;
-                items[n++] = (zmq_pollitem_t){gf_outlet_socket(st->outlets[o], r), 0, ZMQ_POLLIN, 0};
+                items[n++] =
+                    (zmq_pollitem_t){gf_outlet_socket(st->outlets[o], r), 0, ZMQ_POLLIN, 0};
             }
         int rc = zmq_poll(items, n, st->step_pending ? 0 : 20);
         if (rc < 0 && zmq_errno() != EINTR)
@@ -661,6 +666,8 @@ static void s_loop(gf_stage_t *st)
             if (items[2 + i].revents & ZMQ_POLLIN)
                 st->watch[i].fn(st, st->watch[i].sock);
         s_dispatch(st);
+        if (st->ops->tick)
+            st->ops->tick(st, now);
         if (st->ops->step && (st->step_pending || st->n_active > 0))
             st->step_pending = st->ops->step(st) > 0;
         for (int o = 0; o < st->n_outlets; o++)
@@ -684,10 +691,10 @@ static void s_loop(gf_stage_t *st)
 int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
 {
     static const struct option opts[] = {{"run", required_argument, NULL, 'r'},
-                                          {"stage", required_argument, NULL, 's'},
-                                          {"replica", required_argument, NULL, 'n'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+                                         {"stage", required_argument, NULL, 's'},
+                                         {"replica", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     gf_stage_t *st = calloc(1, sizeof *st);
     const char *stage_name = NULL;
     int c, rc = 1;

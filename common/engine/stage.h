@@ -51,6 +51,8 @@ struct gf_stage_ops {
     int (*process)(gf_stage_t *st, gf_frame_t **frames, int n);
     /* Optional: advances work in progress; returns > 0 while more is pending. */
     int (*step)(gf_stage_t *st);
+    /* Optional: called on every turn of the loop (at least every 20 ms), for timers. */
+    void (*tick)(gf_stage_t *st, int64_t now_ms);
     /* Optional: called once before exit. */
     void (*shutdown)(gf_stage_t *st);
 };
@@ -63,8 +65,8 @@ struct gf_stage_info {
     int replica;
     struct gf_device device;
     const char *run_dir;
-    void *zctx;  /* the ZeroMQ context, for stages that open sockets of their own */
-    void *user;  /* the stage's own state */
+    void *zctx; /* the ZeroMQ context, for stages that open sockets of their own */
+    void *user; /* the stage's own state */
 };
 
 int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops);

@@ -35,10 +35,12 @@ start_pipeline() {
 
 # stop_pipeline: SIGTERM, wait, and return the supervisor's exit status in $stop_rc.
 stop_pipeline() {
+    # the exit status lands in $stop_rc (and in $work/stop_rc for a stop run in the background)
     kill -TERM "$sup_pid"
     set +e
     wait "$sup_pid"
     stop_rc=$?
+    echo $stop_rc >"$work/stop_rc"
     set -e
 }
 

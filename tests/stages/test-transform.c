@@ -4,6 +4,7 @@
  *   mul, add          the arithmetic (defaults 1 and 0)
  *   delay_us          time spent per frame (sleeping), to make a stage slow
  *   kind              kind of the frames it emits (default "tokens")
+ *   out               the key the result is written to (default "x")
  * Per-request commands in the payload, each naming the stage that obeys it:
  *   fail: STAGE       answer with an error frame
  *   crash: STAGE      abort() the process (the supervisor restarts it)
@@ -19,7 +20,7 @@
 
 struct s_conf {
     long mul, add, delay_us;
-    const char *kind;
+    const char *kind, *out;
 };
 
 static int s_names_me(gf_stage_t *st, const gf_frame_t *f, const char *key)
@@ -55,7 +56,7 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
             nanosleep(&ts, NULL);
         }
         gf_emit_t *e = gf_stage_begin(st, f, c->kind);
-        gf_emit_int(e, "x", x * c->mul + c->add);
+        gf_emit_int(e, c->out, x * c->mul + c->add);
         gf_stage_send(st, f);
         gf_stage_done(st, &frames[i]);
     }
@@ -72,6 +73,9 @@ static int s_init(gf_stage_t *st)
     conf.kind = gf_graph_param(info->def, "kind");
     if (!conf.kind)
         conf.kind = "tokens";
+    conf.out = gf_graph_param(info->def, "out");
+    if (!conf.out)
+        conf.out = "x";
     info->user = &conf;
     return 0;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "core/log.h"
 #include "supervisor.h"
 
 static const char s_usage[] =
@@ -60,5 +61,7 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     o.graph_path = argv[optind];
+    if (o.quiet)
+        gf_log_init("gotflow", GF_LOG_WARN);
     return gf_supervise(&o);
 }

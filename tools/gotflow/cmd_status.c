@@ -125,6 +125,8 @@ int cmd_status(int argc, char **argv)
         usleep(100000);
     }
     json_t *st = NULL;
+    while (wait_ready && !gf_cli_supervisor_alive(run_dir) && gf_mono_ms() < deadline)
+        usleep(100000);
     for (;;) {
         int64_t left = deadline - gf_mono_ms();
         st = gf_cli_admin(run_dir, stop ? "stop" : "status", left > 0 ? (int)left : 1);

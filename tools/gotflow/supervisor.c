@@ -605,6 +605,13 @@ static int s_setup(struct s_sup *sv)
         snprintf(sv->run_dir, sizeof sv->run_dir, "%s", sv->opts->run_dir);
     else
         gf_plan_run_dir(sv->graph, sv->opts->host, sv->run_dir, sizeof sv->run_dir);
+    if (strlen(sv->run_dir) > 90) { /* sockaddr_un holds 107 bytes; replicas add their names */
+        fprintf(stderr,
+                "gotflow: run directory '%s' is too long for ipc sockets; pass a shorter "
+                "--run-dir\n",
+                sv->run_dir);
+        return GF_EXIT_USAGE;
+    }
     if (s_prepare_run_dir(sv) != 0)
         return GF_EXIT_FAILURE;
     sv->zctx = zmq_ctx_new();

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,30 @@ int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX]
     return 0;
 }
 
+int gf_cli_supervisor_alive(const char *run_dir)
+{
+    char path[GF_PATH_MAX + 32];
+    int pid = 0;
+    snprintf(path, sizeof path, "%s/supervisor.pid", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%d", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return pid > 0 && kill(pid, 0) == 0;
+}
+
 json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
 {
     char ep[GF_PATH_MAX + 16];
+    if (!gf_cli_supervisor_alive(run_dir)) {
+        fprintf(stderr,
+                "gotflow: the pipeline in '%s' is not running (no live supervisor); "
+                "start it with 'gotflow run'\n",
+                run_dir);
+        return NULL;
+    }
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
     json_t *reply = NULL;
     gf_socket_defaults(s, 64 << 20);

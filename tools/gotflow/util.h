@@ -13,6 +13,9 @@
 int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX],
                     gf_graph_t **graph_p);
 
+/* True when the supervisor recorded in `run_dir` is alive. */
+int gf_cli_supervisor_alive(const char *run_dir);
+
 /* Sends `request` ("status", "stop") to the supervisor of `run_dir` and returns its JSON
  * answer (caller owns), or NULL after `timeout_ms` with the reason printed. */
 json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
