@@ -1,0 +1,64 @@
+/* image.c — RGB pictures and the float-to-pixel conversion of the reference post-processing. */
+#include "model/image.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+int gf_image_init(struct gf_image *img, int width, int height)
+{
+    img->width = img->height = 0;
+    img->rgb = NULL;
+    if (width < 1 || height < 1 || width > GF_IMAGE_MAX_SIDE || height > GF_IMAGE_MAX_SIDE)
+        return GF_EINVAL;
+    img->rgb = calloc((size_t)width * (size_t)height, 3);
+    if (!img->rgb)
+        return GF_ENOMEM;
+    img->width = width;
+    img->height = height;
+    return 0;
+}
+
+void gf_image_release(struct gf_image *img)
+{
+    free(img->rgb);
+    img->rgb = NULL;
+    img->width = img->height = 0;
+}
+
+void gf_image_fill(struct gf_image *img, uint8_t r, uint8_t g, uint8_t b)
+{
+    size_t n = (size_t)img->width * (size_t)img->height;
+    for (size_t i = 0; i < n; i++) {
+        img->rgb[3 * i] = r;
+        img->rgb[3 * i + 1] = g;
+        img->rgb[3 * i + 2] = b;
+    }
+}
+
+uint8_t gf_image_pixel(float v)
+{
+    /* float32 throughout, one rounding per operation, as NumPy does it: (v + 1) rounds, the
+     * halving is exact, the product by 255 rounds. The comparisons also catch NaN (-> 0). */
+    float x = (v + 1.0f) / 2.0f * 255.0f;
+    if (!(x > 0.0f))
+        return 0;
+    if (x >= 255.0f)
+        return 255;
+    return (uint8_t)x; /* truncation == floor for 0 < x < 255 */
+}
+
+void gf_image_pixels(const float *src, size_t n, uint8_t *dst)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = gf_image_pixel(src[i]);
+}
+
+void gf_image_pixels_chw(const float *chw, int height, int width, uint8_t *hwc)
+{
+    size_t plane = (size_t)height * (size_t)width;
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < 3; c++)
+            hwc[3 * p + (size_t)c] = gf_image_pixel(chw[(size_t)c * plane + p]);
+}
