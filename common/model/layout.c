@@ -489,6 +489,11 @@ const struct gf_layout_issue *gf_layout_issue(const gf_layout_t *self, size_t i)
     return i < self->n_issues ? &self->issues[i] : NULL;
 }
 
+const struct gf_layout_object *gf_layout_objects(const gf_layout_t *self)
+{
+    return self->objects;
+}
+
 size_t gf_layout_length(const gf_layout_t *self)
 {
     return self->pos;

@@ -88,6 +88,8 @@ size_t gf_layout_n_issues(const gf_layout_t *self);
 /* The i-th object or issue in text order (borrowed), or NULL when i is out of range. */
 const struct gf_layout_object *gf_layout_object(const gf_layout_t *self, size_t i);
 const struct gf_layout_issue *gf_layout_issue(const gf_layout_t *self, size_t i);
+/* All objects as one array of gf_layout_n_objects() (borrowed; moves when more are found). */
+const struct gf_layout_object *gf_layout_objects(const gf_layout_t *self);
 /* Bytes fed so far. */
 size_t gf_layout_length(const gf_layout_t *self);
 
