@@ -7,6 +7,7 @@
 
 static const struct gf_cmd s_cmds[] = {
     {"version", cmd_version, "print the gotflow version"},
+    {"layout", cmd_layout, "print and draw the planned layout of a reasoning chain"},
 };
 
 static void s_usage(FILE *f)
