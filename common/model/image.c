@@ -42,11 +42,9 @@ uint8_t gf_image_pixel(float v)
     /* float32 throughout, one rounding per operation, as NumPy does it: (v + 1) rounds, the
      * halving is exact, the product by 255 rounds. The comparisons also catch NaN (-> 0). */
     float x = (v + 1.0f) / 2.0f * 255.0f;
-    if (!(x > 0.0f))
-        return 0;
-    if (x >= 255.0f)
-        return 255;
-    return (uint8_t)x; /* truncation == floor for 0 < x < 255 */
+    x = x > 0.0f ? x : 0.0f;     /* NaN fails the test: 0 */
+    x = x < 255.0f ? x : 255.0f; /* branch-free, so the loops below vectorise */
+    return (uint8_t)x;           /* truncation == floor for x >= 0 */
 }
 
 void gf_image_pixels(const float *src, size_t n, uint8_t *dst)

@@ -427,6 +427,15 @@ int gf_layout_feed(gf_layout_t *self, const char *text, size_t len)
     if (self->finished)
         return GF_EINVAL;
     for (size_t i = 0; i < len; i++) {
+        if (self->state == S_TEXT && self->n_hold == 0) {
+            /* prose: only a '<' can change anything */
+            const char *lt = memchr(text + i, '<', len - i);
+            size_t skip = lt ? (size_t)(lt - (text + i)) : len - i;
+            self->pos += skip;
+            i += skip;
+            if (i == len)
+                break;
+        }
         int rc = s_on_byte(self, text[i], self->pos);
         if (rc)
             return rc;

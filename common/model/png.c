@@ -26,6 +26,7 @@ static void s_describe(png_image *pi, const struct gf_image *img)
     pi->width = (png_uint_32)img->width;
     pi->height = (png_uint_32)img->height;
     pi->format = PNG_FORMAT_RGB;
+    pi->flags = PNG_IMAGE_FLAG_FAST;
 }
 
 int gf_png_write_file(const char *path, const struct gf_image *img)

@@ -94,7 +94,7 @@ static void test_bad_input(void **state)
         assert_null(img.rgb);
     }
     /* a flipped byte inside the data fails (CRC) or decodes; it never crashes */
-    for (size_t k = 8; k < len; k++) {
+    for (size_t k = 8; k < len; k += 5) {
         png[k] ^= 0x5a;
         if (gf_png_read_mem(png, len, "flipped", &img) == 0)
             gf_image_release(&img);
