@@ -40,6 +40,7 @@ printf 'A <|obj_start|>cat<|obj_end|> <|box_start|>(1,2),(3)<|box_end|> <|obj_st
 rc=0; "$gf" layout --image "$tmp/1b.png" 2>/dev/null || rc=$?; [ $rc = 2 ]
 rc=0; "$gf" layout --size 3 tests/data/reasoning-1B.txt 2>/dev/null || rc=$?; [ $rc = 2 ]
 rc=0; "$gf" layout a b 2>/dev/null || rc=$?; [ $rc = 2 ]
+rc=0; "$gf" layout - - </dev/null 2>/dev/null || rc=$?; [ $rc = 2 ]
 rc=0; "$gf" layout "$tmp/none.txt" 2>/dev/null || rc=$?; [ $rc = 1 ]
 rc=0; "$gf" layout tests/data/reasoning-1B.txt --image tests/data/reasoning-1B.txt \
     --overlay "$tmp/x.png" >/dev/null 2>&1 || rc=$?

@@ -54,11 +54,11 @@ static int s_parse_args(int argc, char **argv, struct s_opts *o)
     *o = (struct s_opts){.in = "-", .size = 384};
     opterr = 0;
     optind = 1;
-    int c;
+    int c, have_in = 0;
     while ((c = getopt_long(argc, argv, "-", longs, NULL)) != -1) {
         switch (c) {
         case 1: /* a positional argument, in order */
-            if (strcmp(o->in, "-") != 0 || argv[optind - 1][0] == '\0')
+            if (have_in++ || argv[optind - 1][0] == '\0')
                 return s_usage_error("one input file at most, got", argv[optind - 1]);
             o->in = argv[optind - 1];
             break;
