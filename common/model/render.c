@@ -3,6 +3,7 @@
 #include "model/render.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -91,16 +92,39 @@ static int s_text_width(const char *text, int scale)
     return n * GF_FONT_CELL_W * scale;
 }
 
-struct gf_render_rect gf_render_label_rect(const struct gf_layout_object *o, int width, int height)
+static int s_overlap(struct gf_render_rect a, struct gf_render_rect b)
 {
-    struct gf_render_rect box = gf_render_box_rect(o, width, height);
+    return a.x0 <= b.x1 && b.x0 <= a.x1 && a.y0 <= b.y1 && b.y0 <= a.y1;
+}
+
+void gf_render_label_rects(const struct gf_layout_object *objs, size_t n, int width, int height,
+                           struct gf_render_rect *rects)
+{
     int scale = gf_render_text_scale(width, height);
-    /* one font pixel of padding left and top; the cell's spacing pads right and bottom */
-    struct gf_render_rect r = {box.x0, box.y0, box.x0 + scale + s_text_width(o->phrase, scale) - 1,
-                               box.y0 + scale + GF_FONT_CELL_H * scale - 1};
-    r.x1 = s_min(r.x1, width - 1);
-    r.y1 = s_min(r.y1, height - 1);
-    return r;
+    for (size_t i = 0; i < n; i++) {
+        struct gf_render_rect box = gf_render_box_rect(&objs[i], width, height);
+        /* one font pixel of padding left and top; the cell's spacing pads right and bottom */
+        struct gf_render_rect r = {box.x0, box.y0,
+                                   box.x0 + scale + s_text_width(objs[i].phrase, scale) - 1,
+                                   box.y0 + scale + GF_FONT_CELL_H * scale - 1};
+        r.x1 = s_min(r.x1, width - 1);
+        r.y1 = s_min(r.y1, height - 1);
+        /* move below any earlier label it would cover, while the box has room */
+        struct gf_render_rect at = r;
+        for (size_t j = 0; j < i; j++) {
+            if (!s_overlap(at, rects[j]))
+                continue;
+            int shift = rects[j].y1 + 1 - at.y0;
+            if (at.y1 + shift > box.y1) {
+                at = r;
+                break;
+            }
+            at.y0 += shift;
+            at.y1 += shift;
+            j = (size_t)-1; /* check every earlier label again */
+        }
+        rects[i] = at;
+    }
 }
 
 static void s_fill(struct gf_image *img, struct gf_render_rect r, const uint8_t rgb[3])
@@ -140,24 +164,30 @@ static void s_outline(struct gf_image *img, struct gf_render_rect r, int t, cons
     s_fill(img, (struct gf_render_rect){s_max(r.x1 - t + 1, r.x0), r.y0, r.x1, r.y1}, rgb);
 }
 
-void gf_render_layout(struct gf_image *img, const struct gf_layout_object *objs, size_t n)
+int gf_render_layout(struct gf_image *img, const struct gf_layout_object *objs, size_t n)
 {
     int w = img->width, h = img->height;
     int t = gf_render_thickness(w, h), scale = gf_render_text_scale(w, h);
     uint8_t rgb[3];
+    struct gf_render_rect *labels = malloc((n ? n : 1) * sizeof *labels);
+    if (!labels)
+        return GF_ENOMEM;
+    gf_render_label_rects(objs, n, w, h, labels);
     for (size_t i = 0; i < n; i++) {
         gf_render_colour(i, rgb);
         s_outline(img, gf_render_box_rect(&objs[i], w, h), t, rgb);
     }
     for (size_t i = 0; i < n; i++) {
         gf_render_colour(i, rgb);
-        struct gf_render_rect r = gf_render_label_rect(&objs[i], w, h);
+        struct gf_render_rect r = labels[i];
         s_fill(img, r, rgb);
         int luma = (299 * rgb[0] + 587 * rgb[1] + 114 * rgb[2]) / 1000;
         static const uint8_t black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
         gf_render_text(img, r.x0 + scale, r.y0 + scale, objs[i].phrase, scale,
                        luma > 140 ? black : white);
     }
+    free(labels);
+    return 0;
 }
 
 int gf_render_canvas(struct gf_image *out, int width, int height,
@@ -167,6 +197,8 @@ int gf_render_canvas(struct gf_image *out, int width, int height,
     if (rc)
         return rc;
     gf_image_fill(out, 255, 255, 255);
-    gf_render_layout(out, objs, n);
-    return 0;
+    rc = gf_render_layout(out, objs, n);
+    if (rc)
+        gf_image_release(out);
+    return rc;
 }

@@ -9,7 +9,9 @@
  *     (both end pixels included);
  *   - the label sits at the box's top-left corner, inside it: the box colour as background, the
  *     phrase in black or white (whichever reads better) in the embedded 5x7 font, scaled by
- *     gf_render_text_scale(); characters outside printable ASCII are drawn as a box.
+ *     gf_render_text_scale(); characters outside printable ASCII are drawn as a box. A label that
+ *     would cover an earlier object's label moves down inside its box, below that label, when
+ *     the box has room; otherwise it stays at the corner.
  * All outlines are drawn first, in object order, then all labels, so a label is never hidden by
  * a later outline. Everything is clipped to the picture.
  */
@@ -35,18 +37,19 @@ int gf_render_scale(int v, int size);
 /* Outline width and label text scale for a picture of this size (2 and 1 at 384x384). */
 int gf_render_thickness(int width, int height);
 int gf_render_text_scale(int width, int height);
-/* Where object `o`'s outline and label go in a width x height picture (the label rectangle is
- * clipped to the picture). */
+/* Where object `o`'s outline goes in a width x height picture. */
 struct gf_render_rect gf_render_box_rect(const struct gf_layout_object *o, int width, int height);
-struct gf_render_rect gf_render_label_rect(const struct gf_layout_object *o, int width, int height);
+/* Where the labels of the n objects go (rects[0..n), clipped to the picture). */
+void gf_render_label_rects(const struct gf_layout_object *objs, size_t n, int width, int height,
+                           struct gf_render_rect *rects);
 
 /* Draws `text` (UTF-8) at (x, y), top-left of the first glyph cell, in `rgb`, each font pixel a
  * scale x scale square. Returns the width drawn in pixels (clipped or not). */
 int gf_render_text(struct gf_image *img, int x, int y, const char *text, int scale,
                    const uint8_t rgb[3]);
 
-/* Draws the n objects over `img`, in place. */
-void gf_render_layout(struct gf_image *img, const struct gf_layout_object *objs, size_t n);
+/* Draws the n objects over `img`, in place. 0 or GF_ENOMEM (nothing drawn). */
+int gf_render_layout(struct gf_image *img, const struct gf_layout_object *objs, size_t n);
 
 /* A new white width x height picture (caller releases) with the n objects drawn. 0, GF_EINVAL or
  * GF_ENOMEM. */

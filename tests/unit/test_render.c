@@ -50,8 +50,11 @@ static int s_covered(const struct gf_layout_object *o, size_t n, size_t from, in
                      int y)
 {
     int t = gf_render_thickness(w, h);
+    struct gf_render_rect labels[16];
+    assert_true(n <= 16);
+    gf_render_label_rects(o, n, w, h, labels);
     for (size_t j = 0; j < n; j++) {
-        if (s_in(gf_render_label_rect(&o[j], w, h), x, y))
+        if (s_in(labels[j], x, y))
             return 1;
         if (j >= from && s_on_band(gf_render_box_rect(&o[j], w, h), t, x, y))
             return 1;
@@ -116,7 +119,9 @@ static void test_layout_png_1b(void **state)
         assert_true(inside_hits >= 10);
     }
     /* the label of the first object: box colour behind, text pixels inside it */
-    struct gf_render_rect lr = gf_render_label_rect(&o[0], 384, 384);
+    struct gf_render_rect labels[5];
+    gf_render_label_rects(o, n, 384, 384, labels);
+    struct gf_render_rect lr = labels[0];
     assert_int_equal(lr.x0, 13);
     assert_int_equal(lr.y0, 25);
     assert_int_equal(lr.x1 - lr.x0 + 1, 1 + 25 * GF_FONT_CELL_W); /* 25 characters */
@@ -144,15 +149,17 @@ static void test_overlay(void **state)
     srand(5);
     for (size_t i = 0; i < 384 * 384 * 3; i++)
         orig.rgb[i] = img.rgb[i] = (uint8_t)rand();
-    gf_render_layout(&img, o, n);
+    assert_int_equal(gf_render_layout(&img, o, n), 0);
     int t = gf_render_thickness(384, 384);
+    struct gf_render_rect labels[5];
+    gf_render_label_rects(o, n, 384, 384, labels);
     size_t same = 0, changed = 0;
     for (int y = 0; y < 384; y++)
         for (int x = 0; x < 384; x++) {
             int drawn = 0;
             for (size_t j = 0; j < n; j++)
                 drawn |= s_on_band(gf_render_box_rect(&o[j], 384, 384), t, x, y) ||
-                         s_in(gf_render_label_rect(&o[j], 384, 384), x, y);
+                         s_in(labels[j], x, y);
             int differs = memcmp(s_px(&img, x, y), s_px(&orig, x, y), 3) != 0;
             if (!drawn) {
                 assert_false(differs);
@@ -166,6 +173,29 @@ static void test_overlay(void **state)
     gf_image_release(&img);
     gf_image_release(&orig);
     gf_layout_destroy(&l);
+}
+
+/* Labels of boxes that share a corner stack instead of covering each other; a label with no
+ * room below stays at its corner. */
+static void test_label_stacking(void **state)
+{
+    struct gf_layout_object objs[4] = {
+        {.phrase = "painting", .box = {0, 60, 997, 983}},
+        {.phrase = "bouquet of red tulips", .box = {0, 60, 698, 780}},
+        {.phrase = "vase", .box = {0, 60, 500, 900}},
+        {.phrase = "flat", .box = {0, 60, 300, 80}}, /* 8 pixels high: no room */
+    };
+    struct gf_render_rect r[4];
+    gf_render_label_rects(objs, 4, 384, 384, r);
+    int step = GF_FONT_CELL_H + 1;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].x0, 0);
+        assert_int_equal(r[i].y0, 23 + i * step); /* 60 * 384 / 1000 = 23.04 */
+        for (int j = 0; j < i; j++)
+            assert_false(r[i].x0 <= r[j].x1 && r[j].x0 <= r[i].x1 && r[i].y0 <= r[j].y1 &&
+                         r[j].y0 <= r[i].y1);
+    }
+    assert_int_equal(r[3].y0, 23);
 }
 
 static void test_colours(void **state)
@@ -244,9 +274,9 @@ static void test_edge_cases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout_png_1b), cmocka_unit_test(test_overlay),
-        cmocka_unit_test(test_colours),       cmocka_unit_test(test_text),
-        cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_layout_png_1b),  cmocka_unit_test(test_overlay),
+        cmocka_unit_test(test_label_stacking), cmocka_unit_test(test_colours),
+        cmocka_unit_test(test_text),           cmocka_unit_test(test_edge_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,8 +185,9 @@ static int s_draw(const gf_layout_t *l, const char *in, const char *out, int siz
     }
     if (!in)
         gf_image_fill(&img, 255, 255, 255);
-    gf_render_layout(&img, gf_layout_objects(l), gf_layout_n_objects(l));
-    rc = gf_png_write_file(out, &img);
+    rc = gf_render_layout(&img, gf_layout_objects(l), gf_layout_n_objects(l));
+    if (!rc)
+        rc = gf_png_write_file(out, &img);
     gf_image_release(&img);
     if (rc) {
         fprintf(stderr, "gotflow layout: cannot write '%s': %s\n", out, gf_strerror(rc));
