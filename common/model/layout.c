@@ -35,6 +35,7 @@ struct gf_layout {
     /* lexer: bytes held while they may still become a tag */
     char hold[S_MAX_TAG];
     size_t n_hold;
+    unsigned candidates; /* bit t: the held bytes are a prefix of s_tags[t] */
     size_t hold_start;
     /* entry machine */
     enum s_state state;
@@ -400,21 +401,21 @@ static int s_on_byte(gf_layout_t *self, char c, size_t at)
         self->hold[0] = c;
         self->n_hold = 1;
         self->hold_start = at;
+        self->candidates = (1u << S_N_TAGS) - 1;
         return 0;
     }
     size_t n = self->n_hold;
-    int prefix = 0;
     for (int t = 0; t < S_N_TAGS; t++) {
-        const char *tag = s_tags[t];
-        if (strncmp(tag, self->hold, n) != 0 || tag[n] != c)
+        if (!(self->candidates & 1u << t))
             continue;
-        if (tag[n + 1] == '\0') {
+        if (s_tags[t][n] != c) {
+            self->candidates &= ~(1u << t);
+        } else if (s_tags[t][n + 1] == '\0') {
             self->n_hold = 0;
             return s_on_tag(self, (enum s_tag)t, self->hold_start);
         }
-        prefix = 1;
     }
-    if (prefix) {
+    if (self->candidates) {
         self->hold[self->n_hold++] = c;
         return 0;
     }
