@@ -136,6 +136,27 @@ static void test_pixel_conversion(void **state)
     gf_image_pixels(chw, 4, flat);
     const uint8_t want_flat[4] = {0, 255, 127, 0};
     assert_memory_equal(flat, want_flat, 4);
+
+    /* the blocked (vectorised) loops agree with the one-value function, NaN and infinities
+     * included, for a plane set whose size is not a multiple of the block */
+    enum { H = 23, W = 29, N = 3 * H * W };
+    static float many[N];
+    static uint8_t got[N], got_chw[N];
+    srand(9);
+    for (int i = 0; i < N; i++)
+        many[i] = (float)rand() / (float)RAND_MAX * 2.4f - 1.2f;
+    many[3] = NAN, many[300] = NAN, many[301] = INFINITY, many[700] = -INFINITY;
+    gf_image_pixels(many, N, got);
+    gf_image_pixels_chw(many, H, W, got_chw);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(got[i], gf_image_pixel(many[i]));
+    for (int p = 0; p < H * W; p++)
+        for (int c = 0; c < 3; c++)
+            assert_int_equal(got_chw[3 * p + c], got[c * H * W + p]);
+    assert_int_equal(got[3], 0);
+    assert_int_equal(got[300], 0);
+    assert_int_equal(got[301], 255);
+    assert_int_equal(got[700], 0);
 }
 
 int main(void)
