@@ -19,6 +19,7 @@ int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_layout(int argc, char **argv);
 
 /* True when argv holds -h or --help. */
 int gf_cmd_wants_help(int argc, char **argv);

@@ -1,0 +1,227 @@
+/* cmd_layout.c — `gotflow layout`: the planned layout of a reasoning chain, as text or JSON, and
+ * as a picture. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "core/error.h"
+#include "model/layout.h"
+#include "model/png.h"
+#include "model/render.h"
+#include "util.h"
+
+static const char s_usage[] =
+    "usage: gotflow layout [FILE|-] [--json] [--png OUT.png] [--size N]\n"
+    "                      [--image IN.png --overlay OUT.png]\n"
+    "\n"
+    "Reads a reasoning chain (FILE, or standard input when FILE is '-' or absent) and prints the\n"
+    "objects it plans, <|obj_start|>PHRASE<|obj_end|> <|box_start|>(x1,y1),(x2,y2)<|box_end|>\n"
+    "with boxes on a 0..1000 grid, and every malformed or cut-off entry as an issue with its byte\n"
+    "span. docs/layout.md lists the rules and the issues.\n"
+    "\n"
+    "  --json            print the layout.json form: {\"objects\": [{\"phrase\", \"box\", "
+    "\"span\"}],\n"
+    "                    \"issues\": [{\"what\", \"span\"}]}\n"
+    "  --png OUT.png     draw the boxes and phrases on a white N x N canvas\n"
+    "  --size N          canvas side in pixels, 16..4096 (default 384)\n"
+    "  --image IN.png    a picture to draw the boxes over (any size), written to --overlay\n"
+    "  --overlay OUT.png where the picture with the boxes goes\n"
+    "\n"
+    "Issues do not make it fail.\n"
+    "exit status: 0 done, 1 cannot read or write a file, 2 usage error\n";
+
+struct s_opts {
+    const char *in, *png, *image, *overlay;
+    int json, size;
+};
+
+static int s_usage_error(const char *why, const char *arg)
+{
+    fprintf(stderr, "gotflow layout: %s%s%s%s\n\n%s", why, arg ? " '" : "", arg ? arg : "",
+            arg ? "'" : "", s_usage);
+    return 2;
+}
+
+static int s_parse_args(int argc, char **argv, struct s_opts *o)
+{
+    static const struct option longs[] = {
+        {"json", no_argument, NULL, 'j'},          {"png", required_argument, NULL, 'p'},
+        {"size", required_argument, NULL, 's'},    {"image", required_argument, NULL, 'i'},
+        {"overlay", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    *o = (struct s_opts){.in = "-", .size = 384};
+    opterr = 0;
+    optind = 1;
+    int c, have_in = 0;
+    while ((c = getopt_long(argc, argv, "-", longs, NULL)) != -1) {
+        switch (c) {
+        case 1: /* a positional argument, in order */
+            if (have_in++ || argv[optind - 1][0] == '\0')
+                return s_usage_error("one input file at most, got", argv[optind - 1]);
+            o->in = argv[optind - 1];
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case 'p':
+            o->png = optarg;
+            break;
+        case 's':
+            o->size = (int)gf_cli_long("layout", "--size", optarg, 16, 4096);
+            break;
+        case 'i':
+            o->image = optarg;
+            break;
+        case 'o':
+            o->overlay = optarg;
+            break;
+        default:
+            return s_usage_error("unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (!o->image != !o->overlay)
+        return s_usage_error(o->image ? "--image needs --overlay" : "--overlay needs --image",
+                             NULL);
+    return 0;
+}
+
+/* Streams the chain into the parser. 0, or 1 with the reason printed. */
+static int s_read_chain(const char *path, gf_layout_t *l)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "gotflow layout: cannot open '%s': %s\n", path, strerror(errno));
+        return 1;
+    }
+    char buf[4096];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        rc = gf_layout_feed(l, buf, n);
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "gotflow layout: cannot read '%s': %s\n", path, strerror(errno));
+        rc = 1;
+    } else if (!rc) {
+        rc = gf_layout_finish(l);
+    }
+    if (rc < 0)
+        fprintf(stderr, "gotflow layout: cannot parse '%s': %s\n", path, gf_strerror(rc));
+    if (!is_stdin)
+        fclose(f);
+    return rc ? 1 : 0;
+}
+
+static void s_print_text(const gf_layout_t *l, const char *path)
+{
+    size_t n = gf_layout_n_objects(l), m = gf_layout_n_issues(l);
+    printf("%s: %zu object%s, %zu issue%s\n", strcmp(path, "-") ? path : "<stdin>", n,
+           n == 1 ? "" : "s", m, m == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++) {
+        const struct gf_layout_object *o = gf_layout_object(l, i);
+        char box[64];
+        snprintf(box, sizeof box, "(%d,%d),(%d,%d)", o->box[0], o->box[1], o->box[2], o->box[3]);
+        printf("  object %-3zu %-20s bytes %zu..%zu  '%s'\n", i + 1, box, o->span.start,
+               o->span.end, o->phrase);
+    }
+    for (size_t i = 0; i < m; i++) {
+        const struct gf_layout_issue *is = gf_layout_issue(l, i);
+        printf("  issue  %-20s bytes %zu..%zu  %s\n", gf_layout_issue_name(is->kind),
+               is->span.start, is->span.end, gf_layout_issue_desc(is->kind));
+    }
+}
+
+/* Prints one array of `j` as "  \"key\": [" with one compact element a line. 0 or -1. */
+static int s_print_array(const json_t *j, const char *key, const char *after)
+{
+    const json_t *a = json_object_get(j, key);
+    printf("  \"%s\": [", key);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        char *s = json_dumps(json_array_get(a, i), JSON_COMPACT);
+        if (!s)
+            return -1;
+        printf("%s\n    %s", i ? "," : "", s);
+        free(s);
+    }
+    printf("%s]%s\n", json_array_size(a) ? "\n  " : "", after);
+    return 0;
+}
+
+/* The layout.json form, one object or issue a line. */
+static int s_print_json(const gf_layout_t *l)
+{
+    json_t *j = gf_layout_to_json(l);
+    int rc = j ? 0 : -1;
+    if (!rc) {
+        printf("{\n");
+        rc = s_print_array(j, "objects", ",");
+    }
+    if (!rc)
+        rc = s_print_array(j, "issues", "");
+    json_decref(j);
+    if (rc) {
+        fprintf(stderr, "gotflow layout: cannot write the json: out of memory\n");
+        return 1;
+    }
+    printf("}\n");
+    return 0;
+}
+
+/* Draws the layout on a canvas or over o->image. 0, or 1 with the reason logged. */
+static int s_draw(const gf_layout_t *l, const char *in, const char *out, int size)
+{
+    struct gf_image img = {0};
+    int rc;
+    if (in)
+        rc = gf_png_read_file(in, &img);
+    else
+        rc = gf_image_init(&img, size, size);
+    if (rc) {
+        fprintf(stderr, "gotflow layout: cannot %s: %s\n", in ? "read the image" : "draw",
+                gf_strerror(rc));
+        return 1;
+    }
+    if (!in)
+        gf_image_fill(&img, 255, 255, 255);
+    rc = gf_render_layout(&img, gf_layout_objects(l), gf_layout_n_objects(l));
+    if (!rc)
+        rc = gf_png_write_file(out, &img);
+    gf_image_release(&img);
+    if (rc) {
+        fprintf(stderr, "gotflow layout: cannot write '%s': %s\n", out, gf_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_layout(int argc, char **argv)
+{
+    if (gf_cmd_wants_help(argc, argv)) {
+        fputs(s_usage, stdout);
+        return 0;
+    }
+    struct s_opts o;
+    int rc = s_parse_args(argc, argv, &o);
+    if (rc)
+        return rc;
+    gf_layout_t *l = gf_layout_new();
+    if (!l) {
+        fprintf(stderr, "gotflow layout: out of memory\n");
+        return 1;
+    }
+    rc = s_read_chain(o.in, l);
+    if (!rc) {
+        if (o.json)
+            rc = s_print_json(l);
+        else
+            s_print_text(l, o.in);
+    }
+    if (!rc && o.png)
+        rc = s_draw(l, NULL, o.png, o.size);
+    if (!rc && o.image)
+        rc = s_draw(l, o.image, o.overlay, 0);
+    gf_layout_destroy(&l);
+    return rc;
+}
