@@ -121,7 +121,7 @@ deps:
 
 run: deps
 	$(MAKE) all
-	$(BUILD)/bin/gotflow run pipelines/default.yaml --demo
+	tools/run-default.sh
 
 test: deps
 	$(MAKE) all
