@@ -4,6 +4,8 @@
 #   make run        install missing packages, build, run the default pipeline
 #   make test       install missing packages, build, run every suite; ends with "N passed, N failed"
 #   make bench      build and run the benchmarks under tools/bench/
+#   make asan       build in build/asan with AddressSanitizer + UBSan and run every suite there
+#   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 30)
 #   make format     clang-format every .c/.h/.cu file
 #   make deps       apt-get install the Debian packages the build and the tests need
 #   V=1             show full compile lines
@@ -12,8 +14,10 @@
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
                python3-zmq python3-msgpack procps libpng-dev
+FUZZ_PKGS := clang libclang-rt-14-dev
 PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng
 
+SHELL := /bin/bash
 CC ?= cc
 NVCC ?= nvcc
 BUILD := build
@@ -57,7 +61,7 @@ UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 CU_SRC := $(wildcard common/kernels/cuda/*.cu)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
 
-.PHONY: all run test bench format deps clean oracle
+.PHONY: all run test bench format deps clean oracle asan fuzz
 .SECONDARY:
 all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(UNIT_BIN) $(BENCH_BIN)
 
@@ -129,6 +133,40 @@ test: deps
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+asan: deps
+	$(MAKE) BUILD=build/asan CFLAGS="$(SAN)" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    GOTFLOW_BUILD=build/asan tests/run.sh
+
+# Fuzz targets: tests/fuzz/fuzz_<parser>.c, each linked with the library built by clang with
+# -fsanitize=fuzzer-no-link. Seeds in tests/fuzz/corpus/<target>/ (small, committed); what a run
+# finds goes to build/fuzz/corpus/<target>/ (copy a find into the seeds when it is worth keeping).
+FUZZ_SECONDS ?= 30
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+fuzz: deps
+	@for p in $(FUZZ_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || { apt-get install -y -qq $(FUZZ_PKGS) >/dev/null; break; }; done
+	$(MAKE) BUILD=build/fuzz-lib CC=clang CFLAGS="$(FUZZ_FLAGS)" build/fuzz-lib/libgotflow.a
+	$(MAKE) fuzz-bins
+	@for b in $(FUZZ_BIN); do n=$$(basename $$b); \
+	    mkdir -p build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
+	    echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	    dict=; [ -f tests/fuzz/$${n#fuzz_}.dict ] && dict=-dict=tests/fuzz/$${n#fuzz_}.dict; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$dict \
+	        build/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 1; \
+	    [ $${PIPESTATUS[0]} = 0 ] || exit 1; done
+
+.PHONY: fuzz-bins
+fuzz-bins: $(FUZZ_BIN)
+$(BUILD)/fuzz/%: tests/fuzz/%.c build/fuzz-lib/libgotflow.a
+	$(quiet) FUZZ $@
+	@mkdir -p $(dir $@)
+	$(Q)clang -std=c11 $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -o $@ $^ $(LDLIBS)
 
 format:
 	clang-format -i $$(find common stages tools tests -name '*.[ch]' -o -name '*.cu')

@@ -6,17 +6,20 @@
 #   integration tests/integration/NNNN-*.sh  (real processes and sockets; exit 77 = skipped)
 #
 # tests/run.sh [PATTERN]   runs only the tests whose file name contains PATTERN.
+# GOTFLOW_BUILD=DIR          tests the build in DIR (default build; `make asan` uses build/asan).
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
 pattern=${1:-}
 pass=0 fail=0 skip=0
 failed=()
-log_dir=$top/build/test-logs
+build=${GOTFLOW_BUILD:-build}
+export GOTFLOW_BUILD=$build
+log_dir=$top/$build/test-logs
 mkdir -p "$log_dir"
-export GOTFLOW_BIN=$top/build/bin
-export GOTFLOW_STAGE_PATH=$top/build/bin:$top/build/test-bin
-export PATH=$top/build/bin:$PATH
+export GOTFLOW_BIN=$top/$build/bin
+export GOTFLOW_STAGE_PATH=$top/$build/bin:$top/$build/test-bin
+export PATH=$top/$build/bin:$PATH
 
 run_cmocka() {
     local bin=$1 name out
@@ -33,7 +36,7 @@ run_cmocka() {
 }
 
 for suite in unit oracle; do
-    for bin in build/tests/$suite/test_*; do
+    for bin in "$build"/tests/$suite/test_*; do
         [ -x "$bin" ] || continue
         case $(basename "$bin") in *"$pattern"*) ;; *) continue ;; esac
         run_cmocka "$bin"

@@ -25,7 +25,7 @@ const char *gf_errname(int err)
         return "OK";
 #define GF_X(name, num, str)                                                                       \
     case name:                                                                                     \
-        return #name + 3;
+        return &#name[3];
         GF_ERRORS(GF_X)
 #undef GF_X
     }

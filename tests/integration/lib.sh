@@ -2,8 +2,9 @@
 # Each test gets its own run root, so tests never see each other's pipelines.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export PATH=$top/build/bin:$PATH
-export GOTFLOW_STAGE_PATH=$top/build/bin:$top/build/test-bin
+build=$top/${GOTFLOW_BUILD:-build}
+export PATH=$build/bin:$PATH
+export GOTFLOW_STAGE_PATH=$build/bin:$build/test-bin
 work=$(mktemp -d /tmp/gftest.XXXXXX)
 export GOTFLOW_RUN_ROOT=$work/run
 sup_pid=
