@@ -27,7 +27,7 @@ int gf_credit_peer(struct gf_credit_ledger *l, const void *rid, size_t rid_len, 
     memcpy(p->rid, rid, rid_len);
     p->rid_len = rid_len;
     p->last_seen_ms = now_ms;
-    p->dirty = 1; /* a new peer learns its (zero) credit and our instance at once */
+    p->dirty = p->forced = 1; /* a new peer learns its credit and our instance at once */
     return l->n_peers++;
 }
 
@@ -52,7 +52,7 @@ void gf_credit_release_peer(struct gf_credit_ledger *l, int i)
     p->granted = p->received;
     p->epoch++;
     p->dormant = 1;
-    p->dirty = 1;
+    p->dirty = p->forced = 1;
 }
 
 void gf_credit_on_frame(struct gf_credit_ledger *l, int i)
@@ -109,6 +109,17 @@ int gf_credit_grant(struct gf_credit_ledger *l, int64_t now_ms)
         given++;
     }
     return given;
+}
+
+int gf_credit_should_announce(const struct gf_credit_ledger *l, int i)
+{
+    const struct gf_credit_peer *p = &l->peers[i];
+    if (p->forced)
+        return 1;
+    if (!p->dirty)
+        return 0;
+    uint64_t known = p->announced > p->received ? p->announced - p->received : 0;
+    return 2 * known <= p->granted - p->received;
 }
 
 int gf_credit_expire(struct gf_credit_ledger *l, int64_t now_ms, int64_t timeout_ms)

@@ -30,9 +30,11 @@ struct gf_credit_peer {
     size_t rid_len;
     uint64_t granted, received; /* running totals */
     int64_t last_seen_ms, last_grant_ms;
-    uint32_t epoch; /* bumped when the peer gives its credit back */
-    int dirty;      /* granted changed since the last announcement */
-    int dormant;    /* gave its credit back; gets more only on demand */
+    uint32_t epoch;     /* bumped when the peer gives its credit back */
+    uint64_t announced; /* granted total the peer was last told */
+    int dirty;          /* granted changed since the last announcement */
+    int forced;         /* announce at the next chance (it asked, or it must resync) */
+    int dormant;        /* gave its credit back; gets more only on demand */
 };
 
 struct gf_credit_ledger {
@@ -74,6 +76,11 @@ int gf_credit_free(const struct gf_credit_ledger *l);
 /* Hands out every free slot (see above); marks the peers whose totals changed as dirty.
  * Returns how many credits were granted. */
 int gf_credit_grant(struct gf_credit_ledger *l, int64_t now_ms);
+
+/* True when peer `i` should be told its new total now: it asked, or what it last heard leaves it
+ * at most half the credit it really has (so a peer that still has plenty is told later, in one
+ * message for many grants). */
+int gf_credit_should_announce(const struct gf_credit_ledger *l, int i);
 
 /* Forgets peers silent for more than `timeout_ms`; returns how many were forgotten. */
 int gf_credit_expire(struct gf_credit_ledger *l, int64_t now_ms, int64_t timeout_ms);

@@ -160,7 +160,7 @@ int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle)
                 gf_credit_release_peer(&self->ledger, peer);
             if (p[18] & 1)
                 gf_credit_demand(&self->ledger, peer);
-            cp->dirty = 1; /* re-announce its total: cheap, self-healing */
+            cp->dirty = cp->forced = 1; /* answer with its total: cheap, self-healing */
         }
         zmq_msg_close(msg);
         return 0;
@@ -190,7 +190,7 @@ void gf_inlet_service(gf_inlet_t *self, int64_t now_ms)
         gf_credit_grant(l, now_ms);
     for (int i = 0; i < l->n_peers; i++) {
         struct gf_credit_peer *p = &l->peers[i];
-        if (!p->dirty)
+        if (!gf_credit_should_announce(l, i))
             continue;
         uint8_t m[22] = {GF_EDGE_CTL, 'C'};
         s_put64(m + 2, self->instance);
@@ -199,7 +199,8 @@ void gf_inlet_service(gf_inlet_t *self, int64_t now_ms)
             m[18 + k] = (uint8_t)(p->epoch >> (8 * k));
         if (zmq_send(self->sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)p->rid_len)
             zmq_send(self->sock, m, sizeof m, ZMQ_DONTWAIT);
-        p->dirty = 0;
+        p->announced = p->granted;
+        p->dirty = p->forced = 0;
     }
 }
 

@@ -41,9 +41,10 @@ struct gf_stage_def {
     char kind[GF_GRAPH_NAME_MAX]; /* gateway, sink, tokenize, ... or a test kind */
     int replicas;                 /* >= 1 */
     struct gf_device devices[GF_GRAPH_MAX_REPLICAS];
-    int n_devices;                 /* >= 1; replica r runs on devices[r % n_devices] */
-    int batch;                     /* frames processed together, >= 1 */
-    int credits;                   /* frames a replica may hold (queued + in process), >= batch */
+    int n_devices; /* >= 1; replica r runs on devices[r % n_devices] */
+    int batch;     /* frames processed together, >= 1 */
+    int credits; /* frames a replica may hold (queued + in process), >= batch; default max(2 batch,
+                    8) */
     char bind[GF_GRAPH_VALUE_MAX]; /* gateway only: client endpoint; "" = ipc in the run dir */
     char out[GF_GRAPH_VALUE_MAX];  /* sink only: output folder; "" = none */
     int host;                      /* index into hosts[]; 0 when the graph names no hosts */

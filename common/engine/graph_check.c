@@ -65,7 +65,7 @@ static void s_defaults_apply(struct gf_graph_build *b, int i)
     if (!src->has_batch)
         st->batch = d->has_batch ? d->batch : 1;
     if (!src->has_credits)
-        st->credits = d->has_credits ? d->credits : 2 * st->batch;
+        st->credits = d->has_credits ? d->credits : (st->batch > 4 ? 2 * st->batch : 8);
 }
 
 static void s_defaults(struct gf_graph_build *b)

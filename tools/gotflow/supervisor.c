@@ -219,13 +219,15 @@ static void s_on_control(struct s_sup *sv)
         case GOTFLOW__CONTROL__MSG_HEARTBEAT:
             if (r->state == S_STARTING)
                 r->state = S_READY;
-            if (r->hb_env) {
+            if (r->hb_env && c->heartbeat->counters &&
+                c->heartbeat->counters->done >= r->rate_done) {
                 double dt = (double)(now - r->rate_ms) / 1000.0;
                 double inst =
                     dt > 0 ? (double)(c->heartbeat->counters->done - r->rate_done) / dt : 0;
                 r->rate = r->rate * 0.5 + inst * 0.5;
-                gotflow__control__free_unpacked(r->hb_env, NULL);
             }
+            if (r->hb_env)
+                gotflow__control__free_unpacked(r->hb_env, NULL);
             r->rate_done = c->heartbeat->counters ? c->heartbeat->counters->done : 0;
             r->rate_ms = now;
             r->hb_env = c;
