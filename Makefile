@@ -9,10 +9,10 @@
 #   V=1             show full compile lines
 
 # Debian packages the build and the tests need, and the pkg-config names they provide.
-DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev \
+DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev libpcre2-dev libutf8proc-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
                python3-zmq python3-msgpack procps
-PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson
+PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpcre2-8 libutf8proc
 
 CC ?= cc
 NVCC ?= nvcc

@@ -7,6 +7,7 @@
 
 static const struct gf_cmd s_cmds[] = {
     {"version", cmd_version, "print the gotflow version"},
+    {"tokenize", cmd_tokenize, "text to token ids and back (JSON lines)"},
 };
 
 static void s_usage(FILE *f)
