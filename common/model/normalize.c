@@ -129,17 +129,76 @@ static int s_apply_one(const struct gf_norm *n, const char *s, size_t len, struc
     return GF_EINVAL;
 }
 
-int gf_norm_apply(const struct gf_norm *n, const char *s, size_t len, struct gf_buf *out)
+/* How many leading bytes of the result come from the original first character, given that
+ * `olen` leading bytes of the input do: the prefix is normalized alone (with the combining marks
+ * that follow it, which compose with it) and measured. */
+static int s_origin(const struct gf_norm *n, const char *s, size_t len, size_t olen, size_t out_len,
+                    size_t *res)
+{
+    *res = 0;
+    if (!olen || !len)
+        return 0;
+    if (n->type == GF_NORM_PREPEND) {
+        *res = olen + strlen(n->content);
+        return 0;
+    }
+    if (n->type == GF_NORM_STRIP) {
+        size_t k = 0;
+        uint32_t cp;
+        while (n->left && k < len) {
+            size_t m = gf_utf8_next(s + k, len - k, &cp);
+            if (!gf_uc_is_whitespace(cp))
+                break;
+            k += m;
+        }
+        *res = olen > k ? olen - k : 0;
+    } else {
+        /* the first character alone, and with the marks after it: if they composed, the
+         * composed character still starts at the original offset 0 */
+        size_t p0 = olen < len ? olen : len, p = p0;
+        while (p < len) {
+            uint32_t cp;
+            size_t m = gf_utf8_next(s + p, len - p, &cp);
+            if (!utf8proc_get_property((utf8proc_int32_t)cp)->combining_class)
+                break;
+            p += m;
+        }
+        struct gf_buf a = {0}, b = {0}, c = {0};
+        int rc = s_apply_one(n, s, p0, &a);
+        if (!rc && p > p0)
+            rc = s_apply_one(n, s, p, &b);
+        if (!rc && p > p0)
+            rc = s_apply_one(n, s + p0, p - p0, &c);
+        bool separate = p == p0 || (b.len == a.len + c.len && !memcmp(b.p, a.p, a.len) &&
+                                    !memcmp(b.p + a.len, c.p, c.len));
+        *res = separate ? a.len : b.len;
+        gf_buf_release(&a);
+        gf_buf_release(&b);
+        gf_buf_release(&c);
+        if (rc)
+            return rc;
+    }
+    if (*res > out_len)
+        *res = out_len;
+    return 0;
+}
+
+int gf_norm_apply(const struct gf_norm *n, const char *s, size_t len, struct gf_buf *out,
+                  size_t *olen)
 {
     out->len = 0;
-    if (n->type != GF_NORM_SEQUENCE)
-        return s_apply_one(n, s, len, out);
+    if (n->type != GF_NORM_SEQUENCE) {
+        int rc = s_apply_one(n, s, len, out);
+        if (!rc && olen)
+            rc = s_origin(n, s, len, *olen, out->len, olen);
+        return rc;
+    }
     /* a sequence ping-pongs between out and a scratch buffer */
     struct gf_buf tmp = {0};
     int rc = gf_buf_put(out, s, len);
     for (size_t i = 0; !rc && i < n->n_sub; i++) {
         tmp.len = 0;
-        rc = gf_norm_apply(&n->sub[i], out->p, out->len, &tmp);
+        rc = gf_norm_apply(&n->sub[i], out->p, out->len, &tmp, olen);
         struct gf_buf t = *out;
         *out = tmp;
         tmp = t;

@@ -45,7 +45,7 @@ struct s_vec {
     size_t n, cap;
 };
 
-static int s_vec_push(struct s_vec *o, size_t off, size_t len, bool origin)
+static int s_vec_push(struct s_vec *o, size_t off, size_t len, size_t olen)
 {
     if (!len)
         return 0;
@@ -57,7 +57,7 @@ static int s_vec_push(struct s_vec *o, size_t off, size_t len, bool origin)
         o->v = v;
         o->cap = cap;
     }
-    o->v[o->n++] = (struct gf_piece){off, len, origin};
+    o->v[o->n++] = (struct gf_piece){off, len, olen};
     return 0;
 }
 
@@ -122,7 +122,7 @@ static int s_find(const struct gf_pattern *pat, s_char_pred pred, const char *s,
 
 /* Applies a split behavior to the spans of the piece at `base` and pushes the results. */
 static int s_behave(struct s_spans *sp, enum gf_split_behavior beh, bool invert, size_t base,
-                    bool origin, struct s_vec *out)
+                    size_t olen, struct s_vec *out)
 {
     if (invert)
         for (size_t i = 0; i < sp->n; i++)
@@ -173,7 +173,8 @@ static int s_behave(struct s_spans *sp, enum gf_split_behavior beh, bool invert,
     }
     }
     for (size_t i = 0; i < k; i++)
-        if (s_vec_push(out, base + sp->v[i].a, sp->v[i].b - sp->v[i].a, origin && sp->v[i].a == 0))
+        if (s_vec_push(out, base + sp->v[i].a, sp->v[i].b - sp->v[i].a,
+                       olen > sp->v[i].a ? olen - sp->v[i].a : 0))
             return GF_ENOMEM;
     return 0;
 }
@@ -201,7 +202,7 @@ static int s_split_all(struct gf_pieces *ps, const struct gf_pattern *pat, s_cha
         struct gf_piece p = ps->v[i];
         rc = s_find(pat, pred, ps->arena.p + p.off, p.len, &sp);
         if (!rc)
-            rc = s_behave(&sp, beh, invert, p.off, p.origin, &out);
+            rc = s_behave(&sp, beh, invert, p.off, p.olen, &out);
     }
     free(sp.v);
     if (rc) {
@@ -244,6 +245,8 @@ static int s_rewrite(struct gf_pieces *ps, struct gf_piece *p, const char *pre, 
     memmove(ps->arena.p + ps->arena.len - chunk, ps->arena.p + off + prev, chunk);
     p->off = at;
     p->len = ps->arena.len - at;
+    if (p->olen)
+        p->olen = p->len;
     return 0;
 }
 
@@ -284,7 +287,7 @@ static int s_metaspace(const struct gf_pretok *p, struct gf_pieces *ps)
         /* after the replacement a leading space becomes the replacement too */
         bool lead_space = pc->len && ps->arena.p[pc->off] == ' ';
         bool pre = !(starts || lead_space) && (p->prepend == GF_PREPEND_ALWAYS ||
-                                               (p->prepend == GF_PREPEND_FIRST && pc->origin));
+                                               (p->prepend == GF_PREPEND_FIRST && pc->olen));
         int rc = s_rewrite(ps, pc, p->rep, pre ? p->rep_len : 0, " ", 1, p->rep, p->rep_len);
         if (rc)
             return rc;

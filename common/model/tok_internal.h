@@ -74,21 +74,24 @@ struct gf_norm {
     char *content; /* Replace content, Prepend text */
     bool left, right;
 };
-/* Normalizes s into out (replacing out's contents). */
-int gf_norm_apply(const struct gf_norm *n, const char *s, size_t len, struct gf_buf *out);
+/* Normalizes s into out (replacing out's contents). *olen (may be NULL): in, how many leading
+ * bytes of s come from the original first character; out, the same for the result. */
+int gf_norm_apply(const struct gf_norm *n, const char *s, size_t len, struct gf_buf *out,
+                  size_t *olen);
 void gf_norm_release(struct gf_norm *n);
 
 /* --- pieces and pre-tokenizers --------------------------------------------------------------- */
 struct gf_piece {
     size_t off, len; /* span in the arena */
-    bool origin;     /* starts at offset 0 of the original text (Metaspace prepend_scheme first) */
+    size_t olen;     /* leading bytes that come from the original text's first character (HF: offset
+                        0), what Metaspace prepend_scheme "first" asks about */
 };
 struct gf_pieces {
     struct gf_buf arena;
     struct gf_piece *v;
     size_t n, cap;
 };
-int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, bool origin);
+int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, size_t olen);
 void gf_pieces_release(struct gf_pieces *ps);
 
 enum gf_split_behavior {
@@ -230,9 +233,9 @@ struct gf_tokenizer {
 
 /* Splits `s` at added tokens of one kind (normalized or not): calls fn for each stretch, with
  * the index of the added token or -1 for plain text. */
-typedef int (*gf_added_fn)(const char *s, size_t len, int added, bool origin, void *ctx);
+typedef int (*gf_added_fn)(const char *s, size_t len, int added, size_t olen, void *ctx);
 int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s, size_t len,
-                   bool origin, gf_added_fn fn, void *ctx);
+                   size_t olen, gf_added_fn fn, void *ctx);
 
 /* --- utf-8 helpers ------------------------------------------------------------------------ */
 /* Decodes one code point at s (len > 0, valid UTF-8 assumed); returns its length. */
@@ -242,8 +245,10 @@ size_t gf_utf8_put(char *dst, uint32_t cp);
 size_t gf_utf8_valid_prefix(const char *s, size_t len);
 /* Appends s to out, each maximal invalid subpart replaced by U+FFFD (Rust from_utf8_lossy). */
 int gf_utf8_lossy(const char *s, size_t len, struct gf_buf *out);
-bool gf_uc_is_whitespace(uint32_t cp);  /* Rust char::is_whitespace */
-bool gf_uc_is_alnum(uint32_t cp);       /* Rust char::is_alphanumeric */
+bool gf_uc_is_whitespace(uint32_t cp); /* Rust char::is_whitespace */
+/* A word character for single_word added tokens: letters, marks, Nd/Nl numbers, connector
+ * punctuation, joiners (what HF treats as word, measured against it). */
+bool gf_uc_is_word(uint32_t cp);
 bool gf_uc_is_numeric(uint32_t cp);     /* Rust char::is_numeric */
 bool gf_uc_is_punctuation(uint32_t cp); /* Unicode P* */
 

@@ -96,7 +96,7 @@ void gf_strmap_release(struct gf_strmap *m)
     memset(m, 0, sizeof *m);
 }
 
-int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, bool origin)
+int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, size_t olen)
 {
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? ps->cap * 2 : 32;
@@ -106,7 +106,7 @@ int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, bool origin)
         ps->v = v;
         ps->cap = cap;
     }
-    ps->v[ps->n++] = (struct gf_piece){off, len, origin};
+    ps->v[ps->n++] = (struct gf_piece){off, len, olen};
     return 0;
 }
 

@@ -37,8 +37,10 @@ static size_t s_prev_char(const char *s, size_t at, uint32_t *cp)
     return m;
 }
 
+#define S_OLEN(at) (olen > (at) ? olen - (at) : 0)
+
 int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s, size_t len,
-                   bool origin, gf_added_fn fn, void *ctx)
+                   size_t olen, gf_added_fn fn, void *ctx)
 {
     size_t start_off = 0, i = 0;
     int rc;
@@ -56,9 +58,9 @@ int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s,
         i = stop;
         uint32_t cp;
         if (a->single_word) {
-            bool ok_l = start == 0 || (s_prev_char(s, start, &cp), !gf_uc_is_alnum(cp));
+            bool ok_l = start == 0 || (s_prev_char(s, start, &cp), !gf_uc_is_word(cp));
             bool ok_r =
-                stop == len || (gf_utf8_next(s + stop, len - stop, &cp), !gf_uc_is_alnum(cp));
+                stop == len || (gf_utf8_next(s + stop, len - stop, &cp), !gf_uc_is_word(cp));
             if (!ok_l || !ok_r)
                 continue;
         }
@@ -81,16 +83,16 @@ int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s,
             }
         }
         if (start_off < start &&
-            (rc = fn(s + start_off, start - start_off, -1, origin && start_off == 0, ctx)))
+            (rc = fn(s + start_off, start - start_off, -1, S_OLEN(start_off), ctx)))
             return rc;
-        if ((rc = fn(s + start, stop - start, k, origin && start == 0, ctx)))
+        if ((rc = fn(s + start, stop - start, k, S_OLEN(start), ctx)))
             return rc;
         start_off = stop;
         if (i < stop)
             i = stop;
     }
     if (start_off < len || len == 0)
-        return fn(s + start_off, len - start_off, -1, origin && start_off == 0, ctx);
+        return fn(s + start_off, len - start_off, -1, S_OLEN(start_off), ctx);
     return 0;
 }
 
@@ -101,7 +103,7 @@ struct s_enc {
     struct gf_pieces ps;
 };
 
-static int s_on_normalized(const char *s, size_t len, int added, bool origin, void *ctx)
+static int s_on_normalized(const char *s, size_t len, int added, size_t olen, void *ctx)
 {
     struct s_enc *e = ctx;
     if (added >= 0)
@@ -111,7 +113,7 @@ static int s_on_normalized(const char *s, size_t len, int added, bool origin, vo
     ps->n = 0;
     int rc = gf_buf_put(&ps->arena, s, len);
     if (!rc)
-        rc = gf_pieces_push(ps, 0, len, origin);
+        rc = gf_pieces_push(ps, 0, len, olen);
     if (!rc && e->t->has_pretok)
         rc = gf_pretok_apply(&e->t->pretok, ps);
     for (size_t i = 0; !rc && i < ps->n; i++)
@@ -120,17 +122,17 @@ static int s_on_normalized(const char *s, size_t len, int added, bool origin, vo
     return rc;
 }
 
-static int s_on_raw(const char *s, size_t len, int added, bool origin, void *ctx)
+static int s_on_raw(const char *s, size_t len, int added, size_t olen, void *ctx)
 {
     struct s_enc *e = ctx;
     if (added >= 0)
         return gf_ids_push(e->out, e->t->added[added].id);
     if (!e->t->has_norm)
-        return gf_added_split(e->t, true, s, len, origin, s_on_normalized, e);
+        return gf_added_split(e->t, true, s, len, olen, s_on_normalized, e);
     struct gf_buf norm = {0};
-    int rc = gf_norm_apply(&e->t->norm, s, len, &norm);
+    int rc = gf_norm_apply(&e->t->norm, s, len, &norm, &olen);
     if (!rc)
-        rc = gf_added_split(e->t, true, norm.p ? norm.p : "", norm.len, origin, s_on_normalized, e);
+        rc = gf_added_split(e->t, true, norm.p ? norm.p : "", norm.len, olen, s_on_normalized, e);
     gf_buf_release(&norm);
     return rc;
 }
@@ -144,7 +146,9 @@ int gf_tokenizer_encode(const gf_tokenizer_t *tok, const char *text, size_t len,
         return GF_EINVAL;
     struct gf_ids seq = {0};
     struct s_enc e = {.t = tok, .out = add_special && tok->n_tmpl ? &seq : out};
-    int rc = gf_added_split(tok, false, text ? text : "", len, true, s_on_raw, &e);
+    uint32_t cp;
+    size_t first = len ? gf_utf8_next(text, len, &cp) : 0;
+    int rc = gf_added_split(tok, false, text ? text : "", len, first, s_on_raw, &e);
     if (!rc && add_special && tok->n_tmpl) {
         for (size_t i = 0; !rc && i < tok->n_tmpl; i++) {
             const struct gf_tmpl_item *it = &tok->tmpl[i];
@@ -185,8 +189,8 @@ const char *gf_tokenizer_id_token(const gf_tokenizer_t *tok, int32_t id)
     /* added tokens win over the vocab, as in HF; the common case is a vocab id without one */
     if (id >= tok->bpe.n_ids || tok->n_added) {
         const struct gf_added *a = s_added_by_id(tok, id);
-        if (a)
-            return a->content;
+        if (a) /* HF gives a normalized added token back in its normalized form */
+            return a->norm;
     }
     if (id >= tok->bpe.n_ids || tok->bpe.tok_off[id] == SIZE_MAX)
         return NULL;

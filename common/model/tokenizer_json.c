@@ -399,7 +399,7 @@ static int s_added_finish(gf_tokenizer_t *t, struct gf_added *a)
         return a->norm ? 0 : GF_ENOMEM;
     }
     struct gf_buf out = {0};
-    int rc = gf_norm_apply(&t->norm, a->content, a->len, &out);
+    int rc = gf_norm_apply(&t->norm, a->content, a->len, &out, NULL);
     if (rc || !out.len) {
         gf_buf_release(&out);
         return rc ? rc : GF_EINVAL;

@@ -162,11 +162,12 @@ bool gf_uc_is_numeric(uint32_t cp)
     return c == UTF8PROC_CATEGORY_ND || c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
 }
 
-bool gf_uc_is_alnum(uint32_t cp)
+bool gf_uc_is_word(uint32_t cp)
 {
     utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) || c == UTF8PROC_CATEGORY_MC ||
-           gf_uc_is_numeric(cp);
+    if (c == UTF8PROC_CATEGORY_NO)
+        return false;
+    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_PC) || cp == 0x200C || cp == 0x200D;
 }
 
 bool gf_uc_is_punctuation(uint32_t cp)
