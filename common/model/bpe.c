@@ -31,17 +31,21 @@ int gf_bpe_add_token(struct gf_bpe *b, const char *tok, size_t len, int32_t id)
     if (id < 0 || id >= INT32_MAX - 1 || len > UINT32_MAX)
         return GF_EINVAL;
     if (id >= b->n_ids) {
-        size_t n = (size_t)id + 1, cap = 1;
-        while (cap < n)
-            cap *= 2;
-        size_t *off = realloc(b->tok_off, cap * sizeof *off);
-        if (!off)
-            return GF_ENOMEM;
-        b->tok_off = off;
-        uint32_t *ln = realloc(b->tok_len, cap * sizeof *ln);
-        if (!ln)
-            return GF_ENOMEM;
-        b->tok_len = ln;
+        size_t n = (size_t)id + 1;
+        if (n > b->ids_cap) {
+            size_t cap = b->ids_cap ? b->ids_cap : 1024;
+            while (cap < n)
+                cap *= 2;
+            size_t *off = realloc(b->tok_off, cap * sizeof *off);
+            if (!off)
+                return GF_ENOMEM;
+            b->tok_off = off;
+            uint32_t *ln = realloc(b->tok_len, cap * sizeof *ln);
+            if (!ln)
+                return GF_ENOMEM;
+            b->tok_len = ln;
+            b->ids_cap = cap;
+        }
         for (size_t i = (size_t)b->n_ids; i < n; i++)
             b->tok_off[i] = SIZE_MAX;
         b->n_ids = (int32_t)n;
@@ -75,12 +79,22 @@ static uint64_t s_key(int32_t l, int32_t r)
     return ((uint64_t)(uint32_t)(l + 1) << 32) | (uint32_t)(r + 1);
 }
 
+static size_t s_slot(uint64_t k, size_t cap)
+{
+    k ^= k >> 33; /* murmur3 finalizer: every key bit reaches the low bits */
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return (size_t)k & (cap - 1);
+}
+
 static const struct gf_merge_slot *s_merge_find(const struct gf_bpe *b, int32_t l, int32_t r)
 {
     if (!b->merges_cap)
         return NULL;
     uint64_t k = s_key(l, r);
-    size_t j = (k * 0x9E3779B97F4A7C15ull >> 20) & (b->merges_cap - 1);
+    size_t j = s_slot(k, b->merges_cap);
     while (b->merges[j].key) {
         if (b->merges[j].key == k)
             return &b->merges[j];
@@ -107,7 +121,7 @@ static int s_merge_put(struct gf_bpe *b, int32_t l, int32_t r, int32_t rank, int
         free(old);
     }
     uint64_t k = s_key(l, r);
-    size_t j = (k * 0x9E3779B97F4A7C15ull >> 20) & (b->merges_cap - 1);
+    size_t j = s_slot(k, b->merges_cap);
     while (b->merges[j].key) {
         if (b->merges[j].key == k)
             return 0; /* a repeated merge keeps its first (lowest) rank */

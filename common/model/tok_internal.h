@@ -144,7 +144,8 @@ struct gf_bpe {
     struct gf_buf strings; /* all token strings, NUL-separated */
     size_t *tok_off;       /* id -> offset into strings, SIZE_MAX when the id is unused */
     uint32_t *tok_len;
-    int32_t n_ids; /* 1 + largest id */
+    int32_t n_ids;  /* 1 + largest id */
+    size_t ids_cap; /* room in tok_off and tok_len */
     struct gf_merge_slot *merges;
     size_t merges_cap, n_merges;
     bool byte_fallback, ignore_merges, fuse_unk;
