@@ -92,8 +92,10 @@ static int s_strip_accents(const char *s, size_t len, struct gf_buf *out)
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t k = gf_utf8_next(s + i, len - i, &cp);
-        if (utf8proc_category((utf8proc_int32_t)cp) != UTF8PROC_CATEGORY_MN &&
-            gf_buf_put(out, s + i, k))
+        utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
+        bool mark = c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC ||
+                    c == UTF8PROC_CATEGORY_ME; /* HF drops every combining mark */
+        if (!mark && gf_buf_put(out, s + i, k))
             return GF_ENOMEM;
         i += k;
     }

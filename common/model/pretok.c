@@ -298,6 +298,44 @@ static int s_metaspace(const struct gf_pretok *p, struct gf_pieces *ps)
     return s_split_all(ps, &lit, NULL, GF_SPLIT_MERGED_NEXT, false);
 }
 
+/* Whitespace: \w+|[^\w\s]+ with the regex crate's classes (\w takes joiners, not No numbers):
+ * maximal runs of word characters or of other non-space characters. */
+static int s_whitespace(struct gf_pieces *ps)
+{
+    struct s_vec out = {0};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < ps->n; i++) {
+        struct gf_piece p = ps->v[i];
+        const char *s = ps->arena.p + p.off;
+        size_t k = 0, start = 0;
+        int cls = 0; /* 0 space, 1 word, 2 other */
+        while (!rc && k <= p.len) {
+            uint32_t cp = 0;
+            size_t m = k < p.len ? gf_utf8_next(s + k, p.len - k, &cp) : 0;
+            int c = k == p.len || gf_uc_is_whitespace(cp) ? 0 : gf_uc_is_word(cp) ? 1 : 2;
+            if (c != cls) {
+                if (cls)
+                    rc = s_vec_push(&out, p.off + start, k - start,
+                                    p.olen > start ? p.olen - start : 0);
+                start = k;
+                cls = c;
+            }
+            if (k == p.len)
+                break;
+            k += m;
+        }
+    }
+    if (rc) {
+        free(out.v);
+        return rc;
+    }
+    free(ps->v);
+    ps->v = out.v;
+    ps->n = out.n;
+    ps->cap = out.cap;
+    return 0;
+}
+
 int gf_pretok_apply(const struct gf_pretok *p, struct gf_pieces *ps)
 {
     switch (p->type) {
@@ -318,7 +356,7 @@ int gf_pretok_apply(const struct gf_pretok *p, struct gf_pieces *ps)
         return s_split_all(ps, NULL, gf_uc_is_numeric,
                            p->individual_digits ? GF_SPLIT_ISOLATED : GF_SPLIT_CONTIGUOUS, false);
     case GF_PRE_WHITESPACE:
-        return s_split_all(ps, &p->pat, NULL, GF_SPLIT_REMOVED, true);
+        return s_whitespace(ps);
     case GF_PRE_WHITESPACE_SPLIT:
         return s_split_all(ps, NULL, s_is_ws, GF_SPLIT_REMOVED, false);
     case GF_PRE_PUNCTUATION:

@@ -15,7 +15,6 @@
 
 #define S_GPT2_RE                                                                                  \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
-#define S_WHITESPACE_RE "\\w+|[^\\w\\s]+"
 
 struct s_ld {
     const char *name;
@@ -228,8 +227,6 @@ static int s_pretok(struct s_ld *ld, json_t *o, const char *path, struct gf_pret
     }
     if (strcmp(type, "Whitespace") == 0) {
         p->type = GF_PRE_WHITESPACE;
-        if ((rc = gf_pattern_regex(&p->pat, S_WHITESPACE_RE, msg, sizeof msg)))
-            return s_fail(ld, rc, path, "%s", msg);
         return 0;
     }
     if (strcmp(type, "WhitespaceSplit") == 0) {

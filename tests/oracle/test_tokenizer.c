@@ -1,5 +1,5 @@
 /* test_tokenizer.c — the tokenizer against HuggingFace `tokenizers`: the 45 llama.cpp/HF vectors,
- * 20,000 seeded strings on the GoT-R1 tokenizer and 5,000 on each of two trained tokenizers
+ * 20,000 seeded strings on the GoT-R1 tokenizer and 5,000 on each of three trained tokenizers
  * (ids, decode with and without special tokens, streaming decode), the GoT-R1 prompt, and the
  * refusals. Goldens: tests/oracle/gen_tokenizer.py (`make oracle`). Runs from the repo root. */
 #include <setjmp.h>
@@ -237,6 +237,15 @@ static void test_bl_bpe_goldens(void **state)
     gf_tokenizer_destroy(&tok);
 }
 
+static void test_wp_bpe_goldens(void **state)
+{
+    gf_tokenizer_t *tok = s_load(GOLD "wp-bpe.json");
+    int n, bad = s_check_goldens(tok, GOLD "wp-bpe.jsonl", &n);
+    assert_true(n >= 5000);
+    assert_int_equal(bad, 0);
+    gf_tokenizer_destroy(&tok);
+}
+
 static void test_got_prompt(void **state)
 {
     s_make_ckpt();
@@ -377,10 +386,11 @@ static void test_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hf_vectors),     cmocka_unit_test(test_got_r1_goldens),
-        cmocka_unit_test(test_sp_bpe_goldens), cmocka_unit_test(test_bl_bpe_goldens),
-        cmocka_unit_test(test_got_prompt),     cmocka_unit_test(test_got_tokens_added),
-        cmocka_unit_test(test_stream_utf8),    cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_hf_vectors),       cmocka_unit_test(test_got_r1_goldens),
+        cmocka_unit_test(test_sp_bpe_goldens),   cmocka_unit_test(test_bl_bpe_goldens),
+        cmocka_unit_test(test_wp_bpe_goldens),   cmocka_unit_test(test_got_prompt),
+        cmocka_unit_test(test_got_tokens_added), cmocka_unit_test(test_stream_utf8),
+        cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
