@@ -156,8 +156,9 @@ int gf_pattern_each(const struct gf_pattern *pat, const char *s, size_t len, gf_
 {
     if (!pat->re)
         return s_each_literal(pat, s, len, fn, ctx);
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    if (!md)
+    /* one match block per thread, kept: this runs once per piece per Split */
+    static _Thread_local pcre2_match_data *md;
+    if (!md && !(md = pcre2_match_data_create(1, NULL)))
         return GF_ENOMEM;
     int rc = 0;
     size_t pos = 0, last_end = (size_t)-1;
@@ -184,6 +185,5 @@ int gf_pattern_each(const struct gf_pattern *pat, const char *s, size_t len, gf_
             break;
         pos = last_end = b;
     }
-    pcre2_match_data_free(md);
     return rc;
 }

@@ -223,6 +223,7 @@ struct gf_tokenizer {
     struct gf_added *added;
     size_t n_added;
     struct gf_strmap added_map; /* content -> index into added */
+    bool first_byte[2][256];    /* [normalized][b]: some added token of that kind starts with b */
     bool has_norm, has_pretok, has_decoder;
     struct gf_norm norm;
     struct gf_pretok pretok;

@@ -14,6 +14,8 @@ static int s_match_at(const struct gf_tokenizer *t, bool normalized, const char 
 {
     int best = -1;
     size_t best_len = 0;
+    if (!t->first_byte[normalized][(unsigned char)s[i]])
+        return -1;
     for (size_t k = 0; k < t->n_added; k++) {
         const struct gf_added *a = &t->added[k];
         if (a->normalized != normalized)
@@ -48,6 +50,10 @@ int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s,
     for (size_t k = 0; k < t->n_added && !any; k++)
         any = t->added[k].normalized == normalized;
     while (any && i < len) {
+        if (!t->first_byte[normalized][(unsigned char)s[i]]) {
+            i++;
+            continue;
+        }
         int k = s_match_at(t, normalized, s, len, i);
         if (k < 0) {
             i++;

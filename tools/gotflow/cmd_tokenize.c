@@ -130,9 +130,11 @@ int cmd_tokenize(int argc, char **argv)
         json_t *out = NULL;
         if (s_line(tok, line, (size_t)n, decode, special, &out))
             status = 1;
-        char *s = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
-        if (s)
+        char *s = json_dumps(out, JSON_COMPACT);
+        if (s) {
             printf("%s\n", s);
+            fflush(stdout); /* one answer per line, also when driven through a pipe */
+        }
         free(s);
         json_decref(out);
     }
