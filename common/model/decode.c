@@ -364,10 +364,22 @@ int gf_tok_stream_finish(gf_tok_stream_t *st, char **text_p, size_t *len_p)
     int rc = gf_tokenizer_decode(st->tok, st->ids.v, st->ids.n, st->skip, &full, &n);
     if (rc)
         return rc;
-    if (n > st->prefix_len && memcmp(full, st->prefix ? st->prefix : "", st->prefix_len) == 0) {
-        memmove(full, full + st->prefix_len, n - st->prefix_len + 1);
+    if (memcmp(full, st->prefix ? st->prefix : "", st->prefix_len < n ? st->prefix_len : n) ||
+        n < st->prefix_len) {
+        /* the held-back ids changed how earlier ones decode (ByteFallback decodes a run of byte
+         * tokens as a whole): what is left is the decode of the held-back ids alone */
+        free(full);
+        rc = gf_tokenizer_decode(st->tok, st->ids.v + st->prefix_index,
+                                 st->ids.n - st->prefix_index, st->skip, &full, &n);
+        if (rc)
+            return rc;
+    } else {
+        n -= st->prefix_len;
+        memmove(full, full + st->prefix_len, n + 1);
+    }
+    if (n) {
         *text_p = full;
-        *len_p = n - st->prefix_len;
+        *len_p = n;
     } else {
         free(full);
     }

@@ -105,7 +105,6 @@ int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s,
 struct s_enc {
     const struct gf_tokenizer *t;
     struct gf_ids *out;
-    struct gf_buf norm;
     struct gf_pieces ps;
 };
 
@@ -114,6 +113,8 @@ static int s_on_normalized(const char *s, size_t len, int added, size_t olen, vo
     struct s_enc *e = ctx;
     if (added >= 0)
         return gf_ids_push(e->out, e->t->added[added].id);
+    if (!len) /* HF pre-tokenizes nothing here (ByteLevel would add a prefix space) */
+        return 0;
     struct gf_pieces *ps = &e->ps;
     ps->arena.len = 0;
     ps->n = 0;
@@ -165,7 +166,6 @@ int gf_tokenizer_encode(const gf_tokenizer_t *tok, const char *text, size_t len,
         }
     }
     gf_ids_release(&seq);
-    gf_buf_release(&e.norm);
     gf_pieces_release(&e.ps);
     return rc;
 }

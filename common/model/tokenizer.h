@@ -65,7 +65,8 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
 
 /* Streaming decode for text_delta frames (HF DecodeStream): push ids one at a time; text comes
  * out only at complete UTF-8 boundaries, so no half character is ever emitted. The emitted pieces,
- * concatenated, equal gf_tokenizer_decode() of all ids pushed. */
+ * concatenated, equal gf_tokenizer_decode() of all ids pushed (one exception, as in HF: with
+ * ByteFallback, byte tokens that are invalid UTF-8 together may decode differently in pieces). */
 typedef struct gf_tok_stream gf_tok_stream_t;
 
 /* The stream borrows `tok`, which must outlive it. */
