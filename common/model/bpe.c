@@ -266,6 +266,95 @@ static void s_merge_all(const struct gf_bpe *b, struct s_syms *s, int32_t *rank)
     s->n = n;
 }
 
+/* Long words: the same merge order with a heap of candidate pairs (rank, then position) over a
+ * linked list of symbols, O(n log n) instead of the scan's O(n^2). Stale entries are skipped. */
+struct s_cand {
+    int32_t rank, pos, id;
+};
+
+static bool s_cand_less(const struct s_cand *a, const struct s_cand *b)
+{
+    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
+}
+
+static void s_heap_push(struct s_cand *h, size_t *n, struct s_cand c)
+{
+    size_t i = (*n)++;
+    while (i && s_cand_less(&c, &h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = c;
+}
+
+static struct s_cand s_heap_pop(struct s_cand *h, size_t *n)
+{
+    struct s_cand top = h[0], last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && s_cand_less(&h[c + 1], &h[c]))
+            c++;
+        if (!s_cand_less(&h[c], &last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = last;
+    return top;
+}
+
+static int s_merge_heap(const struct gf_bpe *b, struct s_syms *s)
+{
+    size_t n = s->n, hn = 0;
+    int32_t *next = malloc(n * sizeof *next), *prev = malloc(n * sizeof *prev);
+    struct s_cand *heap = malloc(2 * n * sizeof *heap); /* each merge adds at most 2, removes 1 */
+    int rc = next && prev && heap ? 0 : GF_ENOMEM;
+    if (rc)
+        goto out;
+    int32_t *v = s->v;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+        prev[i] = (int32_t)i - 1;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        const struct gf_merge_slot *m = s_merge_find(b, v[i], v[i + 1]);
+        if (m)
+            s_heap_push(heap, &hn, (struct s_cand){m->rank, (int32_t)i, m->id});
+    }
+    while (hn) {
+        struct s_cand c = s_heap_pop(heap, &hn);
+        int32_t r = next[c.pos];
+        if (v[c.pos] < 0 || r < 0)
+            continue;
+        const struct gf_merge_slot *m = s_merge_find(b, v[c.pos], v[r]);
+        if (!m || m->id != c.id || m->rank != c.rank)
+            continue; /* stale: a neighbour changed since this pair was queued */
+        v[c.pos] = c.id;
+        v[r] = -1;
+        next[c.pos] = next[r];
+        if (next[r] >= 0)
+            prev[next[r]] = c.pos;
+        if (prev[c.pos] >= 0 && (m = s_merge_find(b, v[prev[c.pos]], v[c.pos])))
+            s_heap_push(heap, &hn, (struct s_cand){m->rank, prev[c.pos], m->id});
+        if (next[c.pos] >= 0 && (m = s_merge_find(b, v[c.pos], v[next[c.pos]])))
+            s_heap_push(heap, &hn, (struct s_cand){m->rank, c.pos, m->id});
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] >= 0)
+            v[k++] = v[i];
+    s->n = k;
+out:
+    free(next);
+    free(prev);
+    free(heap);
+    return rc;
+}
+
 static bool s_cache_get(struct gf_bpe *b, const char *w, size_t len, uint64_t h, struct gf_ids *out,
                         int *rc)
 {
@@ -321,21 +410,17 @@ int gf_bpe_encode(struct gf_bpe *b, const char *w, size_t len, struct gf_ids *ou
     rc = s_initial(b, w, len, &s);
     if (rc)
         goto out;
-    if (s.n > 64) {
-        rank = malloc(s.n * sizeof *rank);
-        if (!rank) {
-            rc = GF_ENOMEM;
-            goto out;
-        }
-    }
-    s_merge_all(b, &s, rank);
+    if (s.n > 64)
+        rc = s_merge_heap(b, &s); /* ids are >= 0, so -1 can mark merged-away symbols */
+    else
+        s_merge_all(b, &s, rank);
+    if (rc)
+        goto out;
     for (size_t i = 0; i < s.n && !rc; i++)
         rc = gf_ids_push(out, s.v[i]);
     if (!rc && cacheable)
         s_cache_put(b, w, len, h, s.v, s.n);
 out:
-    if (rank != rbuf)
-        free(rank);
     if (s.v != vbuf)
         free(s.v);
     return rc;

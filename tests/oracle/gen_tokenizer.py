@@ -88,7 +88,9 @@ def rand_text(rng, extra_tokens):
 
 EDGE_CASES = ["", " ", "  ", "\n", "\r\n", "a", "  leading", "trailing  ", "x\u0301", "ñ",
               "İstanbul", "ﬁnal", "½", "ⅷ", "\u00a0\u00a0", "\u0085", "a\u0085b", "1234567890",
-              "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "\U0001F9D1\u200d\U0001F3A8"]
+              "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "\U0001F9D1\u200d\U0001F3A8",
+              # long pieces: BPE switches from its scan to its heap past 64 symbols
+              "你好" * 100, " " * 150 + "x", "ab" * 120, "aaaa" * 60, "🦙" * 70, "x" + "é" * 90]
 
 
 def strings(seed, extra_tokens, n=N_STRINGS, keep=lambda t: True):
