@@ -223,7 +223,12 @@ struct gf_tokenizer {
     struct gf_added *added;
     size_t n_added;
     struct gf_strmap added_map; /* content -> index into added */
-    bool first_byte[2][256];    /* [normalized][b]: some added token of that kind starts with b */
+    /* lookup indexes, rebuilt by gf_added_index(): added tokens by kind and first byte (longest
+     * first) in by_first[first_off[kind][b] .. first_off[kind][b + 1]); index by id */
+    uint32_t *by_first;
+    uint32_t first_off[2][257];
+    int32_t *by_id; /* by_id[id - id_min] = index or -1; NULL when there is no added token */
+    int32_t id_min, id_span;
     bool has_norm, has_pretok, has_decoder;
     struct gf_norm norm;
     struct gf_pretok pretok;
@@ -232,6 +237,9 @@ struct gf_tokenizer {
     struct gf_tmpl_item *tmpl; /* post-processor, single sequence */
     size_t n_tmpl;
 };
+
+/* Rebuilds the added-token indexes after added tokens changed. */
+int gf_added_index(struct gf_tokenizer *t);
 
 /* Splits `s` at added tokens of one kind (normalized or not): calls fn for each stretch, with
  * the index of the added token or -1 for plain text. */

@@ -12,22 +12,79 @@
 static int s_match_at(const struct gf_tokenizer *t, bool normalized, const char *s, size_t len,
                       size_t i)
 {
-    int best = -1;
-    size_t best_len = 0;
-    if (!t->first_byte[normalized][(unsigned char)s[i]])
-        return -1;
-    for (size_t k = 0; k < t->n_added; k++) {
-        const struct gf_added *a = &t->added[k];
-        if (a->normalized != normalized)
-            continue;
+    unsigned char b = (unsigned char)s[i];
+    for (uint32_t j = t->first_off[normalized][b]; j < t->first_off[normalized][b + 1]; j++) {
+        const struct gf_added *a = &t->added[t->by_first[j]];
         const char *c = normalized ? a->norm : a->content;
         size_t n = normalized ? a->norm_len : a->len;
-        if (n > best_len && n <= len - i && c[0] == s[i] && memcmp(c, s + i, n) == 0) {
-            best = (int)k;
-            best_len = n;
-        }
+        if (n <= len - i && memcmp(c, s + i, n) == 0)
+            return (int)t->by_first[j]; /* sorted longest first */
     }
-    return best;
+    return -1;
+}
+
+static const struct gf_tokenizer *s_sort_tok;
+
+static int s_by_first_cmp(const void *pa, const void *pb)
+{
+    const struct gf_added *a = &s_sort_tok->added[*(const uint32_t *)pa];
+    const struct gf_added *b = &s_sort_tok->added[*(const uint32_t *)pb];
+    const unsigned char *ca = (const unsigned char *)(a->normalized ? a->norm : a->content);
+    const unsigned char *cb = (const unsigned char *)(b->normalized ? b->norm : b->content);
+    size_t la = a->normalized ? a->norm_len : a->len, lb = b->normalized ? b->norm_len : b->len;
+    if (a->normalized != b->normalized)
+        return a->normalized - b->normalized;
+    if (ca[0] != cb[0])
+        return ca[0] - cb[0];
+    if (la != lb)
+        return la > lb ? -1 : 1;
+    return *(const uint32_t *)pa < *(const uint32_t *)pb ? -1 : 1; /* first defined wins */
+}
+
+int gf_added_index(struct gf_tokenizer *t)
+{
+    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER; /* qsort has no context */
+    free(t->by_first);
+    free(t->by_id);
+    t->by_first = NULL;
+    t->by_id = NULL;
+    memset(t->first_off, 0, sizeof t->first_off);
+    if (!t->n_added)
+        return 0;
+    t->by_first = malloc(t->n_added * sizeof *t->by_first);
+    if (!t->by_first)
+        return GF_ENOMEM;
+    int32_t lo = INT32_MAX, hi = -1;
+    for (size_t k = 0; k < t->n_added; k++) {
+        t->by_first[k] = (uint32_t)k;
+        lo = t->added[k].id < lo ? t->added[k].id : lo;
+        hi = t->added[k].id > hi ? t->added[k].id : hi;
+    }
+    pthread_mutex_lock(&sort_lock);
+    s_sort_tok = t;
+    qsort(t->by_first, t->n_added, sizeof *t->by_first, s_by_first_cmp);
+    pthread_mutex_unlock(&sort_lock);
+    for (size_t k = 0; k < t->n_added; k++) {
+        const struct gf_added *a = &t->added[t->by_first[k]];
+        unsigned char b = (unsigned char)(a->normalized ? a->norm : a->content)[0];
+        t->first_off[a->normalized][b + 1]++;
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        uint32_t base = kind ? t->first_off[0][256] : 0;
+        t->first_off[kind][0] = base;
+        for (int b = 1; b <= 256; b++)
+            t->first_off[kind][b] += t->first_off[kind][b - 1];
+    }
+    t->id_min = lo;
+    t->id_span = hi - lo + 1; /* ids are below 2^24: the span is bounded */
+    t->by_id = malloc((size_t)t->id_span * sizeof *t->by_id);
+    if (!t->by_id)
+        return GF_ENOMEM;
+    for (int32_t i = 0; i < t->id_span; i++)
+        t->by_id[i] = -1;
+    for (size_t k = t->n_added; k-- > 0;) /* the first token with an id wins */
+        t->by_id[t->added[k].id - lo] = (int32_t)k;
+    return 0;
 }
 
 static size_t s_prev_char(const char *s, size_t at, uint32_t *cp)
@@ -50,7 +107,8 @@ int gf_added_split(const struct gf_tokenizer *t, bool normalized, const char *s,
     for (size_t k = 0; k < t->n_added && !any; k++)
         any = t->added[k].normalized == normalized;
     while (any && i < len) {
-        if (!t->first_byte[normalized][(unsigned char)s[i]]) {
+        unsigned char b = (unsigned char)s[i];
+        if (t->first_off[normalized][b] == t->first_off[normalized][b + 1]) {
             i++;
             continue;
         }
@@ -182,10 +240,10 @@ int32_t gf_tokenizer_token_id(const gf_tokenizer_t *tok, const char *token)
 
 static const struct gf_added *s_added_by_id(const gf_tokenizer_t *tok, int32_t id)
 {
-    for (size_t k = 0; k < tok->n_added; k++)
-        if (tok->added[k].id == id)
-            return &tok->added[k];
-    return NULL;
+    if (!tok->by_id || id < tok->id_min || id - tok->id_min >= tok->id_span)
+        return NULL;
+    int32_t k = tok->by_id[id - tok->id_min];
+    return k >= 0 ? &tok->added[k] : NULL;
 }
 
 const char *gf_tokenizer_id_token(const gf_tokenizer_t *tok, int32_t id)
@@ -228,6 +286,8 @@ void gf_tokenizer_destroy(gf_tokenizer_t **tok_p)
         free(t->added[k].norm);
     }
     free(t->added);
+    free(t->by_first);
+    free(t->by_id);
     gf_strmap_release(&t->added_map);
     gf_norm_release(&t->norm);
     gf_pretok_release(&t->pretok);

@@ -406,12 +406,6 @@ static int s_added_finish(gf_tokenizer_t *t, struct gf_added *a)
     return 0;
 }
 
-static void s_mark_first(gf_tokenizer_t *t, const struct gf_added *a)
-{
-    const char *c = a->normalized ? a->norm : a->content;
-    t->first_byte[a->normalized][(unsigned char)c[0]] = true;
-}
-
 static int s_added(struct s_ld *ld, json_t *arr, gf_tokenizer_t *t)
 {
     if (!arr || json_is_null(arr))
@@ -449,9 +443,8 @@ static int s_added(struct s_ld *ld, json_t *arr, gf_tokenizer_t *t)
     for (size_t i = 0; i < t->n_added; i++) {
         if (gf_strmap_put(&t->added_map, t->added[i].content, t->added[i].len, (int32_t)i))
             return GF_ENOMEM;
-        s_mark_first(t, &t->added[i]);
     }
-    return 0;
+    return gf_added_index(t);
 }
 
 static int s_tmpl_special(struct s_ld *ld, gf_tokenizer_t *t, json_t *specials, const char *name,
@@ -661,7 +654,6 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
             return rc;
         }
         tok->n_added++;
-        s_mark_first(tok, a);
         /* the map borrows contents; rebuild it since the array moved */
         gf_strmap_release(&tok->added_map);
         for (size_t k = 0; k < tok->n_added; k++)
@@ -669,5 +661,5 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
                               (int32_t)k))
                 return GF_ENOMEM;
     }
-    return 0;
+    return gf_added_index(tok);
 }
