@@ -171,8 +171,9 @@ static int s_origin(const struct gf_norm *n, const char *s, size_t len, size_t o
             rc = s_apply_one(n, s, p, &b);
         if (!rc && p > p0)
             rc = s_apply_one(n, s + p0, p - p0, &c);
-        bool separate = p == p0 || (b.len == a.len + c.len && !memcmp(b.p, a.p, a.len) &&
-                                    !memcmp(b.p + a.len, c.p, c.len));
+        bool separate =
+            p == p0 || (b.len == a.len + c.len && (!a.len || !memcmp(b.p, a.p, a.len)) &&
+                        (!c.len || !memcmp(b.p + a.len, c.p, c.len)));
         *res = separate ? a.len : b.len;
         gf_buf_release(&a);
         gf_buf_release(&b);

@@ -151,15 +151,32 @@ static int s_each_literal(const struct gf_pattern *pat, const char *s, size_t le
     return 0;
 }
 
+static pthread_key_t s_md_key;
+static pthread_once_t s_md_once = PTHREAD_ONCE_INIT;
+
+static void s_md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void s_md_key_init(void)
+{
+    pthread_key_create(&s_md_key, s_md_free); /* freed when the thread ends */
+}
+
 int gf_pattern_each(const struct gf_pattern *pat, const char *s, size_t len, gf_match_fn fn,
                     void *ctx)
 {
     if (!pat->re)
         return s_each_literal(pat, s, len, fn, ctx);
     /* one match block per thread, kept: this runs once per piece per Split */
-    static _Thread_local pcre2_match_data *md;
-    if (!md && !(md = pcre2_match_data_create(1, NULL)))
-        return GF_ENOMEM;
+    pthread_once(&s_md_once, s_md_key_init);
+    pcre2_match_data *md = pthread_getspecific(s_md_key);
+    if (!md) {
+        if (!(md = pcre2_match_data_create(1, NULL)))
+            return GF_ENOMEM;
+        pthread_setspecific(s_md_key, md);
+    }
     int rc = 0;
     size_t pos = 0, last_end = (size_t)-1;
     while (pos <= len) {
