@@ -699,9 +699,11 @@ static void s_report(const struct s_bench *b, const struct s_rep *reps, int n)
     double direct = s_med_field(reps, n, S_FIELD(direct_ns));
     double hop = s_med_field(reps, n, S_FIELD(hops_p50));
     double step = s_med_field(reps, n, S_FIELD(step_p50));
-    printf("\n  throughput, %ld requests, window %ld    %10.0f frames/s per edge\n",
-           o->tput_requests, o->window, tput);
-    printf("  CPU per frame in the throughput run (µs):");
+    printf("\n  throughput, %ld requests, window %ld    %10.0f requests/s\n", o->tput_requests,
+           o->window, tput);
+    printf("    = frames/s on each edge; over all %d edges (sink -> gateway too) %.0f frames/s\n",
+           S_N_HOPS + 1, tput * (S_N_HOPS + 1));
+    printf("  CPU per request in the throughput run (µs):");
     double total = 0.0;
     for (int i = 0; i < S_N_PROCS; i++) {
         double v = s_med_field(reps, n, S_FIELD(cpu_us) + (size_t)i * sizeof(double));
@@ -716,7 +718,7 @@ static void s_report(const struct s_bench *b, const struct s_rep *reps, int n)
     double zmq = s_med_field(reps, n, S_FIELD(zmq_p50));
     printf("  one hop / ZeroMQ ipc alone (latency, p50)    %8.1f x\n", hop / zmq);
     printf("  direct call rate / pipeline rate             %8.1f x\n", 1e9 / direct / tput);
-    printf("\n  goal: p50 <= 50 µs per hop: %s (%.1f); >= 100k frames/s: %s (%.0f)\n",
+    printf("\n  goal: p50 <= 50 µs per hop: %s (%.1f); >= 100k frames/s per edge: %s (%.0f)\n",
            hop <= 50.0 ? "met" : "not met", hop, tput >= 100000.0 ? "met" : "not met", tput);
     fflush(stdout);
 }
@@ -856,7 +858,8 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (int r = 0; r < b.o.repeat; r++) {
         struct s_rep *rep = &reps[r];
-        if (s_latency(&b, b.o.lat_requests, 1, rep) != 0 ||
+        /* a few requests first: edges idle for a while have given their credit back */
+        if (s_latency(&b, 50, 0, NULL) != 0 || s_latency(&b, b.o.lat_requests, 1, rep) != 0 ||
             s_throughput(&b, b.o.tput_requests, b.o.window, rep) != 0)
             goto out;
         if (s_zmq_peer(&b, b.o.lat_requests, b.frame_len, rep) != 0)
