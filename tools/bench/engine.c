@@ -351,6 +351,17 @@ static void s_cpu_sample(const struct s_bench *b, long ticks[S_N_PROCS])
 
 /* The client ----------------------------------------------------------------------------- */
 
+/* Prints `gotflow status` of the run on stderr: what each replica holds when answers stop. */
+static void s_show_status(const struct s_bench *b)
+{
+    char *argv[] = {(char *)b->gotflow, "status", (char *)b->run_dir, NULL};
+    pid_t pid = s_spawn(argv, "/dev/stderr");
+    if (pid > 0 && s_wait(pid, 10000) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 static int s_send(struct s_bench *b, const char *prefix, long i)
 {
     char id[32];
@@ -377,6 +388,7 @@ static int s_recv(struct s_bench *b, int timeout_ms, gf_frame_t **f)
     if (zmq_poll(&item, 1, timeout_ms) <= 0) {
         fprintf(stderr, "bench: no answer within %d ms; see the logs in '%s'\n", timeout_ms,
                 b->run_dir);
+        s_show_status(b);
         return -1;
     }
     zmq_msg_t m;
