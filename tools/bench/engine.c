@@ -82,6 +82,7 @@ struct s_bench {
     char self_exe[PATH_MAX];
     size_t frame_len; /* bytes of a frame between two transform stages */
     msgpack_sbuffer req;
+    long seq; /* requests sent */
     /* samples of the current repetition */
     double *hops[S_N_HOPS + 1], *steps, *in_stage, *client_in, *client_out, *rtt;
     long n_steps, n_in_stage;
@@ -362,10 +363,11 @@ static void s_show_status(const struct s_bench *b)
     }
 }
 
+/* Sends request {id: PREFIX<i>-<seq>, x: i}; ids are never reused within a run. */
 static int s_send(struct s_bench *b, const char *prefix, long i)
 {
-    char id[32];
-    int id_len = snprintf(id, sizeof id, "%s%ld", prefix, i);
+    char id[48];
+    int id_len = snprintf(id, sizeof id, "%s%ld-%ld", prefix, i, b->seq++);
     msgpack_packer pk;
     msgpack_sbuffer_clear(&b->req);
     msgpack_packer_init(&pk, &b->req, msgpack_sbuffer_write);
