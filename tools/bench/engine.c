@@ -276,8 +276,9 @@ static int s_start(struct s_bench *b)
     return 0;
 }
 
-/* SIGTERM: the supervisor drains and stops every stage. Returns its exit status. */
-static int s_stop(struct s_bench *b)
+/* SIGTERM: the supervisor drains and stops every stage. Returns its exit status. The run
+ * directory and logs are removed unless asked to keep them, or something failed. */
+static int s_stop(struct s_bench *b, int failed)
 {
     int rc = 0;
     if (b->sock)
@@ -295,7 +296,7 @@ static int s_stop(struct s_bench *b)
         }
         b->sup = 0;
     }
-    if (b->work[0] && !b->o.keep && rc == 0)
+    if (b->work[0] && !b->o.keep && !failed && rc == 0)
         nftw(b->work, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     else if (b->work[0])
         fprintf(stderr, "bench: run directory and logs kept in '%s'\n", b->work);
@@ -892,7 +893,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     s_echo_stop(&b);
-    if (s_stop(&b) != 0 && rc == 0) {
+    if (s_stop(&b, rc != 0) != 0 && rc == 0) {
         fprintf(stderr, "bench: the supervisor did not stop cleanly\n");
         rc = 1;
     }
