@@ -1,0 +1,330 @@
+/* ops_cpu.c — the optimized CPU backend: the ops of ref.c spread over a thread pool, with AVX2
+ * inner loops where the CPU has them. Every output element is computed in one fixed order
+ * whatever the batch size or tiling, so a row's result never depends on its neighbours. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/simd.h"
+
+struct s_cpu {
+    struct gf_pool *pool;
+    int avx2;
+};
+
+static struct s_cpu *s_impl(struct gf_backend *be)
+{
+    return be->impl;
+}
+
+/* --- linear: y[n][rows] = x[n][cols] · wᵀ + b ------------------------------------------- */
+
+struct s_linear_job {
+    float *y;
+    const float *x;
+    int n;
+    const struct gf_mat *w, *bias;
+    int64_t rows_per_task;
+    int avx2;
+};
+
+/* Scalar dot of row r with token t: 8 partial sums, then the same fixed fold as the SIMD path,
+ * so both paths give bit-identical results. */
+static float s_dot_scalar(const struct gf_mat *w, int64_t r, const float *x)
+{
+    float acc[8] = {0};
+    int64_t cols = w->cols, k = 0;
+    for (; k + 8 <= cols; k += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] = fmaf(x[k + l], gf_mat_get(w, r * cols + k + l), acc[l]);
+    float lo[4];
+    for (int l = 0; l < 4; l++)
+        lo[l] = acc[l] + acc[l + 4];
+    lo[0] += lo[2];
+    lo[1] += lo[3];
+    float s = lo[0] + lo[1];
+    for (; k < cols; k++)
+        s = fmaf(x[k], gf_mat_get(w, r * cols + k), s);
+    return s;
+}
+
+#if GF_HAVE_AVX2
+/* R weight rows × T tokens, one vector accumulator each, k in steps of 8 in order. */
+GF_SIMD static GF_INLINE void s_tile(float *y, const float *x, int64_t cols, int64_t ldy,
+                                     const void *w, int64_t r0, int t0, int R, int T,
+                                     enum gf_dtype dt)
+{
+    __m256 acc[4][3];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= cols; k += 8) {
+        __m256 xv[3];
+        for (int t = 0; t < T; t++)
+            xv[t] = _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
+        for (int r = 0; r < R; r++) {
+            __m256 wv = gf_load8(w, (r0 + r) * cols + k, dt);
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm256_fmadd_ps(xv[t], wv, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            float s = gf_hsum8(acc[r][t]);
+            const struct gf_mat m = {dt, 0, cols, w};
+            for (int64_t j = k; j < cols; j++)
+                s = fmaf(x[(int64_t)(t0 + t) * cols + j], gf_mat_get(&m, (r0 + r) * cols + j), s);
+            y[(int64_t)(t0 + t) * ldy + r0 + r] = s;
+        }
+}
+
+GF_SIMD static GF_INLINE void s_rows(float *y, const float *x, int n, int64_t cols, int64_t ldy,
+                                     const void *w, int64_t r0, int64_t r1, enum gf_dtype dt)
+{
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        int t = 0;
+        for (; t + 3 <= n; t += 3)
+            s_tile(y, x, cols, ldy, w, r, t, 4, 3, dt);
+        for (; t < n; t++)
+            s_tile(y, x, cols, ldy, w, r, t, 4, 1, dt);
+    }
+    for (; r < r1; r++)
+        for (int t = 0; t < n; t++)
+            s_tile(y, x, cols, ldy, w, r, t, 1, 1, dt);
+}
+
+GF_SIMD static void s_rows_f32(float *y, const float *x, int n, int64_t c, int64_t ld,
+                               const void *w, int64_t r0, int64_t r1)
+{
+    s_rows(y, x, n, c, ld, w, r0, r1, GF_DTYPE_F32);
+}
+GF_SIMD static void s_rows_f16(float *y, const float *x, int n, int64_t c, int64_t ld,
+                               const void *w, int64_t r0, int64_t r1)
+{
+    s_rows(y, x, n, c, ld, w, r0, r1, GF_DTYPE_F16);
+}
+GF_SIMD static void s_rows_bf16(float *y, const float *x, int n, int64_t c, int64_t ld,
+                                const void *w, int64_t r0, int64_t r1)
+{
+    s_rows(y, x, n, c, ld, w, r0, r1, GF_DTYPE_BF16);
+}
+#endif
+
+static void s_linear_task(void *arg, int task)
+{
+    struct s_linear_job *j = arg;
+    const struct gf_mat *w = j->w;
+    int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    if (r1 > w->rows)
+        r1 = w->rows;
+#if GF_HAVE_AVX2
+    if (j->avx2) {
+        if (w->dtype == GF_DTYPE_F32)
+            s_rows_f32(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);
+        else if (w->dtype == GF_DTYPE_F16)
+            s_rows_f16(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);
+        else
+            s_rows_bf16(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);
+    } else
+#endif
+    {
+        for (int64_t r = r0; r < r1; r++)
+            for (int t = 0; t < j->n; t++)
+                j->y[(int64_t)t * w->rows + r] = s_dot_scalar(w, r, j->x + (int64_t)t * w->cols);
+    }
+    if (j->bias)
+        for (int t = 0; t < j->n; t++)
+            for (int64_t r = r0; r < r1; r++)
+                j->y[(int64_t)t * w->rows + r] += gf_mat_get(j->bias, r);
+}
+
+static void s_linear(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,
+                     const struct gf_mat *bias)
+{
+    struct s_cpu *c = s_impl(be);
+    /* Enough tasks to balance the threads, each a multiple of 4 rows and at least 16. */
+    int64_t per = w->rows / (be->n_threads * 8);
+    per = per < 16 ? 16 : (per + 3) & ~(int64_t)3;
+    struct s_linear_job j = {y, x, n, w, bias, per, c->avx2};
+    gf_pool_run(c->pool, s_linear_task, &j, (int)((w->rows + per - 1) / per));
+}
+
+/* --- rmsnorm -------------------------------------------------------------------------------- */
+
+struct s_norm_job {
+    float *y;
+    const float *x;
+    int dim;
+    const struct gf_mat *w;
+    float eps;
+};
+
+static void s_rmsnorm_task(void *arg, int t)
+{
+    struct s_norm_job *j = arg;
+    const float *x = j->x + (int64_t)t * j->dim;
+    float *y = j->y + (int64_t)t * j->dim;
+    float ss = 0;
+    for (int i = 0; i < j->dim; i++)
+        ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / j->dim + j->eps);
+    for (int i = 0; i < j->dim; i++)
+        y[i] = x[i] * inv * gf_mat_get(j->w, i);
+}
+
+static void s_rmsnorm(struct gf_backend *be, float *y, const float *x, int n, int dim,
+                      const struct gf_mat *w, float eps)
+{
+    struct s_norm_job j = {y, x, dim, w, eps};
+    gf_pool_run(s_impl(be)->pool, s_rmsnorm_task, &j, n);
+}
+
+/* --- attention: one (token, head) pair per item, online softmax --------------------------- */
+
+struct s_attn_job {
+    float *out;
+    const float *q;
+    const struct gf_attn *a;
+    int avx2;
+};
+
+static float s_dotf(const float *a, const float *b, int n, int avx2);
+
+static void s_attn_task(void *arg, int item)
+{
+    struct s_attn_job *j = arg;
+    const struct gf_attn *a = j->a;
+    int t = item / a->n_heads, h = item % a->n_heads, hd = a->head_dim;
+    int kv_dim = a->n_kv_heads * hd, group = a->n_heads / a->n_kv_heads;
+    const float *q = j->q + ((int64_t)t * a->n_heads + h) * hd;
+    size_t base = (size_t)a->slot[t] * a->max_seq * kv_dim + (size_t)(h / group) * hd;
+    float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY, sum = 0;
+    float acc[GF_CPU_MAX_HEAD_DIM]; /* [hd] */
+    memset(acc, 0, hd * sizeof(float));
+    for (int p = 0; p <= a->pos[t]; p++) {
+        const float *k = a->k + base + (size_t)p * kv_dim, *v = a->v + base + (size_t)p * kv_dim;
+        float s = s_dotf(q, k, hd, j->avx2) * scale;
+        if (s > mx) {
+            float f = expf(mx - s);
+            sum *= f;
+            for (int i = 0; i < hd; i++)
+                acc[i] *= f;
+            mx = s;
+        }
+        float e = expf(s - mx);
+        sum += e;
+        for (int i = 0; i < hd; i++)
+            acc[i] = fmaf(e, v[i], acc[i]);
+    }
+    float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
+    for (int i = 0; i < hd; i++)
+        o[i] = acc[i] / sum;
+}
+
+static void s_attention(struct gf_backend *be, float *out, const float *q, int n,
+                        const struct gf_attn *a)
+{
+    struct s_attn_job j = {out, q, a, s_impl(be)->avx2};
+    gf_pool_run(s_impl(be)->pool, s_attn_task, &j, n * a->n_heads);
+}
+
+#if GF_HAVE_AVX2
+GF_SIMD static float s_dotf_avx2(const float *a, const float *b, int n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float s = gf_hsum8(acc);
+    for (; i < n; i++)
+        s = fmaf(a[i], b[i], s);
+    return s;
+}
+#endif
+
+static float s_dotf(const float *a, const float *b, int n, int avx2)
+{
+#if GF_HAVE_AVX2
+    if (avx2)
+        return s_dotf_avx2(a, b, n);
+#endif
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s = fmaf(a[i], b[i], s);
+    return s;
+}
+
+/* --- elementwise ---------------------------------------------------------------------------- */
+
+static void s_swiglu(struct gf_backend *be, float *y, const float *gate, const float *up,
+                     int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static void s_add(struct gf_backend *be, float *y, const float *x, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        y[i] += x[i];
+}
+
+static const struct gf_ops s_cpu_ops = {
+    .name = "cpu",
+    .alloc = gf_cpu_alloc,
+    .free = gf_cpu_free,
+    .to_host = gf_cpu_copy,
+    .to_device = gf_cpu_copy,
+    .linear = s_linear,
+    .rmsnorm = s_rmsnorm,
+    .rope = gf_cpu_rope,
+    .kv_store = gf_cpu_kv_store,
+    .attention = s_attention,
+    .swiglu = s_swiglu,
+    .gelu = gf_cpu_gelu,
+    .add = s_add,
+    .embed = gf_cpu_embed,
+};
+
+struct gf_backend *gf_backend_cpu_new(int n_threads)
+{
+    if (n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = n > 0 ? (int)n : 1;
+    }
+    struct gf_backend *be = calloc(1, sizeof *be);
+    struct s_cpu *c = calloc(1, sizeof *c);
+    if (!be || !c)
+        goto fail;
+    c->pool = gf_pool_new(n_threads);
+    if (!c->pool)
+        goto fail;
+    c->avx2 = gf_simd_avx2() && !getenv("GOTFLOW_NO_SIMD");
+    be->ops = &s_cpu_ops;
+    be->n_threads = n_threads;
+    be->impl = c;
+    return be;
+fail:
+    free(c);
+    free(be);
+    return NULL;
+}
+
+void gf_backend_destroy(struct gf_backend **self_p)
+{
+    struct gf_backend *be = *self_p;
+    if (!be)
+        return;
+    if (be->ops == &s_cpu_ops) {
+        struct s_cpu *c = be->impl;
+        gf_pool_destroy(&c->pool);
+        free(c);
+    }
+    free(be);
+    *self_p = NULL;
+}
