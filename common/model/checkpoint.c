@@ -92,8 +92,8 @@ static int s_open_index(struct gf_ckpt *ck, const char *ipath)
 }
 
 /* Looks up one expected tensor, logs each problem, and fills m. */
-static void s_want(struct gf_ckpt *ck, struct gf_mat *m, const char *name, int64_t d0,
-                   int64_t d1, int *bad)
+static void s_want(struct gf_ckpt *ck, struct gf_mat *m, const char *name, int64_t d0, int64_t d1,
+                   int *bad)
 {
     const struct gf_st_tensor *t = gf_ckpt_find(ck, name);
     int ndim = d1 ? 2 : 1;

@@ -14,23 +14,23 @@
 #include "model/safetensors.h"
 
 struct gf_layer_weights {
-    struct gf_mat attn_norm;         /* [H] */
-    struct gf_mat wq, wk, wv, wo;    /* [heads*hd, H], [kv*hd, H] x2, [H, heads*hd] */
-    struct gf_mat mlp_norm;          /* [H] */
-    struct gf_mat w_gate, w_up;      /* [I, H] */
-    struct gf_mat w_down;            /* [H, I] */
+    struct gf_mat attn_norm;      /* [H] */
+    struct gf_mat wq, wk, wv, wo; /* [heads*hd, H], [kv*hd, H] x2, [H, heads*hd] */
+    struct gf_mat mlp_norm;       /* [H] */
+    struct gf_mat w_gate, w_up;   /* [I, H] */
+    struct gf_mat w_down;         /* [H, I] */
 };
 
 struct gf_model_weights {
-    struct gf_mat embed;             /* [V, H] */
-    struct gf_layer_weights *layers; /* [n_layers] */
-    struct gf_mat norm;              /* [H] */
-    struct gf_mat lm_head;           /* [V, H] */
+    struct gf_mat embed;              /* [V, H] */
+    struct gf_layer_weights *layers;  /* [n_layers] */
+    struct gf_mat norm;               /* [H] */
+    struct gf_mat lm_head;            /* [V, H] */
     struct gf_mat gh_proj, gh_proj_b; /* gen_head.output_mlp_projector [IE, H], [IE] */
     struct gf_mat gh_head, gh_head_b; /* gen_head.vision_head [IV, IE], [IV] */
-    struct gf_mat gen_embed;         /* [IV, D] */
-    struct gf_mat al0, al0_b;        /* gen_aligner.layers.0 [H, D], [H] */
-    struct gf_mat al2, al2_b;        /* gen_aligner.layers.2 [H, H], [H] */
+    struct gf_mat gen_embed;          /* [IV, D] */
+    struct gf_mat al0, al0_b;         /* gen_aligner.layers.0 [H, D], [H] */
+    struct gf_mat al2, al2_b;         /* gen_aligner.layers.2 [H, H], [H] */
 };
 
 struct gf_ckpt {

@@ -133,8 +133,7 @@ int gf_config_parse(const char *path, const char *text, struct gf_model_config *
         int al_out = s_int(path, ga, "gen_aligner_config.params", "n_embed", 0, &bad);
         const char *pt = json_string_value(json_object_get(ga, "projector_type"));
         if (pt && strcmp(pt, "mlp_gelu") != 0) {
-            gf_log_error("'%s': gen_aligner_config projector_type '%s' is not supported", path,
-                         pt);
+            gf_log_error("'%s': gen_aligner_config projector_type '%s' is not supported", path, pt);
             bad++;
         }
         s_expect(path, n_embed == c->hidden, &bad,
@@ -142,8 +141,8 @@ int gf_config_parse(const char *path, const char *text, struct gf_model_config *
         s_expect(path, al_out == c->hidden, &bad,
                  "gen_aligner_config n_embed %d differs from hidden_size %d", al_out, c->hidden);
         s_expect(path, vq_size == c->image_vocab, &bad,
-                 "gen_vision_config image_token_size %d differs from gen_head_config's %d",
-                 vq_size, c->image_vocab);
+                 "gen_vision_config image_token_size %d differs from gen_head_config's %d", vq_size,
+                 c->image_vocab);
         s_expect(path, vq_dim == c->aligner_in, &bad,
                  "gen_vision_config n_embed %d differs from gen_aligner_config input_dim %d",
                  vq_dim, c->aligner_in);

@@ -31,12 +31,11 @@ static void s_usage(FILE *f)
 
 static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
 {
-    struct gf_model_config tiny = {64, 160, 2, 4, 4, 16, 512, 2048, 1e-6f, 10000.0f,
-                                   64, 256, 8, 2};
-    struct gf_model_config b1 = {2048, 5632, 24, 16, 16, 128, 102400, 16384, 1e-6f, 10000.0f,
-                                 2048, 16384, 8, 2};
-    struct gf_model_config b7 = {4096, 11008, 30, 32, 32, 128, 102400, 16384, 1e-6f, 10000.0f,
-                                 4096, 16384, 8, 2};
+    struct gf_model_config tiny = {64, 160, 2, 4, 4, 16, 512, 2048, 1e-6f, 10000.0f, 64, 256, 8, 2};
+    struct gf_model_config b1 = {2048,  5632,  24,       16,   16,    128, 102400,
+                                 16384, 1e-6f, 10000.0f, 2048, 16384, 8,   2};
+    struct gf_model_config b7 = {4096,  11008, 30,       32,   32,    128, 102400,
+                                 16384, 1e-6f, 10000.0f, 4096, 16384, 8,   2};
     if (strcmp(name, "tiny") == 0)
         *c = tiny, *vq_ch = 8;
     else if (strcmp(name, "1b") == 0)
@@ -50,15 +49,41 @@ static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
 
 int main(int argc, char **argv)
 {
-    enum { O_SIZE = 256, O_HID, O_INT, O_LAY, O_HEADS, O_KV, O_VOC, O_IVOC, O_CD, O_MAXP, O_VQ,
-           O_DT, O_SH, O_SEED, O_OUT, O_HELP };
-    static const struct option opts[] = {
-        {"size", 1, 0, O_SIZE},          {"hidden", 1, 0, O_HID},   {"intermediate", 1, 0, O_INT},
-        {"layers", 1, 0, O_LAY},         {"heads", 1, 0, O_HEADS},  {"kv-heads", 1, 0, O_KV},
-        {"vocab", 1, 0, O_VOC},          {"image-vocab", 1, 0, O_IVOC}, {"code-dim", 1, 0, O_CD},
-        {"max-pos", 1, 0, O_MAXP},       {"vq-ch", 1, 0, O_VQ},     {"dtype", 1, 0, O_DT},
-        {"shards", 1, 0, O_SH},          {"seed", 1, 0, O_SEED},    {"out", 1, 0, O_OUT},
-        {"help", 0, 0, O_HELP},          {0, 0, 0, 0}};
+    enum {
+        O_SIZE = 256,
+        O_HID,
+        O_INT,
+        O_LAY,
+        O_HEADS,
+        O_KV,
+        O_VOC,
+        O_IVOC,
+        O_CD,
+        O_MAXP,
+        O_VQ,
+        O_DT,
+        O_SH,
+        O_SEED,
+        O_OUT,
+        O_HELP
+    };
+    static const struct option opts[] = {{"size", 1, 0, O_SIZE},
+                                         {"hidden", 1, 0, O_HID},
+                                         {"intermediate", 1, 0, O_INT},
+                                         {"layers", 1, 0, O_LAY},
+                                         {"heads", 1, 0, O_HEADS},
+                                         {"kv-heads", 1, 0, O_KV},
+                                         {"vocab", 1, 0, O_VOC},
+                                         {"image-vocab", 1, 0, O_IVOC},
+                                         {"code-dim", 1, 0, O_CD},
+                                         {"max-pos", 1, 0, O_MAXP},
+                                         {"vq-ch", 1, 0, O_VQ},
+                                         {"dtype", 1, 0, O_DT},
+                                         {"shards", 1, 0, O_SH},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"out", 1, 0, O_OUT},
+                                         {"help", 0, 0, O_HELP},
+                                         {0, 0, 0, 0}};
     struct mk_opts o = {.dtype = GF_DTYPE_F32, .shards = 1, .seed = 1};
     struct gf_model_config *c = &o.cfg;
     int vq_ch = 0, kv_set = 0, op;

@@ -28,7 +28,7 @@ static json_t *s_proj(const char *cls, const char *type, json_t *params)
 int mk_write_config(const struct mk_opts *o)
 {
     const struct gf_model_config *c = &o->cfg;
-    const char *dt = o->dtype == GF_DTYPE_F32 ? "float32"
+    const char *dt = o->dtype == GF_DTYPE_F32   ? "float32"
                      : o->dtype == GF_DTYPE_F16 ? "float16"
                                                 : "bfloat16";
     json_t *lc = json_pack(
@@ -38,30 +38,30 @@ int mk_write_config(const struct mk_opts *o)
         c->vocab, "max_position_embeddings", c->max_pos, "rms_norm_eps", (double)c->rms_eps,
         "rope_theta", (double)c->rope_theta, "model_type", "llama", "hidden_act", "silu",
         "tie_word_embeddings", 0, "torch_dtype", dt);
-    json_t *j = json_pack(
-        "{s:[s], s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "architectures",
-        "MultiModalityCausalLM", "model_type", "multi_modality", "torch_dtype", dt,
-        "transformers_version", "4.49.0", "language_config", lc, "gen_head_config",
-        s_proj("vision_head", "gen_head",
-               json_pack("{s:i, s:i, s:i}", "n_embed", c->hidden, "image_token_embed",
-                         c->image_token_embed, "image_token_size", c->image_vocab)),
-        "gen_aligner_config",
-        s_proj("MlpProjector", "gen_aligner",
-               json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", c->aligner_in,
-                         "n_embed", c->hidden, "projector_type", "mlp_gelu")),
-        "gen_vision_config",
-        s_proj("VQ-16", "gen_vision",
-               json_pack("{s:i, s:i}", "image_token_size", c->image_vocab, "n_embed",
-                         c->aligner_in)),
-        "aligner_config",
-        s_proj("MlpProjector", "aligner",
-               json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", 1024, "n_embed",
-                         c->hidden, "projector_type", "mlp_gelu")),
-        "vision_config",
-        s_proj("CLIPVisionTower", "vision",
-               json_pack("{s:i, s:s, s:s, s:i}", "image_size", 384, "model_name",
-                         "siglip_large_patch16_384", "select_feature", "same", "select_layer",
-                         -1)));
+    json_t *j =
+        json_pack("{s:[s], s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "architectures",
+                  "MultiModalityCausalLM", "model_type", "multi_modality", "torch_dtype", dt,
+                  "transformers_version", "4.49.0", "language_config", lc, "gen_head_config",
+                  s_proj("vision_head", "gen_head",
+                         json_pack("{s:i, s:i, s:i}", "n_embed", c->hidden, "image_token_embed",
+                                   c->image_token_embed, "image_token_size", c->image_vocab)),
+                  "gen_aligner_config",
+                  s_proj("MlpProjector", "gen_aligner",
+                         json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", c->aligner_in,
+                                   "n_embed", c->hidden, "projector_type", "mlp_gelu")),
+                  "gen_vision_config",
+                  s_proj("VQ-16", "gen_vision",
+                         json_pack("{s:i, s:i}", "image_token_size", c->image_vocab, "n_embed",
+                                   c->aligner_in)),
+                  "aligner_config",
+                  s_proj("MlpProjector", "aligner",
+                         json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", 1024, "n_embed",
+                                   c->hidden, "projector_type", "mlp_gelu")),
+                  "vision_config",
+                  s_proj("CLIPVisionTower", "vision",
+                         json_pack("{s:i, s:s, s:s, s:i}", "image_size", 384, "model_name",
+                                   "siglip_large_patch16_384", "select_feature", "same",
+                                   "select_layer", -1)));
     if (!j) {
         gf_log_error("cannot build config.json");
         return -1;
@@ -71,31 +71,37 @@ int mk_write_config(const struct mk_opts *o)
 
 int mk_write_tokenizer_configs(const struct mk_opts *o)
 {
-    static const char *const extra[] = {"<image_placeholder>", "<patch_placeholder>", "<|ref|>",
-                                        "<|/ref|>", "<|det|>", "<|/det|>", "<|grounding|>",
-                                        "<|User|>", "<|Assistant|>"};
+    static const char *const extra[] = {"<image_placeholder>",
+                                        "<patch_placeholder>",
+                                        "<|ref|>",
+                                        "<|/ref|>",
+                                        "<|det|>",
+                                        "<|/det|>",
+                                        "<|grounding|>",
+                                        "<|User|>",
+                                        "<|Assistant|>"};
     json_t *sp = json_array();
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
         json_array_append_new(sp, json_string(extra[i]));
     json_t *stm = json_pack("{s:o, s:s, s:s, s:s}", "additional_special_tokens", sp, "bos_token",
-                            "<｜begin▁of▁sentence｜>", "eos_token",
-                            "<｜end▁of▁sentence｜>", "pad_token", "<｜▁pad▁｜>");
+                            "<｜begin▁of▁sentence｜>", "eos_token", "<｜end▁of▁sentence｜>",
+                            "pad_token", "<｜▁pad▁｜>");
     json_t *tc = json_pack("{s:s, s:s, s:s, s:n, s:i, s:b, s:s}", "tokenizer_class",
-                           "LlamaTokenizer", "bos_token", "<｜begin▁of▁sentence｜>",
-                           "eos_token", "<｜end▁of▁sentence｜>", "pad_token", "model_max_length",
-                           16384, "clean_up_tokenization_spaces", 0, "unk_token", "");
+                           "LlamaTokenizer", "bos_token", "<｜begin▁of▁sentence｜>", "eos_token",
+                           "<｜end▁of▁sentence｜>", "pad_token", "model_max_length", 16384,
+                           "clean_up_tokenization_spaces", 0, "unk_token", "");
     json_t *pc = json_pack("{s:s, s:s, s:i, s:s, s:b, s:s, s:s}", "image_tag",
-                           "<image_placeholder>", "pad_tag", "<｜▁pad▁｜>", "num_image_tokens",
-                           576, "processor_class", "VLChatProcessor", "add_special_token", 0,
+                           "<image_placeholder>", "pad_tag", "<｜▁pad▁｜>", "num_image_tokens", 576,
+                           "processor_class", "VLChatProcessor", "add_special_token", 0,
                            "sft_format", "deepseek", "mask_prompt", "true");
     json_t *pp = json_pack("{s:i, s:[f,f,f], s:[f,f,f], s:s, s:f, s:s}", "image_size", 384,
                            "image_mean", 0.5, 0.5, 0.5, "image_std", 0.5, 0.5, 0.5,
-                           "image_processor_type", "VLMImageProcessor", "rescale_factor",
-                           1.0 / 255, "processor_class", "VLChatProcessor");
+                           "image_processor_type", "VLMImageProcessor", "rescale_factor", 1.0 / 255,
+                           "processor_class", "VLChatProcessor");
     if (!stm || !tc || !pc || !pp)
         return -1;
-    if (s_dump(o, "special_tokens_map.json", stm) < 0 || s_dump(o, "tokenizer_config.json", tc) < 0 ||
-        s_dump(o, "processor_config.json", pc) < 0 ||
+    if (s_dump(o, "special_tokens_map.json", stm) < 0 ||
+        s_dump(o, "tokenizer_config.json", tc) < 0 || s_dump(o, "processor_config.json", pc) < 0 ||
         s_dump(o, "preprocessor_config.json", pp) < 0)
         return -1;
     return 0;
@@ -133,7 +139,7 @@ static int s_write_tensor(const struct mk_opts *o, const struct mk_tensor *t, FI
     enum { CHUNK = 1 << 16 };
     static uint8_t buf[CHUNK * 4];
     int64_t n = s_numel(t), fan_in = n / (t->shape[0] ? t->shape[0] : 1);
-    float scale = t->init == MK_LINEAR ? 1.0f / sqrtf((float)(fan_in ? fan_in : 1))
+    float scale = t->init == MK_LINEAR  ? 1.0f / sqrtf((float)(fan_in ? fan_in : 1))
                   : t->init == MK_EMBED ? 1.0f
                                         : 0.1f;
     float base = t->init == MK_NORM ? 1.0f : 0.0f;
@@ -234,7 +240,7 @@ int mk_write_weights(const struct mk_opts *o, const struct mk_list *l)
             json_object_set_new(map, l->t[i].name, json_string(file));
         i0 = i1;
     }
-    json_t *idx = json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total,
-                            "weight_map", map);
+    json_t *idx =
+        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total, "weight_map", map);
     return s_dump(o, "model.safetensors.index.json", idx);
 }
