@@ -13,6 +13,7 @@ struct gf_cmd {
 };
 
 int cmd_version(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* True when argv holds -h or --help. */
 int gf_cmd_wants_help(int argc, char **argv);

@@ -7,6 +7,7 @@
 
 static const struct gf_cmd s_cmds[] = {
     {"version", cmd_version, "print the gotflow version"},
+    {"bench", cmd_bench, "measure model throughput (decode, prefill)"},
 };
 
 static void s_usage(FILE *f)

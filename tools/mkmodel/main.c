@@ -47,6 +47,21 @@ static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
     return 0;
 }
 
+/* mkdir -p */
+static int s_mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -173,7 +188,7 @@ int main(int argc, char **argv)
     }
     c->head_dim = c->hidden / c->n_heads;
     c->image_token_embed = c->hidden;
-    if (mkdir(o.out, 0755) != 0 && errno != EEXIST) {
+    if (s_mkdir_p(o.out) != 0) {
         gf_log_error("cannot create '%s': %s", o.out, strerror(errno));
         return 1;
     }

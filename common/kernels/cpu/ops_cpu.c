@@ -58,18 +58,17 @@ GF_SIMD static GF_INLINE void s_tile(float *y, const float *x, int64_t cols, int
                                      enum gf_dtype dt)
 {
     __m256 acc[4][3];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++)
-            acc[r][t] = _mm256_setzero_ps();
+    GF_UNROLL for (int r = 0; r < R; r++) GF_UNROLL for (int t = 0; t < T; t++) acc[r][t] =
+        _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= cols; k += 8) {
         __m256 xv[3];
-        for (int t = 0; t < T; t++)
-            xv[t] = _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
-        for (int r = 0; r < R; r++) {
+        GF_UNROLL for (int t = 0; t < T; t++) xv[t] =
+            _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
+        GF_UNROLL for (int r = 0; r < R; r++)
+        {
             __m256 wv = gf_load8(w, (r0 + r) * cols + k, dt);
-            for (int t = 0; t < T; t++)
-                acc[r][t] = _mm256_fmadd_ps(xv[t], wv, acc[r][t]);
+            GF_UNROLL for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(xv[t], wv, acc[r][t]);
         }
     }
     for (int r = 0; r < R; r++)
@@ -82,20 +81,27 @@ GF_SIMD static GF_INLINE void s_tile(float *y, const float *x, int64_t cols, int
         }
 }
 
+/* Rows [r0, r1) for all n tokens. Weight rows go in sub-blocks that stay in L2 while every
+ * tile of 3 tokens (L1) passes over them; the order of additions per output element is the same
+ * for every n, so results do not depend on the batch. */
 GF_SIMD static GF_INLINE void s_rows(float *y, const float *x, int n, int64_t cols, int64_t ldy,
                                      const void *w, int64_t r0, int64_t r1, enum gf_dtype dt)
 {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
+    int64_t rb = (256 << 10) / (cols * (int64_t)gf_dtype_size(dt));
+    rb = rb < 4 ? 4 : rb > 64 ? 64 : rb & ~(int64_t)3;
+    for (int64_t b0 = r0; b0 < r1; b0 += rb) {
+        int64_t b1 = b0 + rb < r1 ? b0 + rb : r1, r4 = b0 + ((b1 - b0) & ~(int64_t)3);
         int t = 0;
         for (; t + 3 <= n; t += 3)
-            s_tile(y, x, cols, ldy, w, r, t, 4, 3, dt);
+            for (int64_t r = b0; r < r4; r += 4)
+                s_tile(y, x, cols, ldy, w, r, t, 4, 3, dt);
         for (; t < n; t++)
-            s_tile(y, x, cols, ldy, w, r, t, 4, 1, dt);
+            for (int64_t r = b0; r < r4; r += 4)
+                s_tile(y, x, cols, ldy, w, r, t, 4, 1, dt);
+        for (int64_t r = r4; r < b1; r++)
+            for (t = 0; t < n; t++)
+                s_tile(y, x, cols, ldy, w, r, t, 1, 1, dt);
     }
-    for (; r < r1; r++)
-        for (int t = 0; t < n; t++)
-            s_tile(y, x, cols, ldy, w, r, t, 1, 1, dt);
 }
 
 GF_SIMD static void s_rows_f32(float *y, const float *x, int n, int64_t c, int64_t ld,

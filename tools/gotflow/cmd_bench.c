@@ -1,0 +1,209 @@
+/* cmd_bench.c — `gotflow bench decode|prefill`: language-model throughput on the CPU backend,
+ * printed next to the machine's measured read bandwidth (the decode roofline). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "core/log.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/simd.h"
+#include "model/checkpoint.h"
+#include "model/llm.h"
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: gotflow bench decode|prefill --model DIR [--threads N] [--tokens N] "
+               "[--rows N]\n\n"
+               "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
+               "         a short prefill; prints tokens/s and the bandwidth roofline\n"
+               "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n");
+}
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* --- read bandwidth: every thread sums its share of a buffer far larger than the caches ---- */
+
+struct s_bw {
+    const uint64_t *buf;
+    size_t words_per_task;
+    uint64_t sums[256];
+};
+
+#if GF_HAVE_AVX2
+GF_SIMD static uint64_t s_sum_avx2(const uint64_t *p, size_t n)
+{
+    __m256i a = _mm256_setzero_si256(), b = a;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        a = _mm256_add_epi64(a, _mm256_loadu_si256((const __m256i *)(p + i)));
+        b = _mm256_add_epi64(b, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+    }
+    a = _mm256_add_epi64(a, b);
+    return (uint64_t)_mm256_extract_epi64(a, 0) + (uint64_t)_mm256_extract_epi64(a, 3);
+}
+#endif
+
+static void s_bw_task(void *arg, int i)
+{
+    struct s_bw *b = arg;
+    const uint64_t *p = b->buf + (size_t)i * b->words_per_task;
+    uint64_t s = 0;
+#if GF_HAVE_AVX2
+    if (gf_simd_avx2()) {
+        b->sums[i & 255] += s_sum_avx2(p, b->words_per_task);
+        return;
+    }
+#endif
+    for (size_t k = 0; k < b->words_per_task; k++)
+        s += p[k];
+    b->sums[i & 255] += s;
+}
+
+/* Best of 3 passes over 512 MiB, in bytes per second. */
+static double s_read_bandwidth(int threads)
+{
+    size_t bytes = (size_t)512 << 20;
+    uint64_t *buf = malloc(bytes);
+    struct gf_pool *pool = gf_pool_new(threads);
+    double best = 0;
+    if (!buf || !pool)
+        goto out;
+    memset(buf, 1, bytes);
+    struct s_bw b = {buf, bytes / 8 / 64, {0}};
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = s_now();
+        gf_pool_run(pool, s_bw_task, &b, 64);
+        double bw = bytes / (s_now() - t0);
+        best = bw > best ? bw : best;
+    }
+out:
+    gf_pool_destroy(&pool);
+    free(buf);
+    return best;
+}
+
+/* Bytes of weights one decode step reads: every layer, the final norm, the text head. */
+static double s_step_bytes(const struct gf_ckpt *ck)
+{
+    const struct gf_model_weights *w = &ck->w;
+    double n = 0;
+#define B(m) ((double)(m).rows * (m).cols * gf_dtype_size((m).dtype))
+    for (int i = 0; i < ck->cfg.n_layers; i++) {
+        const struct gf_layer_weights *l = &w->layers[i];
+        n += B(l->attn_norm) + B(l->wq) + B(l->wk) + B(l->wv) + B(l->wo) + B(l->mlp_norm) +
+             B(l->w_gate) + B(l->w_up) + B(l->w_down);
+    }
+    return n + B(w->norm) + B(w->lm_head);
+#undef B
+}
+
+static int s_run(const char *mode, const char *dir, int threads, int tokens, int rows)
+{
+    int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
+    struct gf_ckpt *ck = NULL;
+    struct gf_backend *be = NULL;
+    struct gf_llm *m = NULL;
+    struct gf_tok *toks = NULL;
+    if (gf_ckpt_open(dir, &ck) < 0)
+        goto out;
+    be = gf_backend_cpu_new(threads);
+    int chunk = decode ? pre * rows : tokens;
+    if (!be || gf_llm_new(be, ck, rows, pre + (decode ? tokens : 0) + 1, chunk, &m) < 0)
+        goto out;
+    toks = calloc(chunk, sizeof *toks);
+    if (!toks)
+        goto out;
+    const struct gf_model_config *c = &ck->cfg;
+    const char *dt = gf_dtype_name(ck->w.layers[0].wq.dtype);
+    printf("model '%s': hidden %d, %d layers, vocab %d, %s weights; %d threads\n", dir, c->hidden,
+           c->n_layers, c->vocab, dt, be->n_threads);
+    for (int i = 0; i < chunk; i++) /* rows x prompt, every token of a row in its own slot */
+        toks[i] = (struct gf_tok){(i * 7919 + 13) % c->vocab, i / pre, i % pre, GF_TOK_TEXT,
+                                  i % pre == pre - 1};
+    double t0 = s_now();
+    if (gf_llm_forward(m, toks, chunk) < 0)
+        goto out;
+    gf_llm_text_logits(m);
+    double t_pre = s_now() - t0;
+    if (!decode) {
+        double flops = 2.0 * (s_step_bytes(ck) / gf_dtype_size(ck->w.layers[0].wq.dtype)) * tokens;
+        printf("prefill: %d tokens in %.3f s: %.1f tokens/s, %.1f GFLOP/s in the weight "
+               "products\n",
+               tokens, t_pre, tokens / t_pre, flops / t_pre * 1e-9);
+        rc = 0;
+        goto out;
+    }
+    double bw = s_read_bandwidth(be->n_threads), step = s_step_bytes(ck);
+    t0 = s_now();
+    for (int s = 0; s < tokens; s++) {
+        for (int r = 0; r < rows; r++)
+            toks[r] = (struct gf_tok){(s * 31 + r) % c->vocab, r, pre + s, GF_TOK_TEXT, 1};
+        if (gf_llm_forward(m, toks, rows) < 0)
+            goto out;
+        gf_llm_text_logits(m);
+    }
+    double t = s_now() - t0, tps = (double)tokens * rows / t, roof = bw / step * rows;
+    printf("decode: %d steps x %d rows in %.3f s: %.2f tokens/s (%.1f ms/step)\n", tokens, rows, t,
+           tps, t / tokens * 1e3);
+    printf("roofline: read bandwidth %.2f GB/s / %.3f GB per step = %.2f tokens/s; decode at "
+           "%.0f%% of it\n",
+           bw * 1e-9, step * 1e-9, roof, 100 * tps / roof);
+    rc = 0;
+out:
+    free(toks);
+    gf_llm_destroy(&m);
+    gf_backend_destroy(&be);
+    gf_ckpt_close(&ck);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", 1, 0, 'm'},  {"threads", 1, 0, 'j'},
+                                         {"tokens", 1, 0, 'n'}, {"rows", 1, 0, 'r'},
+                                         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    const char *dir = NULL;
+    int threads = 0, tokens = 0, rows = 1, op;
+    if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0)) {
+        s_usage(gf_cmd_wants_help(argc, argv) ? stdout : stderr);
+        return gf_cmd_wants_help(argc, argv) ? 0 : 2;
+    }
+    const char *mode = argv[1];
+    optind = 2;
+    while ((op = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (op) {
+        case 'm':
+            dir = optarg;
+            break;
+        case 'j':
+            threads = atoi(optarg);
+            break;
+        case 'n':
+            tokens = atoi(optarg);
+            break;
+        case 'r':
+            rows = atoi(optarg);
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (!tokens)
+        tokens = strcmp(mode, "decode") == 0 ? 16 : 128;
+    if (!dir || tokens < 1 || rows < 1 || rows > 256) {
+        s_usage(stderr);
+        return 2;
+    }
+    return s_run(mode, dir, threads, tokens, rows);
+}
