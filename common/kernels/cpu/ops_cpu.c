@@ -52,55 +52,85 @@ static float s_dot_scalar(const struct gf_mat *w, int64_t r, const float *x)
 }
 
 #if GF_HAVE_AVX2
-/* R weight rows × T tokens, one vector accumulator each, k in steps of 8 in order. */
-GF_SIMD static GF_INLINE void s_tile(float *y, const float *x, int64_t cols, int64_t ldy,
-                                     const void *w, int64_t r0, int t0, int R, int T,
-                                     enum gf_dtype dt)
+/* R weight rows (from w, row-major, cols wide) × T tokens (from x + t0 rows): one vector
+ * accumulator each, k in steps of 8 in order, then a fixed fold; writes y[t0 + t][r]. */
+GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int t0, int64_t cols,
+                                     const void *w, int R, int T, enum gf_dtype dt)
 {
     __m256 acc[4][3];
-    GF_UNROLL for (int r = 0; r < R; r++) GF_UNROLL for (int t = 0; t < T; t++) acc[r][t] =
-        _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= cols; k += 8) {
         __m256 xv[3];
-        GF_UNROLL for (int t = 0; t < T; t++) xv[t] =
-            _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
-        GF_UNROLL for (int r = 0; r < R; r++)
-        {
-            __m256 wv = gf_load8(w, (r0 + r) * cols + k, dt);
-            GF_UNROLL for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(xv[t], wv, acc[r][t]);
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++)
+            xv[t] = _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256 wv = gf_load8(w, r * cols + k, dt);
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm256_fmadd_ps(xv[t], wv, acc[r][t]);
         }
     }
+    const struct gf_mat m = {dt, R, cols, w};
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) {
             float s = gf_hsum8(acc[r][t]);
-            const struct gf_mat m = {dt, 0, cols, w};
             for (int64_t j = k; j < cols; j++)
-                s = fmaf(x[(int64_t)(t0 + t) * cols + j], gf_mat_get(&m, (r0 + r) * cols + j), s);
-            y[(int64_t)(t0 + t) * ldy + r0 + r] = s;
+                s = fmaf(x[(int64_t)(t0 + t) * cols + j], gf_mat_get(&m, r * cols + j), s);
+            y[(int64_t)(t0 + t) * ldy + r] = s;
         }
 }
 
+/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 tokens. */
+GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int n, int64_t cols,
+                                      const void *w, int64_t nr, enum gf_dtype dt)
+{
+    size_t es = gf_dtype_size(dt);
+    int64_t r4 = nr & ~(int64_t)3;
+    int t = 0;
+    for (; t + 3 <= n; t += 3)
+        for (int64_t r = 0; r < r4; r += 4)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 3, dt);
+    for (; t < n; t++)
+        for (int64_t r = 0; r < r4; r += 4)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 1, dt);
+    for (int64_t r = r4; r < nr; r++)
+        for (t = 0; t < n; t++)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 1, 1, dt);
+}
+
+/* f32 copy of a weight block for batches: converting once per block instead of once per token
+ * tile. The conversion is exact, so results are bit-identical to the direct path. */
+static _Thread_local float s_wbuf[64 * 1024]; /* [rb][cols] */
+
 /* Rows [r0, r1) for all n tokens. Weight rows go in sub-blocks that stay in L2 while every
- * tile of 3 tokens (L1) passes over them; the order of additions per output element is the same
- * for every n, so results do not depend on the batch. */
+ * tile of 3 tokens passes over them; the order of additions per output element is the same for
+ * every n and every path, so results do not depend on the batch. */
 GF_SIMD static GF_INLINE void s_rows(float *y, const float *x, int n, int64_t cols, int64_t ldy,
                                      const void *w, int64_t r0, int64_t r1, enum gf_dtype dt)
 {
-    int64_t rb = (256 << 10) / (cols * (int64_t)gf_dtype_size(dt));
+    size_t es = gf_dtype_size(dt);
+    int convert = dt != GF_DTYPE_F32 && n >= 6 && cols * 4 <= (int64_t)(sizeof s_wbuf / 4);
+    int64_t rb = (256 << 10) / (cols * (int64_t)(convert ? 4 : es));
     rb = rb < 4 ? 4 : rb > 64 ? 64 : rb & ~(int64_t)3;
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
-        int64_t b1 = b0 + rb < r1 ? b0 + rb : r1, r4 = b0 + ((b1 - b0) & ~(int64_t)3);
-        int t = 0;
-        for (; t + 3 <= n; t += 3)
-            for (int64_t r = b0; r < r4; r += 4)
-                s_tile(y, x, cols, ldy, w, r, t, 4, 3, dt);
-        for (; t < n; t++)
-            for (int64_t r = b0; r < r4; r += 4)
-                s_tile(y, x, cols, ldy, w, r, t, 4, 1, dt);
-        for (int64_t r = r4; r < b1; r++)
-            for (t = 0; t < n; t++)
-                s_tile(y, x, cols, ldy, w, r, t, 1, 1, dt);
+        int64_t nr = b0 + rb < r1 ? rb : r1 - b0;
+        const void *wb = (const char *)w + b0 * cols * es;
+        if (convert) {
+            for (int64_t i = 0; i + 8 <= nr * cols; i += 8)
+                _mm256_storeu_ps(s_wbuf + i, gf_load8(wb, i, dt));
+            for (int64_t i = (nr * cols) & ~(int64_t)7; i < nr * cols; i++)
+                s_wbuf[i] = gf_mat_get(&(struct gf_mat){dt, nr, cols, wb}, i);
+            s_block(y + b0, ldy, x, n, cols, s_wbuf, nr, GF_DTYPE_F32);
+        } else {
+            s_block(y + b0, ldy, x, n, cols, wb, nr, dt);
+        }
     }
 }
 

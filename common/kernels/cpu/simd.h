@@ -16,7 +16,6 @@
 #include <immintrin.h>
 #define GF_SIMD __attribute__((target("avx2,fma,f16c")))
 #define GF_INLINE __attribute__((always_inline)) inline
-#define GF_UNROLL _Pragma("GCC unroll 4")
 
 static inline int gf_simd_avx2(void)
 {
