@@ -92,6 +92,20 @@ static void test_loads_single_and_sharded(void **state)
                     (i != 2));
         gf_ckpt_close(&ck);
         assert_null(ck);
+        /* tokenizer.json carries the Janus and GoT-R1 added tokens, ids below the vocab */
+        char path[512];
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        json_t *tok = json_load_file(path, 0, NULL), *e;
+        size_t k;
+        int found = 0;
+        json_array_foreach(json_object_get(tok, "added_tokens"), k, e)
+        {
+            const char *c = json_string_value(json_object_get(e, "content"));
+            found += !strcmp(c, "<begin_of_image>") || !strcmp(c, "<|obj_end|>");
+            assert_true(json_integer_value(json_object_get(e, "id")) < 512);
+        }
+        assert_int_equal(found, 2);
+        json_decref(tok);
         mu_rmtree(dir);
     }
 }

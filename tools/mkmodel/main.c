@@ -26,7 +26,8 @@ static void s_usage(FILE *f)
             "  --vq-ch N           VQ decoder base channels (0 = no gen_vision_model; tiny 8)\n"
             "  --dtype f32|f16|bf16  (default f32)\n"
             "  --shards N          split into N files with model.safetensors.index.json\n"
-            "  --seed N            (default 1)\n");
+            "  --seed N            (default 1)\n"
+            "  --tokenizer FILE    base tokenizer.json to extend (default: 256 byte tokens)\n");
 }
 
 static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
@@ -80,25 +81,16 @@ int main(int argc, char **argv)
         O_SH,
         O_SEED,
         O_OUT,
+        O_TOK,
         O_HELP
     };
-    static const struct option opts[] = {{"size", 1, 0, O_SIZE},
-                                         {"hidden", 1, 0, O_HID},
-                                         {"intermediate", 1, 0, O_INT},
-                                         {"layers", 1, 0, O_LAY},
-                                         {"heads", 1, 0, O_HEADS},
-                                         {"kv-heads", 1, 0, O_KV},
-                                         {"vocab", 1, 0, O_VOC},
-                                         {"image-vocab", 1, 0, O_IVOC},
-                                         {"code-dim", 1, 0, O_CD},
-                                         {"max-pos", 1, 0, O_MAXP},
-                                         {"vq-ch", 1, 0, O_VQ},
-                                         {"dtype", 1, 0, O_DT},
-                                         {"shards", 1, 0, O_SH},
-                                         {"seed", 1, 0, O_SEED},
-                                         {"out", 1, 0, O_OUT},
-                                         {"help", 0, 0, O_HELP},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"size", 1, 0, O_SIZE},     {"hidden", 1, 0, O_HID},       {"intermediate", 1, 0, O_INT},
+        {"layers", 1, 0, O_LAY},    {"heads", 1, 0, O_HEADS},      {"kv-heads", 1, 0, O_KV},
+        {"vocab", 1, 0, O_VOC},     {"image-vocab", 1, 0, O_IVOC}, {"code-dim", 1, 0, O_CD},
+        {"max-pos", 1, 0, O_MAXP},  {"vq-ch", 1, 0, O_VQ},         {"dtype", 1, 0, O_DT},
+        {"shards", 1, 0, O_SH},     {"seed", 1, 0, O_SEED},        {"out", 1, 0, O_OUT},
+        {"tokenizer", 1, 0, O_TOK}, {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
     struct mk_opts o = {.dtype = GF_DTYPE_F32, .shards = 1, .seed = 1};
     struct gf_model_config *c = &o.cfg;
     int vq_ch = 0, kv_set = 0, op;
@@ -169,6 +161,9 @@ int main(int argc, char **argv)
         case O_OUT:
             o.out = optarg;
             break;
+        case O_TOK:
+            o.tokenizer = optarg;
+            break;
         case O_HELP:
             s_usage(stdout);
             return 0;
@@ -199,7 +194,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (mk_write_config(&o) < 0 || mk_write_tokenizer_configs(&o) < 0 ||
-        mk_write_weights(&o, &l) < 0)
+        mk_write_tokenizer(&o) < 0 || mk_write_weights(&o, &l) < 0)
         goto out;
     rc = 0;
 out:
