@@ -52,6 +52,14 @@ def decode(lm, tokens):
     return tokens / (time.perf_counter() - t0)
 
 
+@torch.no_grad()
+def prefill(lm, tokens):
+    ids = torch.tensor([[(i * 7919 + 13) % lm.config.vocab_size for i in range(tokens)]])
+    t0 = time.perf_counter()
+    lm(input_ids=ids, use_cache=True, logits_to_keep=1)
+    return tokens / (time.perf_counter() - t0)
+
+
 def sgemm(n=2048, reps=5):
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
@@ -69,12 +77,16 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "f32"])
+    ap.add_argument("--prefill", type=int, default=0, help="also time a prefill of N tokens")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print("peer: torch %s, %d threads" % (torch.__version__, a.threads))
     print("peer sgemm: %.1f GFLOP/s (torch.mm 2048^3 f32)" % (sgemm() * 1e-9))
     lm = load_lm(a.dir, torch.bfloat16 if a.dtype == "bf16" else torch.float32)
     print("peer decode (transformers, %s): %.2f tokens/s" % (a.dtype, decode(lm, a.tokens)))
+    if a.prefill:
+        print("peer prefill (transformers, %s): %d tokens, %.1f tokens/s" % (
+            a.dtype, a.prefill, prefill(lm, a.prefill)))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "core/log.h"
@@ -104,6 +105,18 @@ static double s_step_bytes(const struct gf_ckpt *ck)
 #undef B
 }
 
+static long s_resident_pages(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident;
+}
+
 static int s_run(const char *mode, const char *dir, int threads, int tokens, int rows)
 {
     int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
@@ -111,8 +124,11 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     struct gf_backend *be = NULL;
     struct gf_llm *m = NULL;
     struct gf_tok *toks = NULL;
+    long pages0 = s_resident_pages();
     if (gf_ckpt_open(dir, &ck) < 0)
         goto out;
+    printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
+           gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
     be = gf_backend_cpu_new(threads);
     int chunk = decode ? pre * rows : tokens;
     if (!be || gf_llm_new(be, ck, rows, pre + (decode ? tokens : 0) + 1, chunk, &m) < 0)

@@ -87,7 +87,7 @@ GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int 
         }
 }
 
-/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 tokens. */
+/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 (or 2, 1) tokens. */
 GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int n, int64_t cols,
                                       const void *w, int64_t nr, enum gf_dtype dt)
 {
@@ -97,7 +97,10 @@ GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int
     for (; t + 3 <= n; t += 3)
         for (int64_t r = 0; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 3, dt);
-    for (; t < n; t++)
+    if (n - t == 2) /* a CFG pair */
+        for (int64_t r = 0; r < r4; r += 4)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 2, dt);
+    else if (n - t == 1)
         for (int64_t r = 0; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 1, dt);
     for (int64_t r = r4; r < nr; r++)
