@@ -75,7 +75,7 @@ static void test_linear(void **state)
         for (size_t s = 0; s < 3; s++) {
             int64_t rows = shapes[s][0], cols = shapes[s][1];
             struct gf_mat w = s_mat(dt, rows, cols), b = s_mat(dt, 1, rows);
-            for (int n = 1; n <= 7; n += 3) {
+            for (int n = 1; n <= 7; n++) {
                 float *x = malloc(n * cols * 4), *y0 = malloc(n * rows * 4);
                 float *y1 = malloc(n * rows * 4), *y2 = malloc(rows * 4);
                 s_fill(x, n * cols);
