@@ -300,17 +300,50 @@ static float s_dotf(const float *a, const float *b, int n, int avx2)
 
 /* --- elementwise ---------------------------------------------------------------------------- */
 
+struct s_elem_job {
+    float *y;
+    const float *a, *b;
+    int64_t count;
+};
+
+enum { S_ELEM_CHUNK = 8192 };
+
+static void s_swiglu_task(void *arg, int task)
+{
+    struct s_elem_job *j = arg;
+    int64_t i0 = (int64_t)task * S_ELEM_CHUNK, i1 = i0 + S_ELEM_CHUNK;
+    if (i1 > j->count)
+        i1 = j->count;
+    for (int64_t i = i0; i < i1; i++)
+        j->y[i] = j->a[i] / (1.0f + expf(-j->a[i])) * j->b[i];
+}
+
+static void s_add_task(void *arg, int task)
+{
+    struct s_elem_job *j = arg;
+    int64_t i0 = (int64_t)task * S_ELEM_CHUNK, i1 = i0 + S_ELEM_CHUNK;
+    if (i1 > j->count)
+        i1 = j->count;
+    for (int64_t i = i0; i < i1; i++)
+        j->y[i] += j->a[i];
+}
+
+static int s_chunks(int64_t count)
+{
+    return (int)((count + S_ELEM_CHUNK - 1) / S_ELEM_CHUNK);
+}
+
 static void s_swiglu(struct gf_backend *be, float *y, const float *gate, const float *up,
                      int64_t count)
 {
-    for (int64_t i = 0; i < count; i++)
-        y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    struct s_elem_job j = {y, gate, up, count};
+    gf_pool_run(s_impl(be)->pool, s_swiglu_task, &j, s_chunks(count));
 }
 
 static void s_add(struct gf_backend *be, float *y, const float *x, int64_t count)
 {
-    for (int64_t i = 0; i < count; i++)
-        y[i] += x[i];
+    struct s_elem_job j = {y, x, NULL, count};
+    gf_pool_run(s_impl(be)->pool, s_add_task, &j, s_chunks(count));
 }
 
 static const struct gf_ops s_cpu_ops = {
