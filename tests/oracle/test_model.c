@@ -176,6 +176,37 @@ static void test_loop_greedy(void **state)
     free(prompt), free(text);
 }
 
+/* Sampled at temperature 1: the same seed gives the same tokens whether the image was made
+ * alone or beside another in the batch; another seed gives others. */
+static void test_loop_sampled_batch_invariant(void **state)
+{
+    struct fixture *f = *state;
+    int32_t prompt[5] = {1, 40, 41, 42, 43};
+    struct gf_loop_params p = {.prompt = prompt,
+                               .n_prompt = 5,
+                               .boi_id = 7,
+                               .pad_id = 2,
+                               .max_text = 12,
+                               .n_image = 10,
+                               .parallel = 1,
+                               .cfg_weight = 5.0f,
+                               .text = {1.0f, 0, 1.0f},
+                               .image = {1.0f, 0, 1.0f},
+                               .seed = 1234};
+    struct gf_loop_result one, two, other;
+    assert_int_equal(gf_loop_run(f->llm, &p, &one), 0);
+    p.parallel = 2;
+    assert_int_equal(gf_loop_run(f->llm, &p, &two), 0);
+    assert_int_equal(one.n_text, two.n_text);
+    assert_memory_equal(one.text, two.text, one.n_text * 4);
+    assert_memory_equal(one.image, two.image, 10 * 4);
+    assert_memory_not_equal(two.image, two.image + 10, 10 * 4);
+    p.seed = 1235;
+    assert_int_equal(gf_loop_run(f->llm, &p, &other), 0);
+    assert_memory_not_equal(other.image, one.image, 10 * 4);
+    gf_loop_result_release(&one), gf_loop_result_release(&two), gf_loop_result_release(&other);
+}
+
 /* A row decoded alone and the same row inside a ragged batch give bit-identical logits. */
 static void test_ragged_batch_invariance(void **state)
 {
@@ -213,6 +244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_bf16, s_teardown),
         cmocka_unit_test_setup_teardown(test_ragged_batch_invariance, s_f32, s_teardown),
+        cmocka_unit_test_setup_teardown(test_loop_sampled_batch_invariant, s_bf16, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
