@@ -13,14 +13,17 @@
 #include "kernels/cpu/simd.h"
 #include "model/checkpoint.h"
 #include "model/llm.h"
+#include "model/loop.h"
 
 static void s_usage(FILE *f)
 {
-    fprintf(f, "usage: gotflow bench decode|prefill --model DIR [--threads N] [--tokens N] "
+    fprintf(f, "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] "
                "[--rows N]\n\n"
                "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
                "         a short prefill; prints tokens/s and the bandwidth roofline\n"
-               "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n");
+               "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
+               "image    stage 2 of the reference loop: --rows images under CFG (2 rows each),\n"
+               "         N image tokens each (default 16) after a 64-token re-prefill\n");
 }
 
 static double s_now(void)
@@ -117,6 +120,41 @@ static long s_resident_pages(void)
     return resident;
 }
 
+/* Stage 2 of the reference loop as the pipeline runs it: re-prefill, gen_head, CFG, sampling. */
+static int s_image(struct gf_ckpt *ck, struct gf_backend *be, int tokens, int images)
+{
+    enum { L = 64 };
+    struct gf_llm *m = NULL;
+    int32_t seq[L], *out = malloc((size_t)images * tokens * 4);
+    int rc = 1;
+    for (int i = 0; i < L; i++)
+        seq[i] = (i * 7919 + 13) % ck->cfg.vocab;
+    struct gf_loop_params p = {.prompt = seq,
+                               .n_prompt = L,
+                               .boi_id = seq[L - 1],
+                               .pad_id = 0,
+                               .max_text = 1,
+                               .n_image = tokens,
+                               .parallel = images,
+                               .cfg_weight = 5.0f,
+                               .image = {1.0f, 0, 1.0f},
+                               .seed = 1000};
+    if (!out || gf_llm_new(be, ck, 2 * images, L + tokens, L, &m) < 0)
+        goto out;
+    double t0 = s_now();
+    if (gf_loop_image(m, &p, seq, L, out) < 0)
+        goto out;
+    double t = s_now() - t0;
+    printf("image: %d images x %d tokens (CFG, %d rows, re-prefill of %d) in %.3f s: %.2f image "
+           "tokens/s\n",
+           images, tokens, 2 * images, L, t, images * tokens / t);
+    rc = 0;
+out:
+    gf_llm_destroy(&m);
+    free(out);
+    return rc;
+}
+
 static int s_run(const char *mode, const char *dir, int threads, int tokens, int rows)
 {
     int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
@@ -130,6 +168,11 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
            gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
     be = gf_backend_cpu_new(threads);
+    if (be && strcmp(mode, "image") == 0) {
+        printf("model '%s': %d threads\n", dir, be->n_threads);
+        rc = s_image(ck, be, tokens, rows);
+        goto out;
+    }
     int chunk = decode ? pre * rows : tokens;
     if (!be || gf_llm_new(be, ck, rows, pre + (decode ? tokens : 0) + 1, chunk, &m) < 0)
         goto out;
@@ -187,7 +230,8 @@ int cmd_bench(int argc, char **argv)
                                          {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     const char *dir = NULL;
     int threads = 0, tokens = 0, rows = 1, op;
-    if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0)) {
+    if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&
+                     strcmp(argv[1], "image") != 0)) {
         s_usage(gf_cmd_wants_help(argc, argv) ? stdout : stderr);
         return gf_cmd_wants_help(argc, argv) ? 0 : 2;
     }
@@ -216,7 +260,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (!tokens)
-        tokens = strcmp(mode, "decode") == 0 ? 16 : 128;
+        tokens = strcmp(mode, "prefill") == 0 ? 128 : 16;
     if (!dir || tokens < 1 || rows < 1 || rows > 256) {
         s_usage(stderr);
         return 2;
