@@ -124,6 +124,37 @@ static void test_same_flags_same_bytes(void **state)
     mu_rmtree(a), mu_rmtree(b), mu_rmtree(c);
 }
 
+/* The tensor list has the published sizes: MODEL.md §2.3, §3, §4.1 (decoder path 42,583,171). */
+static void test_published_sizes(void **state)
+{
+    static const struct {
+        const char *size;
+        long long lm, head, aligner, vq;
+    } want[] = {{"1b", 1652656128, 37767168, 4214784, 42583171},
+                {"7b", 6910365696, 83906560, 16818176, 42583171}};
+    for (int i = 0; i < 2; i++) {
+        char cmd[256], name[64];
+        const char *bin = getenv("GOTFLOW_BIN");
+        snprintf(cmd, sizeof cmd, "%s/mkmodel --size %s --dry-run", bin ? bin : "build/bin",
+                 want[i].size);
+        FILE *p = popen(cmd, "r");
+        long long v, got[4] = {0};
+        while (fscanf(p, "%63s %lld", name, &v) == 2) {
+            if (!strcmp(name, "language_model."))
+                got[0] = v;
+            if (!strcmp(name, "gen_head."))
+                got[1] = v;
+            if (!strcmp(name, "gen_aligner."))
+                got[2] = v;
+            if (!strcmp(name, "gen_vision_model."))
+                got[3] = v;
+        }
+        assert_int_equal(pclose(p), 0);
+        assert_true(got[0] == want[i].lm && got[1] == want[i].head);
+        assert_true(got[2] == want[i].aligner && got[3] == want[i].vq);
+    }
+}
+
 static void s_drop_norm(json_t *h)
 {
     json_object_del(h, "language_model.model.norm.weight");
@@ -331,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loads_single_and_sharded),
         cmocka_unit_test(test_same_flags_same_bytes),
+        cmocka_unit_test(test_published_sizes),
         cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_wrong_shape),
         cmocka_unit_test(test_truncated),

@@ -27,7 +27,8 @@ static void s_usage(FILE *f)
             "  --dtype f32|f16|bf16  (default f32)\n"
             "  --shards N          split into N files with model.safetensors.index.json\n"
             "  --seed N            (default 1)\n"
-            "  --tokenizer FILE    base tokenizer.json to extend (default: 256 byte tokens)\n");
+            "  --tokenizer FILE    base tokenizer.json to extend (default: 256 byte tokens)\n"
+            "  --dry-run           print parameter counts per part and write nothing\n");
 }
 
 static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
@@ -63,6 +64,37 @@ static int s_mkdir_p(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Parameter counts per part, to hold against the published sizes (MODEL.md §2.3, §4.1, §5). */
+static int s_dry_run(const struct gf_model_config *c, int vq_ch)
+{
+    static const char *const parts[] = {"language_model.", "gen_head.",         "gen_aligner.",
+                                        "gen_embed.",      "gen_vision_model.", "aligner."};
+    long long count[7] = {0}, total = 0;
+    struct mk_list l = {0};
+    if (mk_list_build(&l, c, vq_ch) < 0)
+        return 1;
+    for (int i = 0; i < l.n; i++) {
+        long long n = 1;
+        for (int d = 0; d < l.t[i].ndim; d++)
+            n *= l.t[i].shape[d];
+        int p = 0;
+        while (p < 6 && strncmp(l.t[i].name, parts[p], strlen(parts[p])) != 0)
+            p++;
+        /* the VQ figure is the decoder path: no encoder-side quant_conv, no usage buffer */
+        const char *nm = l.t[i].name;
+        if (p == 4 &&
+            (strstr(nm, "codebook_used") || strncmp(nm, "gen_vision_model.quant_conv.", 28) == 0))
+            p = 6;
+        count[p] += n;
+        total += n;
+    }
+    for (int p = 0; p < 6; p++)
+        printf("%-20s %lld\n", parts[p], count[p]);
+    printf("%-20s %lld\n%-20s %lld\n%-20s %d\n", "other", count[6], "total", total, "tensors", l.n);
+    mk_list_release(&l);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -82,18 +114,31 @@ int main(int argc, char **argv)
         O_SEED,
         O_OUT,
         O_TOK,
+        O_DRY,
         O_HELP
     };
-    static const struct option opts[] = {
-        {"size", 1, 0, O_SIZE},     {"hidden", 1, 0, O_HID},       {"intermediate", 1, 0, O_INT},
-        {"layers", 1, 0, O_LAY},    {"heads", 1, 0, O_HEADS},      {"kv-heads", 1, 0, O_KV},
-        {"vocab", 1, 0, O_VOC},     {"image-vocab", 1, 0, O_IVOC}, {"code-dim", 1, 0, O_CD},
-        {"max-pos", 1, 0, O_MAXP},  {"vq-ch", 1, 0, O_VQ},         {"dtype", 1, 0, O_DT},
-        {"shards", 1, 0, O_SH},     {"seed", 1, 0, O_SEED},        {"out", 1, 0, O_OUT},
-        {"tokenizer", 1, 0, O_TOK}, {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"size", 1, 0, O_SIZE},
+                                         {"hidden", 1, 0, O_HID},
+                                         {"intermediate", 1, 0, O_INT},
+                                         {"layers", 1, 0, O_LAY},
+                                         {"heads", 1, 0, O_HEADS},
+                                         {"kv-heads", 1, 0, O_KV},
+                                         {"vocab", 1, 0, O_VOC},
+                                         {"image-vocab", 1, 0, O_IVOC},
+                                         {"code-dim", 1, 0, O_CD},
+                                         {"max-pos", 1, 0, O_MAXP},
+                                         {"vq-ch", 1, 0, O_VQ},
+                                         {"dtype", 1, 0, O_DT},
+                                         {"shards", 1, 0, O_SH},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"out", 1, 0, O_OUT},
+                                         {"tokenizer", 1, 0, O_TOK},
+                                         {"dry-run", 0, 0, O_DRY},
+                                         {"help", 0, 0, O_HELP},
+                                         {0, 0, 0, 0}};
     struct mk_opts o = {.dtype = GF_DTYPE_F32, .shards = 1, .seed = 1};
     struct gf_model_config *c = &o.cfg;
-    int vq_ch = 0, kv_set = 0, op;
+    int vq_ch = 0, kv_set = 0, dry = 0, op;
     const char *size = "tiny";
     for (int i = 1; i < argc; i++) /* the preset first, so that other flags override it */
         if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
@@ -164,6 +209,9 @@ int main(int argc, char **argv)
         case O_TOK:
             o.tokenizer = optarg;
             break;
+        case O_DRY:
+            dry = 1;
+            break;
         case O_HELP:
             s_usage(stdout);
             return 0;
@@ -174,7 +222,7 @@ int main(int argc, char **argv)
     }
     if (!kv_set)
         c->n_kv_heads = c->n_heads;
-    if (!o.out || c->hidden <= 0 || c->n_heads <= 0 || c->hidden % c->n_heads ||
+    if ((!o.out && !dry) || c->hidden <= 0 || c->n_heads <= 0 || c->hidden % c->n_heads ||
         c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads || c->intermediate <= 0 ||
         c->n_layers <= 0 || c->vocab <= 0 || c->image_vocab <= 0 || c->aligner_in <= 0 ||
         o.shards < 1 || vq_ch < 0) {
@@ -183,6 +231,8 @@ int main(int argc, char **argv)
     }
     c->head_dim = c->hidden / c->n_heads;
     c->image_token_embed = c->hidden;
+    if (dry)
+        return s_dry_run(c, vq_ch);
     if (s_mkdir_p(o.out) != 0) {
         gf_log_error("cannot create '%s': %s", o.out, strerror(errno));
         return 1;
