@@ -186,6 +186,12 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     for (int i = 0; i < chunk; i++) /* rows x prompt, every token of a row in its own slot */
         toks[i] = (struct gf_tok){(i * 7919 + 13) % c->vocab, i / pre, i % pre, GF_TOK_TEXT,
                                   i % pre == pre - 1};
+    if (!decode) { /* fault the mapped weights in first: time the arithmetic, not the disk */
+        struct gf_tok warm = {1, 0, 0, GF_TOK_TEXT, 1};
+        if (gf_llm_forward(m, &warm, 1) < 0)
+            goto out;
+        gf_llm_text_logits(m);
+    }
     double t0 = s_now();
     if (gf_llm_forward(m, toks, chunk) < 0)
         goto out;

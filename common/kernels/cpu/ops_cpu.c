@@ -220,6 +220,7 @@ struct s_attn_job {
 };
 
 static float s_dotf(const float *a, const float *b, int n, int avx2);
+static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n, int avx2);
 
 static void s_attn_task(void *arg, int item)
 {
@@ -238,14 +239,12 @@ static void s_attn_task(void *arg, int item)
         if (s > mx) {
             float f = expf(mx - s);
             sum *= f;
-            for (int i = 0; i < hd; i++)
-                acc[i] *= f;
+            s_axpby(acc, f, acc, 0.0f, v, hd, j->avx2); /* acc *= f */
             mx = s;
         }
         float e = expf(s - mx);
         sum += e;
-        for (int i = 0; i < hd; i++)
-            acc[i] = fmaf(e, v[i], acc[i]);
+        s_axpby(acc, 1.0f, acc, e, v, hd, j->avx2); /* acc += e v */
     }
     float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
     for (int i = 0; i < hd; i++)
@@ -272,6 +271,32 @@ GF_SIMD static float s_dotf_avx2(const float *a, const float *b, int n)
     return s;
 }
 #endif
+
+#if GF_HAVE_AVX2
+GF_SIMD static void s_axpby_avx2(float *y, float a, const float *x, float b, const float *z, int n)
+{
+    __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vb, _mm256_loadu_ps(z + i),
+                                                _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
+    for (; i < n; i++)
+        y[i] = a * x[i] + b * z[i];
+}
+#endif
+
+/* y[i] = a x[i] + b z[i] */
+static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n, int avx2)
+{
+#if GF_HAVE_AVX2
+    if (avx2) {
+        s_axpby_avx2(y, a, x, b, z, n);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++)
+        y[i] = a * x[i] + b * z[i];
+}
 
 static float s_dotf(const float *a, const float *b, int n, int avx2)
 {
