@@ -70,27 +70,45 @@ static void s_bw_task(void *arg, int i)
     b->sums[i & 255] += s;
 }
 
-/* Best of 3 passes over 512 MiB, in bytes per second. */
-static double s_read_bandwidth(int threads)
+/* The machine's read bandwidth, measured in passes interleaved with the decode steps so that
+ * both see the same machine (it is shared; its load changes by the second). */
+struct s_meter {
+    struct gf_pool *pool;
+    struct s_bw b;
+    size_t bytes;
+    double seconds, read;
+};
+
+static int s_meter_init(struct s_meter *m, int threads)
 {
-    size_t bytes = (size_t)512 << 20;
-    uint64_t *buf = malloc(bytes);
-    struct gf_pool *pool = gf_pool_new(threads);
-    double best = 0;
-    if (!buf || !pool)
-        goto out;
-    memset(buf, 1, bytes);
-    struct s_bw b = {buf, bytes / 8 / 64, {0}};
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = s_now();
-        gf_pool_run(pool, s_bw_task, &b, 64);
-        double bw = bytes / (s_now() - t0);
-        best = bw > best ? bw : best;
+    memset(m, 0, sizeof *m);
+    m->bytes = (size_t)512 << 20;
+    uint64_t *buf = malloc(m->bytes);
+    m->pool = gf_pool_new(threads);
+    if (!buf || !m->pool) {
+        free(buf);
+        gf_pool_destroy(&m->pool);
+        return -1;
     }
-out:
-    gf_pool_destroy(&pool);
-    free(buf);
-    return best;
+    memset(buf, 1, m->bytes);
+    m->b.buf = buf;
+    m->b.words_per_task = m->bytes / 8 / 64;
+    gf_pool_run(m->pool, s_bw_task, &m->b, 64); /* first touch, untimed */
+    return 0;
+}
+
+static void s_meter_pass(struct s_meter *m)
+{
+    double t0 = s_now();
+    gf_pool_run(m->pool, s_bw_task, &m->b, 64);
+    m->seconds += s_now() - t0;
+    m->read += m->bytes;
+}
+
+static void s_meter_release(struct s_meter *m)
+{
+    gf_pool_destroy(&m->pool);
+    free((void *)m->b.buf);
 }
 
 /* Bytes of weights one decode step reads: every layer, the final norm, the text head. */
@@ -162,6 +180,7 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     struct gf_backend *be = NULL;
     struct gf_llm *m = NULL;
     struct gf_tok *toks = NULL;
+    struct s_meter meter = {0};
     long pages0 = s_resident_pages();
     if (gf_ckpt_open(dir, &ck) < 0)
         goto out;
@@ -205,23 +224,29 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
         rc = 0;
         goto out;
     }
-    double bw = s_read_bandwidth(be->n_threads), step = s_step_bytes(ck);
-    t0 = s_now();
+    if (s_meter_init(&meter, be->n_threads) < 0)
+        goto out;
+    double step = s_step_bytes(ck), t = 0;
     for (int s = 0; s < tokens; s++) {
+        s_meter_pass(&meter);
         for (int r = 0; r < rows; r++)
             toks[r] = (struct gf_tok){(s * 31 + r) % c->vocab, r, pre + s, GF_TOK_TEXT, 1};
+        t0 = s_now();
         if (gf_llm_forward(m, toks, rows) < 0)
             goto out;
         gf_llm_text_logits(m);
+        t += s_now() - t0;
     }
-    double t = s_now() - t0, tps = (double)tokens * rows / t, roof = bw / step * rows;
+    double bw = meter.read / meter.seconds;
+    double tps = (double)tokens * rows / t, roof = bw / step * rows;
     printf("decode: %d steps x %d rows in %.3f s: %.2f tokens/s (%.1f ms/step)\n", tokens, rows, t,
            tps, t / tokens * 1e3);
-    printf("roofline: read bandwidth %.2f GB/s / %.3f GB per step = %.2f tokens/s; decode at "
-           "%.0f%% of it\n",
+    printf("roofline: read bandwidth %.2f GB/s (interleaved with the steps) / %.3f GB per step = "
+           "%.2f tokens/s; decode at %.0f%% of it\n",
            bw * 1e-9, step * 1e-9, roof, 100 * tps / roof);
     rc = 0;
 out:
+    s_meter_release(&meter);
     free(toks);
     gf_llm_destroy(&m);
     gf_backend_destroy(&be);
