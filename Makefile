@@ -11,7 +11,7 @@
 # Debian packages the build and the tests need, and the pkg-config names they provide.
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
-               python3-zmq python3-msgpack procps
+               python3-zmq python3-msgpack procps libopenblas0-pthread
 PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson
 
 CC ?= cc

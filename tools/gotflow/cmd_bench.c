@@ -14,6 +14,7 @@
 #include "model/checkpoint.h"
 #include "model/llm.h"
 #include "model/loop.h"
+#include "sgemm_peer.h"
 
 static void s_usage(FILE *f)
 {
@@ -173,6 +174,49 @@ out:
     return rc;
 }
 
+/* Prefill timed in rounds, each followed by OpenBLAS sgemm of the same FLOP count (shape of
+ * the MLP products) so that both see the same machine. */
+static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_llm *m,
+                     const struct gf_tok *toks, int tokens)
+{
+    enum { ROUNDS = 3 };
+    const struct gf_model_config *c = &ck->cfg;
+    struct gf_tok warm = {1, 0, 0, GF_TOK_TEXT, 1};
+    /* fault the mapped weights in first: time the arithmetic, not the page cache */
+    if (gf_llm_forward(m, &warm, 1) < 0)
+        return 1;
+    double esize = gf_dtype_size(ck->w.layers[0].wq.dtype);
+    double layer_params = (s_step_bytes(ck) - (double)c->vocab * c->hidden * esize) / esize;
+    double flops = 2.0 * layer_params * tokens + 2.0 * c->vocab * c->hidden;
+    struct sgemm_peer *peer = sgemm_peer_new(be->n_threads, tokens, c->intermediate, c->hidden);
+    int reps = peer ? (int)(flops / sgemm_peer_flops(peer) + 0.5) : 0;
+    double t_ours = 0, t_peer = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = s_now();
+        if (gf_llm_forward(m, toks, tokens) < 0) {
+            sgemm_peer_destroy(&peer);
+            return 1;
+        }
+        gf_llm_text_logits(m);
+        t_ours += s_now() - t0;
+        for (int i = 0; i < reps; i++)
+            t_peer += sgemm_peer_run(peer);
+    }
+    double ours = flops * ROUNDS / t_ours;
+    printf("prefill: %d tokens x %d rounds: %.1f tokens/s, %.1f GFLOP/s in the products\n", tokens,
+           ROUNDS, tokens * ROUNDS / t_ours, ours * 1e-9);
+    if (peer) {
+        double theirs = sgemm_peer_flops(peer) * reps * ROUNDS / t_peer;
+        printf("sgemm (OpenBLAS, f32, %dx%dx%d, interleaved): %.1f GFLOP/s; prefill at %.0f%% "
+               "of it\n",
+               tokens, c->intermediate, c->hidden, theirs * 1e-9, 100 * ours / theirs);
+    } else {
+        printf("sgemm: OpenBLAS not installed (libopenblas0-pthread), no comparison\n");
+    }
+    sgemm_peer_destroy(&peer);
+    return 0;
+}
+
 static int s_run(const char *mode, const char *dir, int threads, int tokens, int rows)
 {
     int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
@@ -205,28 +249,15 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     for (int i = 0; i < chunk; i++) /* rows x prompt, every token of a row in its own slot */
         toks[i] = (struct gf_tok){(i * 7919 + 13) % c->vocab, i / pre, i % pre, GF_TOK_TEXT,
                                   i % pre == pre - 1};
-    if (!decode) { /* fault the mapped weights in first: time the arithmetic, not the disk */
-        struct gf_tok warm = {1, 0, 0, GF_TOK_TEXT, 1};
-        if (gf_llm_forward(m, &warm, 1) < 0)
-            goto out;
-        gf_llm_text_logits(m);
-    }
-    double t0 = s_now();
-    if (gf_llm_forward(m, toks, chunk) < 0)
-        goto out;
-    gf_llm_text_logits(m);
-    double t_pre = s_now() - t0;
     if (!decode) {
-        double flops = 2.0 * (s_step_bytes(ck) / gf_dtype_size(ck->w.layers[0].wq.dtype)) * tokens;
-        printf("prefill: %d tokens in %.3f s: %.1f tokens/s, %.1f GFLOP/s in the weight "
-               "products\n",
-               tokens, t_pre, tokens / t_pre, flops / t_pre * 1e-9);
-        rc = 0;
+        rc = s_prefill(ck, be, m, toks, tokens);
         goto out;
     }
+    if (gf_llm_forward(m, toks, chunk) < 0) /* each row's short prompt */
+        goto out;
     if (s_meter_init(&meter, be->n_threads) < 0)
         goto out;
-    double step = s_step_bytes(ck), t = 0;
+    double step = s_step_bytes(ck), t = 0, t0;
     for (int s = 0; s < tokens; s++) {
         s_meter_pass(&meter);
         for (int r = 0; r < rows; r++)
