@@ -43,6 +43,7 @@ int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int
     m->out_idx = A(be, T * 4);
     m->logits = malloc(T * nv * 4);
     m->h_ids = malloc(T * 4), m->h_slot = malloc(T * 4), m->h_pos = malloc(T * 4);
+    m->slot_used = calloc(n_slots, 1);
     if (!m->k_cache || !m->v_cache || !m->x || !m->xn || !m->hidden || !m->q || !m->att || !m->k ||
         !m->v || !m->gate || !m->up || !m->small || !m->logits_dev || !m->ids || !m->slot ||
         !m->pos || !m->out_idx || !m->logits || !m->h_ids || !m->h_slot || !m->h_pos) {
@@ -69,7 +70,7 @@ void gf_llm_destroy(struct gf_llm **self_p)
     for (size_t i = 0; i < 4; i++)
         if (ibufs[i])
             F(m->be, ibufs[i]);
-    free(m->logits), free(m->h_ids), free(m->h_slot), free(m->h_pos);
+    free(m->logits), free(m->h_ids), free(m->h_slot), free(m->h_pos), free(m->slot_used);
     free(m);
     *self_p = NULL;
 }
@@ -204,4 +205,31 @@ const float *gf_llm_image_logits(struct gf_llm *m)
 void gf_llm_hidden(struct gf_llm *m, float *dst)
 {
     m->be->ops->to_host(m->be, dst, m->hidden, (size_t)m->n_out * m->cfg->hidden * 4);
+}
+
+int gf_llm_slots_free(const struct gf_llm *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_slots; i++)
+        n += !m->slot_used[i];
+    return n;
+}
+
+int gf_llm_slots_acquire(struct gf_llm *m, int n, int32_t *slots)
+{
+    if (n < 1 || gf_llm_slots_free(m) < n)
+        return GF_EBUSY;
+    for (int i = 0, k = 0; k < n; i++)
+        if (!m->slot_used[i]) {
+            m->slot_used[i] = 1;
+            slots[k++] = i;
+        }
+    return 0;
+}
+
+void gf_llm_slots_release(struct gf_llm *m, int n, const int32_t *slots)
+{
+    for (int k = 0; k < n; k++)
+        if (slots[k] >= 0 && slots[k] < m->n_slots)
+            m->slot_used[slots[k]] = 0;
 }

@@ -52,6 +52,7 @@ struct gf_llm {
     /* host memory */
     float *logits; /* [T][max(V, IV)] the last head's output */
     int32_t *h_ids, *h_slot, *h_pos;
+    uint8_t *slot_used; /* [n_slots] */
 };
 
 /* Sizes everything for n_slots rows of max_seq positions and at most max_tokens tokens per
@@ -70,6 +71,12 @@ int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n);
 const float *gf_llm_text_logits(struct gf_llm *m);
 /* gen_head over the kept hidden states: host logits [n_out][image_vocab]. */
 const float *gf_llm_image_logits(struct gf_llm *m);
+/* Continuous batching: takes n free slots (lowest first) into slots[n], or returns GF_EBUSY and
+ * takes none. A request keeps its slots until it releases them; positions start again at 0. */
+int gf_llm_slots_acquire(struct gf_llm *m, int n, int32_t *slots);
+void gf_llm_slots_release(struct gf_llm *m, int n, const int32_t *slots);
+int gf_llm_slots_free(const struct gf_llm *m);
+
 /* The kept hidden states, copied to host dst[n_out][H]. */
 void gf_llm_hidden(struct gf_llm *m, float *dst);
 

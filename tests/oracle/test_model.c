@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <math.h>
 
+#include "core/error.h"
 #include "core/log.h"
 #include "model/checkpoint.h"
 #include "model/llm.h"
@@ -231,6 +232,32 @@ static void test_ragged_batch_invariance(void **state)
     free(alone);
 }
 
+/* Requests take and give back slots; a slot reused from position 0 forgets its old rows. */
+static void test_slots(void **state)
+{
+    struct fixture *f = *state;
+    int32_t a[2], b[2], c[1];
+    assert_int_equal(gf_llm_slots_acquire(f->llm, 2, a), 0);
+    assert_int_equal(gf_llm_slots_acquire(f->llm, 2, b), 0);
+    assert_int_equal(gf_llm_slots_acquire(f->llm, 1, c), GF_EBUSY);
+    assert_int_equal(a[0], 0);
+    assert_int_equal(b[1], 3);
+    gf_llm_slots_release(f->llm, 2, a);
+    assert_int_equal(gf_llm_slots_free(f->llm), 2);
+    int V = f->ck->cfg.vocab;
+    float *first = malloc((size_t)V * 4);
+    struct gf_tok t = {5, 0, 0, GF_TOK_TEXT, 1};
+    gf_llm_forward(f->llm, &t, 1);
+    memcpy(first, gf_llm_text_logits(f->llm), (size_t)V * 4);
+    struct gf_tok more[2] = {{9, 0, 1, GF_TOK_TEXT, 0}, {8, 0, 2, GF_TOK_TEXT, 0}};
+    gf_llm_forward(f->llm, more, 2);
+    assert_int_equal(gf_llm_slots_acquire(f->llm, 1, c), 0);
+    assert_int_equal(c[0], 0);
+    gf_llm_forward(f->llm, &t, 1); /* position 0 again: the same logits as the first time */
+    assert_memory_equal(gf_llm_text_logits(f->llm), first, (size_t)V * 4);
+    free(first);
+}
+
 int main(void)
 {
     gf_log_init("test_model", GF_LOG_WARN);
@@ -244,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_bf16, s_teardown),
         cmocka_unit_test_setup_teardown(test_ragged_batch_invariance, s_f32, s_teardown),
+        cmocka_unit_test_setup_teardown(test_slots, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_sampled_batch_invariant, s_bf16, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
