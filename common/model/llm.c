@@ -168,12 +168,17 @@ int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
                             m->max_seq};
         s_layer(m, li, n, &a);
     }
-    /* the final norm only on the wanted rows, gathered in order */
+    /* the final norm only on the wanted rows, gathered in order, one call per run of them */
     int H = c->hidden, n_out = 0;
-    for (int i = 0; i < n; i++)
-        if (toks[i].want)
-            o->rmsnorm(m->be, m->hidden + (size_t)n_out++ * H, m->x + (size_t)i * H, 1, H,
-                       &m->w->norm, c->rms_eps);
+    for (int i0 = 0, i1; i0 < n; i0 = i1) {
+        for (i1 = i0 + 1; i1 < n && toks[i1].want == toks[i0].want; i1++)
+            ;
+        if (!toks[i0].want)
+            continue;
+        o->rmsnorm(m->be, m->hidden + (size_t)n_out * H, m->x + (size_t)i0 * H, i1 - i0, H,
+                   &m->w->norm, c->rms_eps);
+        n_out += i1 - i0;
+    }
     m->n_out = n_out;
     return n_out;
 }
