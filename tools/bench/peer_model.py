@@ -8,6 +8,7 @@ Needs the oracle virtualenv (make oracle). Prints one line per figure.
 import argparse
 import json
 import os
+import subprocess
 import time
 
 import torch
@@ -78,12 +79,22 @@ def main():
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "f32"])
     ap.add_argument("--prefill", type=int, default=0, help="also time a prefill of N tokens")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="decode rounds, each after a run of --ours (interleaved: same machine)")
+    ap.add_argument("--ours", default="", help="command run before each round, output shown")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     print("peer: torch %s, %d threads" % (torch.__version__, a.threads))
     print("peer sgemm: %.1f GFLOP/s (torch.mm 2048^3 f32)" % (sgemm() * 1e-9))
     lm = load_lm(a.dir, torch.bfloat16 if a.dtype == "bf16" else torch.float32)
-    print("peer decode (transformers, %s): %.2f tokens/s" % (a.dtype, decode(lm, a.tokens)))
+    for r in range(a.rounds):
+        if a.ours:
+            out = subprocess.run(a.ours, shell=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if line.startswith(("decode:", "roofline:", "prefill:", "sgemm")):
+                    print("round %d ours: %s" % (r, line))
+        print("round %d peer decode (transformers, %s): %.2f tokens/s" % (
+            r, a.dtype, decode(lm, a.tokens)))
     if a.prefill:
         print("peer prefill (transformers, %s): %d tokens, %.1f tokens/s" % (
             a.dtype, a.prefill, prefill(lm, a.prefill)))
