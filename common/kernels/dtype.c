@@ -3,19 +3,19 @@
 
 #include "kernels/ops.h"
 
-size_t gf_dtype_size(enum gf_dtype dt)
+size_t gf_wtype_size(enum gf_wtype dt)
 {
-    return dt == GF_DTYPE_F32 ? 4 : 2;
+    return dt == GF_WTYPE_F32 ? 4 : 2;
 }
 
-const char *gf_dtype_name(enum gf_dtype dt)
+const char *gf_wtype_name(enum gf_wtype dt)
 {
     switch (dt) {
-    case GF_DTYPE_F32:
+    case GF_WTYPE_F32:
         return "F32";
-    case GF_DTYPE_F16:
+    case GF_WTYPE_F16:
         return "F16";
-    case GF_DTYPE_BF16:
+    case GF_WTYPE_BF16:
         return "BF16";
     }
     return "?";

@@ -13,11 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum gf_dtype { GF_DTYPE_F32, GF_DTYPE_F16, GF_DTYPE_BF16 };
+/* Element type of a stored weight (named apart from the frame dtypes of engine/frame.h). */
+enum gf_wtype { GF_WTYPE_F32, GF_WTYPE_F16, GF_WTYPE_BF16 };
 
 /* Bytes per element, and the safetensors name ("F32", "F16", "BF16"). */
-size_t gf_dtype_size(enum gf_dtype dt);
-const char *gf_dtype_name(enum gf_dtype dt);
+size_t gf_wtype_size(enum gf_wtype dt);
+const char *gf_wtype_name(enum gf_wtype dt);
 float gf_bf16_to_f32(uint16_t h);
 uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
 float gf_f16_to_f32(uint16_t h);
@@ -25,7 +26,7 @@ uint16_t gf_f32_to_f16(float f); /* round to nearest even */
 
 /* A matrix [rows][cols] in its stored dtype; a vector is rows = 1. Borrowed, never freed here. */
 struct gf_mat {
-    enum gf_dtype dtype;
+    enum gf_wtype dtype;
     int64_t rows, cols;
     const void *data;
 };

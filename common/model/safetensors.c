@@ -14,12 +14,12 @@
 
 #define GF_ST_MAX_HEADER (100u << 20) /* the format's own limit is 100 MB */
 
-static int s_dtype(const char *s, enum gf_dtype *dt)
+static int s_dtype(const char *s, enum gf_wtype *dt)
 {
     static const struct {
         const char *name;
-        enum gf_dtype dt;
-    } map[] = {{"F32", GF_DTYPE_F32}, {"F16", GF_DTYPE_F16}, {"BF16", GF_DTYPE_BF16}};
+        enum gf_wtype dt;
+    } map[] = {{"F32", GF_WTYPE_F32}, {"F16", GF_WTYPE_F16}, {"BF16", GF_WTYPE_BF16}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i].name) == 0) {
             *dt = map[i].dt;

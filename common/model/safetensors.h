@@ -19,7 +19,7 @@
 struct gf_st_tensor {
     char *name;
     int dtype_ok; /* 0 when the dtype is none of F32/F16/BF16 */
-    enum gf_dtype dtype;
+    enum gf_wtype dtype;
     int ndim;
     int64_t shape[GF_ST_MAX_DIMS];
     const void *data; /* into the mapping; borrowed until gf_st_close */

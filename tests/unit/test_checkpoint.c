@@ -83,9 +83,9 @@ static void test_loads_single_and_sharded(void **state)
         assert_int_equal(ck->cfg.n_layers, 2);
         assert_int_equal(ck->w.layers[1].w_down.cols, 160);
         assert_int_equal(ck->n_shards, i == 1 ? 3 : 1);
-        assert_int_equal(ck->w.lm_head.dtype, i == 0   ? GF_DTYPE_F32
-                                              : i == 1 ? GF_DTYPE_F16
-                                                       : GF_DTYPE_BF16);
+        assert_int_equal(ck->w.lm_head.dtype, i == 0   ? GF_WTYPE_F32
+                                              : i == 1 ? GF_WTYPE_F16
+                                                       : GF_WTYPE_BF16);
         /* tensors generation does not use are reachable but not bound */
         assert_non_null(gf_ckpt_find(ck, "aligner.layers.0.weight"));
         assert_true((gf_ckpt_find(ck, "gen_vision_model.decoder.conv_out.weight") != NULL) ==

@@ -28,15 +28,15 @@ static void s_fill(float *x, int64_t n)
 }
 
 /* A rows × cols matrix of random values stored as dt; caller frees data. */
-static struct gf_mat s_mat(enum gf_dtype dt, int64_t rows, int64_t cols)
+static struct gf_mat s_mat(enum gf_wtype dt, int64_t rows, int64_t cols)
 {
     struct gf_mat m = {dt, rows, cols, NULL};
-    void *p = malloc(rows * cols * gf_dtype_size(dt));
+    void *p = malloc(rows * cols * gf_wtype_size(dt));
     for (int64_t i = 0; i < rows * cols; i++) {
         float v = s_rand() * 0.5f;
-        if (dt == GF_DTYPE_F32)
+        if (dt == GF_WTYPE_F32)
             ((float *)p)[i] = v;
-        else if (dt == GF_DTYPE_F16)
+        else if (dt == GF_WTYPE_F16)
             ((uint16_t *)p)[i] = gf_f32_to_f16(v);
         else
             ((uint16_t *)p)[i] = gf_f32_to_bf16(v);
@@ -103,7 +103,7 @@ static void test_norm_rope_elementwise(void **state)
     s_fill(x, N * D);
     s_fill(g, N * D);
     s_fill(u, N * D);
-    struct gf_mat w = s_mat(GF_DTYPE_BF16, 1, D);
+    struct gf_mat w = s_mat(GF_WTYPE_BF16, 1, D);
     ref->ops->rmsnorm(ref, y0, x, N, D, &w, 1e-6f);
     cpu->ops->rmsnorm(cpu, y1, x, N, D, &w, 1e-6f);
     s_close(y1, y0, N * D, 1e-6f);

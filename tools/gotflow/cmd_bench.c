@@ -117,7 +117,7 @@ static double s_step_bytes(const struct gf_ckpt *ck)
 {
     const struct gf_model_weights *w = &ck->w;
     double n = 0;
-#define B(m) ((double)(m).rows * (m).cols * gf_dtype_size((m).dtype))
+#define B(m) ((double)(m).rows * (m).cols * gf_wtype_size((m).dtype))
     for (int i = 0; i < ck->cfg.n_layers; i++) {
         const struct gf_layer_weights *l = &w->layers[i];
         n += B(l->attn_norm) + B(l->wq) + B(l->wk) + B(l->wv) + B(l->wo) + B(l->mlp_norm) +
@@ -185,7 +185,7 @@ static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_
     /* fault the mapped weights in first: time the arithmetic, not the page cache */
     if (gf_llm_forward(m, &warm, 1) < 0)
         return 1;
-    double esize = gf_dtype_size(ck->w.layers[0].wq.dtype);
+    double esize = gf_wtype_size(ck->w.layers[0].wq.dtype);
     double layer_params = (s_step_bytes(ck) - (double)c->vocab * c->hidden * esize) / esize;
     double flops = 2.0 * layer_params * tokens + 2.0 * c->vocab * c->hidden;
     struct sgemm_peer *peer = sgemm_peer_new(be->n_threads, tokens, c->intermediate, c->hidden);
@@ -243,7 +243,7 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     if (!toks)
         goto out;
     const struct gf_model_config *c = &ck->cfg;
-    const char *dt = gf_dtype_name(ck->w.layers[0].wq.dtype);
+    const char *dt = gf_wtype_name(ck->w.layers[0].wq.dtype);
     printf("model '%s': hidden %d, %d layers, vocab %d, %s weights; %d threads\n", dir, c->hidden,
            c->n_layers, c->vocab, dt, be->n_threads);
     for (int i = 0; i < chunk; i++) /* rows x prompt, every token of a row in its own slot */

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
                                          {"dry-run", 0, 0, O_DRY},
                                          {"help", 0, 0, O_HELP},
                                          {0, 0, 0, 0}};
-    struct mk_opts o = {.dtype = GF_DTYPE_F32, .shards = 1, .seed = 1};
+    struct mk_opts o = {.dtype = GF_WTYPE_F32, .shards = 1, .seed = 1};
     struct gf_model_config *c = &o.cfg;
     int vq_ch = 0, kv_set = 0, dry = 0, op;
     const char *size = "tiny";
@@ -187,11 +187,11 @@ int main(int argc, char **argv)
             break;
         case O_DT:
             if (strcmp(optarg, "f32") == 0)
-                o.dtype = GF_DTYPE_F32;
+                o.dtype = GF_WTYPE_F32;
             else if (strcmp(optarg, "f16") == 0)
-                o.dtype = GF_DTYPE_F16;
+                o.dtype = GF_WTYPE_F16;
             else if (strcmp(optarg, "bf16") == 0)
-                o.dtype = GF_DTYPE_BF16;
+                o.dtype = GF_WTYPE_BF16;
             else {
                 fprintf(stderr, "mkmodel: unknown --dtype '%s'\n", optarg);
                 return 2;

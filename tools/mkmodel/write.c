@@ -28,8 +28,8 @@ static json_t *s_proj(const char *cls, const char *type, json_t *params)
 int mk_write_config(const struct mk_opts *o)
 {
     const struct gf_model_config *c = &o->cfg;
-    const char *dt = o->dtype == GF_DTYPE_F32   ? "float32"
-                     : o->dtype == GF_DTYPE_F16 ? "float16"
+    const char *dt = o->dtype == GF_WTYPE_F32   ? "float32"
+                     : o->dtype == GF_WTYPE_F16 ? "float16"
                                                 : "bfloat16";
     json_t *lc = json_pack(
         "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:s, s:s, s:b, s:s}", "hidden_size",
@@ -144,17 +144,17 @@ static int s_write_tensor(const struct mk_opts *o, const struct mk_tensor *t, FI
                                         : 0.1f;
     float base = t->init == MK_NORM ? 1.0f : 0.0f;
     uint64_t key = s_fnv(t->name) ^ s_mix(o->seed);
-    size_t es = gf_dtype_size(o->dtype);
+    size_t es = gf_wtype_size(o->dtype);
     for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
         int64_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
         for (int64_t i = 0; i < m; i++) {
             uint64_t r = s_mix(key + (uint64_t)(i0 + i) * 0xd1b54a32d192ed03ull);
             float u = (float)(r >> 40) * (1.0f / (1 << 23)) - 1.0f; /* exact, in [-1, 1) */
             float v = base + u * scale;
-            if (o->dtype == GF_DTYPE_F32)
+            if (o->dtype == GF_WTYPE_F32)
                 memcpy(buf + 4 * i, &v, 4);
             else {
-                uint16_t h = o->dtype == GF_DTYPE_F16 ? gf_f32_to_f16(v) : gf_f32_to_bf16(v);
+                uint16_t h = o->dtype == GF_WTYPE_F16 ? gf_f32_to_f16(v) : gf_f32_to_bf16(v);
                 buf[2 * i] = (uint8_t)h, buf[2 * i + 1] = (uint8_t)(h >> 8);
             }
         }
@@ -173,7 +173,7 @@ static int s_write_file(const struct mk_opts *o, const struct mk_list *l, int i0
     json_t *h = json_object();
     json_object_set_new(h, "__metadata__", json_pack("{s:s}", "format", "pt"));
     uint64_t off = 0;
-    size_t es = gf_dtype_size(o->dtype);
+    size_t es = gf_wtype_size(o->dtype);
     for (int i = i0; i < i1; i++) {
         const struct mk_tensor *t = &l->t[i];
         json_t *shape = json_array();
@@ -181,7 +181,7 @@ static int s_write_file(const struct mk_opts *o, const struct mk_list *l, int i0
             json_array_append_new(shape, json_integer(t->shape[d]));
         uint64_t end = off + (uint64_t)s_numel(t) * es;
         json_object_set_new(h, t->name,
-                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", gf_dtype_name(o->dtype),
+                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", gf_wtype_name(o->dtype),
                                       "shape", shape, "data_offsets", (json_int_t)off,
                                       (json_int_t)end));
         off = end;
@@ -219,7 +219,7 @@ int mk_write_weights(const struct mk_opts *o, const struct mk_list *l)
     if (o->shards == 1)
         return s_write_file(o, l, 0, l->n, "model.safetensors");
     uint64_t total = 0, done = 0;
-    size_t es = gf_dtype_size(o->dtype);
+    size_t es = gf_wtype_size(o->dtype);
     for (int i = 0; i < l->n; i++)
         total += s_numel(&l->t[i]) * es;
     json_t *map = json_object();

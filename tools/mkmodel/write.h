@@ -10,7 +10,7 @@
 
 struct mk_opts {
     struct gf_model_config cfg;
-    enum gf_dtype dtype;
+    enum gf_wtype dtype;
     int shards;
     uint64_t seed;
     const char *out;

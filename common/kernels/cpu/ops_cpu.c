@@ -55,7 +55,7 @@ static float s_dot_scalar(const struct gf_mat *w, int64_t r, const float *x)
 /* R weight rows (from w, row-major, cols wide) × T tokens (from x + t0 rows): one vector
  * accumulator each, k in steps of 8 in order, then a fixed fold; writes y[t0 + t][r]. */
 GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int t0, int64_t cols,
-                                     const void *w, int R, int T, enum gf_dtype dt)
+                                     const void *w, int R, int T, enum gf_wtype dt)
 {
     __m256 acc[4][3];
 #pragma GCC unroll 4
@@ -89,9 +89,9 @@ GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int 
 
 /* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 (or 2, 1) tokens. */
 GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int n, int64_t cols,
-                                      const void *w, int64_t nr, enum gf_dtype dt)
+                                      const void *w, int64_t nr, enum gf_wtype dt)
 {
-    size_t es = gf_dtype_size(dt);
+    size_t es = gf_wtype_size(dt);
     int64_t r4 = nr & ~(int64_t)3;
     int t = 0;
     for (; t + 3 <= n; t += 3)
@@ -113,9 +113,9 @@ GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int
  * every n, so results do not depend on the batch. (Converting a block to f32 once per block
  * instead of per tile measured no faster: the conversions hide behind the FMAs.) */
 GF_SIMD static GF_INLINE void s_rows(float *y, const float *x, int n, int64_t cols, int64_t ldy,
-                                     const void *w, int64_t r0, int64_t r1, enum gf_dtype dt)
+                                     const void *w, int64_t r0, int64_t r1, enum gf_wtype dt)
 {
-    size_t es = gf_dtype_size(dt);
+    size_t es = gf_wtype_size(dt);
     int64_t rb = (256 << 10) / (cols * (int64_t)es);
     rb = rb < 4 ? 4 : rb > 64 ? 64 : rb & ~(int64_t)3;
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
@@ -127,17 +127,17 @@ GF_SIMD static GF_INLINE void s_rows(float *y, const float *x, int n, int64_t co
 GF_SIMD static void s_rows_f32(float *y, const float *x, int n, int64_t c, int64_t ld,
                                const void *w, int64_t r0, int64_t r1)
 {
-    s_rows(y, x, n, c, ld, w, r0, r1, GF_DTYPE_F32);
+    s_rows(y, x, n, c, ld, w, r0, r1, GF_WTYPE_F32);
 }
 GF_SIMD static void s_rows_f16(float *y, const float *x, int n, int64_t c, int64_t ld,
                                const void *w, int64_t r0, int64_t r1)
 {
-    s_rows(y, x, n, c, ld, w, r0, r1, GF_DTYPE_F16);
+    s_rows(y, x, n, c, ld, w, r0, r1, GF_WTYPE_F16);
 }
 GF_SIMD static void s_rows_bf16(float *y, const float *x, int n, int64_t c, int64_t ld,
                                 const void *w, int64_t r0, int64_t r1)
 {
-    s_rows(y, x, n, c, ld, w, r0, r1, GF_DTYPE_BF16);
+    s_rows(y, x, n, c, ld, w, r0, r1, GF_WTYPE_BF16);
 }
 #endif
 
@@ -150,9 +150,9 @@ static void s_linear_task(void *arg, int task)
         r1 = w->rows;
 #if GF_HAVE_AVX2
     if (j->avx2) {
-        if (w->dtype == GF_DTYPE_F32)
+        if (w->dtype == GF_WTYPE_F32)
             s_rows_f32(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);
-        else if (w->dtype == GF_DTYPE_F16)
+        else if (w->dtype == GF_WTYPE_F16)
             s_rows_f16(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);
         else
             s_rows_bf16(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);

@@ -9,11 +9,11 @@
 float gf_mat_get(const struct gf_mat *m, int64_t i)
 {
     switch (m->dtype) {
-    case GF_DTYPE_F32:
+    case GF_WTYPE_F32:
         return ((const float *)m->data)[i];
-    case GF_DTYPE_F16:
+    case GF_WTYPE_F16:
         return gf_f16_to_f32(((const uint16_t *)m->data)[i]);
-    case GF_DTYPE_BF16:
+    case GF_WTYPE_BF16:
         return gf_bf16_to_f32(((const uint16_t *)m->data)[i]);
     }
     return 0;

@@ -26,12 +26,12 @@ static inline int gf_simd_avx2(void)
 
 /* 8 elements of a stored-dtype array from index i, as f32 lanes. dt is a constant at every
  * call site, so the branches fold away. */
-GF_SIMD static GF_INLINE __m256 gf_load8(const void *base, int64_t i, enum gf_dtype dt)
+GF_SIMD static GF_INLINE __m256 gf_load8(const void *base, int64_t i, enum gf_wtype dt)
 {
-    if (dt == GF_DTYPE_F32)
+    if (dt == GF_WTYPE_F32)
         return _mm256_loadu_ps((const float *)base + i);
     __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)base + i));
-    if (dt == GF_DTYPE_F16)
+    if (dt == GF_WTYPE_F16)
         return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
