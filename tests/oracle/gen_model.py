@@ -25,6 +25,7 @@ MKMODEL = os.path.join(ROOT, "build", "bin", "mkmodel")
 CASES = {
     "tiny_f32": ["--size", "tiny", "--dtype", "f32", "--seed", "1"],
     "tiny_bf16": ["--size", "tiny", "--dtype", "bf16", "--shards", "2", "--seed", "2"],
+    "tiny_f16": ["--size", "tiny", "--dtype", "f16", "--seed", "3"],
 }
 PROMPT = [1, 17, 300, 42, 5, 99, 123, 7, 256, 64, 3]  # BOS-like first id, arbitrary others
 DECODE_STEPS = 32

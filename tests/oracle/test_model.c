@@ -56,6 +56,10 @@ static int s_bf16(void **state)
 {
     return s_setup_case(state, "tiny_bf16", 0);
 }
+static int s_f16(void **state)
+{
+    return s_setup_case(state, "tiny_f16", 0);
+}
 static int s_f32_ref(void **state)
 {
     return s_setup_case(state, "tiny_f32", 1);
@@ -264,12 +268,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_text_logits, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_text_logits, s_bf16, s_teardown),
+        cmocka_unit_test_setup_teardown(test_text_logits, s_f16, s_teardown),
         cmocka_unit_test_setup_teardown(test_text_logits, s_f32_ref, s_teardown),
         cmocka_unit_test_setup_teardown(test_image_logits, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_image_logits, s_bf16, s_teardown),
         cmocka_unit_test_setup_teardown(test_cfg_mix, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_bf16, s_teardown),
+        cmocka_unit_test_setup_teardown(test_loop_greedy, s_f16, s_teardown),
         cmocka_unit_test_setup_teardown(test_ragged_batch_invariance, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_slots, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_sampled_batch_invariant, s_bf16, s_teardown),
