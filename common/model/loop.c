@@ -4,9 +4,10 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/imagegen.h"
 #include "model/loop.h"
 
-enum { S_STREAM_TEXT = 1, S_STREAM_IMAGE = 2 };
+enum { S_STREAM_TEXT = 1 }; /* image draws: stream 2, in imagegen.c */
 
 int gf_loop_slots(const struct gf_loop_params *p)
 {
@@ -39,10 +40,13 @@ int gf_loop_reason(struct gf_llm *m, const struct gf_loop_params *p, int32_t *te
     struct gf_tok *toks = calloc(p->n_prompt, sizeof *toks);
     float *scratch = malloc((size_t)V * sizeof *scratch);
     int32_t *idx = malloc((size_t)V * sizeof *idx);
+    int32_t slot = -1;
     if (!toks || !scratch || !idx)
         goto out;
+    if ((rc = gf_llm_slots_acquire(m, 1, &slot)) < 0)
+        goto out;
     for (int i = 0; i < p->n_prompt; i++)
-        toks[i] = (struct gf_tok){p->prompt[i], 0, i, GF_TOK_TEXT, i == p->n_prompt - 1};
+        toks[i] = (struct gf_tok){p->prompt[i], slot, i, GF_TOK_TEXT, i == p->n_prompt - 1};
     /* at the last chunk boundary only the final token is wanted */
     if ((rc = s_prefill(m, toks, p->n_prompt)) < 0)
         goto out;
@@ -53,7 +57,7 @@ int gf_loop_reason(struct gf_llm *m, const struct gf_loop_params *p, int32_t *te
         text[n++] = t;
         if (t == p->boi_id || n >= p->max_text)
             break;
-        struct gf_tok tk = {t, 0, p->n_prompt + n - 1, GF_TOK_TEXT, 1};
+        struct gf_tok tk = {t, slot, p->n_prompt + n - 1, GF_TOK_TEXT, 1};
         if ((rc = gf_llm_forward(m, &tk, 1)) < 0)
             goto out;
     }
@@ -61,6 +65,8 @@ int gf_loop_reason(struct gf_llm *m, const struct gf_loop_params *p, int32_t *te
         text[n++] = p->boi_id;
     rc = n;
 out:
+    if (slot >= 0)
+        gf_llm_slots_release(m, 1, &slot);
     free(toks), free(scratch), free(idx);
     return rc;
 }
@@ -68,54 +74,27 @@ out:
 int gf_loop_image(struct gf_llm *m, const struct gf_loop_params *p, const int32_t *seq, int n_seq,
                   int32_t *image)
 {
-    int rows = gf_loop_slots(p), cfg = p->cfg_weight > 1, IV = m->cfg->image_vocab;
-    int rc = GF_ENOMEM;
-    struct gf_tok *toks = calloc((size_t)n_seq, sizeof *toks);
-    float *mix = malloc((size_t)IV * sizeof *mix), *scratch = malloc((size_t)IV * 4);
-    int32_t *idx = malloc((size_t)IV * 4), *pick = malloc((size_t)p->parallel * 4);
-    struct gf_tok *step = calloc(rows, sizeof *step);
-    if (!toks || !mix || !scratch || !idx || !pick || !step)
+    int IV = m->cfg->image_vocab, rc = GF_ENOMEM;
+    struct gf_imagegen_req r = {.parallel = p->parallel,
+                                .cfg_weight = p->cfg_weight,
+                                .pad_id = p->pad_id,
+                                .n_image = p->n_image,
+                                .sampler = p->image,
+                                .seed = p->seed,
+                                .image = image};
+    struct gf_imagegen_req *reqs[1] = {&r};
+    float *scratch = malloc((size_t)IV * 2 * sizeof *scratch);
+    int32_t *idx = malloc((size_t)IV * sizeof *idx);
+    if (!scratch || !idx)
         goto out;
-    if (rows > m->n_slots || n_seq + p->n_image > m->max_seq) {
-        gf_log_error("model sized for %d slots x %d positions; loop needs %d x %d", m->n_slots,
-                     m->max_seq, rows, n_seq + p->n_image);
-        rc = GF_EINVAL;
+    if ((rc = gf_imagegen_join(m, &r, seq, n_seq)) < 0)
         goto out;
-    }
-    /* each row's prefill but its last position */
-    for (int r = 0; r < rows; r++) {
-        int uncond = cfg && (r & 1);
-        for (int i = 0; i < n_seq; i++) {
-            int32_t id = uncond && i > 0 && i < n_seq - 1 ? p->pad_id : seq[i];
-            toks[i] = (struct gf_tok){id, r, i, GF_TOK_TEXT, 0};
-        }
-        if ((rc = s_prefill(m, toks, n_seq - 1)) < 0)
-            goto out;
-    }
-    /* the last position (<begin_of_image>, never padded) of every row in one batched step */
-    for (int r = 0; r < rows; r++)
-        step[r] = (struct gf_tok){seq[n_seq - 1], r, n_seq - 1, GF_TOK_TEXT, 1};
-    for (int i = 0; i < p->n_image; i++) {
-        if ((rc = gf_llm_forward(m, step, rows)) < 0)
-            goto out;
-        const float *lg = gf_llm_image_logits(m); /* [rows][IV] */
-        for (int k = 0; k < p->parallel; k++) {
-            const float *row = lg + (size_t)(cfg ? 2 * k : k) * IV;
-            if (cfg) {
-                gf_cfg_mix(mix, row, row + IV, IV, p->cfg_weight);
-                row = mix;
-            }
-            double u = gf_rng_uniform(p->seed, S_STREAM_IMAGE, k, i);
-            pick[k] = gf_sample(row, IV, &p->image, u, scratch, idx);
-            image[(size_t)k * p->n_image + i] = pick[k];
-        }
-        for (int r = 0; r < rows; r++)
-            step[r] = (struct gf_tok){pick[cfg ? r / 2 : r], r, n_seq + i, GF_TOK_IMAGE, 1};
-    }
-    rc = 0;
+    while (!r.done && rc >= 0)
+        rc = gf_imagegen_step(m, reqs, 1, scratch, idx);
+    gf_imagegen_leave(m, &r);
 out:
-    free(toks), free(mix), free(scratch), free(idx), free(pick), free(step);
-    return rc;
+    free(scratch), free(idx);
+    return rc < 0 ? rc : 0;
 }
 
 int gf_loop_run(struct gf_llm *m, const struct gf_loop_params *p, struct gf_loop_result *r)

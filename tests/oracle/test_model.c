@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/checkpoint.h"
+#include "model/imagegen.h"
 #include "model/llm.h"
 #include "model/loop.h"
 #include "model_util.h"
@@ -262,6 +263,67 @@ static void test_slots(void **state)
     free(first);
 }
 
+/* Continuous batching: B joins while A is half done, C (no CFG) joins later; every request gets
+ * the tokens it gets alone, and the slots come back when each is done. */
+static void test_imagegen_join_leave(void **state)
+{
+    struct fixture *f = *state;
+    int IV = f->ck->cfg.image_vocab;
+    float *scratch = malloc((size_t)IV * 8);
+    int32_t *idx = malloc((size_t)IV * 4);
+    int32_t seq_a[6] = {1, 50, 51, 52, 53, 7}, seq_b[4] = {1, 60, 61, 7}, seq_c[3] = {1, 70, 7};
+    int32_t alone[3][2 * 8], together[3][2 * 8];
+    struct gf_imagegen_req proto[3] = {{.parallel = 1,
+                                        .cfg_weight = 5,
+                                        .pad_id = 2,
+                                        .n_image = 8,
+                                        .sampler = {1, 0, 1},
+                                        .seed = 11},
+                                       {.parallel = 2,
+                                        .cfg_weight = 3,
+                                        .pad_id = 2,
+                                        .n_image = 6,
+                                        .sampler = {0.7f, 20, 0.9f},
+                                        .seed = 12},
+                                       {.parallel = 1,
+                                        .cfg_weight = 1,
+                                        .pad_id = 2,
+                                        .n_image = 5,
+                                        .sampler = {1, 0, 1},
+                                        .seed = 13}};
+    const int32_t *seqs[3] = {seq_a, seq_b, seq_c};
+    int lens[3] = {6, 4, 3};
+    for (int q = 0; q < 3; q++) { /* each alone */
+        struct gf_imagegen_req r = proto[q], *rp = &r;
+        r.image = alone[q];
+        assert_int_equal(gf_imagegen_join(f->llm, &r, seqs[q], lens[q]), 0);
+        while (!r.done)
+            assert_int_equal(gf_imagegen_step(f->llm, &rp, 1, scratch, idx), 0);
+    }
+    assert_int_equal(gf_llm_slots_free(f->llm), 4);
+    struct gf_imagegen_req r[3] = {proto[0], proto[1], proto[2]};
+    struct gf_imagegen_req *rp[3] = {&r[0], &r[1], &r[2]};
+    for (int q = 0; q < 3; q++)
+        r[q].image = together[q];
+    assert_int_equal(gf_imagegen_join(f->llm, &r[0], seq_a, 6), 0);
+    for (int s = 0; s < 3; s++)
+        gf_imagegen_step(f->llm, rp, 1, scratch, idx);
+    assert_int_equal(gf_imagegen_join(f->llm, &r[2], seq_c, 3), 0);        /* C: slot 2 */
+    assert_int_equal(gf_imagegen_join(f->llm, &r[1], seq_b, 4), GF_EBUSY); /* B needs 4 */
+    int steps = 0;
+    assert_false(r[1].active);
+    while (!r[0].done || !r[1].done || !r[2].done) {
+        if (!r[1].active && !r[1].done && gf_llm_slots_free(f->llm) >= 4)
+            assert_int_equal(gf_imagegen_join(f->llm, &r[1], seq_b, 4), 0);
+        assert_int_equal(gf_imagegen_step(f->llm, rp, 3, scratch, idx), 0);
+        assert_true(++steps < 50);
+    }
+    for (int q = 0; q < 3; q++)
+        assert_memory_equal(together[q], alone[q], proto[q].parallel * proto[q].n_image * 4);
+    assert_int_equal(gf_llm_slots_free(f->llm), 4);
+    free(scratch), free(idx);
+}
+
 int main(void)
 {
     gf_log_init("test_model", GF_LOG_WARN);
@@ -278,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loop_greedy, s_f16, s_teardown),
         cmocka_unit_test_setup_teardown(test_ragged_batch_invariance, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_slots, s_f32, s_teardown),
+        cmocka_unit_test_setup_teardown(test_imagegen_join_leave, s_bf16, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_sampled_batch_invariant, s_bf16, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
