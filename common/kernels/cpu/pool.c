@@ -1,6 +1,14 @@
-/* pool.c — worker threads woken per parallel loop; items handed out by an atomic counter. */
+/* pool.c — worker threads woken per parallel loop; items handed out by one atomic ticket.
+ *
+ * The ticket holds (generation << 32 | next item), so a worker that wakes late can never take an
+ * item of a later loop with the function of an earlier one. The caller waits for the items to be
+ * done, not for every worker to check in: on a busy machine a worker that is not scheduled in
+ * time simply takes no part, and the caller does its share instead of waiting for it.
+ */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "kernels/cpu/pool.h"
@@ -9,27 +17,39 @@ struct gf_pool {
     int n_threads;
     pthread_t *threads; /* [n_threads - 1] */
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    unsigned long generation; /* bumped for every loop; guarded by mu */
-    int stop;
-    gf_pool_fn fn;
+    pthread_cond_t wake, done_cv;
+    uint32_t generation; /* bumped for every loop; guarded by mu */
+    int stop, waiting;   /* guarded by mu */
+    gf_pool_fn fn;       /* the current loop; guarded by mu */
     void *arg;
     int n;
-    atomic_int next;    /* next item to hand out */
-    atomic_int pending; /* workers still inside the current loop */
+    _Atomic uint64_t ticket; /* generation << 32 | next item */
+    atomic_int done;         /* items finished in the current loop */
 };
 
-static void s_drain(struct gf_pool *p)
+/* Runs items of loop `gen` while there are any; returns how many this thread ran. */
+static void s_drain(struct gf_pool *p, uint32_t gen, gf_pool_fn fn, void *arg, int n)
 {
-    int i;
-    while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
-        p->fn(p->arg, i);
+    for (;;) {
+        uint64_t t = atomic_load(&p->ticket);
+        if ((uint32_t)(t >> 32) != gen || (int)(uint32_t)t >= n)
+            return;
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1))
+            continue;
+        fn(arg, (int)(uint32_t)t);
+        if (atomic_fetch_add(&p->done, 1) + 1 == n) {
+            pthread_mutex_lock(&p->mu);
+            if (p->waiting)
+                pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
 }
 
 static void *s_worker(void *arg)
 {
     struct gf_pool *p = arg;
-    unsigned long seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (!p->stop && p->generation == seen)
@@ -39,13 +59,11 @@ static void *s_worker(void *arg)
             return NULL;
         }
         seen = p->generation;
+        gf_pool_fn fn = p->fn;
+        void *a = p->arg;
+        int n = p->n;
         pthread_mutex_unlock(&p->mu);
-        s_drain(p);
-        if (atomic_fetch_sub(&p->pending, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        s_drain(p, seen, fn, a, n);
     }
 }
 
@@ -57,7 +75,7 @@ struct gf_pool *gf_pool_new(int n_threads)
     p->n_threads = n_threads < 1 ? 1 : n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
     p->threads = calloc(p->n_threads, sizeof *p->threads);
     if (!p->threads)
         goto fail;
@@ -85,7 +103,7 @@ void gf_pool_destroy(struct gf_pool **self_p)
         pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->done_cv);
     free(p->threads);
     free(p);
     *self_p = NULL;
@@ -99,19 +117,24 @@ void gf_pool_run(struct gf_pool *p, gf_pool_fn fn, void *arg, int n)
         return;
     }
     pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->arg = arg;
-    p->n = n;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->pending, p->n_threads - 1);
-    p->generation++;
+    uint32_t gen = ++p->generation;
+    p->fn = fn, p->arg = arg, p->n = n;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->ticket, (uint64_t)gen << 32);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    s_drain(p);
-    pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->pending) > 0)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    s_drain(p, gen, fn, arg, n);
+    /* the items other threads took are short: spin a little before sleeping */
+    for (int spin = 0; spin < 2000 && atomic_load(&p->done) < n; spin++)
+        sched_yield();
+    if (atomic_load(&p->done) < n) {
+        pthread_mutex_lock(&p->mu);
+        p->waiting = 1;
+        while (atomic_load(&p->done) < n)
+            pthread_cond_wait(&p->done_cv, &p->mu);
+        p->waiting = 0;
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 int gf_pool_threads(const struct gf_pool *p)
