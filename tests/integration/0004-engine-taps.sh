@@ -46,15 +46,16 @@ s.setsockopt(zmq.SUBSCRIBE, b"")
 print("subscribed", flush=True)
 time.sleep(3600)
 PY
-rate() { # requests per second for 3000 requests
+requests 10000 >"$work/many.jsonl"
+rate() { # requests per second for 10000 requests
     local t0 t1
     t0=$(date +%s.%N)
-    gotflow submit "$work/p.yaml" "$work/req.jsonl" >/dev/null
+    gotflow submit "$work/p.yaml" "$work/many.jsonl" --window 1000 >/dev/null
     t1=$(date +%s.%N)
-    python3 -c "print(3000 / ($t1 - $t0))"
+    python3 -c "print(10000 / ($t1 - $t0))"
 }
 with=() without=()
-for i in 1 2 3; do
+for i in 1 2 3 4 5; do
     $PY "$work/stuck.py" "$GOTFLOW_RUN_ROOT/taps" >"$work/stuck.log" 2>&1 &
     stuck_pid=$!
     sleep 0.5

@@ -15,6 +15,7 @@ static const struct gf_cmd s_cmds[] = {
     {"layout", cmd_layout, "print and draw the planned layout of a reasoning chain"},
     {"tokenize", cmd_tokenize, "text to token ids and back (JSON lines)"},
     {"version", cmd_version, "print the gotflow version"},
+    {"bench", cmd_bench, "measure model throughput (decode, prefill)"},
 };
 
 static void s_usage(FILE *f)

@@ -1,0 +1,24 @@
+/* cpu.h — pieces shared by the CPU backends (reference and optimized): host memory, the ops
+ * whose reference form is also the fast one, and element access to a stored-dtype matrix. */
+#ifndef GF_KERNELS_CPU_CPU_H
+#define GF_KERNELS_CPU_CPU_H
+
+#include "kernels/ops.h"
+
+#define GF_CPU_MAX_HEAD_DIM 512
+
+/* Element i of m (row-major), converted to f32. */
+float gf_mat_get(const struct gf_mat *m, int64_t i);
+
+void *gf_cpu_alloc(struct gf_backend *be, size_t bytes);
+void gf_cpu_free(struct gf_backend *be, void *p);
+void gf_cpu_copy(struct gf_backend *be, void *dst, const void *src, size_t bytes);
+void gf_cpu_rope(struct gf_backend *be, float *x, int n, int stride, int n_heads, int head_dim,
+                 const int32_t *pos, float theta);
+void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k, const float *v,
+                     int n);
+void gf_cpu_gelu(struct gf_backend *be, float *x, int64_t count);
+void gf_cpu_embed(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
+                  int n);
+
+#endif

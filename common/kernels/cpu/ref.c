@@ -1,0 +1,183 @@
+/* ref.c — the plain scalar reference of every op: one thread, one loop per op, f64 accumulators
+ * where a sum is long. Other backends and the optimized CPU kernels are tested against it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu.h"
+
+float gf_mat_get(const struct gf_mat *m, int64_t i)
+{
+    switch (m->dtype) {
+    case GF_WTYPE_F32:
+        return ((const float *)m->data)[i];
+    case GF_WTYPE_F16:
+        return gf_f16_to_f32(((const uint16_t *)m->data)[i]);
+    case GF_WTYPE_BF16:
+        return gf_bf16_to_f32(((const uint16_t *)m->data)[i]);
+    }
+    return 0;
+}
+
+void *gf_cpu_alloc(struct gf_backend *be, size_t bytes)
+{
+    void *p = NULL;
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0)
+        return NULL;
+    memset(p, 0, n);
+    return p;
+}
+
+void gf_cpu_free(struct gf_backend *be, void *p)
+{
+    free(p);
+}
+
+void gf_cpu_copy(struct gf_backend *be, void *dst, const void *src, size_t bytes)
+{
+    memmove(dst, src, bytes);
+}
+
+static void s_linear(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,
+                     const struct gf_mat *bias)
+{
+    for (int t = 0; t < n; t++)
+        for (int64_t r = 0; r < w->rows; r++) {
+            double acc = 0;
+            for (int64_t c = 0; c < w->cols; c++)
+                acc += (double)x[t * w->cols + c] * gf_mat_get(w, r * w->cols + c);
+            if (bias)
+                acc += gf_mat_get(bias, r);
+            y[t * w->rows + r] = (float)acc;
+        }
+}
+
+static void s_rmsnorm(struct gf_backend *be, float *y, const float *x, int n, int dim,
+                      const struct gf_mat *w, float eps)
+{
+    for (int t = 0; t < n; t++) {
+        double ss = 0;
+        for (int i = 0; i < dim; i++)
+            ss += (double)x[t * dim + i] * x[t * dim + i];
+        float inv = (float)(1.0 / sqrt(ss / dim + eps));
+        for (int i = 0; i < dim; i++)
+            y[t * dim + i] = x[t * dim + i] * inv * gf_mat_get(w, i);
+    }
+}
+
+void gf_cpu_rope(struct gf_backend *be, float *x, int n, int stride, int n_heads, int head_dim,
+                 const int32_t *pos, float theta)
+{
+    int half = head_dim / 2;
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < half; j++) {
+            /* as HF: inv_freq in f32, angle = pos * inv_freq in f32 */
+            float inv_freq = (float)(1.0 / pow(theta, (double)(2 * j) / head_dim));
+            float ang = (float)pos[t] * inv_freq;
+            float c = cosf(ang), s = sinf(ang);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = x + (int64_t)t * stride + h * head_dim;
+                float a = v[j], b = v[j + half];
+                v[j] = a * c - b * s;
+                v[j + half] = b * c + a * s;
+            }
+        }
+}
+
+void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k, const float *v,
+                     int n)
+{
+    int kv_dim = a->n_kv_heads * a->head_dim;
+    for (int t = 0; t < n; t++) {
+        size_t off = ((size_t)a->slot[t] * a->max_seq + a->pos[t]) * kv_dim;
+        memcpy(a->k + off, k + (size_t)t * kv_dim, kv_dim * sizeof(float));
+        memcpy(a->v + off, v + (size_t)t * kv_dim, kv_dim * sizeof(float));
+    }
+}
+
+static void s_attention(struct gf_backend *be, float *out, const float *q, int n,
+                        const struct gf_attn *a)
+{
+    int hd = a->head_dim, kv_dim = a->n_kv_heads * hd, group = a->n_heads / a->n_kv_heads;
+    double scale = 1.0 / sqrt((double)hd);
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < a->n_heads; h++) {
+            const float *qh = q + ((size_t)t * a->n_heads + h) * hd;
+            size_t base = (size_t)a->slot[t] * a->max_seq * kv_dim + (size_t)(h / group) * hd;
+            double mx = -INFINITY, sum = 0;
+            for (int p = 0; p <= a->pos[t]; p++) {
+                double s = 0;
+                for (int i = 0; i < hd; i++)
+                    s += (double)qh[i] * a->k[base + (size_t)p * kv_dim + i];
+                if (s * scale > mx)
+                    mx = s * scale;
+            }
+            double acc[GF_CPU_MAX_HEAD_DIM] = {0}; /* [hd] */
+            for (int p = 0; p <= a->pos[t]; p++) {
+                double s = 0;
+                for (int i = 0; i < hd; i++)
+                    s += (double)qh[i] * a->k[base + (size_t)p * kv_dim + i];
+                double e = exp(s * scale - mx);
+                sum += e;
+                for (int i = 0; i < hd; i++)
+                    acc[i] += e * a->v[base + (size_t)p * kv_dim + i];
+            }
+            for (int i = 0; i < hd; i++)
+                out[((size_t)t * a->n_heads + h) * hd + i] = (float)(acc[i] / sum);
+        }
+}
+
+static void s_swiglu(struct gf_backend *be, float *y, const float *gate, const float *up,
+                     int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        y[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void gf_cpu_gelu(struct gf_backend *be, float *x, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+}
+
+static void s_add(struct gf_backend *be, float *y, const float *x, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        y[i] += x[i];
+}
+
+void gf_cpu_embed(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
+                  int n)
+{
+    for (int t = 0; t < n; t++)
+        for (int64_t c = 0; c < table->cols; c++)
+            y[t * table->cols + c] = gf_mat_get(table, (int64_t)ids[t] * table->cols + c);
+}
+
+static const struct gf_ops s_ref_ops = {
+    .name = "ref",
+    .alloc = gf_cpu_alloc,
+    .free = gf_cpu_free,
+    .to_host = gf_cpu_copy,
+    .to_device = gf_cpu_copy,
+    .linear = s_linear,
+    .rmsnorm = s_rmsnorm,
+    .rope = gf_cpu_rope,
+    .kv_store = gf_cpu_kv_store,
+    .attention = s_attention,
+    .swiglu = s_swiglu,
+    .gelu = gf_cpu_gelu,
+    .add = s_add,
+    .embed = gf_cpu_embed,
+};
+
+struct gf_backend *gf_backend_ref_new(void)
+{
+    struct gf_backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return NULL;
+    be->ops = &s_ref_ops;
+    be->n_threads = 1;
+    return be;
+}

@@ -1,0 +1,93 @@
+/* ops.h — the operator interface: every piece of arithmetic the model does goes through one
+ * table of function pointers (struct gf_ops), so a backend plugs in without touching model code.
+ *
+ * Conventions: activations are f32, row-major, [n][dim]. Weights stay in their stored dtype
+ * (F32, F16 or BF16) and are described by struct gf_mat, borrowed (usually memory-mapped).
+ * Buffers the ops read or write come from ops->alloc, so a device backend owns its memory.
+ * No op allocates. Every op computes each output row in a fixed order that does not depend on
+ * the batch size or the other rows (batch invariance, DESIGN.md §7).
+ */
+#ifndef GF_KERNELS_OPS_H
+#define GF_KERNELS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Element type of a stored weight (named apart from the frame dtypes of engine/frame.h). */
+enum gf_wtype { GF_WTYPE_F32, GF_WTYPE_F16, GF_WTYPE_BF16 };
+
+/* Bytes per element, and the safetensors name ("F32", "F16", "BF16"). */
+size_t gf_wtype_size(enum gf_wtype dt);
+const char *gf_wtype_name(enum gf_wtype dt);
+float gf_bf16_to_f32(uint16_t h);
+uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
+float gf_f16_to_f32(uint16_t h);
+uint16_t gf_f32_to_f16(float f); /* round to nearest even */
+
+/* A matrix [rows][cols] in its stored dtype; a vector is rows = 1. Borrowed, never freed here. */
+struct gf_mat {
+    enum gf_wtype dtype;
+    int64_t rows, cols;
+    const void *data;
+};
+
+/* One layer's KV cache seen by the attention op: row slots of max_seq positions each. */
+struct gf_attn {
+    float *k, *v;        /* [n_slots][max_seq][n_kv_heads * head_dim] */
+    const int32_t *slot; /* [n] cache slot of each query token */
+    const int32_t *pos;  /* [n] position of each query token; it sees positions 0..pos */
+    int n_heads, n_kv_heads, head_dim, max_seq;
+};
+
+struct gf_backend;
+
+struct gf_ops {
+    const char *name;
+    /* Memory the ops work on: host memory on the CPU, device memory elsewhere. */
+    void *(*alloc)(struct gf_backend *be, size_t bytes); /* zeroed; NULL on failure */
+    void (*free)(struct gf_backend *be, void *p);
+    void (*to_host)(struct gf_backend *be, void *dst, const void *src, size_t bytes);
+    void (*to_device)(struct gf_backend *be, void *dst, const void *src, size_t bytes);
+
+    /* y[n][w.rows] = x[n][w.cols] · wᵀ + bias[w.rows] (bias may be NULL) */
+    void (*linear)(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,
+                   const struct gf_mat *bias);
+    /* y[n][dim] = x / sqrt(mean(x²) + eps) * w[dim]; y may equal x */
+    void (*rmsnorm)(struct gf_backend *be, float *y, const float *x, int n, int dim,
+                    const struct gf_mat *w, float eps);
+    /* rotate-half RoPE in place on x[n][stride], heads of head_dim from offset 0, at pos[n] */
+    void (*rope)(struct gf_backend *be, float *x, int n, int stride, int n_heads, int head_dim,
+                 const int32_t *pos, float theta);
+    /* writes k[n][kv_dim], v[n][kv_dim] into the cache at (slot[i], pos[i]) */
+    void (*kv_store)(struct gf_backend *be, const struct gf_attn *a, const float *k, const float *v,
+                     int n);
+    /* out[n][n_heads*head_dim] = causal softmax(q·kᵀ/sqrt(head_dim))·v over the slot's cache */
+    void (*attention)(struct gf_backend *be, float *out, const float *q, int n,
+                      const struct gf_attn *a);
+    /* y[i] = silu(gate[i]) * up[i] for i < count; y may equal gate */
+    void (*swiglu)(struct gf_backend *be, float *y, const float *gate, const float *up,
+                   int64_t count);
+    /* x[i] = 0.5 x (1 + erf(x / sqrt 2)), in place */
+    void (*gelu)(struct gf_backend *be, float *x, int64_t count);
+    /* y[i] += x[i] */
+    void (*add)(struct gf_backend *be, float *y, const float *x, int64_t count);
+    /* y[n][table.cols] = table[ids[i]] (ids checked by the caller) */
+    void (*embed)(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
+                  int n);
+};
+
+/* A backend: its operator table and its private state (a thread pool on the CPU). */
+struct gf_backend {
+    const struct gf_ops *ops;
+    int n_threads;
+    void *impl;
+};
+
+/* The CPU backend: multithreaded, vectorized where the CPU allows. n_threads <= 0 means all
+ * online cores. Returns NULL on failure. gf_backend_destroy accepts NULL and nulls *self_p. */
+struct gf_backend *gf_backend_cpu_new(int n_threads);
+/* The plain scalar reference every other implementation is checked against (one thread). */
+struct gf_backend *gf_backend_ref_new(void);
+void gf_backend_destroy(struct gf_backend **self_p);
+
+#endif

@@ -1,0 +1,105 @@
+/* imagegen.c — continuous-batching stage 2 over the KV row slots. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "model/imagegen.h"
+
+enum { S_STREAM_IMAGE = 2 }; /* the loop's image stream: same draws as gf_loop_image */
+
+int gf_imagegen_join(struct gf_llm *m, struct gf_imagegen_req *r, const int32_t *seq, int n_seq)
+{
+    int cfg = r->cfg_weight > 1;
+    r->rows = cfg ? 2 * r->parallel : r->parallel;
+    r->step = 0, r->done = 0, r->active = 0;
+    if (r->parallel < 1 || r->rows > GF_IMAGEGEN_MAX_ROWS || n_seq < 1 || r->n_image < 1 ||
+        n_seq + r->n_image > m->max_seq) {
+        gf_log_error("image request of %d images, %d + %d positions does not fit (%d rows, %d "
+                     "positions)",
+                     r->parallel, n_seq, r->n_image, GF_IMAGEGEN_MAX_ROWS, m->max_seq);
+        return GF_EINVAL;
+    }
+    int rc = gf_llm_slots_acquire(m, r->rows, r->slots);
+    if (rc < 0)
+        return rc;
+    struct gf_tok *toks = calloc(m->max_tokens, sizeof *toks);
+    if (!toks) {
+        gf_llm_slots_release(m, r->rows, r->slots);
+        return GF_ENOMEM;
+    }
+    for (int k = 0; k < r->rows && rc >= 0; k++) {
+        int uncond = cfg && (k & 1);
+        for (int i0 = 0; i0 < n_seq - 1 && rc >= 0; i0 += m->max_tokens) {
+            int n = n_seq - 1 - i0 < m->max_tokens ? n_seq - 1 - i0 : m->max_tokens;
+            for (int i = 0; i < n; i++) {
+                int p = i0 + i;
+                int32_t id = uncond && p > 0 && p < n_seq - 1 ? r->pad_id : seq[p];
+                toks[i] = (struct gf_tok){id, r->slots[k], p, GF_TOK_TEXT, 0};
+            }
+            rc = gf_llm_forward(m, toks, n);
+        }
+        /* <begin_of_image> at the last position is never padded; the first step feeds it */
+        r->next[k] = (struct gf_tok){seq[n_seq - 1], r->slots[k], n_seq - 1, GF_TOK_TEXT, 1};
+    }
+    free(toks);
+    if (rc < 0) {
+        gf_llm_slots_release(m, r->rows, r->slots);
+        return rc;
+    }
+    r->active = 1;
+    return 0;
+}
+
+void gf_imagegen_leave(struct gf_llm *m, struct gf_imagegen_req *r)
+{
+    if (r->active)
+        gf_llm_slots_release(m, r->rows, r->slots);
+    r->active = 0;
+    r->done = 1;
+}
+
+int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs, float *scratch,
+                     int32_t *idx)
+{
+    struct gf_tok batch[256]; /* [n] every active row's next token */
+    int n = 0, IV = m->cfg->image_vocab;
+    for (int q = 0; q < n_reqs; q++) {
+        if (!reqs[q]->active)
+            continue;
+        if (n + reqs[q]->rows > m->max_tokens || n + reqs[q]->rows > 256) {
+            gf_log_error("image step of more than %d rows", n);
+            return GF_EINVAL;
+        }
+        memcpy(batch + n, reqs[q]->next, reqs[q]->rows * sizeof *batch);
+        n += reqs[q]->rows;
+    }
+    if (n == 0)
+        return 0;
+    int rc = gf_llm_forward(m, batch, n);
+    if (rc < 0)
+        return rc;
+    const float *lg = gf_llm_image_logits(m); /* [n][IV], rows in batch order */
+    for (int q = 0, row0 = 0; q < n_reqs; q++) {
+        struct gf_imagegen_req *r = reqs[q];
+        if (!r->active)
+            continue;
+        int cfg = r->cfg_weight > 1, pos = r->next[0].pos + 1;
+        for (int k = 0; k < r->parallel; k++) {
+            const float *l = lg + (size_t)(row0 + (cfg ? 2 * k : k)) * IV;
+            if (cfg) {
+                gf_cfg_mix(scratch + IV, l, l + IV, IV, r->cfg_weight);
+                l = scratch + IV;
+            }
+            double u = gf_rng_uniform(r->seed, S_STREAM_IMAGE, k, r->step);
+            int32_t t = gf_sample(l, IV, &r->sampler, u, scratch, idx);
+            r->image[(size_t)k * r->n_image + r->step] = t;
+            for (int j = cfg ? 2 * k : k; j <= (cfg ? 2 * k + 1 : k); j++)
+                r->next[j] = (struct gf_tok){t, r->slots[j], pos, GF_TOK_IMAGE, 1};
+        }
+        row0 += r->rows;
+        if (++r->step == r->n_image)
+            gf_imagegen_leave(m, r);
+    }
+    return 0;
+}

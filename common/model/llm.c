@@ -1,0 +1,240 @@
+/* llm.c — the LLaMA decoder and the generation heads, written against struct gf_ops only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "model/llm.h"
+
+static int s_max(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int max_seq,
+               int max_tokens, struct gf_llm **out)
+{
+    const struct gf_model_config *c = &ck->cfg;
+    if (n_slots < 1 || max_seq < 1 || max_tokens < 1 || max_seq > c->max_pos) {
+        gf_log_error("bad model sizes: %d slots, %d positions (model allows %d), %d tokens",
+                     n_slots, max_seq, c->max_pos, max_tokens);
+        return GF_EINVAL;
+    }
+    struct gf_llm *m = calloc(1, sizeof *m);
+    if (!m)
+        return GF_ENOMEM;
+    m->be = be, m->cfg = c, m->w = &ck->w;
+    m->n_slots = n_slots, m->max_seq = max_seq, m->max_tokens = max_tokens;
+    size_t T = max_tokens, H = c->hidden, qd = (size_t)c->n_heads * c->head_dim;
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t wide = s_max(s_max(c->intermediate, c->image_token_embed), c->hidden);
+    size_t nv = s_max(c->vocab, c->image_vocab);
+    size_t cache = (size_t)c->n_layers * n_slots * max_seq * kvd * sizeof(float);
+    void *(*A)(struct gf_backend *, size_t) = be->ops->alloc;
+    m->k_cache = A(be, cache);
+    m->v_cache = A(be, cache);
+    m->x = A(be, T * H * 4), m->xn = A(be, T * H * 4), m->hidden = A(be, T * H * 4);
+    m->q = A(be, T * qd * 4), m->att = A(be, T * qd * 4);
+    m->k = A(be, T * kvd * 4), m->v = A(be, T * kvd * 4);
+    m->gate = A(be, T * wide * 4), m->up = A(be, T * wide * 4);
+    m->small = A(be, T * c->aligner_in * 4);
+    m->logits_dev = A(be, T * nv * 4);
+    m->ids = A(be, T * 4), m->slot = A(be, T * 4), m->pos = A(be, T * 4);
+    m->out_idx = A(be, T * 4);
+    m->logits = malloc(T * nv * 4);
+    m->h_ids = malloc(T * 4), m->h_slot = malloc(T * 4), m->h_pos = malloc(T * 4);
+    m->slot_used = calloc(n_slots, 1);
+    if (!m->k_cache || !m->v_cache || !m->x || !m->xn || !m->hidden || !m->q || !m->att || !m->k ||
+        !m->v || !m->gate || !m->up || !m->small || !m->logits_dev || !m->ids || !m->slot ||
+        !m->pos || !m->out_idx || !m->logits || !m->h_ids || !m->h_slot || !m->h_pos) {
+        gf_log_error("cannot allocate the model's buffers (KV cache %zu MiB)", cache >> 20);
+        gf_llm_destroy(&m);
+        return GF_ENOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void gf_llm_destroy(struct gf_llm **self_p)
+{
+    struct gf_llm *m = *self_p;
+    if (!m)
+        return;
+    void (*F)(struct gf_backend *, void *) = m->be->ops->free;
+    float *bufs[] = {m->k_cache, m->v_cache, m->x,    m->xn, m->hidden, m->q,         m->att,
+                     m->k,       m->v,       m->gate, m->up, m->small,  m->logits_dev};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i])
+            F(m->be, bufs[i]);
+    int32_t *ibufs[] = {m->ids, m->slot, m->pos, m->out_idx};
+    for (size_t i = 0; i < 4; i++)
+        if (ibufs[i])
+            F(m->be, ibufs[i]);
+    free(m->logits), free(m->h_ids), free(m->h_slot), free(m->h_pos), free(m->slot_used);
+    free(m);
+    *self_p = NULL;
+}
+
+/* Input embeddings x[i0..i1) of one kind; ids already on the backend. */
+static void s_embed_run(struct gf_llm *m, int i0, int i1, int kind)
+{
+    const struct gf_ops *o = m->be->ops;
+    const struct gf_model_weights *w = m->w;
+    int n = i1 - i0, H = m->cfg->hidden;
+    float *x = m->x + (size_t)i0 * H;
+    if (kind == GF_TOK_TEXT) {
+        o->embed(m->be, x, &w->embed, m->ids + i0, n);
+        return;
+    }
+    o->embed(m->be, m->small, &w->gen_embed, m->ids + i0, n);   /* [n][D] */
+    o->linear(m->be, m->gate, m->small, n, &w->al0, &w->al0_b); /* [n][H] */
+    o->gelu(m->be, m->gate, (int64_t)n * H);
+    o->linear(m->be, x, m->gate, n, &w->al2, &w->al2_b); /* [n][H] */
+}
+
+static int s_check(struct gf_llm *m, const struct gf_tok *toks, int n)
+{
+    if (n < 1 || n > m->max_tokens) {
+        gf_log_error("forward of %d tokens: must be 1..%d", n, m->max_tokens);
+        return GF_EINVAL;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct gf_tok *t = &toks[i];
+        int lim = t->kind == GF_TOK_TEXT ? m->cfg->vocab : m->cfg->image_vocab;
+        if (t->id < 0 || t->id >= lim || t->slot < 0 || t->slot >= m->n_slots || t->pos < 0 ||
+            t->pos >= m->max_seq || t->kind > GF_TOK_IMAGE) {
+            gf_log_error("token %d (id %d, slot %d, position %d) is out of range", i, t->id,
+                         t->slot, t->pos);
+            return GF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void s_layer(struct gf_llm *m, int li, int n, const struct gf_attn *a)
+{
+    const struct gf_ops *o = m->be->ops;
+    const struct gf_model_config *c = m->cfg;
+    const struct gf_layer_weights *l = &m->w->layers[li];
+    struct gf_backend *be = m->be;
+    int H = c->hidden, qd = c->n_heads * c->head_dim;
+
+    o->rmsnorm(be, m->xn, m->x, n, H, &l->attn_norm, c->rms_eps);
+    o->linear(be, m->q, m->xn, n, &l->wq, NULL); /* [n][qd] */
+    o->linear(be, m->k, m->xn, n, &l->wk, NULL); /* [n][kvd] */
+    o->linear(be, m->v, m->xn, n, &l->wv, NULL); /* [n][kvd] */
+    o->rope(be, m->q, n, qd, c->n_heads, c->head_dim, m->pos, c->rope_theta);
+    o->rope(be, m->k, n, c->n_kv_heads * c->head_dim, c->n_kv_heads, c->head_dim, m->pos,
+            c->rope_theta);
+    o->kv_store(be, a, m->k, m->v, n);
+    o->attention(be, m->att, m->q, n, a);          /* [n][qd] */
+    o->linear(be, m->xn, m->att, n, &l->wo, NULL); /* [n][H] */
+    o->add(be, m->x, m->xn, (int64_t)n * H);
+
+    o->rmsnorm(be, m->xn, m->x, n, H, &l->mlp_norm, c->rms_eps);
+    o->linear(be, m->gate, m->xn, n, &l->w_gate, NULL); /* [n][I] */
+    o->linear(be, m->up, m->xn, n, &l->w_up, NULL);     /* [n][I] */
+    o->swiglu(be, m->gate, m->gate, m->up, (int64_t)n * c->intermediate);
+    o->linear(be, m->xn, m->gate, n, &l->w_down, NULL); /* [n][H] */
+    o->add(be, m->x, m->xn, (int64_t)n * H);
+}
+
+int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
+{
+    int rc = s_check(m, toks, n);
+    if (rc < 0)
+        return rc;
+    const struct gf_ops *o = m->be->ops;
+    const struct gf_model_config *c = m->cfg;
+    for (int i = 0; i < n; i++)
+        m->h_ids[i] = toks[i].id, m->h_slot[i] = toks[i].slot, m->h_pos[i] = toks[i].pos;
+    o->to_device(m->be, m->ids, m->h_ids, n * 4);
+    o->to_device(m->be, m->slot, m->h_slot, n * 4);
+    o->to_device(m->be, m->pos, m->h_pos, n * 4);
+    for (int i0 = 0, i1; i0 < n; i0 = i1) { /* runs of one kind */
+        for (i1 = i0 + 1; i1 < n && toks[i1].kind == toks[i0].kind; i1++)
+            ;
+        s_embed_run(m, i0, i1, toks[i0].kind);
+    }
+    size_t per_layer = (size_t)m->n_slots * m->max_seq * c->n_kv_heads * c->head_dim;
+    for (int li = 0; li < c->n_layers; li++) {
+        struct gf_attn a = {m->k_cache + li * per_layer,
+                            m->v_cache + li * per_layer,
+                            m->slot,
+                            m->pos,
+                            c->n_heads,
+                            c->n_kv_heads,
+                            c->head_dim,
+                            m->max_seq};
+        s_layer(m, li, n, &a);
+    }
+    /* the final norm only on the wanted rows, gathered in order, one call per run of them */
+    int H = c->hidden, n_out = 0;
+    for (int i0 = 0, i1; i0 < n; i0 = i1) {
+        for (i1 = i0 + 1; i1 < n && toks[i1].want == toks[i0].want; i1++)
+            ;
+        if (!toks[i0].want)
+            continue;
+        o->rmsnorm(m->be, m->hidden + (size_t)n_out * H, m->x + (size_t)i0 * H, i1 - i0, H,
+                   &m->w->norm, c->rms_eps);
+        n_out += i1 - i0;
+    }
+    m->n_out = n_out;
+    return n_out;
+}
+
+const float *gf_llm_text_logits(struct gf_llm *m)
+{
+    const struct gf_ops *o = m->be->ops;
+    if (m->n_out == 0)
+        return m->logits;
+    o->linear(m->be, m->logits_dev, m->hidden, m->n_out, &m->w->lm_head, NULL);
+    o->to_host(m->be, m->logits, m->logits_dev, (size_t)m->n_out * m->cfg->vocab * 4);
+    return m->logits;
+}
+
+const float *gf_llm_image_logits(struct gf_llm *m)
+{
+    const struct gf_ops *o = m->be->ops;
+    const struct gf_model_weights *w = m->w;
+    int n = m->n_out;
+    if (n == 0)
+        return m->logits;
+    o->linear(m->be, m->gate, m->hidden, n, &w->gh_proj, &w->gh_proj_b); /* [n][IE] */
+    o->gelu(m->be, m->gate, (int64_t)n * m->cfg->image_token_embed);
+    o->linear(m->be, m->logits_dev, m->gate, n, &w->gh_head, &w->gh_head_b); /* [n][IV] */
+    o->to_host(m->be, m->logits, m->logits_dev, (size_t)n * m->cfg->image_vocab * 4);
+    return m->logits;
+}
+
+void gf_llm_hidden(struct gf_llm *m, float *dst)
+{
+    m->be->ops->to_host(m->be, dst, m->hidden, (size_t)m->n_out * m->cfg->hidden * 4);
+}
+
+int gf_llm_slots_free(const struct gf_llm *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_slots; i++)
+        n += !m->slot_used[i];
+    return n;
+}
+
+int gf_llm_slots_acquire(struct gf_llm *m, int n, int32_t *slots)
+{
+    if (n < 1 || gf_llm_slots_free(m) < n)
+        return GF_EBUSY;
+    for (int i = 0, k = 0; k < n; i++)
+        if (!m->slot_used[i]) {
+            m->slot_used[i] = 1;
+            slots[k++] = i;
+        }
+    return 0;
+}
+
+void gf_llm_slots_release(struct gf_llm *m, int n, const int32_t *slots)
+{
+    for (int k = 0; k < n; k++)
+        if (slots[k] >= 0 && slots[k] < m->n_slots)
+            m->slot_used[slots[k]] = 0;
+}

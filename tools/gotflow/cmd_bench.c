@@ -1,0 +1,331 @@
+/* cmd_bench.c — `gotflow bench decode|prefill`: language-model throughput on the CPU backend,
+ * printed next to the machine's measured read bandwidth (the decode roofline). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "core/log.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/simd.h"
+#include "model/checkpoint.h"
+#include "model/llm.h"
+#include "model/loop.h"
+#include "sgemm_peer.h"
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] "
+               "[--rows N]\n\n"
+               "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
+               "         a short prefill; prints tokens/s and the bandwidth roofline\n"
+               "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
+               "image    stage 2 of the reference loop: --rows images under CFG (2 rows each),\n"
+               "         N image tokens each (default 16) after a 64-token re-prefill\n");
+}
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* --- read bandwidth: every thread sums its share of a buffer far larger than the caches ---- */
+
+struct s_bw {
+    const uint64_t *buf;
+    size_t words_per_task;
+    uint64_t sums[256];
+};
+
+#if GF_HAVE_AVX2
+GF_SIMD static uint64_t s_sum_avx2(const uint64_t *p, size_t n)
+{
+    __m256i a = _mm256_setzero_si256(), b = a;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        a = _mm256_add_epi64(a, _mm256_loadu_si256((const __m256i *)(p + i)));
+        b = _mm256_add_epi64(b, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+    }
+    a = _mm256_add_epi64(a, b);
+    return (uint64_t)_mm256_extract_epi64(a, 0) + (uint64_t)_mm256_extract_epi64(a, 3);
+}
+#endif
+
+static void s_bw_task(void *arg, int i)
+{
+    struct s_bw *b = arg;
+    const uint64_t *p = b->buf + (size_t)i * b->words_per_task;
+    uint64_t s = 0;
+#if GF_HAVE_AVX2
+    if (gf_simd_avx2()) {
+        b->sums[i & 255] += s_sum_avx2(p, b->words_per_task);
+        return;
+    }
+#endif
+    for (size_t k = 0; k < b->words_per_task; k++)
+        s += p[k];
+    b->sums[i & 255] += s;
+}
+
+/* The machine's read bandwidth, measured in passes interleaved with the decode steps so that
+ * both see the same machine (it is shared; its load changes by the second). */
+struct s_meter {
+    struct gf_pool *pool;
+    struct s_bw b;
+    size_t bytes;
+    double seconds, read;
+};
+
+static int s_meter_init(struct s_meter *m, int threads)
+{
+    memset(m, 0, sizeof *m);
+    m->bytes = (size_t)512 << 20;
+    uint64_t *buf = malloc(m->bytes);
+    m->pool = gf_pool_new(threads);
+    if (!buf || !m->pool) {
+        free(buf);
+        gf_pool_destroy(&m->pool);
+        return -1;
+    }
+    memset(buf, 1, m->bytes);
+    m->b.buf = buf;
+    m->b.words_per_task = m->bytes / 8 / 64;
+    gf_pool_run(m->pool, s_bw_task, &m->b, 64); /* first touch, untimed */
+    return 0;
+}
+
+static void s_meter_pass(struct s_meter *m)
+{
+    double t0 = s_now();
+    gf_pool_run(m->pool, s_bw_task, &m->b, 64);
+    m->seconds += s_now() - t0;
+    m->read += m->bytes;
+}
+
+static void s_meter_release(struct s_meter *m)
+{
+    gf_pool_destroy(&m->pool);
+    free((void *)m->b.buf);
+}
+
+/* Bytes of weights one decode step reads: every layer, the final norm, the text head. */
+static double s_step_bytes(const struct gf_ckpt *ck)
+{
+    const struct gf_model_weights *w = &ck->w;
+    double n = 0;
+#define B(m) ((double)(m).rows * (m).cols * gf_wtype_size((m).dtype))
+    for (int i = 0; i < ck->cfg.n_layers; i++) {
+        const struct gf_layer_weights *l = &w->layers[i];
+        n += B(l->attn_norm) + B(l->wq) + B(l->wk) + B(l->wv) + B(l->wo) + B(l->mlp_norm) +
+             B(l->w_gate) + B(l->w_up) + B(l->w_down);
+    }
+    return n + B(w->norm) + B(w->lm_head);
+#undef B
+}
+
+static long s_resident_pages(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident;
+}
+
+/* Stage 2 of the reference loop as the pipeline runs it: re-prefill, gen_head, CFG, sampling. */
+static int s_image(struct gf_ckpt *ck, struct gf_backend *be, int tokens, int images)
+{
+    enum { L = 64 };
+    struct gf_llm *m = NULL;
+    int32_t seq[L], *out = malloc((size_t)images * tokens * 4);
+    int rc = 1;
+    for (int i = 0; i < L; i++)
+        seq[i] = (i * 7919 + 13) % ck->cfg.vocab;
+    struct gf_loop_params p = {.prompt = seq,
+                               .n_prompt = L,
+                               .boi_id = seq[L - 1],
+                               .pad_id = 0,
+                               .max_text = 1,
+                               .n_image = tokens,
+                               .parallel = images,
+                               .cfg_weight = 5.0f,
+                               .image = {1.0f, 0, 1.0f},
+                               .seed = 1000};
+    if (!out || gf_llm_new(be, ck, 2 * images, L + tokens, L, &m) < 0)
+        goto out;
+    double t0 = s_now();
+    if (gf_loop_image(m, &p, seq, L, out) < 0)
+        goto out;
+    double t = s_now() - t0;
+    printf("image: %d images x %d tokens (CFG, %d rows, re-prefill of %d) in %.3f s: %.2f image "
+           "tokens/s\n",
+           images, tokens, 2 * images, L, t, images * tokens / t);
+    rc = 0;
+out:
+    gf_llm_destroy(&m);
+    free(out);
+    return rc;
+}
+
+/* Prefill timed in rounds, each followed by OpenBLAS sgemm of the same FLOP count (shape of
+ * the MLP products) so that both see the same machine. */
+static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_llm *m,
+                     const struct gf_tok *toks, int tokens)
+{
+    enum { ROUNDS = 3 };
+    const struct gf_model_config *c = &ck->cfg;
+    struct gf_tok warm = {1, 0, 0, GF_TOK_TEXT, 1};
+    /* fault the mapped weights in first: time the arithmetic, not the page cache */
+    if (gf_llm_forward(m, &warm, 1) < 0)
+        return 1;
+    double esize = gf_wtype_size(ck->w.layers[0].wq.dtype);
+    double layer_params = (s_step_bytes(ck) - (double)c->vocab * c->hidden * esize) / esize;
+    double flops = 2.0 * layer_params * tokens + 2.0 * c->vocab * c->hidden;
+    struct sgemm_peer *peer = sgemm_peer_new(be->n_threads, tokens, c->intermediate, c->hidden);
+    int reps = peer ? (int)(flops / sgemm_peer_flops(peer) + 0.5) : 0;
+    double t_ours = 0, t_peer = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = s_now();
+        if (gf_llm_forward(m, toks, tokens) < 0) {
+            sgemm_peer_destroy(&peer);
+            return 1;
+        }
+        gf_llm_text_logits(m);
+        t_ours += s_now() - t0;
+        for (int i = 0; i < reps; i++)
+            t_peer += sgemm_peer_run(peer);
+    }
+    double ours = flops * ROUNDS / t_ours;
+    printf("prefill: %d tokens x %d rounds: %.1f tokens/s, %.1f GFLOP/s in the products\n", tokens,
+           ROUNDS, tokens * ROUNDS / t_ours, ours * 1e-9);
+    if (peer) {
+        double theirs = sgemm_peer_flops(peer) * reps * ROUNDS / t_peer;
+        printf("sgemm (OpenBLAS, f32, %dx%dx%d, interleaved): %.1f GFLOP/s; prefill at %.0f%% "
+               "of it\n",
+               tokens, c->intermediate, c->hidden, theirs * 1e-9, 100 * ours / theirs);
+    } else {
+        printf("sgemm: OpenBLAS not installed (libopenblas0-pthread), no comparison\n");
+    }
+    sgemm_peer_destroy(&peer);
+    return 0;
+}
+
+static int s_run(const char *mode, const char *dir, int threads, int tokens, int rows)
+{
+    int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
+    struct gf_ckpt *ck = NULL;
+    struct gf_backend *be = NULL;
+    struct gf_llm *m = NULL;
+    struct gf_tok *toks = NULL;
+    struct s_meter meter = {0};
+    long pages0 = s_resident_pages();
+    if (gf_ckpt_open(dir, &ck) < 0)
+        goto out;
+    printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
+           gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
+    be = gf_backend_cpu_new(threads);
+    if (be && strcmp(mode, "image") == 0) {
+        printf("model '%s': %d threads\n", dir, be->n_threads);
+        rc = s_image(ck, be, tokens, rows);
+        goto out;
+    }
+    int chunk = decode ? pre * rows : tokens;
+    if (!be || gf_llm_new(be, ck, rows, pre + (decode ? tokens : 0) + 1, chunk, &m) < 0)
+        goto out;
+    toks = calloc(chunk, sizeof *toks);
+    if (!toks)
+        goto out;
+    const struct gf_model_config *c = &ck->cfg;
+    const char *dt = gf_wtype_name(ck->w.layers[0].wq.dtype);
+    printf("model '%s': hidden %d, %d layers, vocab %d, %s weights; %d threads\n", dir, c->hidden,
+           c->n_layers, c->vocab, dt, be->n_threads);
+    for (int i = 0; i < chunk; i++) /* rows x prompt, every token of a row in its own slot */
+        toks[i] = (struct gf_tok){(i * 7919 + 13) % c->vocab, i / pre, i % pre, GF_TOK_TEXT,
+                                  i % pre == pre - 1};
+    if (!decode) {
+        rc = s_prefill(ck, be, m, toks, tokens);
+        goto out;
+    }
+    if (gf_llm_forward(m, toks, chunk) < 0) /* each row's short prompt */
+        goto out;
+    if (s_meter_init(&meter, be->n_threads) < 0)
+        goto out;
+    double step = s_step_bytes(ck), t = 0, t0;
+    for (int s = 0; s < tokens; s++) {
+        s_meter_pass(&meter);
+        for (int r = 0; r < rows; r++)
+            toks[r] = (struct gf_tok){(s * 31 + r) % c->vocab, r, pre + s, GF_TOK_TEXT, 1};
+        t0 = s_now();
+        if (gf_llm_forward(m, toks, rows) < 0)
+            goto out;
+        gf_llm_text_logits(m);
+        t += s_now() - t0;
+    }
+    double bw = meter.read / meter.seconds;
+    double tps = (double)tokens * rows / t, roof = bw / step * rows;
+    printf("decode: %d steps x %d rows in %.3f s: %.2f tokens/s (%.1f ms/step)\n", tokens, rows, t,
+           tps, t / tokens * 1e3);
+    printf("roofline: read bandwidth %.2f GB/s (interleaved with the steps) / %.3f GB per step = "
+           "%.2f tokens/s; decode at %.0f%% of it\n",
+           bw * 1e-9, step * 1e-9, roof, 100 * tps / roof);
+    rc = 0;
+out:
+    s_meter_release(&meter);
+    free(toks);
+    gf_llm_destroy(&m);
+    gf_backend_destroy(&be);
+    gf_ckpt_close(&ck);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", 1, 0, 'm'},  {"threads", 1, 0, 'j'},
+                                         {"tokens", 1, 0, 'n'}, {"rows", 1, 0, 'r'},
+                                         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    const char *dir = NULL;
+    int threads = 0, tokens = 0, rows = 1, op;
+    if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&
+                     strcmp(argv[1], "image") != 0)) {
+        s_usage(gf_cmd_wants_help(argc, argv) ? stdout : stderr);
+        return gf_cmd_wants_help(argc, argv) ? 0 : 2;
+    }
+    const char *mode = argv[1];
+    optind = 2;
+    while ((op = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (op) {
+        case 'm':
+            dir = optarg;
+            break;
+        case 'j':
+            threads = atoi(optarg);
+            break;
+        case 'n':
+            tokens = atoi(optarg);
+            break;
+        case 'r':
+            rows = atoi(optarg);
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (!tokens)
+        tokens = strcmp(mode, "prefill") == 0 ? 128 : 16;
+    if (!dir || tokens < 1 || rows < 1 || rows > 256) {
+        s_usage(stderr);
+        return 2;
+    }
+    return s_run(mode, dir, threads, tokens, rows);
+}
