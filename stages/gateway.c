@@ -5,7 +5,9 @@
  * The gateway checks it, stamps v/id/n/trace, journals (id -> client) and sends it into the
  * pipeline. Results come back from the sinks to this stage's inlet; each is forwarded to the
  * client that asked, once, and the journal entry is dropped. A request with no result within
- * `params.timeout_ms` (default 600000) is answered ETIMEDOUT. docs/protocol.md is the reference.
+ * `params.timeout_ms` (default 600000) is answered ETIMEDOUT. With `params.max_requests` (default
+ * 100000) requests in flight, new ones are refused at once with EBUSY (load shedding) instead of
+ * waiting without bound. docs/protocol.md is the reference.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +39,7 @@ struct s_gateway {
     void *clients;
     gf_strmap_t *journal;
     uint64_t instance, seq;
-    long timeout_ms;
+    long timeout_ms, max_requests;
     int64_t next_sweep_ms;
     gf_emit_t reply;
 };
@@ -148,6 +150,11 @@ static void s_on_request(gf_stage_t *st, const struct s_client *c, const uint8_t
     char kind[GF_FRAME_KIND_MAX] = "prompt";
     if (!err)
         err = s_check_request(&u.data, kind, why, sizeof why);
+    if (!err && gw->max_requests > 0 && (long)gf_strmap_size(gw->journal) >= gw->max_requests)
+        err = GF_EBUSY, snprintf(why, sizeof why,
+                                 "the pipeline holds %ld requests, its limit (max_requests); retry "
+                                 "later",
+                                 gw->max_requests);
     if (!err && gf_strmap_get(gw->journal, id))
         err = GF_EEXIST, snprintf(why, sizeof why, "request '%s' is already in flight", id);
     if (err) {
@@ -269,6 +276,7 @@ static int s_init(gf_stage_t *st)
     gw->journal = gf_strmap_new();
     gw->instance = gf_instance_id() & 0xffffffffffull;
     gw->timeout_ms = gf_graph_param_long(info->def, "timeout_ms", 600000);
+    gw->max_requests = gf_graph_param_long(info->def, "max_requests", 100000);
     gf_emit_init(&gw->reply);
     gw->clients = zmq_socket(info->zctx, ZMQ_ROUTER);
     gf_socket_defaults(gw->clients, info->graph->max_frame_bytes);
