@@ -1,0 +1,456 @@
+/* cmd_generate.c — `gotflow generate "PROMPT"`: one picture from a prompt, through a pipeline.
+ *
+ * Uses the pipeline if it is running, else starts it (and stops it again afterwards). Streams
+ * the reasoning chain from the reason stage's tap as it is written, draws a progress bar from
+ * the imagegen stage's progress frames, and writes what the result holds into OUT/ID/.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cmd.h"
+#include "core/error.h"
+#include "core/version.h"
+#include "engine/edge.h"
+#include "engine/frame.h"
+#include "engine/json.h"
+#include "generate.h"
+#include "util.h"
+
+static const char s_usage[] =
+    "usage: gotflow generate \"PROMPT\" [options]\n"
+    "\n"
+    "Generates pictures for PROMPT with a pipeline: uses it if it is running, else starts it\n"
+    "and stops it afterwards. Prints the reasoning chain as it is written and a progress bar\n"
+    "for the image tokens, then writes into OUT/ID/: image_K.png (one per parallel image),\n"
+    "reasoning.txt, layout.json, layout.png (the planned boxes), overlay.png (the boxes over\n"
+    "image_0) and meta.json (prompt, every parameter, seed, model, gotflow version, per-stage\n"
+    "timings). Files the pipeline's result has no data for are left out, and said so.\n"
+    "\n"
+    "  --pipeline FILE         the graph (default pipelines/got-r1-cpu.yaml)\n"
+    "  --model DIR             checkpoint directory (default: the graph's model:)\n"
+    "  --seed N                sampling seed (default: from the clock; printed)\n"
+    "  --cfg-weight W          classifier-free guidance weight (default 5.0)\n"
+    "  --text-temperature T    temperature of the reasoning chain (default 1.0; 0 = greedy)\n"
+    "  --image-temperature T   temperature of the image tokens (default 1.0; 0 = greedy)\n"
+    "  --parallel N            pictures for the prompt (default 1)\n"
+    "  --max-tokens N          longest reasoning chain (default 600)\n"
+    "  --out DIR               output folder (default out)\n"
+    "  --id ID                 request id and folder name (default: from the clock)\n"
+    "  --timeout SEC           give up after SEC seconds (default 3600)\n"
+    "  --keep                  leave a pipeline this command started running\n"
+    "  --json                  print one JSON object (files, timings) instead of the stream\n"
+    "\n"
+    "exit status: 0 written, 1 the pipeline answered an error or failed, 2 usage\n";
+
+struct s_opts {
+    const char *prompt, *pipeline, *model, *out, *id;
+    long long seed;
+    double cfg_weight, text_temp, image_temp;
+    long parallel, max_tokens, timeout_s;
+    int keep, as_json, have_seed;
+};
+
+static double s_double(const char *opt, const char *v)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || end == v || d < 0) {
+        fprintf(stderr, "gotflow generate: %s wants a non-negative number, got '%s'\n", opt, v);
+        exit(2);
+    }
+    return d;
+}
+
+static int s_parse(int argc, char **argv, struct s_opts *o)
+{
+    static const struct option opts[] = {{"pipeline", 1, 0, 'p'},
+                                         {"model", 1, 0, 'm'},
+                                         {"seed", 1, 0, 's'},
+                                         {"cfg-weight", 1, 0, 'c'},
+                                         {"text-temperature", 1, 0, 't'},
+                                         {"image-temperature", 1, 0, 'i'},
+                                         {"parallel", 1, 0, 'n'},
+                                         {"max-tokens", 1, 0, 'x'},
+                                         {"out", 1, 0, 'o'},
+                                         {"id", 1, 0, 'I'},
+                                         {"timeout", 1, 0, 'T'},
+                                         {"keep", 0, 0, 'k'},
+                                         {"json", 0, 0, 'j'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    *o = (struct s_opts){.pipeline = "pipelines/got-r1-cpu.yaml",
+                         .out = "out",
+                         .cfg_weight = 5.0,
+                         .text_temp = 1.0,
+                         .image_temp = 1.0,
+                         .parallel = 1,
+                         .max_tokens = 600,
+                         .timeout_s = 3600};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            o->pipeline = optarg;
+            break;
+        case 'm':
+            o->model = optarg;
+            break;
+        case 's':
+            o->seed = gf_cli_long("generate", "--seed", optarg, 0, 0x7fffffffffffffffL);
+            o->have_seed = 1;
+            break;
+        case 'c':
+            o->cfg_weight = s_double("--cfg-weight", optarg);
+            break;
+        case 't':
+            o->text_temp = s_double("--text-temperature", optarg);
+            break;
+        case 'i':
+            o->image_temp = s_double("--image-temperature", optarg);
+            break;
+        case 'n':
+            o->parallel = gf_cli_long("generate", "--parallel", optarg, 1, 16);
+            break;
+        case 'x':
+            o->max_tokens = gf_cli_long("generate", "--max-tokens", optarg, 1, 4096);
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'I':
+            o->id = optarg;
+            break;
+        case 'T':
+            o->timeout_s = gf_cli_long("generate", "--timeout", optarg, 1, 1 << 24);
+            break;
+        case 'k':
+            o->keep = 1;
+            break;
+        case 'j':
+            o->as_json = 1;
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            exit(0);
+        default:
+            fputs(s_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1 || !argv[optind][0]) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    o->prompt = argv[optind];
+    if (!o->have_seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        o->seed = (long long)((ts.tv_sec * 1000003LL) ^ ts.tv_nsec) & 0x7fffffff;
+    }
+    return 0;
+}
+
+/* Pipeline ----------------------------------------------------------------------------------- */
+
+/* With --model, the graph is copied with its top-level `model:` replaced (or added). */
+static int s_graph_for(const struct s_opts *o, char *path, size_t len, char *tmpdir)
+{
+    if (!o->model) {
+        snprintf(path, len, "%s", o->pipeline);
+        return 0;
+    }
+    FILE *in = fopen(o->pipeline, "r");
+    if (!in) {
+        fprintf(stderr, "gotflow generate: cannot open '%s': %s\n", o->pipeline, strerror(errno));
+        return 1;
+    }
+    snprintf(tmpdir, 64, "/tmp/gotflow-generate-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        fclose(in);
+        return 1;
+    }
+    snprintf(path, len, "%s/%s", tmpdir,
+             strrchr(o->pipeline, '/') ? strrchr(o->pipeline, '/') + 1 : o->pipeline);
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        fclose(in);
+        return 1;
+    }
+    char line[8192];
+    int replaced = 0;
+    while (fgets(line, sizeof line, in)) {
+        if (!replaced && strncmp(line, "model:", 6) == 0) {
+            fprintf(out, "model: \"%s\"\n", o->model);
+            replaced = 1;
+        } else {
+            fputs(line, out);
+        }
+    }
+    if (!replaced)
+        fprintf(out, "model: \"%s\"\n", o->model);
+    fclose(in);
+    fclose(out);
+    return 0;
+}
+
+static pid_t s_start(const char *graph)
+{
+    char self[GF_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {self, "run", (char *)graph, "--quiet", NULL};
+        execv(self, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits until every replica of the run says ready; 0, or 1 when the supervisor gave up. */
+static int s_wait_ready(const char *graph, pid_t sup, char *run_dir, int64_t deadline)
+{
+    while (gf_mono_ms() < deadline) {
+        if (sup > 0 && waitpid(sup, NULL, WNOHANG) == sup) {
+            fprintf(stderr, "gotflow generate: the pipeline did not start (see the lines above)\n");
+            return 1;
+        }
+        if (gf_plan_find_run(graph, NULL, run_dir, GF_PATH_MAX, 1) == 0 &&
+            gf_cli_supervisor_alive(run_dir)) {
+            json_t *st = gf_cli_admin(run_dir, "status", 2000);
+            int ready = st != NULL;
+            size_t i;
+            json_t *r;
+            json_array_foreach(json_object_get(st, "replicas"), i, r)
+            {
+                const char *s = json_string_value(json_object_get(r, "state"));
+                ready &= s && strcmp(s, "ready") == 0;
+            }
+            json_decref(st);
+            if (ready)
+                return 0;
+        }
+        usleep(100000);
+    }
+    fprintf(stderr, "gotflow generate: the pipeline is not ready in time\n");
+    return 1;
+}
+
+/* The request -------------------------------------------------------------------------------- */
+
+static void s_pack_request(const struct s_opts *o, const char *id, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str_with_body(&pk, "id", 2);
+    msgpack_pack_str_with_body(&pk, id, strlen(id));
+    msgpack_pack_str_with_body(&pk, "kind", 4);
+    msgpack_pack_str_with_body(&pk, "prompt", 6);
+    msgpack_pack_str_with_body(&pk, "text", 4);
+    msgpack_pack_str_with_body(&pk, o->prompt, strlen(o->prompt));
+    msgpack_pack_str_with_body(&pk, "params", 6);
+    msgpack_pack_map(&pk, 6);
+    msgpack_pack_str_with_body(&pk, "seed", 4);
+    msgpack_pack_int64(&pk, o->seed);
+    msgpack_pack_str_with_body(&pk, "cfg_weight", 10);
+    msgpack_pack_double(&pk, o->cfg_weight);
+    msgpack_pack_str_with_body(&pk, "temperature", 11);
+    msgpack_pack_double(&pk, o->text_temp);
+    msgpack_pack_str_with_body(&pk, "image_temperature", 17);
+    msgpack_pack_double(&pk, o->image_temp);
+    msgpack_pack_str_with_body(&pk, "parallel", 8);
+    msgpack_pack_int64(&pk, o->parallel);
+    msgpack_pack_str_with_body(&pk, "max_tokens", 10);
+    msgpack_pack_int64(&pk, o->max_tokens);
+}
+
+/* Subscribes to `stage.kind.` of every replica of `stage`, if the graph has that stage. */
+static void s_subscribe(void *sub, const gf_graph_t *g, const char *run_dir, const char *stage,
+                        const char *kind)
+{
+    int si = gf_graph_stage(g, stage);
+    if (si < 0)
+        return;
+    char topic[160], ep[GF_PATH_MAX];
+    snprintf(topic, sizeof topic, "%s.%s.", stage, kind);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    for (int r = 0; r < g->stages[si].replicas; r++) {
+        gf_plan_tap(g, run_dir, si, r, 0, ep, sizeof ep);
+        zmq_connect(sub, ep);
+    }
+}
+
+/* A tap frame of our request: stream the chain, draw the progress bar. */
+static void s_on_tap(void *sub, const char *id, int quiet)
+{
+    zmq_msg_t parts[3];
+    int n = 0, more = 1;
+    while (more && n < 3) {
+        zmq_msg_init(&parts[n]);
+        if (zmq_msg_recv(&parts[n], sub, ZMQ_DONTWAIT) < 0)
+            break;
+        more = zmq_msg_more(&parts[n++]);
+    }
+    gf_frame_t *f = NULL;
+    if (n == 3 && !quiet &&
+        gf_frame_decode(zmq_msg_data(&parts[2]), zmq_msg_size(&parts[2]), 0, &f, NULL, 0, NULL) ==
+            0 &&
+        strcmp(f->id, id) == 0) {
+        const char *text;
+        size_t len;
+        int64_t step, of;
+        if (strcmp(f->kind, "text_delta") == 0 && gf_frame_get_str(f, "text", &text, &len) == 0) {
+            fwrite(text, 1, len, stdout);
+            fflush(stdout);
+        } else if (strcmp(f->kind, "progress") == 0 && gf_frame_get_int(f, "step", &step) == 0 &&
+                   gf_frame_get_int(f, "of", &of) == 0 && of > 0) {
+            int w = 40, done = (int)(step * w / of);
+            fprintf(stderr, "\rimage tokens [%.*s%*s] %lld/%lld", done,
+                    "########################################", w - done, "", (long long)step,
+                    (long long)of);
+            if (step >= of)
+                fputc('\n', stderr);
+        }
+    }
+    gf_frame_destroy(&f);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+}
+
+/* Sends the request and waits for its answer (caller owns the frame). */
+static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char *run_dir,
+                         const char *id)
+{
+    void *ctx = zmq_ctx_new(), *req = zmq_socket(ctx, ZMQ_DEALER), *sub = zmq_socket(ctx, ZMQ_SUB);
+    gf_frame_t *answer = NULL;
+    char ep[GF_PATH_MAX];
+    gf_socket_defaults(req, g->max_frame_bytes);
+    gf_socket_defaults(sub, g->max_frame_bytes);
+    s_subscribe(sub, g, run_dir, "reason", "text_delta");
+    s_subscribe(sub, g, run_dir, "imagegen", "progress");
+    int gw = -1;
+    for (int i = 0; i < g->n_stages && gw < 0; i++)
+        if (strcmp(g->stages[i].kind, "gateway") == 0)
+            gw = i;
+    gf_plan_gateway(g, run_dir, gw, ep, sizeof ep);
+    if (zmq_connect(req, ep) != 0) {
+        fprintf(stderr, "gotflow generate: cannot connect to '%s'\n", ep);
+        goto out;
+    }
+    usleep(200000); /* let the subscriptions reach the taps before the first frame */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    s_pack_request(o, id, &sb);
+    zmq_send(req, sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+    int64_t deadline = gf_mono_ms() + o->timeout_s * 1000;
+    while (!answer && gf_mono_ms() < deadline) {
+        zmq_pollitem_t items[] = {{req, 0, ZMQ_POLLIN, 0}, {sub, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, 200) <= 0)
+            continue;
+        if (items[1].revents & ZMQ_POLLIN)
+            s_on_tap(sub, id, o->as_json);
+        if (items[0].revents & ZMQ_POLLIN) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            char why[256];
+            if (zmq_msg_recv(&m, req, 0) >= 0 &&
+                gf_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 0, &answer, why, sizeof why,
+                                NULL) != 0)
+                fprintf(stderr, "gotflow generate: undecodable answer: %s\n", why);
+            zmq_msg_close(&m);
+        }
+    }
+    if (!answer)
+        fprintf(stderr, "gotflow generate: no answer within %ld s\n", o->timeout_s);
+out:
+    zmq_close(req);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    return answer;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    struct s_opts o;
+    int rc = s_parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    char graph_path[GF_PATH_MAX + 128], tmpdir[64] = "", run_dir[GF_PATH_MAX], err[8192];
+    if (s_graph_for(&o, graph_path, sizeof graph_path, tmpdir))
+        return 1;
+    gf_graph_t *g = NULL;
+    if (gf_graph_load(graph_path, gf_plan_kind_known, NULL, &g, err, sizeof err) != 0) {
+        fprintf(stderr, "%s", err);
+        return 2;
+    }
+    pid_t sup = -1;
+    rc = 1;
+    int running = gf_plan_find_run(graph_path, NULL, run_dir, sizeof run_dir, 1) == 0 &&
+                  gf_cli_supervisor_alive(run_dir);
+    if (running && o.model) {
+        fprintf(stderr,
+                "gotflow generate: pipeline '%s' is already running (in '%s'); stop it "
+                "or leave out --model to use it\n",
+                g->name, run_dir);
+        goto out;
+    }
+    if (!running) {
+        if (!o.as_json)
+            fprintf(stderr, "starting pipeline '%s' (%s)\n", g->name, graph_path);
+        sup = s_start(graph_path);
+        if (sup < 0 || s_wait_ready(graph_path, sup, run_dir, gf_mono_ms() + 600000))
+            goto out;
+    }
+    char id[GF_FRAME_ID_MAX];
+    if (o.id)
+        snprintf(id, sizeof id, "%s", o.id);
+    else
+        snprintf(id, sizeof id, "g%lld-%d", (long long)time(NULL), (int)getpid());
+    if (!gf_frame_id_ok(id, strlen(id))) {
+        fprintf(stderr, "gotflow generate: '%s' is not a request id (1..63 of [A-Za-z0-9._:-])\n",
+                id);
+        goto out;
+    }
+    if (!o.as_json)
+        fprintf(stderr, "request '%s', seed %lld\n", id, o.seed);
+    gf_frame_t *answer = s_ask(&o, g, run_dir, id);
+    if (answer) {
+        struct gf_generate_meta meta = {.prompt = o.prompt,
+                                        .model = g->model,
+                                        .seed = o.seed,
+                                        .cfg_weight = o.cfg_weight,
+                                        .text_temp = o.text_temp,
+                                        .image_temp = o.image_temp,
+                                        .parallel = o.parallel,
+                                        .max_tokens = o.max_tokens,
+                                        .pipeline = o.pipeline};
+        rc = gf_generate_write(answer, o.out, &meta, o.as_json);
+        gf_frame_destroy(&answer);
+    }
+out:
+    if (sup > 0 && !o.keep) {
+        kill(sup, SIGTERM);
+        waitpid(sup, NULL, 0);
+    }
+    gf_graph_destroy(&g);
+    if (tmpdir[0]) {
+        unlink(graph_path);
+        rmdir(tmpdir);
+    }
+    return rc;
+}

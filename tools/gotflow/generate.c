@@ -1,0 +1,205 @@
+/* generate.c — the files of `gotflow generate`, from the result frame. */
+#include "generate.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "core/version.h"
+#include "engine/json.h"
+#include "model/image.h"
+#include "model/layout.h"
+#include "model/png.h"
+#include "model/render.h"
+
+struct s_out {
+    char dir[4096];
+    json_t *files;   /* names written */
+    json_t *missing; /* names left out, with why */
+    int failed;
+};
+
+static void s_path(const struct s_out *o, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", o->dir, name);
+}
+
+static void s_wrote(struct s_out *o, const char *name, int err)
+{
+    if (err) {
+        fprintf(stderr, "gotflow generate: cannot write '%s/%s': %s\n", o->dir, name,
+                gf_strerror(err));
+        o->failed = 1;
+        return;
+    }
+    json_array_append_new(o->files, json_string(name));
+}
+
+static void s_missing(struct s_out *o, const char *name, const char *why)
+{
+    json_object_set_new(o->missing, name, json_string(why));
+}
+
+static int s_write_bytes(struct s_out *o, const char *name, const void *p, size_t n)
+{
+    char path[4200];
+    s_path(o, name, path, sizeof path);
+    FILE *f = fopen(path, "wb");
+    int err = !f || fwrite(p, 1, n, f) != n ? GF_EIO : 0;
+    if (f && fclose(f) != 0)
+        err = GF_EIO;
+    s_wrote(o, name, err);
+    return err;
+}
+
+/* image_K.png from `png` (one bin per image) or `pixels` (u8 [P, H, W, 3]); image 0 kept for the
+ * overlay. Returns how many were written. */
+static int s_images(struct s_out *o, const gf_frame_t *a, struct gf_image *first)
+{
+    char name[64];
+    const msgpack_object *png = gf_frame_get(a, "png");
+    struct gf_tensor_view t;
+    int n = 0;
+    if (png && png->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t k = 0; k < png->via.array.size; k++) {
+            const msgpack_object *b = &png->via.array.ptr[k];
+            if (b->type != MSGPACK_OBJECT_BIN)
+                continue;
+            snprintf(name, sizeof name, "image_%u.png", k);
+            if (s_write_bytes(o, name, b->via.bin.ptr, b->via.bin.size) == 0)
+                n++;
+            if (k == 0)
+                gf_png_read_mem(b->via.bin.ptr, b->via.bin.size, "image_0.png", first);
+        }
+    } else if (gf_frame_get_tensor(a, "pixels", &t, NULL, 0) == 0 && t.dtype == GF_DTYPE_U8 &&
+               t.ndim == 4 && t.shape[3] == 3) {
+        size_t per = (size_t)(t.shape[1] * t.shape[2] * 3);
+        for (int64_t k = 0; k < t.shape[0]; k++) {
+            struct gf_image img;
+            if (gf_image_init(&img, (int)t.shape[2], (int)t.shape[1]) != 0)
+                break;
+            memcpy(img.rgb, (const uint8_t *)t.data + (size_t)k * per, per);
+            snprintf(name, sizeof name, "image_%lld.png", (long long)k);
+            char path[4200];
+            s_path(o, name, path, sizeof path);
+            s_wrote(o, name, gf_png_write_file(path, &img));
+            n++;
+            if (k == 0)
+                *first = img;
+            else
+                gf_image_release(&img);
+        }
+    }
+    if (!n)
+        s_missing(o, "image_0.png", "the result has no 'png' or 'pixels' (no vq stage?)");
+    return n;
+}
+
+static void s_layout_files(struct s_out *o, const char *text, size_t len, struct gf_image *first)
+{
+    gf_layout_t *lay = NULL;
+    char path[4200];
+    if (gf_layout_parse(text, len, &lay) != 0)
+        return;
+    json_t *j = gf_layout_to_json(lay);
+    s_path(o, "layout.json", path, sizeof path);
+    s_wrote(o, "layout.json", json_dump_file(j, path, JSON_INDENT(2)) == 0 ? 0 : GF_EIO);
+    json_decref(j);
+    struct gf_image canvas;
+    int side = first->rgb ? first->width : 384;
+    if (gf_render_canvas(&canvas, side, first->rgb ? first->height : 384, gf_layout_objects(lay),
+                         gf_layout_n_objects(lay)) == 0) {
+        s_path(o, "layout.png", path, sizeof path);
+        s_wrote(o, "layout.png", gf_png_write_file(path, &canvas));
+        gf_image_release(&canvas);
+    }
+    if (first->rgb) {
+        gf_render_layout(first, gf_layout_objects(lay), gf_layout_n_objects(lay));
+        s_path(o, "overlay.png", path, sizeof path);
+        s_wrote(o, "overlay.png", gf_png_write_file(path, first));
+    } else {
+        s_missing(o, "overlay.png", "no image to draw the boxes over");
+    }
+    gf_layout_destroy(&lay);
+}
+
+static json_t *s_meta(const gf_frame_t *a, const struct gf_generate_meta *m)
+{
+    json_t *j = json_object(), *p = json_object();
+    json_object_set_new(j, "id", json_string(a->id));
+    json_object_set_new(j, "prompt", json_string(m->prompt));
+    json_object_set_new(p, "seed", json_integer(m->seed));
+    json_object_set_new(p, "cfg_weight", json_real(m->cfg_weight));
+    json_object_set_new(p, "text_temperature", json_real(m->text_temp));
+    json_object_set_new(p, "image_temperature", json_real(m->image_temp));
+    json_object_set_new(p, "parallel", json_integer(m->parallel));
+    json_object_set_new(p, "max_tokens", json_integer(m->max_tokens));
+    json_object_set_new(j, "params", p);
+    json_object_set_new(j, "model", json_string(m->model ? m->model : ""));
+    json_object_set_new(j, "pipeline", json_string(m->pipeline));
+    json_object_set_new(j, "gotflow_version", json_string(GF_VERSION));
+    const msgpack_object *t = gf_frame_get(a, "timings");
+    json_object_set_new(j, "timings_ms", t ? gf_json_from_msgpack(t, 0) : json_null());
+    return j;
+}
+
+int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf_generate_meta *m,
+                      int as_json)
+{
+    if (strcmp(answer->kind, "error") == 0) {
+        json_t *j = gf_json_from_msgpack(answer->root, 256);
+        char *s = json_dumps(j, JSON_COMPACT);
+        fprintf(stderr, "gotflow generate: the pipeline answered an error: %s\n", s);
+        free(s);
+        json_decref(j);
+        return 1;
+    }
+    struct s_out o = {.files = json_array(), .missing = json_object()};
+    mkdir(out, 0755);
+    snprintf(o.dir, sizeof o.dir, "%s/%s", out, answer->id);
+    if (mkdir(o.dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "gotflow generate: cannot create '%s': %s\n", o.dir, strerror(errno));
+        return 1;
+    }
+    struct gf_image first = {0};
+    s_images(&o, answer, &first);
+    const char *text;
+    size_t len;
+    if (gf_frame_get_str(answer, "text", &text, &len) == 0 && strcmp(answer->kind, "result") == 0) {
+        s_write_bytes(&o, "reasoning.txt", text, len);
+        s_layout_files(&o, text, len, &first);
+    } else {
+        s_missing(&o, "reasoning.txt", "the result has no reasoning 'text'");
+    }
+    gf_image_release(&first);
+    json_t *meta = s_meta(answer, m);
+    json_object_set(meta, "files", o.files);
+    char path[4200];
+    s_path(&o, "meta.json", path, sizeof path);
+    s_wrote(&o, "meta.json", json_dump_file(meta, path, JSON_INDENT(2)) == 0 ? 0 : GF_EIO);
+    if (as_json) {
+        json_object_set_new(meta, "dir", json_string(o.dir));
+        json_object_set(meta, "missing", o.missing);
+        char *s = json_dumps(meta, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+    } else {
+        printf("\nwrote %s/:", o.dir);
+        size_t i;
+        json_t *f;
+        json_array_foreach(o.files, i, f) printf(" %s", json_string_value(f));
+        printf("\n");
+        const char *k;
+        json_t *v;
+        json_object_foreach(o.missing, k, v)
+            printf("not written: %s (%s)\n", k, json_string_value(v));
+    }
+    json_decref(meta);
+    json_decref(o.files);
+    json_decref(o.missing);
+    return o.failed;
+}
