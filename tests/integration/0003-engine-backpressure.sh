@@ -41,6 +41,11 @@ wait $submit_pid || fail "submit failed"
 rss_p1=$(rss producer.0) rss_c1=$(rss consumer.0)
 echo "status samples: $samples; producer RSS ${rss_p0}->${rss_p1} kB; consumer RSS ${rss_c0}->${rss_c1} kB"
 [ "$samples" -ge 3 ] || fail "too few status samples ($samples) to judge"
-[ $((rss_p1 - rss_p0)) -lt 2048 ] || fail "producer memory grew by $((rss_p1 - rss_p0)) kB"
-[ $((rss_c1 - rss_c0)) -lt 2048 ] || fail "consumer memory grew by $((rss_c1 - rss_c0)) kB"
+case ${GOTFLOW_BUILD:-build} in
+*asan*) echo "memory not judged under AddressSanitizer (its quarantine keeps freed memory)" ;;
+*)
+    [ $((rss_p1 - rss_p0)) -lt 2048 ] || fail "producer memory grew by $((rss_p1 - rss_p0)) kB"
+    [ $((rss_c1 - rss_c0)) -lt 2048 ] || fail "consumer memory grew by $((rss_c1 - rss_c0)) kB"
+    ;;
+esac
 stop_pipeline
