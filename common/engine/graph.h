@@ -77,10 +77,11 @@ struct gf_supervisor_opts {
 };
 
 struct gf_graph {
-    char path[4096];              /* file it was loaded from */
-    char name[GF_GRAPH_NAME_MAX]; /* `name:`, default: file name without extension */
-    char model[4096];             /* `model:`, "" when absent */
-    long max_frame_bytes;         /* `max_frame_bytes:` (default 64 MiB) */
+    char path[4096];                  /* file it was loaded from */
+    char name[GF_GRAPH_NAME_MAX];     /* `name:`, default: file name without extension */
+    char model[4096];                 /* `model:`, "" when absent */
+    long max_frame_bytes;             /* `max_frame_bytes:` (default 64 MiB) */
+    char metrics[GF_GRAPH_VALUE_MAX]; /* `metrics:` tcp endpoint of the Prometheus text, or "" */
     struct gf_supervisor_opts supervisor;
     struct gf_stage_def stages[GF_GRAPH_MAX_STAGES];
     int n_stages;

@@ -15,8 +15,8 @@
 #include "engine/graph_yaml_int.h"
 
 static const char *const s_top_keys[] = {
-    "name",  "model",     "defaults",   "stages",          "edges",
-    "hosts", "placement", "supervisor", "max_frame_bytes", NULL};
+    "name",      "model",      "defaults",        "stages",  "edges", "hosts",
+    "placement", "supervisor", "max_frame_bytes", "metrics", NULL};
 enum {
     TOP_NAME,
     TOP_MODEL,
@@ -26,7 +26,8 @@ enum {
     TOP_HOSTS,
     TOP_PLACEMENT,
     TOP_SUPERVISOR,
-    TOP_MAX_FRAME
+    TOP_MAX_FRAME,
+    TOP_METRICS
 };
 
 static const char *const s_defaults_keys[] = {"device", "batch", "replicas", "credits", NULL};
@@ -306,6 +307,18 @@ static void s_top_pair(struct gf_graph_yaml *y, int index, yaml_node_t *key, yam
     case TOP_MAX_FRAME:
         if (gf_graph_yaml_int(y, value, "max_frame_bytes", 1L << 10, 1L << 30, &v) == 0)
             g->max_frame_bytes = v;
+        break;
+    case TOP_METRICS:
+        if (!optional_absent &&
+            gf_graph_yaml_string(y, value, "metrics", g->metrics, sizeof g->metrics) == 0) {
+            char why[160];
+            if (strncmp(g->metrics, "tcp://", 6) != 0 ||
+                gf_endpoint_check(g->metrics, why, sizeof why) != 0)
+                gf_graph_yaml_error(y, value,
+                                    "'metrics' must be a tcp:// endpoint for the "
+                                    "Prometheus text endpoint, got '%s'",
+                                    g->metrics);
+        }
         break;
     case TOP_STAGES:
         y->b->has_stages = 1;

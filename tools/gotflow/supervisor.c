@@ -25,6 +25,7 @@
 #include "engine/control.h"
 #include "engine/edge.h"
 #include "engine/plan.h"
+#include "metrics.h"
 
 enum s_state { S_STARTING, S_READY, S_EXITED, S_STOPPED };
 static const char *const s_state_names[] = {"starting", "ready", "restarting", "stopped"};
@@ -49,7 +50,7 @@ struct s_sup {
     gf_graph_t *graph;
     int host; /* -1: every replica */
     char run_dir[GF_PATH_MAX];
-    void *zctx, *control, *admin;
+    void *zctx, *control, *admin, *metrics;
     struct s_replica *reps;
     int n_reps;
     int phase; /* 0 running, 1 draining, 2 stopping */
@@ -459,11 +460,41 @@ static json_t *s_status_json(struct s_sup *sv)
             for (size_t k = 0; k < hb->n_in_flight; k++)
                 json_array_append_new(ids, json_string(hb->in_flight[k]));
             json_object_set_new(o, "in_flight", ids);
+            json_t *hist = json_array();
+            for (size_t k = 0; k < hb->n_latency_us_hist; k++)
+                json_array_append_new(hist, json_integer((json_int_t)hb->latency_us_hist[k]));
+            json_object_set_new(o, "latency_hist", hist);
         }
         json_array_append_new(reps, o);
     }
     json_object_set_new(root, "replicas", reps);
     return root;
+}
+
+static json_t *s_status_fn(void *ctx)
+{
+    return s_status_json(ctx);
+}
+
+/* The Prometheus endpoint: `metrics:` of the graph; with --host, its port plus the host's index,
+ * so the supervisors of several hosts on one machine do not collide. */
+static int s_bind_metrics(struct s_sup *sv)
+{
+    char ep[GF_GRAPH_VALUE_MAX + 16];
+    snprintf(ep, sizeof ep, "%s", sv->graph->metrics);
+    char *colon = strrchr(ep, ':');
+    if (sv->host > 0 && colon)
+        snprintf(colon + 1, sizeof ep - (size_t)(colon + 1 - ep), "%ld",
+                 strtol(colon + 1, NULL, 10) + sv->host);
+    sv->metrics = zmq_socket(sv->zctx, ZMQ_STREAM);
+    int linger = 0;
+    zmq_setsockopt(sv->metrics, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(sv->metrics, ep) != 0) {
+        gf_log_error("cannot bind the metrics endpoint '%s': %s", ep, zmq_strerror(zmq_errno()));
+        return GF_EZMQ;
+    }
+    gf_log_info("metrics on http://%s/metrics", ep + 6);
+    return 0;
 }
 
 static void s_on_admin(struct s_sup *sv)
@@ -623,6 +654,8 @@ static int s_setup(struct s_sup *sv)
     gf_plan_admin(sv->run_dir, ep, sizeof ep);
     if (s_bind(sv, &sv->admin, ep))
         return GF_EXIT_FAILURE;
+    if (sv->graph->metrics[0] && s_bind_metrics(sv))
+        return GF_EXIT_FAILURE;
     const gf_graph_t *g = sv->graph;
     int total = 0;
     for (int s = 0; s < g->n_stages; s++)
@@ -660,6 +693,8 @@ static void s_cleanup(struct s_sup *sv)
         zmq_close(sv->control);
     if (sv->admin)
         zmq_close(sv->admin);
+    if (sv->metrics)
+        zmq_close(sv->metrics);
     if (sv->zctx)
         zmq_ctx_term(sv->zctx);
     if (sv->run_dir[0]) {
@@ -719,8 +754,11 @@ int gf_supervise(const struct gf_supervise_opts *opts)
     while (sv.phase < 2) {
         zmq_pollitem_t items[] = {{sv.control, 0, ZMQ_POLLIN, 0},
                                   {sv.admin, 0, ZMQ_POLLIN, 0},
-                                  {NULL, s_sigpipe[0], ZMQ_POLLIN, 0}};
-        zmq_poll(items, 3, 50);
+                                  {NULL, s_sigpipe[0], ZMQ_POLLIN, 0},
+                                  {sv.metrics, 0, ZMQ_POLLIN, 0}};
+        zmq_poll(items, sv.metrics ? 4 : 3, 50);
+        if (sv.metrics && (items[3].revents & ZMQ_POLLIN))
+            gf_metrics_serve(sv.metrics, s_status_fn, &sv);
         s_on_signal_byte(&sv);
         s_on_control(&sv);
         s_on_admin(&sv);
