@@ -87,8 +87,8 @@ GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int 
         }
 }
 
-/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 (or 2) tokens, 8 rows
- * x 1 token. */
+/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 tokens, 8 rows x 2 or 1
+ * token. */
 GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int n, int64_t cols,
                                       const void *w, int64_t nr, enum gf_wtype dt)
 {
@@ -98,10 +98,13 @@ GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int
     for (; t + 3 <= n; t += 3)
         for (int64_t r = 0; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 3, dt);
-    if (n - t == 2) /* a CFG pair */
-        for (int64_t r = 0; r < r4; r += 4)
+    if (n - t == 2) { /* a CFG pair */
+        int64_t r = 0;
+        for (; r + 8 <= r4; r += 8)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 8, 2, dt);
+        for (; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 2, dt);
-    else if (n - t == 1) { /* one token: 8 rows in flight keep more loads outstanding */
+    } else if (n - t == 1) { /* one token: 8 rows in flight keep more loads outstanding */
         int64_t r = 0;
         for (; r + 8 <= r4; r += 8)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 8, 1, dt);
