@@ -57,8 +57,8 @@ static float s_dot_scalar(const struct gf_mat *w, int64_t r, const float *x)
 GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int t0, int64_t cols,
                                      const void *w, int R, int T, enum gf_wtype dt)
 {
-    __m256 acc[4][3];
-#pragma GCC unroll 4
+    __m256 acc[8][3]; /* R <= 8, T <= 3; only R x T are live */
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++)
@@ -69,7 +69,7 @@ GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int 
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++)
             xv[t] = _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             __m256 wv = gf_load8(w, r * cols + k, dt);
 #pragma GCC unroll 3
@@ -87,7 +87,8 @@ GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int 
         }
 }
 
-/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 (or 2, 1) tokens. */
+/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 tokens, 8 rows x 2 or 1
+ * token. */
 GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int n, int64_t cols,
                                       const void *w, int64_t nr, enum gf_wtype dt)
 {
@@ -97,12 +98,19 @@ GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int
     for (; t + 3 <= n; t += 3)
         for (int64_t r = 0; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 3, dt);
-    if (n - t == 2) /* a CFG pair */
-        for (int64_t r = 0; r < r4; r += 4)
+    if (n - t == 2) { /* a CFG pair */
+        int64_t r = 0;
+        for (; r + 8 <= r4; r += 8)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 8, 2, dt);
+        for (; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 2, dt);
-    else if (n - t == 1)
-        for (int64_t r = 0; r < r4; r += 4)
+    } else if (n - t == 1) { /* one token: 8 rows in flight keep more loads outstanding */
+        int64_t r = 0;
+        for (; r + 8 <= r4; r += 8)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 8, 1, dt);
+        for (; r < r4; r += 4)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 1, dt);
+    }
     for (int64_t r = r4; r < nr; r++)
         for (t = 0; t < n; t++)
             s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 1, 1, dt);
