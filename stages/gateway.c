@@ -5,7 +5,12 @@
  * The gateway checks it, stamps v/id/n/trace, journals (id -> client) and sends it into the
  * pipeline. Results come back from the sinks to this stage's inlet; each is forwarded to the
  * client that asked, once, and the journal entry is dropped. A request with no result within
- * `params.timeout_ms` (default 600000) is answered ETIMEDOUT. With `params.max_requests` (default
+ * `params.timeout_ms` (default 600000) is answered ETIMEDOUT. Delivery: every request is kept
+ * until its result comes; when the supervisor reports that a replica died holding it, or when an
+ * attempt has had no result for `params.attempt_timeout_ms` (default 0: no per-attempt deadline),
+ * it is sent again with the next attempt number `n`, up to `params.max_attempts` (default 3) in
+ * all. Stages treat (id, n) as a new frame; the first result to come back is the answer and later
+ * ones are dropped, so a client hears once. With `params.max_requests` (default
  * 100000) requests in flight, new ones are refused at once with EBUSY (load shedding) instead of
  * waiting without bound. docs/protocol.md is the reference.
  */
@@ -32,14 +37,20 @@ struct s_client {
 
 struct s_pending {
     struct s_client client;
-    int64_t deadline_ms;
+    int64_t deadline_ms;         /* the request's: answered ETIMEDOUT after it */
+    int64_t attempt_deadline_ms; /* this attempt's: re-issued after it */
+    uint32_t n;                  /* current attempt */
+    char kind[GF_FRAME_KIND_MAX];
+    uint8_t *request; /* the client's map, to send again */
+    size_t request_len;
 };
 
 struct s_gateway {
     void *clients;
     gf_strmap_t *journal;
     uint64_t instance, seq;
-    long timeout_ms, max_requests;
+    long timeout_ms, max_requests, attempt_timeout_ms, max_attempts;
+    uint64_t reissued;
     int64_t next_sweep_ms;
     gf_emit_t reply;
 };
@@ -74,6 +85,58 @@ static void s_update_requests(gf_stage_t *st)
     while (n < 32 && (k = gf_strmap_next(gw->journal, &pos, NULL)))
         ids[n++] = k;
     gf_stage_set_requests(st, (int)gf_strmap_size(gw->journal), ids, n);
+}
+
+/* Sends attempt p->n of request `id`: the client's keys but the common ones, which are ours. */
+static void s_send_attempt(gf_stage_t *st, const char *id, struct s_pending *p,
+                           const msgpack_object *req)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    gf_emit_t *e = gf_stage_begin_id(st, id, p->n, p->kind);
+    for (uint32_t i = 0; i < req->via.map.size; i++) {
+        const msgpack_object *k = &req->via.map.ptr[i].key;
+        char key[GF_EMIT_KEY_MAX];
+        snprintf(key, sizeof key, "%.*s", (int)k->via.str.size, k->via.str.ptr);
+        if (strcmp(key, "id") && strcmp(key, "kind") && strcmp(key, "v") && strcmp(key, "n") &&
+            strcmp(key, "trace"))
+            gf_emit_obj(e, key, &req->via.map.ptr[i].val);
+    }
+    p->attempt_deadline_ms =
+        gw->attempt_timeout_ms > 0 ? gf_mono_ms() + gw->attempt_timeout_ms : INT64_MAX;
+    gf_stage_send(st, NULL);
+}
+
+/* Sends request `id` again with the next attempt number, or answers it when it has had its
+ * attempts. Returns 1 when the request is finished (answered and forgotten). */
+static int s_reissue(gf_stage_t *st, const char *id, struct s_pending *p, const char *why)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    if ((long)p->n + 1 >= gw->max_attempts) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s; gave up after %u attempts", why, p->n + 1);
+        gf_log_warn("request '%s': %s", id, msg);
+        s_reply_error(st, &p->client, id, GF_ETIMEDOUT, msg);
+        return 1;
+    }
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, (const char *)p->request, p->request_len, &off) ==
+        MSGPACK_UNPACK_SUCCESS) {
+        p->n++;
+        gw->reissued++;
+        gf_log_info("request '%s': %s; sending attempt %u", id, why, p->n);
+        s_send_attempt(st, id, p, &u.data);
+    }
+    msgpack_unpacked_destroy(&u);
+    return 0;
+}
+
+static void s_pending_free(struct s_pending *p)
+{
+    if (p)
+        free(p->request);
+    free(p);
 }
 
 /* Keys are strings of 1..31 bytes, `kind` (default "prompt") is 1..15 of [a-z_], `params` a
@@ -168,18 +231,17 @@ static void s_on_request(gf_stage_t *st, const struct s_client *c, const uint8_t
     }
     p->client = *c;
     p->deadline_ms = gw->timeout_ms > 0 ? gf_mono_ms() + gw->timeout_ms : INT64_MAX;
-    gf_strmap_put(gw->journal, id, p);
-    /* the frame: the client's keys but the common ones, which are ours */
-    gf_emit_t *e = gf_stage_begin_id(st, id, 0, kind);
-    for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-        const msgpack_object *k = &u.data.via.map.ptr[i].key;
-        char key[GF_EMIT_KEY_MAX];
-        snprintf(key, sizeof key, "%.*s", (int)k->via.str.size, k->via.str.ptr);
-        if (strcmp(key, "id") && strcmp(key, "kind") && strcmp(key, "v") && strcmp(key, "n") &&
-            strcmp(key, "trace"))
-            gf_emit_obj(e, key, &u.data.via.map.ptr[i].val);
+    snprintf(p->kind, sizeof p->kind, "%s", kind);
+    p->request = malloc(len);
+    if (!p->request) {
+        free(p);
+        s_reply_error(st, c, id, GF_ENOMEM, "cannot journal the request");
+        goto out;
     }
-    gf_stage_send(st, NULL);
+    memcpy(p->request, data, len);
+    p->request_len = len;
+    gf_strmap_put(gw->journal, id, p);
+    s_send_attempt(st, id, p, &u.data);
 out:
     msgpack_unpacked_destroy(&u);
 }
@@ -231,7 +293,7 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
             gf_log_debug("result for unknown or answered request '%s' dropped", f->id);
         } else {
             s_reply(st, &p->client, f->bytes, f->len);
-            free(p);
+            s_pending_free(p);
         }
         gf_stage_done(st, &frames[i]);
     }
@@ -249,20 +311,40 @@ static void s_tick(gf_stage_t *st, int64_t now_ms)
     size_t pos = 0;
     void *v;
     const char *id;
-    char expired[64][GF_FRAME_ID_MAX];
+    char due[64][GF_FRAME_ID_MAX];
     int n = 0;
-    while (n < 64 && (id = gf_strmap_next(gw->journal, &pos, &v)))
-        if (((struct s_pending *)v)->deadline_ms <= now_ms)
-            snprintf(expired[n++], GF_FRAME_ID_MAX, "%s", id);
+    while (n < 64 && (id = gf_strmap_next(gw->journal, &pos, &v))) {
+        struct s_pending *p = v;
+        if (p->deadline_ms <= now_ms || p->attempt_deadline_ms <= now_ms)
+            snprintf(due[n++], GF_FRAME_ID_MAX, "%s", id);
+    }
     for (int i = 0; i < n; i++) {
-        struct s_pending *p = gf_strmap_take(gw->journal, expired[i]);
+        struct s_pending *p = gf_strmap_get(gw->journal, due[i]);
         char msg[128];
-        snprintf(msg, sizeof msg, "no result within %ld ms", gw->timeout_ms);
-        gf_log_warn("request '%s': %s", expired[i], msg);
-        s_reply_error(st, &p->client, expired[i], GF_ETIMEDOUT, msg);
-        free(p);
+        if (p->deadline_ms <= now_ms) {
+            snprintf(msg, sizeof msg, "no result within %ld ms", gw->timeout_ms);
+            gf_log_warn("request '%s': %s", due[i], msg);
+            s_reply_error(st, &p->client, due[i], GF_ETIMEDOUT, msg);
+        } else {
+            snprintf(msg, sizeof msg, "attempt %u had no result within %ld ms", p->n,
+                     gw->attempt_timeout_ms);
+            if (!s_reissue(st, due[i], p, msg))
+                continue;
+        }
+        s_pending_free(gf_strmap_take(gw->journal, due[i]));
     }
     s_update_requests(st); /* read by the heartbeat; every 100 ms is enough */
+}
+
+/* The supervisor saw a replica die holding these requests: send them again now. */
+static void s_on_lost(gf_stage_t *st, const char *const *ids, int n)
+{
+    struct s_gateway *gw = gf_stage_info(st)->user;
+    for (int i = 0; i < n; i++) {
+        struct s_pending *p = gf_strmap_get(gw->journal, ids[i]);
+        if (p && s_reissue(st, ids[i], p, "lost with a replica that died"))
+            s_pending_free(gf_strmap_take(gw->journal, ids[i]));
+    }
 }
 
 static int s_init(gf_stage_t *st)
@@ -277,6 +359,10 @@ static int s_init(gf_stage_t *st)
     gw->instance = gf_instance_id() & 0xffffffffffull;
     gw->timeout_ms = gf_graph_param_long(info->def, "timeout_ms", 600000);
     gw->max_requests = gf_graph_param_long(info->def, "max_requests", 100000);
+    gw->attempt_timeout_ms = gf_graph_param_long(info->def, "attempt_timeout_ms", 0);
+    gw->max_attempts = gf_graph_param_long(info->def, "max_attempts", 3);
+    if (gw->max_attempts < 1)
+        gw->max_attempts = 1;
     gf_emit_init(&gw->reply);
     gw->clients = zmq_socket(info->zctx, ZMQ_ROUTER);
     gf_socket_defaults(gw->clients, info->graph->max_frame_bytes);
@@ -298,7 +384,7 @@ static void s_shutdown(gf_stage_t *st)
     size_t pos = 0;
     void *v;
     while (gf_strmap_next(gw->journal, &pos, &v))
-        free(v);
+        s_pending_free(v);
     gf_strmap_destroy(&gw->journal);
     zmq_close(gw->clients);
     gf_emit_release(&gw->reply);
@@ -311,6 +397,7 @@ static const struct gf_stage_ops s_ops = {
     .init = s_init,
     .process = s_process,
     .tick = s_tick,
+    .on_lost = s_on_lost,
     .shutdown = s_shutdown,
 };
 

@@ -24,7 +24,7 @@
 #define S_JOIN_MAX_PARTS 8
 #define S_FAILED_RING 256
 #define S_HIST_BUCKETS 32
-#define S_REPORT_IDS 32
+#define S_REPORT_IDS 512
 
 struct s_join {
     char id[GF_FRAME_ID_MAX];
@@ -486,6 +486,8 @@ static void s_on_control(gf_stage_t *st)
             st->draining = 1;
         } else if (c->msg_case == GOTFLOW__CONTROL__MSG_SHUTDOWN) {
             st->stop = 1;
+        } else if (c->msg_case == GOTFLOW__CONTROL__MSG_LOST && st->ops->on_lost) {
+            st->ops->on_lost(st, (const char *const *)c->lost->ids, (int)c->lost->n_ids);
         }
         gotflow__control__free_unpacked(c, NULL);
     }

@@ -53,6 +53,8 @@ struct gf_stage_ops {
     int (*step)(gf_stage_t *st);
     /* Optional: called on every turn of the loop (at least every 20 ms), for timers. */
     void (*tick)(gf_stage_t *st, int64_t now_ms);
+    /* Optional: the supervisor reports requests lost with a replica that died (gateway). */
+    void (*on_lost)(gf_stage_t *st, const char *const *ids, int n);
     /* Optional: called once before exit. */
     void (*shutdown)(gf_stage_t *st);
 };

@@ -256,6 +256,26 @@ static void s_on_control(struct s_sup *sv)
 
 /* Children ----------------------------------------------------------------------------------- */
 
+static int s_is_gateway(struct s_sup *sv, struct s_replica *r);
+
+/* Tells the local gateways which requests a dead replica held (from its last heartbeat), so they
+ * send them again at once instead of waiting for a deadline. */
+static void s_report_lost(struct s_sup *sv, struct s_replica *dead)
+{
+    if (!dead->hb || dead->hb->n_in_flight == 0 || s_is_gateway(sv, dead))
+        return;
+    Gotflow__Lost lost = GOTFLOW__LOST__INIT;
+    lost.replica = dead->rid;
+    lost.ids = dead->hb->in_flight;
+    lost.n_ids = dead->hb->n_in_flight;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_LOST;
+    c.lost = &lost;
+    for (int i = 0; i < sv->n_reps; i++)
+        if (s_is_gateway(sv, &sv->reps[i]) && sv->reps[i].pid > 0)
+            gf_control_send(sv->control, sv->reps[i].rid, strlen(sv->reps[i].rid), &c);
+}
+
 static void s_reap(struct s_sup *sv)
 {
     int status;
@@ -287,6 +307,12 @@ static void s_reap(struct s_sup *sv)
         r->in_a_row++;
         gf_log_warn("%s (pid %d) %s; restarting in %d ms", r->rid, (int)pid, how, r->backoff_ms);
         s_log_tail(sv, r);
+        s_report_lost(sv, r);
+        if (r->hb_env) { /* its last heartbeat no longer describes anything */
+            gotflow__control__free_unpacked(r->hb_env, NULL);
+            r->hb_env = NULL;
+            r->hb = NULL;
+        }
         if (o->max_restarts > 0 && r->in_a_row > o->max_restarts) {
             char why[256];
             snprintf(why, sizeof why, "%s failed %d times in a row", r->rid, r->in_a_row);
