@@ -70,7 +70,8 @@ struct gf_inlet {
     struct gf_credit_ledger ledger;
 };
 
-gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long max_frame_bytes)
+gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long max_frame_bytes,
+                         const struct gf_security *sec)
 {
     gf_inlet_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -82,6 +83,7 @@ gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long ma
     int hwm = 0; /* credits bound the traffic; never drop on the data plane */
     zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    gf_security_server(sec, self->sock, endpoint);
     if (zmq_bind(self->sock, endpoint) != 0) {
         gf_log_error("cannot bind '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         goto out_sock;
@@ -252,7 +254,8 @@ static void s_hello(gf_outlet_t *self, int r)
 }
 
 gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
-                           long max_frame_bytes)
+                           long max_frame_bytes, const struct gf_security *sec,
+                           const char *server_public)
 {
     gf_outlet_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -274,8 +277,9 @@ gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints
         gf_socket_defaults(s, 0);
         int hwm = 0;
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        int64_t small = 64;
+        int64_t small = 4096; /* credit messages only, but CURVE handshakes pass here too */
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &small, sizeof small);
+        gf_security_client(sec, s, endpoints[r], server_public);
         if (zmq_connect(s, endpoints[r]) != 0) {
             gf_log_error("cannot connect to '%s': %s", endpoints[r], zmq_strerror(zmq_errno()));
             goto out_fail;

@@ -33,6 +33,7 @@
 #include <zmq.h>
 
 #include "engine/credit.h"
+#include "engine/security.h"
 
 #define GF_EDGE_CTL 0xC1
 #define GF_EDGE_KEEPALIVE_MS 250
@@ -50,8 +51,10 @@ uint64_t gf_instance_id(void);
 
 /* Inlet (downstream side) --------------------------------------------------------------------- */
 
-/* Binds a ROUTER at `endpoint`. Returns NULL and logs on failure. Caller owns. */
-gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long max_frame_bytes);
+/* Binds a ROUTER at `endpoint` (a CURVE server there when `sec` says so; `sec` may be NULL).
+ * Returns NULL and logs on failure. Caller owns. */
+gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long max_frame_bytes,
+                         const struct gf_security *sec);
 void gf_inlet_destroy(gf_inlet_t **self_p);
 void *gf_inlet_socket(gf_inlet_t *self);
 
@@ -75,9 +78,12 @@ const struct gf_credit_ledger *gf_inlet_ledger(const gf_inlet_t *self);
 
 /* Connects one DEALER to each endpoint (the replicas of one downstream stage). With
  * `by_id`, a frame goes to replica hash(id) % n (fan-in joins need every part of a request at
- * the same replica); otherwise to the least-loaded replica with credit. Caller owns. */
+ * the same replica); otherwise to the least-loaded replica with credit. On tcp, with `sec`
+ * enabled, each DEALER is a CURVE client of `server_public` (the downstream host's key). Caller
+ * owns. */
 gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
-                           long max_frame_bytes);
+                           long max_frame_bytes, const struct gf_security *sec,
+                           const char *server_public);
 void gf_outlet_destroy(gf_outlet_t **self_p);
 
 const char *gf_outlet_stage(const gf_outlet_t *self);

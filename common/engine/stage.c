@@ -49,6 +49,7 @@ struct gf_stage {
     } watch[S_MAX_WATCH];
     int n_watch;
     gf_emit_t emit;
+    struct gf_security sec;
 
     /* frames waiting for process(): a growable ring */
     gf_frame_t **queue;
@@ -540,8 +541,9 @@ static int s_setup_outlets(gf_stage_t *st)
         }
         int up[GF_GRAPH_MAX_STAGES];
         int by_id = gf_graph_upstream(g, down[i], up, GF_GRAPH_MAX_STAGES) > 1;
-        st->outlets[st->n_outlets] =
-            gf_outlet_new(st->info.zctx, d->name, ptrs, d->replicas, by_id, g->max_frame_bytes);
+        const char *server_public = g->n_hosts > 0 ? g->hosts[d->host].curve_public : NULL;
+        st->outlets[st->n_outlets] = gf_outlet_new(st->info.zctx, d->name, ptrs, d->replicas, by_id,
+                                                   g->max_frame_bytes, &st->sec, server_public);
         if (!st->outlets[st->n_outlets])
             return GF_EZMQ;
         st->n_outlets++;
@@ -574,12 +576,14 @@ static int s_setup(gf_stage_t *st, const char *stage_name)
     if (strcmp(st->info.def->kind, "gateway") == 0)
         st->n_upstream = 1; /* results from the sinks are not joined */
 
+    if ((rc = gf_security_init(&st->sec, st->info.zctx, g, getenv("GOTFLOW_KEY_FILE"), 1)) != 0)
+        return rc;
     gf_plan_inlet(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
     /* a source's inlet takes results, which cost it nothing to hold: a wide window */
     int capacity = st->info.def->credits;
     if ((st->ops->flags & GF_STAGE_SOURCE) && capacity < 1024)
         capacity = 1024;
-    st->inlet = gf_inlet_new(st->info.zctx, ep, capacity, g->max_frame_bytes);
+    st->inlet = gf_inlet_new(st->info.zctx, ep, capacity, g->max_frame_bytes, &st->sec);
     if (!st->inlet)
         return GF_EZMQ;
     st->tap = zmq_socket(st->info.zctx, ZMQ_PUB);
@@ -588,6 +592,7 @@ static int s_setup(gf_stage_t *st, const char *stage_name)
     zmq_setsockopt(st->tap, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(st->tap, ZMQ_LINGER, &linger, sizeof linger);
     gf_plan_tap(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
+    gf_security_server(&st->sec, st->tap, ep);
     if (zmq_bind(st->tap, ep) != 0) {
         gf_log_error("cannot bind tap '%s': %s", ep, zmq_strerror(zmq_errno()));
         return GF_EZMQ;
@@ -761,6 +766,7 @@ out:
         zmq_close(st->tap);
     if (st->control)
         zmq_close(st->control);
+    gf_security_release(&st->sec);
     zmq_ctx_term(st->info.zctx);
     gf_emit_release(&st->emit);
     gf_graph_destroy(&st->graph);

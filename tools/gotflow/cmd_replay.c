@@ -23,7 +23,9 @@ static const char s_usage[] =
     "  --run P       the pipeline (graph file or run directory) to replay into\n"
     "  --kind KIND   only the recorded frames of this kind\n"
     "  --timeout SEC give up when the stage grants no credit for SEC seconds (default 30)\n"
-    "  --host NAME   the run of `gotflow run --host NAME`\n";
+    "  --host NAME   the run of `gotflow run --host NAME`\n"
+    "\n"
+    "On a graph secured with CURVE, GOTFLOW_KEY_FILE names a host's key file.\n";
 
 int cmd_replay(int argc, char **argv)
 {
@@ -85,8 +87,12 @@ int cmd_replay(int argc, char **argv)
         ptrs[r] = eps[r];
     }
     void *ctx = zmq_ctx_new();
+    struct gf_security sec;
+    if (gf_security_init(&sec, ctx, g, getenv("GOTFLOW_KEY_FILE"), 0) != 0)
+        goto out_ctx;
     gf_outlet_t *out =
-        gf_outlet_new(ctx, stage, ptrs, g->stages[si].replicas, 0, g->max_frame_bytes);
+        gf_outlet_new(ctx, stage, ptrs, g->stages[si].replicas, 0, g->max_frame_bytes, &sec,
+                      g->n_hosts > 0 ? g->hosts[g->stages[si].host].curve_public : NULL);
     if (!out)
         goto out_ctx;
     struct gf_record r = {0};

@@ -7,7 +7,7 @@
 #include "supervisor.h"
 
 static const char s_usage[] =
-    "usage: gotflow run PIPELINE.yaml [--host NAME] [--run-dir DIR] [--quiet]\n"
+    "usage: gotflow run PIPELINE.yaml [--host NAME] [--run-dir DIR] [--key FILE] [--quiet]\n"
     "\n"
     "Validates the graph, starts one process per stage replica and supervises them: a replica\n"
     "that dies is restarted with back-off, one that misses heartbeats is killed and restarted.\n"
@@ -18,6 +18,9 @@ static const char s_usage[] =
     "  --run-dir DIR   run directory (default: $XDG_RUNTIME_DIR/gotflow/NAME or\n"
     "                  /tmp/gotflow-UID/NAME; GOTFLOW_RUN_ROOT overrides the parent)\n"
     "  --quiet         log only problems\n"
+    "  --key FILE      this host's CURVE key file (from 'gotflow keygen'), needed when the "
+    "graph's\n"
+    "                  hosts carry curve_public keys; default $GOTFLOW_KEY_FILE\n"
     "\n"
     "The run directory (mode 0700) holds graph.yaml, the sockets, and each replica's log and pid.\n"
     "\n"
@@ -30,11 +33,10 @@ static const char s_usage[] =
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"run-dir", required_argument, NULL, 'd'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'}, {"run-dir", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},      {"key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     struct gf_supervise_opts o = {0};
     int c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -47,6 +49,9 @@ int cmd_run(int argc, char **argv)
             break;
         case 'q':
             o.quiet = 1;
+            break;
+        case 'k':
+            o.key_file = optarg;
             break;
         case 'h':
             fputs(s_usage, stdout);

@@ -32,6 +32,8 @@ static const char s_usage[] =
     "  --max-bin N     print binary values longer than N bytes as their length (default 64)\n"
     "  --host NAME     the run of `gotflow run --host NAME`\n"
     "\n"
+    "On a graph secured with CURVE, GOTFLOW_KEY_FILE names a host's key file.\n"
+    "\n"
     "At the end, a summary line goes to stderr: frames seen and dropped.\n";
 
 static volatile sig_atomic_t s_stop;
@@ -143,9 +145,16 @@ int cmd_tap(int argc, char **argv)
     int hwm = 100000;
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    struct gf_security sec;
+    if (gf_security_init(&sec, ctx, g, getenv("GOTFLOW_KEY_FILE"), 0) != 0) {
+        gf_graph_destroy(&g);
+        return 1;
+    }
     for (int r = 0; r < g->stages[si].replicas; r++) {
         char ep[GF_PATH_MAX];
         gf_plan_tap(g, run_dir, si, r, 0, ep, sizeof ep);
+        gf_security_client(&sec, sub, ep,
+                           g->n_hosts > 0 ? g->hosts[g->stages[si].host].curve_public : NULL);
         zmq_connect(sub, ep);
     }
     signal(SIGINT, s_on_signal);

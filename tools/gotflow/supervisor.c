@@ -25,6 +25,7 @@
 #include "engine/control.h"
 #include "engine/edge.h"
 #include "engine/plan.h"
+#include "engine/security.h"
 #include "metrics.h"
 
 enum s_state { S_STARTING, S_READY, S_EXITED, S_STOPPED };
@@ -659,6 +660,17 @@ static int s_setup(struct s_sup *sv)
             fprintf(stderr, "gotflow: host '%s' is not in the graph's hosts\n", sv->opts->host);
             return GF_EXIT_USAGE;
         }
+    }
+    if (gf_security_wanted(sv->graph)) {
+        /* the replicas read the key file named by GOTFLOW_KEY_FILE; check it once here */
+        const char *key = sv->opts->key_file ? sv->opts->key_file : getenv("GOTFLOW_KEY_FILE");
+        char abs[GF_PATH_MAX];
+        struct gf_security sec;
+        if (gf_security_init(&sec, NULL, sv->graph, key, 0) != 0)
+            return GF_EXIT_USAGE;
+        if (!realpath(key, abs))
+            snprintf(abs, sizeof abs, "%s", key);
+        setenv("GOTFLOW_KEY_FILE", abs, 1);
     }
     if (sv->opts->run_dir)
         snprintf(sv->run_dir, sizeof sv->run_dir, "%s", sv->opts->run_dir);

@@ -22,8 +22,9 @@ enum {
 
 struct gf_supervise_opts {
     const char *graph_path;
-    const char *host;    /* --host NAME, or NULL */
-    const char *run_dir; /* --run-dir, or NULL for the default */
+    const char *host;     /* --host NAME, or NULL */
+    const char *run_dir;  /* --run-dir, or NULL for the default */
+    const char *key_file; /* --key: this host's CURVE key file, or NULL ($GOTFLOW_KEY_FILE) */
     int quiet;
 };
 

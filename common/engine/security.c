@@ -1,0 +1,176 @@
+/* security.c — CURVE keys, server and client socket options, and the ZAP handler. */
+#include "engine/security.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "core/error.h"
+#include "core/log.h"
+
+int gf_security_wanted(const gf_graph_t *g)
+{
+    for (int h = 0; h < g->n_hosts; h++)
+        if (g->hosts[h].curve_public[0])
+            return 1;
+    return 0;
+}
+
+int gf_key_file_read(const char *path, char public_key[GF_KEY_Z85], char secret_key[GF_KEY_Z85])
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    public_key[0] = secret_key[0] = 0;
+    if (!f) {
+        gf_log_error("cannot open key file '%s'", path);
+        return GF_EIO;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char key[GF_KEY_Z85 + 8];
+        if (sscanf(line, "public: %45s", key) == 1 && strlen(key) == 40)
+            snprintf(public_key, GF_KEY_Z85, "%s", key);
+        else if (sscanf(line, "secret: %45s", key) == 1 && strlen(key) == 40)
+            snprintf(secret_key, GF_KEY_Z85, "%s", key);
+    }
+    fclose(f);
+    if (!public_key[0] || !secret_key[0]) {
+        gf_log_error("'%s' is not a key file (want 'public: Z85' and 'secret: Z85' lines; make "
+                     "one with 'gotflow keygen')",
+                     path);
+        return GF_EPARSE;
+    }
+    return 0;
+}
+
+/* ZAP (RFC 27): one REP socket answering each CURVE handshake with 200 or 400. */
+static void *s_zap_main(void *arg)
+{
+    struct gf_security *sec = arg;
+    while (!sec->zap_stop) {
+        zmq_pollitem_t it = {sec->zap, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        zmq_msg_t part[7];
+        int n = 0, more = 1;
+        while (more && n < 7) {
+            zmq_msg_init(&part[n]);
+            if (zmq_msg_recv(&part[n], sec->zap, 0) < 0)
+                break;
+            more = zmq_msg_more(&part[n++]);
+        }
+        while (more) { /* more parts than a ZAP request has */
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            more = zmq_msg_recv(&extra, sec->zap, 0) >= 0 && zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+        }
+        const char *status = "400", *text = "unknown key";
+        char z85[GF_KEY_Z85] = "", address[64] = "";
+        if (n == 7 && zmq_msg_size(&part[6]) == 32) {
+            zmq_z85_encode(z85, zmq_msg_data(&part[6]), 32);
+            for (int i = 0; i < sec->n_allowed; i++)
+                if (strcmp(z85, sec->allowed[i]) == 0)
+                    status = "200", text = "OK";
+        }
+        if (n >= 4)
+            snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&part[3]),
+                     (const char *)zmq_msg_data(&part[3]));
+        if (status[0] != '2')
+            gf_log_warn("refused a connection from %s: CURVE key '%s' is not one of the graph's "
+                        "hosts",
+                        address[0] ? address : "?", z85[0] ? z85 : "(none)");
+        /* reply: version, request id, status code, status text, user id, metadata */
+        if (n >= 2) {
+            zmq_send(sec->zap, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]), ZMQ_SNDMORE);
+            zmq_send(sec->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), ZMQ_SNDMORE);
+            zmq_send(sec->zap, status, 3, ZMQ_SNDMORE);
+            zmq_send(sec->zap, text, strlen(text), ZMQ_SNDMORE);
+            zmq_send(sec->zap, z85, strlen(z85), ZMQ_SNDMORE);
+            zmq_send(sec->zap, "", 0, 0);
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&part[i]);
+    }
+    return NULL;
+}
+
+int gf_security_init(struct gf_security *sec, void *zctx, const gf_graph_t *g, const char *key_file,
+                     int serve)
+{
+    memset(sec, 0, sizeof *sec);
+    if (!gf_security_wanted(g))
+        return 0;
+    if (!zmq_has("curve")) {
+        gf_log_error("the graph's hosts carry CURVE keys but this libzmq has no CURVE");
+        return GF_EUNSUPPORTED;
+    }
+    if (!key_file || !*key_file) {
+        gf_log_error("the graph's hosts carry CURVE keys: give this host's key file (--key FILE "
+                     "or GOTFLOW_KEY_FILE; make one with 'gotflow keygen')");
+        return GF_EINVAL;
+    }
+    int err = gf_key_file_read(key_file, sec->public_key, sec->secret_key);
+    if (err)
+        return err;
+    int mine = 0;
+    for (int h = 0; h < g->n_hosts; h++)
+        if (g->hosts[h].curve_public[0]) {
+            snprintf(sec->allowed[sec->n_allowed++], GF_KEY_Z85, "%s", g->hosts[h].curve_public);
+            mine |= strcmp(g->hosts[h].curve_public, sec->public_key) == 0;
+        }
+    if (!mine) {
+        gf_log_error("the public key in '%s' is not any host's curve_public in the graph",
+                     key_file);
+        return GF_EINVAL;
+    }
+    sec->enabled = 1;
+    if (serve) {
+        sec->zap = zmq_socket(zctx, ZMQ_REP);
+        if (!sec->zap || zmq_bind(sec->zap, "inproc://zeromq.zap.01") != 0) {
+            gf_log_error("cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
+            return GF_EZMQ;
+        }
+        if (pthread_create(&sec->zap_thread, NULL, s_zap_main, sec) != 0)
+            return GF_ENOMEM;
+        sec->zap_running = 1;
+    }
+    return 0;
+}
+
+void gf_security_release(struct gf_security *sec)
+{
+    if (sec->zap_running) {
+        sec->zap_stop = 1;
+        pthread_join(sec->zap_thread, NULL);
+        sec->zap_running = 0;
+    }
+    if (sec->zap) {
+        zmq_close(sec->zap);
+        sec->zap = NULL;
+    }
+}
+
+static int s_tcp(const char *endpoint)
+{
+    return strncmp(endpoint, "tcp://", 6) == 0;
+}
+
+void gf_security_server(const struct gf_security *sec, void *sock, const char *endpoint)
+{
+    if (!sec || !sec->enabled || !s_tcp(endpoint))
+        return;
+    int one = 1;
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec->secret_key, 40);
+    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "gotflow", 7);
+}
+
+void gf_security_client(const struct gf_security *sec, void *sock, const char *endpoint,
+                        const char *server_public)
+{
+    if (!sec || !sec->enabled || !s_tcp(endpoint) || !server_public || !server_public[0])
+        return;
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_public, 40);
+    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, sec->public_key, 40);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec->secret_key, 40);
+}

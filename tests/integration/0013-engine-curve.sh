@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# CURVE: a graph whose hosts carry public keys runs every tcp edge and tap under CURVE. The
+# pipeline works across its two hosts (here both on loopback); a peer with a key that is not one
+# of the hosts' is refused and logged, a peer without CURVE gets nowhere, and a supervisor
+# started without its key file refuses to start.
+. "$(dirname "$0")/lib.sh"
+$PY -c 'import zmq, sys; sys.exit(0 if zmq.has("curve") else 1)' || skip "libzmq without CURVE"
+gotflow keygen "$work/front.key" >"$work/front.pub"
+gotflow keygen "$work/back.key" >"$work/back.pub"
+[ "$(stat -c %a "$work/front.key")" = 600 ] || fail "key file is not 0600"
+base=$((20000 + RANDOM % 20000))
+cat >"$work/p.yaml" <<YAML
+name: curve
+hosts:
+  front: {address: 127.0.0.1, port_base: $base, curve_public: "$(cat "$work/front.pub")"}
+  back: {address: 127.0.0.1, port_base: $((base + 100)), curve_public: "$(cat "$work/back.pub")"}
+placement: {work: back}
+stages:
+  gateway: {kind: gateway}
+  work: {kind: test-transform, params: {mul: 7}}
+  sink: {kind: sink}
+YAML
+set +e
+gotflow run "$work/p.yaml" --host back >"$work/nokey.log" 2>&1
+rc=$?
+set -e
+[ $rc = 2 ] || fail "started without a key file (exit $rc)"
+grep -q "give this host's key file" "$work/nokey.log" || fail "no reason given: $(cat "$work/nokey.log")"
+
+gotflow run "$work/p.yaml" --host back --key "$work/back.key" >"$work/back.log" 2>&1 &
+back_pid=$!
+gotflow run "$work/p.yaml" --host front --key "$work/front.key" >"$work/front.log" 2>&1 &
+sup_pid=$!
+gotflow status "$work/p.yaml" --host back --wait-ready --timeout 20 >/dev/null || fail "back not ready"
+gotflow status "$work/p.yaml" --host front --wait-ready --timeout 20 >/dev/null || fail "front not ready"
+requests 100 >"$work/req.jsonl"
+gotflow submit "$work/p.yaml" --host front "$work/req.jsonl" >"$work/out.jsonl"
+[ "$(grep -c '"kind":"result"' "$work/out.jsonl")" = 100 ] || fail "not every request crossed over CURVE"
+
+# a stranger with its own key, and a peer without CURVE, both try the back host's inlet
+$PY - "$base" "$(cat "$work/back.pub")" <<'PY'
+import sys, time, zmq, msgpack
+port = int(sys.argv[1]) + 100  # the back host's first replica inlet
+ctx = zmq.Context()
+pub, sec = zmq.curve_keypair()
+s = ctx.socket(zmq.DEALER)
+s.curve_publickey, s.curve_secretkey, s.curve_serverkey = pub, sec, sys.argv[2].encode()
+s.connect("tcp://127.0.0.1:%d" % port)
+p = ctx.socket(zmq.DEALER)
+p.connect("tcp://127.0.0.1:%d" % port)
+for sock in (s, p):
+    sock.send(msgpack.packb({"v": 1, "id": "intruder", "kind": "tokens", "x": 1}), zmq.NOBLOCK)
+time.sleep(1.0)
+for sock in (s, p):
+    sock.close(linger=0)
+PY
+sleep 0.5
+grep -q "refused a connection" "$GOTFLOW_RUN_ROOT/curve-back/work.0.log" ||
+    fail "the stranger was not refused: $(tail -3 "$GOTFLOW_RUN_ROOT/curve-back/work.0.log")"
+gotflow status "$work/p.yaml" --host back --json | $PY -c '
+import json, sys
+w = json.load(sys.stdin)["replicas"][0]
+assert w["received"] == 100 and w["bad_frames"] == 0, w'
+kill -TERM "$sup_pid" "$back_pid"
+wait "$sup_pid" || fail "front supervisor exit status $?"
+wait "$back_pid" || fail "back supervisor exit status $?"
