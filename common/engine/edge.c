@@ -255,7 +255,7 @@ static void s_hello(gf_outlet_t *self, int r)
 
 gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
                            long max_frame_bytes, const struct gf_security *sec,
-                           const char *server_public)
+                           const char *const *server_publics)
 {
     gf_outlet_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -279,7 +279,7 @@ gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
         int64_t small = 4096; /* credit messages only, but CURVE handshakes pass here too */
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &small, sizeof small);
-        gf_security_client(sec, s, endpoints[r], server_public);
+        gf_security_client(sec, s, endpoints[r], server_publics ? server_publics[r] : NULL);
         if (zmq_connect(s, endpoints[r]) != 0) {
             gf_log_error("cannot connect to '%s': %s", endpoints[r], zmq_strerror(zmq_errno()));
             goto out_fail;

@@ -79,11 +79,12 @@ const struct gf_credit_ledger *gf_inlet_ledger(const gf_inlet_t *self);
 /* Connects one DEALER to each endpoint (the replicas of one downstream stage). With
  * `by_id`, a frame goes to replica hash(id) % n (fan-in joins need every part of a request at
  * the same replica); otherwise to the least-loaded replica with credit. On tcp, with `sec`
- * enabled, each DEALER is a CURVE client of `server_public` (the downstream host's key). Caller
+ * enabled, DEALER r is a CURVE client of server_publics[r] (its host's key; the array may be
+ * NULL). Caller
  * owns. */
 gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints, int n, int by_id,
                            long max_frame_bytes, const struct gf_security *sec,
-                           const char *server_public);
+                           const char *const *server_publics);
 void gf_outlet_destroy(gf_outlet_t **self_p);
 
 const char *gf_outlet_stage(const gf_outlet_t *self);

@@ -251,6 +251,12 @@ int gf_graph_stage(const gf_graph_t *graph, const char *name)
     return -1;
 }
 
+int gf_graph_replica_host(const gf_graph_t *graph, int stage, int replica)
+{
+    const struct gf_stage_def *st = &graph->stages[stage];
+    return st->n_replica_hosts > 0 ? st->replica_hosts[replica % st->n_replica_hosts] : st->host;
+}
+
 int gf_graph_host(const gf_graph_t *graph, const char *name)
 {
     for (int i = 0; i < graph->n_hosts; i++)

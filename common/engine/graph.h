@@ -48,6 +48,8 @@ struct gf_stage_def {
     char bind[GF_GRAPH_VALUE_MAX]; /* gateway only: client endpoint; "" = ipc in the run dir */
     char out[GF_GRAPH_VALUE_MAX];  /* sink only: output folder; "" = none */
     int host;                      /* index into hosts[]; 0 when the graph names no hosts */
+    int replica_hosts[GF_GRAPH_MAX_REPLICAS]; /* with a list placement: replica r on */
+    int n_replica_hosts;                      /* replica_hosts[r % n_replica_hosts]; else 0 */
     struct gf_param params[GF_GRAPH_MAX_PARAMS];
     int n_params;
     int line, col; /* where the stage is defined */
@@ -113,6 +115,9 @@ void gf_graph_destroy(gf_graph_t **graph_p);
 
 /* Stage index by name, or -1. */
 int gf_graph_stage(const gf_graph_t *graph, const char *name);
+
+/* The host replica `replica` of stage `stage` runs on (index into hosts[]). */
+int gf_graph_replica_host(const gf_graph_t *graph, int stage, int replica);
 
 /* Host index by name, or -1. */
 int gf_graph_host(const gf_graph_t *graph, const char *name);

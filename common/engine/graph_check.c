@@ -187,8 +187,15 @@ static void s_placement(struct gf_graph_build *b)
             gf_graph_error_at(b, p->host_line, p->host_col,
                               "placement of '%s' on unknown host '%s'%s", p->stage, p->host,
                               g->n_hosts ? "" : " (the graph has no 'hosts')");
-        if (stage >= 0 && host >= 0)
-            g->stages[stage].host = host;
+        if (stage < 0 || host < 0)
+            continue;
+        struct gf_stage_def *st = &g->stages[stage];
+        if (p->list_len > 0) {
+            st->replica_hosts[p->list_index] = host;
+            st->n_replica_hosts = p->list_len;
+        }
+        if (p->list_index == 0)
+            st->host = host;
     }
 }
 

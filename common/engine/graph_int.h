@@ -34,8 +34,9 @@ struct gf_graph_named_edge {
 
 struct gf_graph_named_place {
     char stage[GF_GRAPH_NAME_MAX], host[GF_GRAPH_NAME_MAX];
-    int line, col;           /* the stage key */
-    int host_line, host_col; /* the host value */
+    int line, col;            /* the stage key */
+    int host_line, host_col;  /* the host value */
+    int list_index, list_len; /* a list of hosts: this is item list_index of list_len; else 0, 0 */
 };
 
 struct gf_graph_defaults {
@@ -64,7 +65,7 @@ struct gf_graph_build {
     struct gf_graph_named_edge named_edges[GF_GRAPH_MAX_EDGES];
     int n_named_edges;
 
-    struct gf_graph_named_place places[GF_GRAPH_MAX_STAGES];
+    struct gf_graph_named_place places[GF_GRAPH_MAX_STAGES * 4];
     int n_places;
 };
 

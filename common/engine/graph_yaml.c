@@ -171,19 +171,38 @@ static void s_placement_pair(struct gf_graph_yaml *y, int index, yaml_node_t *ke
                              yaml_node_t *value, void *arg)
 {
     struct gf_graph_build *b = y->b;
-    if (b->n_places == GF_GRAPH_MAX_STAGES) {
-        gf_graph_yaml_error(y, key, "too many placements (at most %d)", GF_GRAPH_MAX_STAGES);
-        return;
+    int max = (int)(sizeof b->places / sizeof b->places[0]);
+    /* a host name, or a list of them: replica r goes to item r % length */
+    yaml_node_t *items[GF_GRAPH_MAX_REPLICAS];
+    int n = 0;
+    if (value->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = value->data.sequence.items.start;
+             it < value->data.sequence.items.top && n < GF_GRAPH_MAX_REPLICAS; it++)
+            items[n++] = yaml_document_get_node(&y->doc, *it);
+        if (n == 0) {
+            gf_graph_yaml_error(y, value, "placement of '%s' is an empty list", GF_YAML_STR(key));
+            return;
+        }
+    } else {
+        items[n++] = value;
     }
-    struct gf_graph_named_place *p = &b->places[b->n_places];
-    if (gf_graph_yaml_string(y, value, "placement", p->host, sizeof p->host) < 0)
-        return;
-    snprintf(p->stage, sizeof p->stage, "%s", GF_YAML_STR(key));
-    p->line = GF_YAML_LINE(key);
-    p->col = GF_YAML_COL(key);
-    p->host_line = GF_YAML_LINE(value);
-    p->host_col = GF_YAML_COL(value);
-    b->n_places++;
+    for (int i = 0; i < n; i++) {
+        if (b->n_places == max) {
+            gf_graph_yaml_error(y, key, "too many placements (at most %d)", max);
+            return;
+        }
+        struct gf_graph_named_place *p = &b->places[b->n_places];
+        if (gf_graph_yaml_string(y, items[i], "placement", p->host, sizeof p->host) < 0)
+            continue;
+        snprintf(p->stage, sizeof p->stage, "%s", GF_YAML_STR(key));
+        p->line = GF_YAML_LINE(key);
+        p->col = GF_YAML_COL(key);
+        p->host_line = GF_YAML_LINE(items[i]);
+        p->host_col = GF_YAML_COL(items[i]);
+        p->list_index = value->type == YAML_SEQUENCE_NODE ? i : 0;
+        p->list_len = value->type == YAML_SEQUENCE_NODE ? n : 0;
+        b->n_places++;
+    }
 }
 
 /* --- edges: ----------------------------------------------------------------------------------- */

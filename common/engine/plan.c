@@ -29,17 +29,16 @@ void gf_plan_run_dir(const gf_graph_t *g, const char *host, char *buf, size_t le
         snprintf(buf, len, "%s/%s", root, g->name);
 }
 
-/* k-th replica placed on the stage's host, in graph order. */
+/* k-th replica placed on this replica's host, counting stages and replicas in graph order. */
 static int s_slot(const gf_graph_t *g, int stage, int replica)
 {
-    int k = 0, host = g->stages[stage].host;
-    for (int s = 0; s < g->n_stages; s++) {
-        if (g->stages[s].host != host)
-            continue;
-        if (s == stage)
-            return k + replica;
-        k += g->stages[s].replicas;
-    }
+    int k = 0, host = gf_graph_replica_host(g, stage, replica);
+    for (int s = 0; s < g->n_stages; s++)
+        for (int r = 0; r < g->stages[s].replicas; r++) {
+            if (s == stage && r == replica)
+                return k;
+            k += gf_graph_replica_host(g, s, r) == host;
+        }
     return k;
 }
 
@@ -49,7 +48,7 @@ static int s_endpoint(const gf_graph_t *g, const char *run_dir, int stage, int r
     const struct gf_stage_def *st = &g->stages[stage];
     int n;
     if (g->n_hosts > 0) {
-        const struct gf_host *h = &g->hosts[st->host];
+        const struct gf_host *h = &g->hosts[gf_graph_replica_host(g, stage, replica)];
         int port = h->port_base + 2 * s_slot(g, stage, replica) + tap;
         n = snprintf(buf, len, "tcp://%s:%d", bind ? h->address : h->address, port);
     } else {
@@ -74,6 +73,14 @@ int gf_plan_tap(const gf_graph_t *g, const char *run_dir, int stage, int replica
                 char *buf, size_t len)
 {
     return s_endpoint(g, run_dir, stage, replica, bind, 1, buf, len);
+}
+
+const char *gf_plan_host_key(const gf_graph_t *g, int stage, int replica)
+{
+    if (g->n_hosts == 0)
+        return NULL;
+    const char *k = g->hosts[gf_graph_replica_host(g, stage, replica)].curve_public;
+    return k[0] ? k : NULL;
 }
 
 void gf_plan_gateway(const gf_graph_t *g, const char *run_dir, int stage, char *buf, size_t len)

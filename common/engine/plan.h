@@ -4,7 +4,8 @@
  * the graph file has to be handed around. On one host, edges and taps are ipc:// sockets in the
  * run directory; when the graph names hosts, they are tcp:// on the placed host's address, ports
  * counted from its port_base in graph order (inlet = base + 2k, tap = base + 2k + 1 for the k-th
- * replica placed there). The control and admin sockets are always ipc:// and local.
+ * replica placed there; a stage placed on a list of hosts has replica r on item r % length). The
+ * control and admin sockets are always ipc:// and local.
  */
 #ifndef GF_ENGINE_PLAN_H
 #define GF_ENGINE_PLAN_H
@@ -24,6 +25,9 @@ int gf_plan_inlet(const gf_graph_t *g, const char *run_dir, int stage, int repli
                   char *buf, size_t len);
 int gf_plan_tap(const gf_graph_t *g, const char *run_dir, int stage, int replica, int bind,
                 char *buf, size_t len);
+/* The CURVE public key of the host a replica runs on, or NULL (no hosts, or no key). */
+const char *gf_plan_host_key(const gf_graph_t *g, int stage, int replica);
+
 /* The gateway's client endpoint: its `bind:` or ipc://RUN/gateway. */
 void gf_plan_gateway(const gf_graph_t *g, const char *run_dir, int stage, char *buf, size_t len);
 void gf_plan_control(const char *run_dir, char *buf, size_t len);

@@ -534,16 +534,17 @@ static int s_setup_outlets(gf_stage_t *st)
         const struct gf_stage_def *d = &g->stages[down[i]];
         char eps[GF_GRAPH_MAX_REPLICAS][GF_PATH_MAX / 16];
         char *ptrs[GF_GRAPH_MAX_REPLICAS];
+        const char *keys[GF_GRAPH_MAX_REPLICAS];
         for (int r = 0; r < d->replicas; r++) {
             if (gf_plan_inlet(g, st->run_dir, down[i], r, 0, eps[r], sizeof eps[r]))
                 return GF_EINVAL;
             ptrs[r] = eps[r];
+            keys[r] = gf_plan_host_key(g, down[i], r);
         }
         int up[GF_GRAPH_MAX_STAGES];
         int by_id = gf_graph_upstream(g, down[i], up, GF_GRAPH_MAX_STAGES) > 1;
-        const char *server_public = g->n_hosts > 0 ? g->hosts[d->host].curve_public : NULL;
         st->outlets[st->n_outlets] = gf_outlet_new(st->info.zctx, d->name, ptrs, d->replicas, by_id,
-                                                   g->max_frame_bytes, &st->sec, server_public);
+                                                   g->max_frame_bytes, &st->sec, keys);
         if (!st->outlets[st->n_outlets])
             return GF_EZMQ;
         st->n_outlets++;

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "engine/graph.h"
+#include "engine/plan.h"
 
 static char s_err[16384];
 
@@ -665,6 +666,34 @@ static void test_graph_files(void **state)
     globfree(&all);
 }
 
+/* A stage placed on a list of hosts: replica r on item r % length, and each host numbers its own
+ * replicas' ports from its port_base. */
+static void test_placement_list(void **state)
+{
+    gf_graph_t *g = s_parse_ok("hosts:\n"
+                               "  a: {address: 10.0.0.1, port_base: 7000}\n"
+                               "  b: {address: 10.0.0.2, port_base: 8000}\n"
+                               "placement: {work: [a, b]}\n"
+                               "stages: {work: {kind: reason, replicas: 3}}\n",
+                               NULL, NULL);
+    int w = gf_graph_stage(g, "work");
+    assert_int_equal(gf_graph_replica_host(g, w, 0), 0);
+    assert_int_equal(gf_graph_replica_host(g, w, 1), 1);
+    assert_int_equal(gf_graph_replica_host(g, w, 2), 0);
+    char ep[256];
+    /* on a: gateway.0 (7000), work.0 (7002), work.2 (7004), sink.0 (7006); on b: work.1 (8000) */
+    assert_int_equal(gf_plan_inlet(g, "/run", w, 1, 0, ep, sizeof ep), 0);
+    assert_string_equal(ep, "tcp://10.0.0.2:8000");
+    assert_int_equal(gf_plan_inlet(g, "/run", w, 2, 0, ep, sizeof ep), 0);
+    assert_string_equal(ep, "tcp://10.0.0.1:7004");
+    gf_graph_destroy(&g);
+    const char *empty = "placement: {reason: []}\nstages: [reason]\n";
+    assert_int_equal(gf_graph_parse(empty, strlen(empty), "p.yaml", NULL, NULL, &g, s_err,
+                                    sizeof s_err),
+                     GF_ESCHEMA);
+    assert_non_null(strstr(s_err, "p.yaml:1:21: placement of 'reason' is an empty list"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,7 +711,7 @@ int main(void)
         cmocka_unit_test(test_hosts_placement),     cmocka_unit_test(test_topological_order),
         cmocka_unit_test(test_downstream_upstream), cmocka_unit_test(test_endpoint_check),
         cmocka_unit_test(test_damaged_input),       cmocka_unit_test(test_load_missing_file),
-        cmocka_unit_test(test_graph_files),
+        cmocka_unit_test(test_graph_files),         cmocka_unit_test(test_placement_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,17 +82,18 @@ int cmd_replay(int argc, char **argv)
         goto out_graph;
     }
     char eps[GF_GRAPH_MAX_REPLICAS][GF_PATH_MAX / 16], *ptrs[GF_GRAPH_MAX_REPLICAS];
+    const char *keys[GF_GRAPH_MAX_REPLICAS];
     for (int r = 0; r < g->stages[si].replicas; r++) {
         gf_plan_inlet(g, run_dir, si, r, 0, eps[r], sizeof eps[r]);
         ptrs[r] = eps[r];
+        keys[r] = gf_plan_host_key(g, si, r);
     }
     void *ctx = zmq_ctx_new();
     struct gf_security sec;
     if (gf_security_init(&sec, ctx, g, getenv("GOTFLOW_KEY_FILE"), 0) != 0)
         goto out_ctx;
     gf_outlet_t *out =
-        gf_outlet_new(ctx, stage, ptrs, g->stages[si].replicas, 0, g->max_frame_bytes, &sec,
-                      g->n_hosts > 0 ? g->hosts[g->stages[si].host].curve_public : NULL);
+        gf_outlet_new(ctx, stage, ptrs, g->stages[si].replicas, 0, g->max_frame_bytes, &sec, keys);
     if (!out)
         goto out_ctx;
     struct gf_record r = {0};

@@ -153,8 +153,7 @@ int cmd_tap(int argc, char **argv)
     for (int r = 0; r < g->stages[si].replicas; r++) {
         char ep[GF_PATH_MAX];
         gf_plan_tap(g, run_dir, si, r, 0, ep, sizeof ep);
-        gf_security_client(&sec, sub, ep,
-                           g->n_hosts > 0 ? g->hosts[g->stages[si].host].curve_public : NULL);
+        gf_security_client(&sec, sub, ep, gf_plan_host_key(g, si, r));
         zmq_connect(sub, ep);
     }
     signal(SIGINT, s_on_signal);

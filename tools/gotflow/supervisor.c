@@ -704,9 +704,9 @@ static int s_setup(struct s_sup *sv)
     /* downstream first, so every inlet exists before its producers start */
     for (int k = g->n_stages - 1; k >= 0; k--) {
         int s = g->order[k];
-        if (sv->host >= 0 && g->stages[s].host != sv->host)
-            continue;
         for (int r = 0; r < g->stages[s].replicas; r++) {
+            if (sv->host >= 0 && gf_graph_replica_host(g, s, r) != sv->host)
+                continue;
             struct s_replica *rep = &sv->reps[sv->n_reps++];
             rep->stage = s;
             rep->replica = r;
