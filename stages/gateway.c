@@ -370,6 +370,8 @@ static int s_init(gf_stage_t *st)
     zmq_setsockopt(gw->clients, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(gw->clients, ZMQ_RCVHWM, &hwm, sizeof hwm);
     gf_plan_gateway(info->graph, info->run_dir, info->index, ep, sizeof ep);
+    /* a tcp client endpoint of a secured graph admits only the hosts' keys, like every edge */
+    gf_security_server(gf_stage_security(st), gw->clients, ep);
     if (zmq_bind(gw->clients, ep) != 0) {
         gf_log_error("cannot bind the client endpoint '%s': %s", ep, zmq_strerror(zmq_errno()));
         return GF_EZMQ;

@@ -91,6 +91,11 @@ struct gf_stage_info *gf_stage_info(gf_stage_t *st)
     return &st->info;
 }
 
+const struct gf_security *gf_stage_security(const gf_stage_t *st)
+{
+    return &st->sec;
+}
+
 int gf_stage_draining(const gf_stage_t *st)
 {
     return st->draining;

@@ -31,6 +31,7 @@
 
 #include "engine/frame.h"
 #include "engine/graph.h"
+#include "engine/security.h"
 
 typedef struct gf_stage gf_stage_t;
 
@@ -74,6 +75,9 @@ struct gf_stage_info {
 int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops);
 
 struct gf_stage_info *gf_stage_info(gf_stage_t *st);
+
+/* The process's CURVE setup, for stages that bind sockets of their own (the gateway). */
+const struct gf_security *gf_stage_security(const gf_stage_t *st);
 
 /* Starts a frame for the request of `in` (or for (id, n) with _id) on the stage's builder. */
 gf_emit_t *gf_stage_begin(gf_stage_t *st, const gf_frame_t *in, const char *kind);

@@ -16,7 +16,7 @@ hosts:
   back: {address: 127.0.0.1, port_base: $((base + 100)), curve_public: "$(cat "$work/back.pub")"}
 placement: {work: back}
 stages:
-  gateway: {kind: gateway}
+  gateway: {kind: gateway, bind: "tcp://127.0.0.1:$((base + 50))"}
   work: {kind: test-transform, params: {mul: 7}}
   sink: {kind: sink}
 YAML
@@ -34,8 +34,58 @@ sup_pid=$!
 gotflow status "$work/p.yaml" --host back --wait-ready --timeout 20 >/dev/null || fail "back not ready"
 gotflow status "$work/p.yaml" --host front --wait-ready --timeout 20 >/dev/null || fail "front not ready"
 requests 100 >"$work/req.jsonl"
-gotflow submit "$work/p.yaml" --host front "$work/req.jsonl" >"$work/out.jsonl"
+# the tcp gateway admits a client with a host's key, and nobody else
+set +e
+GOTFLOW_KEY_FILE= gotflow submit "$work/p.yaml" --host front "$work/req.jsonl" --timeout 3 \
+    >"$work/nokey.jsonl" 2>"$work/nokey.err"
+set -e
+[ ! -s "$work/nokey.jsonl" ] || fail "a client without a key was answered"
+gotflow keygen "$work/stranger.key" >/dev/null
+set +e
+GOTFLOW_KEY_FILE=$work/stranger.key gotflow submit "$work/p.yaml" --host front "$work/req.jsonl" \
+    --timeout 3 >"$work/stranger.jsonl" 2>&1
+set -e
+[ ! -s "$work/stranger.jsonl" ] || grep -q "not any host's" "$work/stranger.jsonl" ||
+    fail "a client with a stranger's key was answered: $(head -3 "$work/stranger.jsonl")"
+GOTFLOW_KEY_FILE=$work/front.key gotflow submit "$work/p.yaml" --host front "$work/req.jsonl" >"$work/out.jsonl"
 [ "$(grep -c '"kind":"result"' "$work/out.jsonl")" = 100 ] || fail "not every request crossed over CURVE"
+# a plain client (no CURVE at all) gets nowhere at the gateway either
+$PY - "$((base + 50))" <<'PY'
+import sys, zmq, msgpack
+ctx = zmq.Context()
+s = ctx.socket(zmq.DEALER)
+s.connect("tcp://127.0.0.1:%s" % sys.argv[1])
+s.send(msgpack.packb({"id": "plain", "x": 1}), zmq.NOBLOCK)
+assert s.poll(1500) == 0, "a client without CURVE got an answer"
+s.close(linger=0)
+PY
+# a tap over tcp: with a host's key it sees frames, with none the CLI refuses to try
+GOTFLOW_KEY_FILE=$work/front.key gotflow tap "$work/p.yaml" --host back work --count 5 --timeout 10 \
+    >"$work/tap.jsonl" 2>"$work/tap.err" &
+tap_pid=$!
+sleep 0.5
+requests 5 | GOTFLOW_KEY_FILE=$work/front.key gotflow submit "$work/p.yaml" --host front >/dev/null
+wait $tap_pid
+grep -q "5 frames, 0 dropped" "$work/tap.err" || fail "the tap with a key saw nothing: $(cat "$work/tap.err")"
+set +e
+GOTFLOW_KEY_FILE= gotflow tap "$work/p.yaml" --host back work --count 1 --timeout 2 >/dev/null 2>"$work/tap2.err"
+rc=$?
+set -e
+[ $rc != 0 ] && grep -q "key file" "$work/tap2.err" || fail "a tap without a key was not refused"
+cat >"$work/plainsub.py" <<'PY'
+import sys, zmq
+ctx = zmq.Context()
+s = ctx.socket(zmq.SUB)  # a plain subscriber on the work replica's tap, while frames flow
+s.setsockopt(zmq.SUBSCRIBE, b"")
+s.connect("tcp://127.0.0.1:%s" % sys.argv[1])
+print("got a frame" if s.poll(3000) else "nothing", flush=True)
+PY
+$PY "$work/plainsub.py" "$((base + 101))" >"$work/plainsub.out" &
+plain_pid=$!
+sleep 0.5
+requests 5 | GOTFLOW_KEY_FILE=$work/front.key gotflow submit "$work/p.yaml" --host front >/dev/null
+wait $plain_pid
+grep -q nothing "$work/plainsub.out" || fail "a plain subscriber got tap frames"
 
 # a stranger with its own key, and a peer without CURVE, both try the back host's inlet
 $PY - "$base" "$(cat "$work/back.pub")" <<'PY'
@@ -60,7 +110,7 @@ grep -q "refused a connection" "$GOTFLOW_RUN_ROOT/curve-back/work.0.log" ||
 gotflow status "$work/p.yaml" --host back --json | $PY -c '
 import json, sys
 w = json.load(sys.stdin)["replicas"][0]
-assert w["received"] == 100 and w["bad_frames"] == 0, w'
+assert w["received"] == 110 and w["bad_frames"] == 0, w'
 kill -TERM "$sup_pid" "$back_pid"
 wait "$sup_pid" || fail "front supervisor exit status $?"
 wait "$back_pid" || fail "back supervisor exit status $?"

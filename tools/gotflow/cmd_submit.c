@@ -30,6 +30,9 @@ static const char s_usage[] =
     "                   -1 prints everything)\n"
     "  --host NAME      the run of `gotflow run --host NAME`\n"
     "\n"
+    "A tcp gateway of a graph secured with CURVE admits the hosts' keys only: GOTFLOW_KEY_FILE\n"
+    "names the key file to connect with.\n"
+    "\n"
     "exit status: 0 every request got a result, 1 some got an error or no answer, 2 usage\n";
 
 struct s_submit {
@@ -137,6 +140,17 @@ int cmd_submit(int argc, char **argv)
     int hwm = 0;
     zmq_setsockopt(s.sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    struct gf_security sec = {0};
+    if (g && strncmp(endpoint, "tcp://", 6) == 0 &&
+        gf_security_init(&sec, ctx, g, getenv("GOTFLOW_KEY_FILE"), 0) != 0)
+        return 1;
+    if (g) {
+        int gw = -1;
+        for (int i = 0; i < g->n_stages && gw < 0; i++)
+            if (strcmp(g->stages[i].kind, "gateway") == 0)
+                gw = i;
+        gf_security_client(&sec, s.sock, endpoint, gf_plan_host_key(g, gw, 0));
+    }
     if (zmq_connect(s.sock, endpoint) != 0) {
         fprintf(stderr, "gotflow submit: cannot connect to '%s': %s\n", endpoint,
                 zmq_strerror(zmq_errno()));
