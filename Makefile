@@ -5,7 +5,8 @@
 #   make test       install missing packages, build, run every suite; ends with "N passed, N failed"
 #   make bench      build and run the benchmarks under tools/bench/
 #   make asan       build in build/asan with AddressSanitizer + UBSan and run every suite there
-#   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 30)
+#   make fuzz       build the libFuzzer targets (clang); run each for FUZZ_RUNS inputs (default
+#                   100000) or FUZZ_SECONDS (default 600), whichever ends first
 #   make format     clang-format every .c/.h/.cu file
 #   make deps       apt-get install the Debian packages the build and the tests need
 #   V=1             show full compile lines
@@ -144,7 +145,8 @@ asan: deps
 # Fuzz targets: tests/fuzz/fuzz_<parser>.c, each linked with the library built by clang with
 # -fsanitize=fuzzer-no-link. Seeds in tests/fuzz/corpus/<target>/ (small, committed); what a run
 # finds goes to build/fuzz/corpus/<target>/ (copy a find into the seeds when it is worth keeping).
-FUZZ_SECONDS ?= 30
+FUZZ_RUNS ?= 100000
+FUZZ_SECONDS ?= 600
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
@@ -157,7 +159,7 @@ fuzz: deps
 	    mkdir -p build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
 	    echo "== $$n ($(FUZZ_SECONDS) s)"; \
 	    dict=; [ -f tests/fuzz/$${n#fuzz_}.dict ] && dict=-dict=tests/fuzz/$${n#fuzz_}.dict; \
-	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$dict \
+	    $$b -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$dict \
 	        build/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 1; \
 	    [ $${PIPESTATUS[0]} = 0 ] || exit 1; done
 

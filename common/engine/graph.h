@@ -76,6 +76,7 @@ struct gf_supervisor_opts {
     int restart_backoff_ms;     /* first restart delay, doubled each time (default 100) */
     int restart_backoff_max_ms; /* cap of that delay (default 10000) */
     int max_restarts; /* give up after this many restarts in a row; 0 = never (default 0) */
+    int max_rss_mb;   /* replace a replica whose resident memory passes this; 0 = no limit */
 };
 
 struct gf_graph {

@@ -44,7 +44,8 @@ enum { HOST_ADDRESS, HOST_CURVE, HOST_PORT_BASE };
     X(stop_timeout_ms)                                                                             \
     X(restart_backoff_ms)                                                                          \
     X(restart_backoff_max_ms)                                                                      \
-    X(max_restarts)
+    X(max_restarts)                                                                                \
+    X(max_rss_mb)
 #define S_SUP_KEY(field) #field,
 #define S_SUP_OFFSET(field) offsetof(struct gf_supervisor_opts, field),
 static const char *const s_sup_keys[] = {S_SUP_FIELDS(S_SUP_KEY) NULL};

@@ -449,6 +449,19 @@ static void s_dispatch(gf_stage_t *st)
 
 /* Control ------------------------------------------------------------------------------------ */
 
+/* Resident memory, for the supervisor's leak guard. */
+static uint64_t s_rss_kb(void)
+{
+    unsigned long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
 static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
 {
     Gotflow__Heartbeat hb = GOTFLOW__HEARTBEAT__INIT;
@@ -477,6 +490,7 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
     hb.n_latency_us_hist = S_HIST_BUCKETS;
     hb.uptime_ms = (uint64_t)(now_ms - st->started_ms);
     hb.batch_rows = (uint32_t)st->last_batch;
+    hb.rss_kb = s_rss_kb();
     Gotflow__Control c = GOTFLOW__CONTROL__INIT;
     c.msg_case = GOTFLOW__CONTROL__MSG_HEARTBEAT;
     c.heartbeat = &hb;

@@ -5,21 +5,25 @@
  *   delay_us          time spent per frame (sleeping), to make a stage slow
  *   kind              kind of the frames it emits (default "tokens")
  *   out               the key the result is written to (default "x")
+ *   leak_kb           memory allocated, touched and never freed per frame (a leaking stage)
  * Per-request commands in the payload, each naming the stage that obeys it:
  *   fail: STAGE       answer with an error frame
  *   crash: STAGE      abort() the process (the supervisor restarts it)
- *   hang: STAGE       stop answering anything (missed heartbeats)
+ *   hang: STAGE       stop answering anything (missed heartbeats); with once: PATH, only
+ *                     while the file PATH does not exist (it is created first), so a second
+ *                     attempt of the request goes through
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "engine/stage.h"
 
 struct s_conf {
-    long mul, add, delay_us;
+    long mul, add, delay_us, leak_kb;
     const char *kind, *out;
 };
 
@@ -38,9 +42,24 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
         gf_frame_t *f = frames[i];
         if (s_names_me(st, f, "crash"))
             abort();
-        if (s_names_me(st, f, "hang"))
-            for (;;)
-                pause();
+        if (s_names_me(st, f, "hang")) {
+            const char *once;
+            size_t len;
+            char path[1024] = "";
+            if (gf_frame_get_str(f, "once", &once, &len) == 0 && len < sizeof path)
+                memcpy(path, once, len), path[len] = 0;
+            if (!path[0] || access(path, F_OK) != 0) {
+                if (path[0])
+                    close(open(path, O_CREAT | O_WRONLY, 0600));
+                for (;;)
+                    pause();
+            }
+        }
+        if (c->leak_kb > 0) {
+            char *p = malloc((size_t)c->leak_kb * 1024);
+            if (p)
+                memset(p, 1, (size_t)c->leak_kb * 1024); /* resident, never freed */
+        }
         if (s_names_me(st, f, "fail")) {
             gf_stage_fail(st, &frames[i], GF_ESTAGE, "failed on request");
             continue;
@@ -70,6 +89,7 @@ static int s_init(gf_stage_t *st)
     conf.mul = gf_graph_param_long(info->def, "mul", 1);
     conf.add = gf_graph_param_long(info->def, "add", 0);
     conf.delay_us = gf_graph_param_long(info->def, "delay_us", 0);
+    conf.leak_kb = gf_graph_param_long(info->def, "leak_kb", 0);
     conf.kind = gf_graph_param(info->def, "kind");
     if (!conf.kind)
         conf.kind = "tokens";

@@ -230,6 +230,14 @@ static void s_on_control(struct s_sup *sv)
             }
             if (r->hb_env)
                 gotflow__control__free_unpacked(r->hb_env, NULL);
+            if (sv->graph->supervisor.max_rss_mb > 0 && r->pid > 0 &&
+                c->heartbeat->rss_kb / 1024 > (uint64_t)sv->graph->supervisor.max_rss_mb) {
+                gf_log_warn("%s (pid %d) uses %llu MiB, over supervisor.max_rss_mb (%d); "
+                            "replacing it",
+                            r->rid, (int)r->pid, (unsigned long long)(c->heartbeat->rss_kb / 1024),
+                            sv->graph->supervisor.max_rss_mb);
+                kill(r->pid, SIGKILL); /* the reaper restarts it and reports its requests */
+            }
             r->rate_done = c->heartbeat->counters ? c->heartbeat->counters->done : 0;
             r->rate_ms = now;
             r->hb_env = c;
@@ -471,6 +479,7 @@ static json_t *s_status_json(struct s_sup *sv)
             json_object_set_new(o, "outbox", json_integer(hb->outbox));
             json_object_set_new(o, "capacity", json_integer(hb->capacity));
             json_object_set_new(o, "batch_rows", json_integer(hb->batch_rows));
+            json_object_set_new(o, "rss_kb", json_integer((json_int_t)hb->rss_kb));
             if (c) {
                 json_object_set_new(o, "received", json_integer((json_int_t)c->received));
                 json_object_set_new(o, "emitted", json_integer((json_int_t)c->emitted));
