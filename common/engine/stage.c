@@ -419,10 +419,12 @@ static void s_on_message(gf_stage_t *st, zmq_msg_t *msg)
         gf_stage_fail(st, &f, GF_ENOMEM, "out of memory queueing the request");
 }
 
+/* Hands at most one batch to the stage per turn of the loop, so heartbeats, control messages
+ * and credits keep flowing while a queue is worked off. */
 static void s_dispatch(gf_stage_t *st)
 {
     int batch = st->info.def->batch;
-    while (st->q_len > 0 && st->n_active < batch) {
+    if (st->q_len > 0 && st->n_active < batch) {
         gf_frame_t *frames[4096];
         int n = 0;
         while (st->q_len > 0 && st->n_active + n < batch)
@@ -668,7 +670,8 @@ static void s_loop(gf_stage_t *st)
                 items[n++] =
                     (zmq_pollitem_t){gf_outlet_socket(st->outlets[o], r), 0, ZMQ_POLLIN, 0};
             }
-        int rc = zmq_poll(items, n, st->step_pending ? 0 : 20);
+        int ready = st->q_len > 0 && st->n_active < st->info.def->batch;
+        int rc = zmq_poll(items, n, st->step_pending || ready ? 0 : 20);
         if (rc < 0 && zmq_errno() != EINTR)
             break;
         int64_t now = gf_mono_ms();
