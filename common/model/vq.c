@@ -53,6 +53,7 @@ struct gf_vq {
     float *k, *v;       /* [max_images][gh*gw][c_top] attention keys and values */
     float *scores, *vt; /* [gh*gw][gh*gw], [c_top][gh*gw] one image at a time */
     float *work;        /* [work_len] conv scratch */
+    float *gn_work;     /* GF_GROUP_NORM_WORK(max_images, widest) group norm scratch */
     int64_t work_len, max_elems;
     int32_t *ids; /* [max_images*gh*gw] checked codes */
 };
@@ -362,7 +363,7 @@ static int s_alloc(struct gf_vq *vq, const struct gf_mat *cb)
     struct gf_backend *be = vq->be;
     int64_t n = vq->max_images, hw = (int64_t)vq->gh * vq->gw, top = vq->lv[0].cout, cols;
     s_sizes(vq, &vq->max_elems, &cols);
-    vq->work_len = s_max64(cols, 1 << 18);
+    vq->work_len = GF_CONV2D_WORK(cols / 9, cols / 9, 3); /* the widest conv */
     size_t cbn = (size_t)vq->cfg.codebook_size * vq->cfg.embed_dim;
     vq->codebook = o->alloc(be, cbn * sizeof(float));
     vq->x = o->alloc(be, n * vq->max_elems * sizeof(float));
@@ -373,10 +374,11 @@ static int s_alloc(struct gf_vq *vq, const struct gf_mat *cb)
     vq->scores = o->alloc(be, hw * hw * sizeof(float));
     vq->vt = o->alloc(be, hw * top * sizeof(float));
     vq->work = o->alloc(be, vq->work_len * sizeof(float));
+    vq->gn_work = o->alloc(be, GF_GROUP_NORM_WORK(n, cols / 9) * sizeof(float));
     vq->ids = malloc(n * hw * sizeof *vq->ids);
     float *host = malloc(cbn * sizeof(float));
     if (!vq->codebook || !vq->x || !vq->t1 || !vq->t2 || !vq->k || !vq->v || !vq->scores ||
-        !vq->vt || !vq->work || !vq->ids || !host) {
+        !vq->vt || !vq->work || !vq->gn_work || !vq->ids || !host) {
         free(host);
         return GF_ENOMEM;
     }
@@ -482,9 +484,9 @@ static void s_res_run(struct gf_vq *vq, float **x, int n, int h, int w, const st
     const struct gf_ops *o = vq->be->ops;
     int hw = h * w, g = vq->cfg.groups;
     float e = vq->cfg.eps;
-    o->group_norm(vq->be, vq->t1, *x, n, hw, r->cin, g, &r->n1.w, &r->n1.b, e, 1);
+    o->group_norm(vq->be, vq->t1, *x, n, hw, r->cin, g, &r->n1.w, &r->n1.b, e, 1, vq->gn_work);
     s_conv_run(vq, vq->t2, vq->t1, n, h, w, &r->c1); /* [n][hw][cout] */
-    o->group_norm(vq->be, vq->t2, vq->t2, n, hw, r->cout, g, &r->n2.w, &r->n2.b, e, 1);
+    o->group_norm(vq->be, vq->t2, vq->t2, n, hw, r->cout, g, &r->n2.w, &r->n2.b, e, 1, vq->gn_work);
     s_conv_run(vq, vq->t1, vq->t2, n, h, w, &r->c2); /* [n][hw][cout] */
     if (r->nin.w.data) {
         s_conv_run(vq, vq->t2, *x, n, h, w, &r->nin); /* [n][hw][cout] */
@@ -502,7 +504,8 @@ static void s_attn_run(struct gf_vq *vq, float *x, int n, int h, int w, int c,
     struct gf_backend *be = vq->be;
     int hw = h * w;
     float *q = vq->t2; /* [n][hw][c] */
-    o->group_norm(be, vq->t1, x, n, hw, c, vq->cfg.groups, &a->n.w, &a->n.b, vq->cfg.eps, 0);
+    o->group_norm(be, vq->t1, x, n, hw, c, vq->cfg.groups, &a->n.w, &a->n.b, vq->cfg.eps, 0,
+                  vq->gn_work);
     s_conv_run(vq, q, vq->t1, n, h, w, &a->q);
     s_conv_run(vq, vq->k, vq->t1, n, h, w, &a->k);
     s_conv_run(vq, vq->v, vq->t1, n, h, w, &a->v);
@@ -558,7 +561,7 @@ int gf_vq_decode(struct gf_vq *vq, const int32_t *codes, int n, float *out)
     }
     int cl = vq->lv[c->n_levels - 1].cout;
     o->group_norm(be, vq->t1, vq->x, n, hw, cl, c->groups, &vq->norm_out.w, &vq->norm_out.b, c->eps,
-                  1);
+                  1, vq->gn_work);
     s_conv_run(vq, vq->t2, vq->t1, n, h, w, &vq->conv_out); /* [n][hw][3] */
     for (int b = 0; b < n; b++)                             /* → [n][3][hw] */
         o->transpose(be, vq->t1 + (int64_t)b * hw * 3, vq->t2 + (int64_t)b * hw * 3, hw, 3);

@@ -59,15 +59,18 @@ static void test_conv2d(void **state)
 {
     struct gf_backend *ref = gf_backend_ref_new(), *cpu = gf_backend_cpu_new(2);
     /* {n, h, w, cin, cout, k, work pixels}: odd sizes, 1x1, bands of one pixel and of many */
-    static const int cases[][7] = {{1, 5, 7, 3, 5, 3, 64},  {2, 4, 4, 32, 64, 3, 1},
-                                   {2, 6, 3, 40, 36, 3, 7}, {1, 9, 8, 16, 3, 3, 1000},
-                                   {3, 4, 5, 8, 12, 1, 1},  {2, 3, 3, 64, 32, 1, 1}};
+    /* work pixels -1: GF_CONV2D_WORK (the packed path); others: the linear path */
+    static const int cases[][7] = {
+        {1, 5, 7, 3, 5, 3, 64},    {2, 4, 4, 32, 64, 3, 1},  {2, 6, 3, 40, 36, 3, 7},
+        {1, 9, 8, 16, 3, 3, 1000}, {3, 4, 5, 8, 12, 1, 1},   {2, 3, 3, 64, 32, 1, 1},
+        {1, 5, 7, 3, 5, 3, -1},    {2, 7, 9, 32, 40, 3, -1}, {2, 16, 16, 24, 3, 3, -1},
+        {3, 4, 5, 8, 12, 1, -1},   {1, 40, 40, 8, 16, 3, -1}};
     for (int dt = 0; dt < 3; dt++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             int n = cases[c][0], h = cases[c][1], wd = cases[c][2], cin = cases[c][3];
             int cout = cases[c][4], k = cases[c][5];
             int64_t hw = (int64_t)h * wd, cols = (int64_t)cin * k * k;
-            int64_t work_len = cols * cases[c][6];
+            int64_t work_len = cases[c][6] < 0 ? GF_CONV2D_WORK(cin, cout, k) : cols * cases[c][6];
             struct gf_mat w = s_mat(dt, cout, cols, 0.3f, 0), b = s_mat(dt, 1, cout, 0.1f, 0);
             float *x = s_new(n * hw * cin), *work = malloc(work_len * 4);
             float *y0 = malloc(n * hw * cout * 4), *y1 = malloc(n * hw * cout * 4);
@@ -87,7 +90,8 @@ static void test_conv2d(void **state)
 static void test_group_norm(void **state)
 {
     struct gf_backend *ref = gf_backend_ref_new(), *cpu = gf_backend_cpu_new(2);
-    static const int cases[][4] = {{1, 7, 32, 32}, {2, 16, 64, 32}, {3, 5, 96, 32}, {1, 9, 8, 2}};
+    static const int cases[][4] = {{1, 7, 32, 32}, {2, 16, 64, 32}, {3, 5, 96, 32},
+                                   {1, 9, 8, 2},   {2, 300, 36, 3}, {1, 40, 12, 4}};
     for (int dt = 0; dt < 3; dt++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int sw = 0; sw < 2; sw++) {
@@ -96,8 +100,11 @@ static void test_group_norm(void **state)
                 float *x = s_new((int64_t)n * hw * ch), *y0 = malloc((int64_t)n * hw * ch * 4);
                 for (int64_t i = 0; i < (int64_t)n * hw * ch; i++)
                     x[i] = 3.0f + 2.0f * x[i]; /* an offset the statistics must take out */
-                ref->ops->group_norm(ref, y0, x, n, hw, ch, g, &w, &b, 1e-6f, sw);
-                cpu->ops->group_norm(cpu, x, x, n, hw, ch, g, &w, &b, 1e-6f, sw); /* in place */
+                float *work = malloc(GF_GROUP_NORM_WORK(n, ch) * sizeof(float));
+                ref->ops->group_norm(ref, y0, x, n, hw, ch, g, &w, &b, 1e-6f, sw, NULL);
+                cpu->ops->group_norm(cpu, x, x, n, hw, ch, g, &w, &b, 1e-6f, sw,
+                                     work); /* in place */
+                free(work);
                 s_close(x, y0, (int64_t)n * hw * ch, 2e-6f);
                 free(x), free(y0), free((void *)w.data), free((void *)b.data);
             }

@@ -26,6 +26,11 @@ struct gf_pool *gf_cpu_pool(struct gf_backend *be)
     return s_impl(be)->pool;
 }
 
+int gf_cpu_avx2(struct gf_backend *be)
+{
+    return s_impl(be)->avx2;
+}
+
 /* --- linear: y[n][rows] = x[n][cols] · wᵀ + b ------------------------------------------- */
 
 struct s_linear_job {

@@ -31,7 +31,7 @@ void gf_ref_conv2d(struct gf_backend *be, float *y, const float *x, int n, int h
 
 void gf_ref_group_norm(struct gf_backend *be, float *y, const float *x, int n, int hw, int c,
                        int groups, const struct gf_mat *w, const struct gf_mat *b, float eps,
-                       int swish)
+                       int swish, float *work)
 {
     int cg = c / groups;
     for (int t = 0; t < n; t++)
