@@ -23,7 +23,8 @@ struct fixture {
     int n, gh, gw;
     int32_t *codes; /* [n][gh*gw] */
     float *want;    /* [n][3][H][W] */
-    size_t count;
+    size_t count;   /* of want */
+    int stride;     /* want keeps every stride-th row and column */
     double max_abs;
 };
 
@@ -38,9 +39,12 @@ static int s_setup_case(void **state, const char *name)
     assert_non_null(f->dir);
     char p[512], got[17];
     snprintf(p, sizeof p, "%s/model.safetensors", f->dir);
-    snprintf(got, sizeof got, "%016llx", (unsigned long long)mu_fnv64(p));
-    assert_string_equal(got, json_string_value(json_object_get(json_object_get(f->meta, "fnv64"),
-                                                               "model.safetensors")));
+    const char *want_hash =
+        json_string_value(json_object_get(json_object_get(f->meta, "fnv64"), "model.safetensors"));
+    if (want_hash) { /* the full-size golden records none */
+        snprintf(got, sizeof got, "%016llx", (unsigned long long)mu_fnv64(p));
+        assert_string_equal(got, want_hash);
+    }
     assert_int_equal(gf_ckpt_open(f->dir, &f->ck), 0);
     f->n = (int)json_integer_value(json_object_get(f->meta, "images"));
     json_t *grid = json_object_get(f->meta, "grid");
@@ -53,6 +57,8 @@ static int s_setup_case(void **state, const char *name)
             f->codes[b * f->gh * f->gw + i] =
                 (int32_t)json_integer_value(json_array_get(json_array_get(rows, b), i));
     json_t *out = json_object_get(f->meta, "output");
+    f->stride = (int)json_integer_value(json_object_get(out, "stride"));
+    f->stride = f->stride > 0 ? f->stride : 1;
     f->count = 1;
     for (size_t i = 0; i < json_array_size(json_object_get(out, "shape")); i++)
         f->count *= json_integer_value(json_array_get(json_object_get(out, "shape"), i));
@@ -86,26 +92,36 @@ static int s_tiny3(void **state)
 {
     return s_setup_case(state, "tiny3_bf16");
 }
+static int s_vq16(void **state)
+{
+    return s_setup_case(state, "vq16_f32");
+}
 
-/* Decodes on the backend and checks max |got - want| <= 1e-5 of max |want|; the optimized
+/* Decodes on the backend and checks max |got - want| <= tol of max |want|; the optimized
  * backend also decodes the last image alone and must give the same bits. */
-static void s_check(struct fixture *f, struct gf_backend *be, int alone)
+static void s_check(struct fixture *f, struct gf_backend *be, int alone, double tol)
 {
     struct gf_vq *vq = NULL;
     assert_int_equal(gf_vq_new(be, f->ck, f->n, f->gh, f->gw, &vq), 0);
-    int H, W;
+    int H, W, s = f->stride, h = 0, w = 0;
     gf_vq_image_size(vq, &H, &W);
-    assert_int_equal((size_t)f->n * 3 * H * W, f->count);
-    float *got = malloc(f->count * sizeof(float));
+    h = (H + s - 1) / s, w = (W + s - 1) / s;
+    assert_int_equal((size_t)f->n * 3 * h * w, f->count);
+    size_t all = (size_t)f->n * 3 * H * W;
+    float *got = malloc(all * sizeof(float));
     assert_int_equal(gf_vq_decode(vq, f->codes, f->n, got), 0);
     double worst = 0;
-    for (size_t i = 0; i < f->count; i++)
-        worst = fmax(worst, fabs((double)got[i] - f->want[i]));
+    for (int b = 0; b < f->n * 3; b++) /* image and channel */
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float g = got[((size_t)b * H + (size_t)y * s) * W + (size_t)x * s];
+                worst = fmax(worst, fabs((double)g - f->want[((size_t)b * h + y) * w + x]));
+            }
     printf("# %s: max error %.3g of max |v| %.4g (%.3g relative)\n", be->ops->name, worst,
            f->max_abs, worst / f->max_abs);
-    assert_true(worst <= 1e-5 * f->max_abs);
+    assert_true(worst <= tol * f->max_abs);
     if (alone) {
-        size_t one = f->count / f->n;
+        size_t one = all / f->n;
         float *last = malloc(one * sizeof(float));
         assert_int_equal(gf_vq_decode(vq, f->codes + (f->n - 1) * f->gh * f->gw, 1, last), 0);
         assert_memory_equal(last, got + (f->n - 1) * one, one * sizeof(float));
@@ -119,14 +135,26 @@ static void s_check(struct fixture *f, struct gf_backend *be, int alone)
 static void test_decode_ref(void **state)
 {
     struct gf_backend *be = gf_backend_ref_new();
-    s_check(*state, be, 0);
+    s_check(*state, be, 0, 1e-5);
     gf_backend_destroy(&be);
 }
 
 static void test_decode_cpu(void **state)
 {
     struct gf_backend *be = gf_backend_cpu_new(2);
-    s_check(*state, be, 1);
+    s_check(*state, be, 1, 1e-5);
+    gf_backend_destroy(&be);
+}
+
+/* The full VQ-16 decoder at 384x384 (seconds). PyTorch's own f32 forward lands 1.6e-5 of the
+ * output scale away from the f64 golden here (gen_vq.py records it as torch_f32_rel_err); the
+ * bound is 1e-5 or that figure, whichever is larger: no worse than PyTorch in f32. */
+static void test_decode_vq16(void **state)
+{
+    struct gf_backend *be = gf_backend_cpu_new(0);
+    struct fixture *f = *state;
+    double torch32 = json_number_value(json_object_get(f->meta, "torch_f32_rel_err"));
+    s_check(f, be, 0, fmax(1e-5, torch32));
     gf_backend_destroy(&be);
 }
 
@@ -202,6 +230,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_ref, s_tiny3, s_teardown),
         cmocka_unit_test_setup_teardown(test_decode_cpu, s_tiny3, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_codes, s_tiny2, s_teardown),
+        cmocka_unit_test_setup_teardown(test_decode_vq16, s_vq16, s_teardown),
         cmocka_unit_test_setup_teardown(test_shape_mismatch, s_tiny3, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
