@@ -16,8 +16,8 @@ for r in $(seq "$rounds"); do
     build/bench/bench_vq --model "$dir" --images "$images" --rounds 1 --threads "$threads" |
         grep '^round' | sed "s/^round 0/ours round $r/"
     if [ -x "$py" ]; then
-        "$py" tools/bench/peer_vq.py "$dir" --images "$images" --rounds 1 --threads "$threads" |
-            grep '^peer round' | sed "s/peer round 0/peer round $r/"
+        "$py" tools/bench/peer_vq.py "$dir" --images "$images" --rounds 1 --threads "$threads" \
+            --sgemm | grep -E '^(peer round|sgemm)' | sed "s/peer round 0/peer round $r/"
     fi
 done
 echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
