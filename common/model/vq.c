@@ -449,8 +449,8 @@ void gf_vq_destroy(struct gf_vq **self_p)
     if (!vq)
         return;
     struct gf_backend *be = vq->be;
-    float *bufs[] = {vq->codebook, vq->x,      vq->t1, vq->t2,  vq->k,
-                     vq->v,        vq->scores, vq->vt, vq->work};
+    float *bufs[] = {vq->codebook, vq->x,      vq->t1, vq->t2,   vq->k,
+                     vq->v,        vq->scores, vq->vt, vq->work, vq->gn_work};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             be->ops->free(be, bufs[i]);
