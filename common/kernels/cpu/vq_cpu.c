@@ -71,6 +71,11 @@ struct s_gemm_job {
     const struct gf_mat *w, *bias;
     int64_t np, K;
     int cout;
+    /* 3x3 without im2col: pixels [p0, p0 + np) of one image x [h*wd][cin]; panels in
+     * (ky, kx, cin) order */
+    const float *x;
+    int h, wd, cin, taps;
+    int64_t p0;
 };
 
 static void s_pack_task(void *arg, int ob)
@@ -79,8 +84,10 @@ static void s_pack_task(void *arg, int ob)
     float *wp = j->wp + (int64_t)ob * j->K * S_OB;
     for (int i = 0; i < S_OB; i++) {
         int64_t o = (int64_t)ob * S_OB + i;
-        for (int64_t k = 0; k < j->K; k++)
-            wp[k * S_OB + i] = o < j->cout ? gf_mat_get(j->w, o * j->K + k) : 0.0f;
+        for (int64_t k = 0; k < j->K; k++) { /* k = tap * cin + c when taps */
+            int64_t src = j->taps ? (k % j->cin) * j->taps + k / j->cin : k;
+            wp[k * S_OB + i] = o < j->cout ? gf_mat_get(j->w, o * j->K + src) : 0.0f;
+        }
         j->bp[ob * S_OB + i] = o < j->cout && j->bias ? gf_mat_get(j->bias, o) : 0.0f;
     }
 }
@@ -145,6 +152,86 @@ GF_SIMD static void s_gemm_task(void *arg, int ob)
     }
 }
 
+/* The same microkernel reading the input in place: for each of the 9 taps, the T pixels'
+ * neighbours (or a row of zeros at the border) against the tap's cin rows of the panel. */
+GF_SIMD static GF_INLINE void s_imicro(float *y, int cout, int no, const float *const *src, int cin,
+                                       const float *wp, const float *bp, int T)
+{
+    __m256 acc[S_PT][2];
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        acc[t][0] = _mm256_loadu_ps(bp);
+        acc[t][1] = _mm256_loadu_ps(bp + 8);
+    }
+    for (int tap = 0; tap < 9; tap++) {
+        const float *const *s = src + tap * S_PT;
+        const float *w = wp + (int64_t)tap * cin * S_OB;
+        for (int c = 0; c < cin; c++) {
+            __m256 w0 = _mm256_loadu_ps(w + c * S_OB), w1 = _mm256_loadu_ps(w + c * S_OB + 8);
+#pragma GCC unroll 6
+            for (int t = 0; t < T; t++) {
+                __m256 xb = _mm256_broadcast_ss(s[t] + c);
+                acc[t][0] = _mm256_fmadd_ps(xb, w0, acc[t][0]);
+                acc[t][1] = _mm256_fmadd_ps(xb, w1, acc[t][1]);
+            }
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        if (no == S_OB) {
+            _mm256_storeu_ps(y + (int64_t)t * cout, acc[t][0]);
+            _mm256_storeu_ps(y + (int64_t)t * cout + 8, acc[t][1]);
+        } else {
+            float tmp[S_OB];
+            _mm256_storeu_ps(tmp, acc[t][0]);
+            _mm256_storeu_ps(tmp + 8, acc[t][1]);
+            memcpy(y + (int64_t)t * cout, tmp, no * sizeof(float));
+        }
+    }
+}
+
+/* one panel of 16 outputs over the band's pixels, 6 at a time */
+GF_SIMD static void s_igemm_task(void *arg, int ob)
+{
+    struct s_gemm_job *j = arg;
+    const float *wp = j->wp + (int64_t)ob * j->K * S_OB, *bp = j->bp + ob * S_OB;
+    int o0 = ob * S_OB, no = j->cout - o0 < S_OB ? j->cout - o0 : S_OB;
+    const float *src[9 * S_PT]; /* [tap][pixel] */
+    for (int64_t p = 0; p < j->np; p += S_PT) {
+        int T = j->np - p < S_PT ? (int)(j->np - p) : S_PT;
+        for (int t = 0; t < S_PT; t++) {
+            int64_t q = j->p0 + p + (t < T ? t : 0);
+            int oy = (int)(q / j->wd), ox = (int)(q % j->wd);
+            for (int tap = 0; tap < 9; tap++) {
+                int iy = oy + tap / 3 - 1, ix = ox + tap % 3 - 1;
+                int in = iy >= 0 && iy < j->h && ix >= 0 && ix < j->wd;
+                src[tap * S_PT + t] = in ? j->x + ((int64_t)iy * j->wd + ix) * j->cin : s_zeros;
+            }
+        }
+        float *yp = j->y + p * j->cout + o0;
+        switch (T) {
+        case 6:
+            s_imicro(yp, j->cout, no, src, j->cin, wp, bp, 6);
+            break;
+        case 5:
+            s_imicro(yp, j->cout, no, src, j->cin, wp, bp, 5);
+            break;
+        case 4:
+            s_imicro(yp, j->cout, no, src, j->cin, wp, bp, 4);
+            break;
+        case 3:
+            s_imicro(yp, j->cout, no, src, j->cin, wp, bp, 3);
+            break;
+        case 2:
+            s_imicro(yp, j->cout, no, src, j->cin, wp, bp, 2);
+            break;
+        default:
+            s_imicro(yp, j->cout, no, src, j->cin, wp, bp, 1);
+            break;
+        }
+    }
+}
+
 /* Returns 0 when work is too small for the packed path (the caller then uses linear). */
 static int s_conv_gemm(struct gf_backend *be, float *y, const float *x, int n, int h, int wd, int k,
                        const struct gf_mat *w, const struct gf_mat *bias, float *work,
@@ -153,29 +240,32 @@ static int s_conv_gemm(struct gf_backend *be, float *y, const float *x, int n, i
     int64_t hw = (int64_t)h * wd, K = w->cols, cout = w->rows;
     int n_ob = (int)((cout + S_OB - 1) / S_OB), cin = (int)(K / (k * k));
     int64_t packed = (int64_t)n_ob * S_OB * (K + 1);
-    if (!gf_cpu_avx2(be) || work_len < packed + (k > 1 ? K * S_PT : 0))
+    if (!gf_cpu_avx2(be) || work_len < packed || (k != 1 && k != 3))
         return 0;
-    struct s_gemm_job j = {NULL, NULL, work,     work + (int64_t)n_ob * S_OB * K, w, bias,
-                           0,    K,    (int)cout};
+    struct s_gemm_job j = {.wp = work,
+                           .bp = work + (int64_t)n_ob * S_OB * K,
+                           .w = w,
+                           .bias = bias,
+                           .K = K,
+                           .cout = (int)cout,
+                           .cin = cin,
+                           .taps = k == 3 ? 9 : 0};
     gf_pool_run(gf_cpu_pool(be), s_pack_task, &j, n_ob);
     if (k == 1) { /* the input already is the [pixels][cin] matrix */
         j.y = y, j.col = x, j.np = n * hw;
         gf_pool_run(gf_cpu_pool(be), s_gemm_task, &j, n_ob);
         return 1;
     }
-    float *col = work + packed;
-    int64_t band = S_BAND_BYTES / (K * (int64_t)sizeof(float));
-    if (band > (work_len - packed) / K)
-        band = (work_len - packed) / K;
+    /* bands of pixels whose input rows stay in the caches while every panel passes */
+    int64_t band = S_BAND_BYTES / (cin * (int64_t)sizeof(float));
     band = band < S_PT ? S_PT : band - band % S_PT;
+    j.x = NULL, j.h = h, j.wd = wd, j.cin = cin;
     for (int b = 0; b < n; b++)
         for (int64_t p0 = 0; p0 < hw; p0 += band) {
-            int64_t np = hw - p0 < band ? hw - p0 : band;
-            struct s_col_job c = {col, x + b * hw * cin, h, wd, k, cin, p0, np};
-            gf_pool_run(gf_cpu_pool(be), s_im2col_task, &c,
-                        (int)((np + S_COL_CHUNK - 1) / S_COL_CHUNK));
-            j.y = y + (b * hw + p0) * cout, j.col = col, j.np = np;
-            gf_pool_run(gf_cpu_pool(be), s_gemm_task, &j, n_ob);
+            j.x = x + b * hw * cin, j.p0 = p0;
+            j.np = hw - p0 < band ? hw - p0 : band;
+            j.y = y + (b * hw + p0) * cout;
+            gf_pool_run(gf_cpu_pool(be), s_igemm_task, &j, n_ob);
         }
     return 1;
 }
