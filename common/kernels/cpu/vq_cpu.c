@@ -1,9 +1,11 @@
 /* vq_cpu.c — the image decoder ops of the optimized CPU backend, over its thread pool.
  *
- * conv2d is im2col in bands of pixels followed by the backend's linear (the same tiled matmul
- * the language model uses): a band of `np` pixels unfolds into col[np][cin*k*k] in the weight's
- * own (cin, ky, kx) order, so the stored weight [cout][cin*k*k] is used as it is. Every output
- * value is computed in one fixed order whatever the band or the batch, as linear guarantees. */
+ * conv2d packs the weight per call into f32 panels of 16 outputs and runs a 6-pixel x 16-output
+ * AVX2 microkernel; a 3x3 conv reads each tap's neighbour rows in place, a 1x1 conv reads the
+ * input as the [pixels][cin] matrix it is. Without AVX2, or with less scratch than
+ * GF_CONV2D_WORK, it falls back to im2col in bands of pixels (in the weight's own (cin, ky, kx)
+ * order) followed by the backend's linear. Either way every output value is computed in one
+ * fixed order whatever the band or the batch. */
 #include <math.h>
 #include <string.h>
 
@@ -12,8 +14,8 @@
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/vq_ops.h"
 
-/* Bytes of one unfolded band: small enough to stay in the caches while linear's row blocks
- * pass over it. */
+/* Bytes of one band of input (or of unfolded input): small enough to stay in the caches while
+ * the weight panels pass over it. */
 #define S_BAND_BYTES (1 << 20)
 #define S_MAX_CIN 4096
 
