@@ -41,6 +41,11 @@ struct gf_attn {
 
 struct gf_backend;
 
+/* Scratch floats for full speed of a conv2d (less still works, slower), and the scratch floats
+ * the group_norm op needs for n images of c channels. */
+#define GF_CONV2D_WORK(cin, cout, k) ((int64_t)(cin) * (k) * (k) * ((cout) + 17) + (1 << 18))
+#define GF_GROUP_NORM_WORK(n, c) ((int64_t)(n) * (c)*40)
+
 struct gf_ops {
     const char *name;
     /* Memory the ops work on: host memory on the CPU, device memory elsewhere. */
@@ -74,6 +79,29 @@ struct gf_ops {
     /* y[n][table.cols] = table[ids[i]] (ids checked by the caller) */
     void (*embed)(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
                   int n);
+
+    /* --- image decoder ops: images are [n][h*w][c], channels last --- */
+    /* y[n][h*wd][w.rows] = conv(x[n][h*wd][cin]) + bias: k x k (k = 1 or 3), stride 1, zero
+     * padding k/2; w is the conv weight [cout][cin][k][k] seen as [cout][cin*k*k]. work holds
+     * at least cin*k*k floats, GF_CONV2D_WORK(cin, cout, k) for full speed; y != x */
+    void (*conv2d)(struct gf_backend *be, float *y, const float *x, int n, int h, int wd, int k,
+                   const struct gf_mat *w, const struct gf_mat *bias, float *work,
+                   int64_t work_len);
+    /* y[n][hw][c] = GroupNorm(groups, eps)(x) * w[c] + b[c], statistics per image and group
+     * over hw x c/groups values; then x·sigmoid(x) when swish is set; y may equal x; work holds
+     * GF_GROUP_NORM_WORK(n, c) floats */
+    void (*group_norm)(struct gf_backend *be, float *y, const float *x, int n, int hw, int c,
+                       int groups, const struct gf_mat *w, const struct gf_mat *b, float eps,
+                       int swish, float *work);
+    /* x[i] = x[i] · sigmoid(x[i]), in place */
+    void (*swish)(struct gf_backend *be, float *x, int64_t count);
+    /* y[n][2h*2wd][c] = x[n][h*wd][c], nearest neighbour: y[2i+a][2j+b] = x[i][j] */
+    void (*upsample2x)(struct gf_backend *be, float *y, const float *x, int n, int h, int wd,
+                       int c);
+    /* x[r][cols] = softmax(scale · x[r]) over each of the rows, in place */
+    void (*softmax)(struct gf_backend *be, float *x, int64_t rows, int cols, float scale);
+    /* y[cols][rows] = x[rows][cols]ᵀ; y != x */
+    void (*transpose)(struct gf_backend *be, float *y, const float *x, int rows, int cols);
 };
 
 /* A backend: its operator table and its private state (a thread pool on the CPU). */

@@ -24,6 +24,9 @@ static void s_usage(FILE *f)
             "  --hidden N --intermediate N --layers N --heads N --kv-heads N\n"
             "  --vocab N --image-vocab N --code-dim N --max-pos N\n"
             "  --vq-ch N           VQ decoder base channels (0 = no gen_vision_model; tiny 8)\n"
+            "  --vq-mult A,B,..    decoder channel multipliers (default 1,1,2,2,4)\n"
+            "  --vq-z N            z_channels (default 2 x vq-ch)\n"
+            "  --vq-res N          res blocks per level minus one (default 2)\n"
             "  --dtype f32|f16|bf16  (default f32)\n"
             "  --shards N          split into N files with model.safetensors.index.json\n"
             "  --seed N            (default 1)\n"
@@ -31,7 +34,7 @@ static void s_usage(FILE *f)
             "  --dry-run           print parameter counts per part and write nothing\n");
 }
 
-static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
+static int s_preset(const char *name, struct gf_model_config *c, struct mk_vq *vq)
 {
     struct gf_model_config tiny = {64, 160, 2, 4, 4, 16, 512, 2048, 1e-6f, 10000.0f, 64, 256, 8, 2};
     struct gf_model_config b1 = {2048,  5632,  24,       16,   16,    128, 102400,
@@ -39,11 +42,11 @@ static int s_preset(const char *name, struct gf_model_config *c, int *vq_ch)
     struct gf_model_config b7 = {4096,  11008, 30,       32,   32,    128, 102400,
                                  16384, 1e-6f, 10000.0f, 4096, 16384, 8,   2};
     if (strcmp(name, "tiny") == 0)
-        *c = tiny, *vq_ch = 8;
+        *c = tiny, vq->ch = 8;
     else if (strcmp(name, "1b") == 0)
-        *c = b1, *vq_ch = 128;
+        *c = b1, vq->ch = 128;
     else if (strcmp(name, "7b") == 0)
-        *c = b7, *vq_ch = 128;
+        *c = b7, vq->ch = 128;
     else
         return -1;
     return 0;
@@ -65,13 +68,13 @@ static int s_mkdir_p(const char *path)
 }
 
 /* Parameter counts per part, to hold against the published sizes (MODEL.md §2.3, §4.1, §5). */
-static int s_dry_run(const struct gf_model_config *c, int vq_ch)
+static int s_dry_run(const struct gf_model_config *c, const struct mk_vq *vq)
 {
     static const char *const parts[] = {"language_model.", "gen_head.",         "gen_aligner.",
                                         "gen_embed.",      "gen_vision_model.", "aligner."};
     long long count[7] = {0}, total = 0;
     struct mk_list l = {0};
-    if (mk_list_build(&l, c, vq_ch) < 0)
+    if (mk_list_build(&l, c, vq) < 0)
         return 1;
     for (int i = 0; i < l.n; i++) {
         long long n = 1;
@@ -109,6 +112,9 @@ int main(int argc, char **argv)
         O_CD,
         O_MAXP,
         O_VQ,
+        O_VQM,
+        O_VQZ,
+        O_VQR,
         O_DT,
         O_SH,
         O_SEED,
@@ -117,35 +123,30 @@ int main(int argc, char **argv)
         O_DRY,
         O_HELP
     };
-    static const struct option opts[] = {{"size", 1, 0, O_SIZE},
-                                         {"hidden", 1, 0, O_HID},
-                                         {"intermediate", 1, 0, O_INT},
-                                         {"layers", 1, 0, O_LAY},
-                                         {"heads", 1, 0, O_HEADS},
-                                         {"kv-heads", 1, 0, O_KV},
-                                         {"vocab", 1, 0, O_VOC},
-                                         {"image-vocab", 1, 0, O_IVOC},
-                                         {"code-dim", 1, 0, O_CD},
-                                         {"max-pos", 1, 0, O_MAXP},
-                                         {"vq-ch", 1, 0, O_VQ},
-                                         {"dtype", 1, 0, O_DT},
-                                         {"shards", 1, 0, O_SH},
-                                         {"seed", 1, 0, O_SEED},
-                                         {"out", 1, 0, O_OUT},
-                                         {"tokenizer", 1, 0, O_TOK},
-                                         {"dry-run", 0, 0, O_DRY},
-                                         {"help", 0, 0, O_HELP},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"size", 1, 0, O_SIZE},        {"hidden", 1, 0, O_HID},
+        {"intermediate", 1, 0, O_INT}, {"layers", 1, 0, O_LAY},
+        {"heads", 1, 0, O_HEADS},      {"kv-heads", 1, 0, O_KV},
+        {"vocab", 1, 0, O_VOC},        {"image-vocab", 1, 0, O_IVOC},
+        {"code-dim", 1, 0, O_CD},      {"max-pos", 1, 0, O_MAXP},
+        {"vq-ch", 1, 0, O_VQ},         {"vq-mult", 1, 0, O_VQM},
+        {"vq-z", 1, 0, O_VQZ},         {"vq-res", 1, 0, O_VQR},
+        {"dtype", 1, 0, O_DT},         {"shards", 1, 0, O_SH},
+        {"seed", 1, 0, O_SEED},        {"out", 1, 0, O_OUT},
+        {"tokenizer", 1, 0, O_TOK},    {"dry-run", 0, 0, O_DRY},
+        {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
     struct mk_opts o = {.dtype = GF_WTYPE_F32, .shards = 1, .seed = 1};
     struct gf_model_config *c = &o.cfg;
-    int vq_ch = 0, kv_set = 0, dry = 0, op;
+    struct mk_vq *vq = &o.vq;
+    *vq = (struct mk_vq){.n_levels = 5, .mult = {1, 1, 2, 2, 4}, .n_res = 2};
+    int kv_set = 0, dry = 0, bad_vq = 0, op;
     const char *size = "tiny";
     for (int i = 1; i < argc; i++) /* the preset first, so that other flags override it */
         if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
             size = argv[i + 1];
         else if (strncmp(argv[i], "--size=", 7) == 0)
             size = argv[i] + 7;
-    if (s_preset(size, c, &vq_ch) < 0) {
+    if (s_preset(size, c, vq) < 0) {
         fprintf(stderr, "mkmodel: unknown --size '%s'\n", size);
         return 2;
     }
@@ -183,7 +184,26 @@ int main(int argc, char **argv)
             c->max_pos = (int)v;
             break;
         case O_VQ:
-            vq_ch = (int)v;
+            vq->ch = (int)v;
+            break;
+        case O_VQM: {
+            char *p = optarg, *end;
+            vq->n_levels = 0;
+            while (*p && vq->n_levels < 8) {
+                long m = strtol(p, &end, 10);
+                if (end == p || m <= 0 || m > 64)
+                    break;
+                vq->mult[vq->n_levels++] = (int)m;
+                p = *end == ',' ? end + 1 : end;
+            }
+            bad_vq |= *p != 0 || vq->n_levels == 0;
+            break;
+        }
+        case O_VQZ:
+            vq->z_channels = (int)v;
+            break;
+        case O_VQR:
+            vq->n_res = (int)v;
             break;
         case O_DT:
             if (strcmp(optarg, "f32") == 0)
@@ -225,21 +245,22 @@ int main(int argc, char **argv)
     if ((!o.out && !dry) || c->hidden <= 0 || c->n_heads <= 0 || c->hidden % c->n_heads ||
         c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads || c->intermediate <= 0 ||
         c->n_layers <= 0 || c->vocab <= 0 || c->image_vocab <= 0 || c->aligner_in <= 0 ||
-        o.shards < 1 || vq_ch < 0) {
+        o.shards < 1 || vq->ch < 0 || bad_vq || vq->z_channels < 0 || vq->n_res < 0 ||
+        vq->n_res > 3) {
         s_usage(stderr);
         return 2;
     }
     c->head_dim = c->hidden / c->n_heads;
     c->image_token_embed = c->hidden;
     if (dry)
-        return s_dry_run(c, vq_ch);
+        return s_dry_run(c, vq);
     if (s_mkdir_p(o.out) != 0) {
         gf_log_error("cannot create '%s': %s", o.out, strerror(errno));
         return 1;
     }
     struct mk_list l = {0};
     int rc = 1;
-    if (mk_list_build(&l, c, vq_ch) < 0) {
+    if (mk_list_build(&l, c, vq) < 0) {
         gf_log_error("out of memory");
         goto out;
     }

@@ -63,12 +63,12 @@ static void s_attn(struct mk_list *l, const char *p, int c)
         snprintf(n, sizeof n, "%s.%s", p, qkv[i]), s_conv(l, n, c, c, 1);
 }
 
-/* The VQ-16 decoder path (ch_mult 1,1,2,2,4; z = 2*ch) plus quant_conv and the codebook. */
-static void s_vq(struct mk_list *l, int ch, int n_codes, int code_dim)
+/* The VQ decoder path (VQ-16: ch_mult 1,1,2,2,4; z 256) plus quant_conv and the codebook. */
+static void s_vq(struct mk_list *l, const struct mk_vq *vq, int n_codes, int code_dim)
 {
-    static const int mult[] = {1, 1, 2, 2, 4};
     const char *P = "gen_vision_model";
-    int z = 2 * ch, top = ch * mult[4];
+    int ch = vq->ch, L = vq->n_levels, z = vq->z_channels ? vq->z_channels : 2 * ch;
+    int top = ch * vq->mult[L - 1];
     char n[160];
     ADD2(MK_EMBED, n_codes, code_dim, "%s.quantize.embedding.weight", P);
     ADD1(MK_BIAS, 65536, "%s.quantize.codebook_used", P);
@@ -79,22 +79,22 @@ static void s_vq(struct mk_list *l, int ch, int n_codes, int code_dim)
     snprintf(n, sizeof n, "%s.decoder.mid.1", P), s_attn(l, n, top);
     snprintf(n, sizeof n, "%s.decoder.mid.2", P), s_res(l, n, top, top);
     int in = top;
-    for (int b = 0; b < 5; b++) {
-        int out = ch * mult[4 - b];
-        for (int r = 0; r < 3; r++) {
+    for (int b = 0; b < L; b++) {
+        int out = ch * vq->mult[L - 1 - b];
+        for (int r = 0; r <= vq->n_res; r++) {
             snprintf(n, sizeof n, "%s.decoder.conv_blocks.%d.res.%d", P, b, r);
             s_res(l, n, r ? out : in, out);
             if (b == 0)
                 snprintf(n, sizeof n, "%s.decoder.conv_blocks.%d.attn.%d", P, b, r),
                     s_attn(l, n, out);
         }
-        if (b < 4)
+        if (b < L - 1)
             snprintf(n, sizeof n, "%s.decoder.conv_blocks.%d.upsample.conv", P, b),
                 s_conv(l, n, out, out, 3);
         in = out;
     }
-    snprintf(n, sizeof n, "%s.decoder.norm_out", P), s_norm(l, n, ch);
-    snprintf(n, sizeof n, "%s.decoder.conv_out", P), s_conv(l, n, 3, ch, 3);
+    snprintf(n, sizeof n, "%s.decoder.norm_out", P), s_norm(l, n, in);
+    snprintf(n, sizeof n, "%s.decoder.conv_out", P), s_conv(l, n, 3, in, 3);
 }
 
 static int s_cmp(const void *a, const void *b)
@@ -102,7 +102,7 @@ static int s_cmp(const void *a, const void *b)
     return strcmp(((const struct mk_tensor *)a)->name, ((const struct mk_tensor *)b)->name);
 }
 
-int mk_list_build(struct mk_list *l, const struct gf_model_config *c, int vq_ch)
+int mk_list_build(struct mk_list *l, const struct gf_model_config *c, const struct mk_vq *vq)
 {
     int H = c->hidden, I = c->intermediate, V = c->vocab;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
@@ -135,8 +135,8 @@ int mk_list_build(struct mk_list *l, const struct gf_model_config *c, int vq_ch)
     ADD1(MK_BIAS, H, "aligner.layers.0.bias");
     ADD2(MK_LINEAR, H, H, "aligner.layers.2.weight");
     ADD1(MK_BIAS, H, "aligner.layers.2.bias");
-    if (vq_ch > 0)
-        s_vq(l, vq_ch, c->image_vocab, c->aligner_in);
+    if (vq->ch > 0)
+        s_vq(l, vq, c->image_vocab, c->aligner_in);
     if (l->n == 0 || l->t == NULL)
         return -1;
     qsort(l->t, l->n, sizeof *l->t, s_cmp);

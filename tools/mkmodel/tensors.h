@@ -15,13 +15,22 @@ struct mk_tensor {
     enum mk_init init;
 };
 
+/* Shape of the VQ decoder path (gen_vision_model); ch 0 leaves it out. */
+struct mk_vq {
+    int ch;         /* base channels (VQ-16: 128) */
+    int n_levels;   /* entries of mult (VQ-16: 5) */
+    int mult[8];    /* decoder_ch_mult (VQ-16: 1, 1, 2, 2, 4) */
+    int z_channels; /* 0 means 2 * ch (VQ-16: 256) */
+    int n_res;      /* num_res_blocks (VQ-16: 2) */
+};
+
 struct mk_list {
     struct mk_tensor *t; /* [n], sorted by name once built */
     int n, cap;
 };
 
-/* Appends every tensor of the published layout for cfg; vq_ch 0 leaves out gen_vision_model. */
-int mk_list_build(struct mk_list *l, const struct gf_model_config *cfg, int vq_ch);
+/* Appends every tensor of the published layout for cfg and vq. */
+int mk_list_build(struct mk_list *l, const struct gf_model_config *cfg, const struct mk_vq *vq);
 void mk_list_release(struct mk_list *l);
 
 #endif

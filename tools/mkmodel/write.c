@@ -25,6 +25,32 @@ static json_t *s_proj(const char *cls, const char *type, json_t *params)
     return json_pack("{s:s, s:s, s:o}", "cls", cls, "model_type", type, "params", params);
 }
 
+/* gen_vision_config.params as published, plus the decoder sizes that differ from VQ-16's
+ * (the engine reads them with the VQ-16 defaults when absent). */
+static json_t *s_vq_params(const struct mk_opts *o)
+{
+    static const int mult16[] = {1, 1, 2, 2, 4};
+    const struct mk_vq *v = &o->vq;
+    json_t *p = json_pack("{s:i, s:i}", "image_token_size", o->cfg.image_vocab, "n_embed",
+                          o->cfg.aligner_in);
+    if (v->ch <= 0)
+        return p;
+    int z = v->z_channels ? v->z_channels : 2 * v->ch;
+    if (v->ch != 128)
+        json_object_set_new(p, "ch", json_integer(v->ch));
+    if (z != 256)
+        json_object_set_new(p, "z_channels", json_integer(z));
+    if (v->n_res != 2)
+        json_object_set_new(p, "num_res_blocks", json_integer(v->n_res));
+    if (v->n_levels != 5 || memcmp(v->mult, mult16, sizeof mult16) != 0) {
+        json_t *m = json_array();
+        for (int i = 0; i < v->n_levels; i++)
+            json_array_append_new(m, json_integer(v->mult[i]));
+        json_object_set_new(p, "decoder_ch_mult", m);
+    }
+    return p;
+}
+
 int mk_write_config(const struct mk_opts *o)
 {
     const struct gf_model_config *c = &o->cfg;
@@ -38,30 +64,26 @@ int mk_write_config(const struct mk_opts *o)
         c->vocab, "max_position_embeddings", c->max_pos, "rms_norm_eps", (double)c->rms_eps,
         "rope_theta", (double)c->rope_theta, "model_type", "llama", "hidden_act", "silu",
         "tie_word_embeddings", 0, "torch_dtype", dt);
-    json_t *j =
-        json_pack("{s:[s], s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "architectures",
-                  "MultiModalityCausalLM", "model_type", "multi_modality", "torch_dtype", dt,
-                  "transformers_version", "4.49.0", "language_config", lc, "gen_head_config",
-                  s_proj("vision_head", "gen_head",
-                         json_pack("{s:i, s:i, s:i}", "n_embed", c->hidden, "image_token_embed",
-                                   c->image_token_embed, "image_token_size", c->image_vocab)),
-                  "gen_aligner_config",
-                  s_proj("MlpProjector", "gen_aligner",
-                         json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", c->aligner_in,
-                                   "n_embed", c->hidden, "projector_type", "mlp_gelu")),
-                  "gen_vision_config",
-                  s_proj("VQ-16", "gen_vision",
-                         json_pack("{s:i, s:i}", "image_token_size", c->image_vocab, "n_embed",
-                                   c->aligner_in)),
-                  "aligner_config",
-                  s_proj("MlpProjector", "aligner",
-                         json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", 1024, "n_embed",
-                                   c->hidden, "projector_type", "mlp_gelu")),
-                  "vision_config",
-                  s_proj("CLIPVisionTower", "vision",
-                         json_pack("{s:i, s:s, s:s, s:i}", "image_size", 384, "model_name",
-                                   "siglip_large_patch16_384", "select_feature", "same",
-                                   "select_layer", -1)));
+    json_t *j = json_pack(
+        "{s:[s], s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "architectures",
+        "MultiModalityCausalLM", "model_type", "multi_modality", "torch_dtype", dt,
+        "transformers_version", "4.49.0", "language_config", lc, "gen_head_config",
+        s_proj("vision_head", "gen_head",
+               json_pack("{s:i, s:i, s:i}", "n_embed", c->hidden, "image_token_embed",
+                         c->image_token_embed, "image_token_size", c->image_vocab)),
+        "gen_aligner_config",
+        s_proj("MlpProjector", "gen_aligner",
+               json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", c->aligner_in, "n_embed",
+                         c->hidden, "projector_type", "mlp_gelu")),
+        "gen_vision_config", s_proj("VQ-16", "gen_vision", s_vq_params(o)), "aligner_config",
+        s_proj("MlpProjector", "aligner",
+               json_pack("{s:i, s:i, s:i, s:s}", "depth", 2, "input_dim", 1024, "n_embed",
+                         c->hidden, "projector_type", "mlp_gelu")),
+        "vision_config",
+        s_proj("CLIPVisionTower", "vision",
+               json_pack("{s:i, s:s, s:s, s:i}", "image_size", 384, "model_name",
+                         "siglip_large_patch16_384", "select_feature", "same", "select_layer",
+                         -1)));
     if (!j) {
         gf_log_error("cannot build config.json");
         return -1;

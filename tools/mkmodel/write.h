@@ -10,6 +10,7 @@
 
 struct mk_opts {
     struct gf_model_config cfg;
+    struct mk_vq vq;
     enum gf_wtype dtype;
     int shards;
     uint64_t seed;

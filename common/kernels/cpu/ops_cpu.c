@@ -9,6 +9,7 @@
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/vq_ops.h"
 
 struct s_cpu {
     struct gf_pool *pool;
@@ -18,6 +19,16 @@ struct s_cpu {
 static struct s_cpu *s_impl(struct gf_backend *be)
 {
     return be->impl;
+}
+
+struct gf_pool *gf_cpu_pool(struct gf_backend *be)
+{
+    return s_impl(be)->pool;
+}
+
+int gf_cpu_avx2(struct gf_backend *be)
+{
+    return s_impl(be)->avx2;
 }
 
 /* --- linear: y[n][rows] = x[n][cols] · wᵀ + b ------------------------------------------- */
@@ -381,6 +392,12 @@ static const struct gf_ops s_cpu_ops = {
     .gelu = gf_cpu_gelu,
     .add = s_add,
     .embed = gf_cpu_embed,
+    .conv2d = gf_cpu_conv2d,
+    .group_norm = gf_cpu_group_norm,
+    .swish = gf_cpu_swish,
+    .upsample2x = gf_cpu_upsample2x,
+    .softmax = gf_cpu_softmax,
+    .transpose = gf_cpu_transpose,
 };
 
 struct gf_backend *gf_backend_cpu_new(int n_threads)

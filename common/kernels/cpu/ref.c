@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/vq_ops.h"
 
 float gf_mat_get(const struct gf_mat *m, int64_t i)
 {
@@ -170,6 +171,12 @@ static const struct gf_ops s_ref_ops = {
     .gelu = gf_cpu_gelu,
     .add = s_add,
     .embed = gf_cpu_embed,
+    .conv2d = gf_ref_conv2d,
+    .group_norm = gf_ref_group_norm,
+    .swish = gf_ref_swish,
+    .upsample2x = gf_ref_upsample2x,
+    .softmax = gf_ref_softmax,
+    .transpose = gf_ref_transpose,
 };
 
 struct gf_backend *gf_backend_ref_new(void)
