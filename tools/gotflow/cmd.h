@@ -14,6 +14,7 @@ struct gf_cmd {
 
 int cmd_version(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_decode_image(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);

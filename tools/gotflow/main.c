@@ -6,6 +6,7 @@
 #include "core/log.h"
 
 static const struct gf_cmd s_cmds[] = {
+    {"decode-image", cmd_decode_image, "decode image token codes into PNG files"},
     {"generate", cmd_generate, "generate pictures for a prompt through a pipeline"},
     {"run", cmd_run, "start a pipeline from its YAML graph and supervise it"},
     {"check", cmd_check, "validate pipeline YAML graphs without starting them"},

@@ -1,0 +1,182 @@
+/* cmd_decode_image.c — `gotflow decode-image --model DIR`: image codes in, PNG files out. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "model/checkpoint.h"
+#include "model/image.h"
+#include "model/png.h"
+#include "model/vq.h"
+#include "util.h"
+
+static const char s_usage[] =
+    "usage: gotflow decode-image --model DIR [--out DIR] [--threads N] [FILE|-]\n"
+    "\n"
+    "Decodes image token codes with the checkpoint's VQ decoder and writes PNG files. Each input\n"
+    "line is a JSON object with `codes`: a list of images, each a list of grid_h*grid_w codes\n"
+    "(raster order), and optionally `grid` [h, w] (default: square) and `id`. A line printed by\n"
+    "`gotflow tap PIPELINE imagegen.image_tokens --json --max-bin -1` works as it is. Writes\n"
+    "OUT/ID_K.png (ID = the line's id, or its number) and prints each path.\n"
+    "\n"
+    "  --model DIR   checkpoint directory (HF layout)\n"
+    "  --out DIR     output folder (default .)\n"
+    "  --threads N   CPU threads (default: all cores)\n"
+    "\n"
+    "exit status: 0 all written, 1 a line could not be decoded, 2 usage\n";
+
+/* Codes of a line: a list of lists, or a tensor {dtype: i32, shape: [n, hw], data: {$bin}}. */
+static int32_t *s_codes(json_t *line, int *n, int *hw)
+{
+    json_t *frame = json_object_get(line, "frame"), *c;
+    if (frame)
+        line = frame;
+    c = json_object_get(line, "codes");
+    if (json_is_array(c) && json_array_size(c) > 0 && json_is_array(json_array_get(c, 0))) {
+        *n = (int)json_array_size(c);
+        *hw = (int)json_array_size(json_array_get(c, 0));
+        int32_t *v = malloc((size_t)*n * (size_t)*hw * sizeof *v);
+        for (int i = 0; v && i < *n; i++) {
+            json_t *row = json_array_get(c, (size_t)i);
+            if ((int)json_array_size(row) != *hw) {
+                free(v);
+                return NULL;
+            }
+            for (int k = 0; k < *hw; k++)
+                v[(size_t)i * (size_t)*hw + (size_t)k] =
+                    (int32_t)json_integer_value(json_array_get(row, (size_t)k));
+        }
+        return v;
+    }
+    return NULL;
+}
+
+int cmd_decode_image(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", 1, 0, 'm'},
+                                         {"out", 1, 0, 'o'},
+                                         {"threads", 1, 0, 't'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *out = ".";
+    int threads = 0, c, rc = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            model = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 't':
+            threads = (int)gf_cli_long("decode-image", "--threads", optarg, 0, 1024);
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            return 0;
+        default:
+            fputs(s_usage, stderr);
+            return 2;
+        }
+    }
+    if (!model || argc - optind > 1) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    FILE *in = stdin;
+    if (optind < argc && strcmp(argv[optind], "-") != 0 && !(in = fopen(argv[optind], "r"))) {
+        fprintf(stderr, "gotflow decode-image: cannot open '%s'\n", argv[optind]);
+        return 1;
+    }
+    struct gf_backend *be = gf_backend_cpu_new(threads);
+    struct gf_ckpt *ck = NULL;
+    if (!be || gf_ckpt_open(model, &ck) != 0) {
+        fprintf(stderr, "gotflow decode-image: cannot open the checkpoint '%s'\n", model);
+        gf_backend_destroy(&be);
+        return 1;
+    }
+    mkdir(out, 0755);
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    while (getline(&line, &cap, in) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *j = json_loads(line, 0, &je);
+        int n = 0, hw = 0;
+        int32_t *codes = j ? s_codes(j, &n, &hw) : NULL;
+        if (!codes) {
+            fprintf(stderr, "gotflow decode-image: line %ld: no 'codes' list of equal rows\n",
+                    lineno);
+            rc = 1;
+            json_decref(j);
+            continue;
+        }
+        json_t *g =
+            json_object_get(json_object_get(j, "frame") ? json_object_get(j, "frame") : j, "grid");
+        int gh = g ? (int)json_integer_value(json_array_get(g, 0)) : (int)lround(sqrt(hw));
+        int gw = g ? (int)json_integer_value(json_array_get(g, 1)) : gh;
+        struct gf_vq *vq = NULL;
+        float *pix = NULL;
+        int h = 0, w = 0;
+        if (gh * gw != hw) {
+            fprintf(stderr,
+                    "gotflow decode-image: line %ld: %d codes per image do not fill a "
+                    "%dx%d grid\n",
+                    lineno, hw, gh, gw);
+            rc = 1;
+        } else if (gf_vq_new(be, ck, n, gh, gw, &vq) != 0) {
+            fprintf(stderr,
+                    "gotflow decode-image: line %ld: cannot build the VQ decoder of '%s' "
+                    "(see above)\n",
+                    lineno, model);
+            rc = 1;
+        } else {
+            gf_vq_image_size(vq, &h, &w);
+            pix = malloc((size_t)n * 3 * (size_t)h * (size_t)w * sizeof *pix);
+        }
+        if (vq && pix && gf_vq_decode(vq, codes, n, pix) == 0) {
+            const char *id = json_string_value(json_object_get(
+                json_object_get(j, "frame") ? json_object_get(j, "frame") : j, "id"));
+            struct gf_image img;
+            gf_image_init(&img, w, h);
+            for (int k = 0; k < n; k++) {
+                char path[4096];
+                if (id)
+                    snprintf(path, sizeof path, "%s/%s_%d.png", out, id, k);
+                else
+                    snprintf(path, sizeof path, "%s/%ld_%d.png", out, lineno, k);
+                gf_image_pixels_chw(pix + (size_t)k * 3 * (size_t)h * (size_t)w, h, w, img.rgb);
+                if (gf_png_write_file(path, &img) == 0) {
+                    printf("%s\n", path);
+                } else {
+                    fprintf(stderr, "gotflow decode-image: cannot write '%s'\n", path);
+                    rc = 1;
+                }
+            }
+            gf_image_release(&img);
+        } else if (vq) {
+            fprintf(stderr,
+                    "gotflow decode-image: line %ld: cannot decode (a code outside the "
+                    "codebook?)\n",
+                    lineno);
+            rc = 1;
+        }
+        free(pix);
+        gf_vq_destroy(&vq);
+        free(codes);
+        json_decref(j);
+    }
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    gf_ckpt_close(&ck);
+    gf_backend_destroy(&be);
+    return rc;
+}
