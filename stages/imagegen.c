@@ -2,10 +2,11 @@
  *
  * Stage 2 of MODEL.md §1.4-1.5 on the continuous batch of common/model/imagegen.h: prompt_ids
  * + reasoning_ids (ending with <begin_of_image>) are re-prefilled in 2P rows (cond/uncond pairs
- * under CFG, the uncond rows padded with special.pad) or P rows without CFG; a request joins the
- * running batch at a step boundary, every step draws one image token per image for every
- * request in flight, and a request leaves, freeing its KV slots, when its grid is full. The
- * draws are keyed by (seed, image, step), so a request's codes do not depend on its neighbours.
+ * under CFG, the uncond rows padded with special.pad) or P rows without CFG, one chunk per step;
+ * a request joins the running batch at a step boundary after its re-prefill, every step draws one
+ * image token per image for every request in flight, and a request leaves, freeing its KV slots,
+ * when its grid is full. The draws are keyed by (seed, image, step), so a request's codes do not
+ * depend on its neighbours.
  *
  * Adds `codes` (i32 [parallel, grid_h*grid_w], raster order) and `grid` [h, w] to everything the
  * request carried, and publishes `progress` {step, of} on the tap every few steps.
@@ -29,7 +30,7 @@
 #include "model/imagegen.h"
 #include "model/llm.h"
 
-enum { S_FREE, S_WAITING, S_RUNNING };
+enum { S_FREE, S_WAITING, S_PREFILL, S_RUNNING };
 
 struct s_req {
     gf_frame_t *frame; /* owned while the request is here */
@@ -37,6 +38,8 @@ struct s_req {
     uint64_t order;
     int32_t *seq; /* [n_seq] prompt + chain */
     int n_seq;
+    int rows;                  /* 2P with CFG, else P */
+    int prefilled;             /* re-prefill tokens done, over all rows */
     struct gf_imagegen_req ig; /* ig.image: [parallel][n_image] */
 };
 
@@ -47,6 +50,8 @@ struct s_imagegen {
     struct s_req *reqs;          /* [batch] */
     struct gf_imagegen_req **ig; /* [batch] &reqs[k].ig, for gf_imagegen_step */
     int n_reqs;
+    struct gf_tok *toks; /* [chunk] one re-prefill forward */
+    int chunk;
     float *scratch; /* [2 * image_vocab] */
     int32_t *idx;   /* [image_vocab] */
     int grid_h, grid_w, n_image, n_rows, max_seq, progress_every;
@@ -64,6 +69,8 @@ static const struct gf_param_spec s_parallel = {
 
 static void s_req_release(struct s_imagegen *s, struct s_req *r)
 {
+    if (r->state == S_PREFILL)
+        gf_llm_slots_release(s->m, r->rows, r->ig.slots);
     gf_imagegen_leave(s->m, &r->ig);
     free(r->seq);
     free(r->ig.image);
@@ -129,7 +136,7 @@ static int s_admit(struct s_imagegen *s, const struct gf_stage_def *def, struct 
     r->ig.cfg_weight = (float)cfg;
     r->ig.parallel = (int)parallel;
     r->ig.n_image = s->n_image;
-    int rows = cfg > 1 ? 2 * r->ig.parallel : r->ig.parallel;
+    int rows = r->rows = cfg > 1 ? 2 * r->ig.parallel : r->ig.parallel;
     if (rows > s->n_rows) {
         snprintf(why, whylen, "%d images%s need %d KV rows; this stage has %d", r->ig.parallel,
                  cfg > 1 ? " under CFG" : "", rows, s->n_rows);
@@ -167,22 +174,48 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
 
 /* --- stepping --------------------------------------------------------------------------------- */
 
-/* The oldest waiting request joins (its re-prefill) when its rows are free. */
-static void s_join_step(gf_stage_t *st, struct s_imagegen *s)
+/* The oldest waiting request takes its KV rows when they are free. */
+static void s_acquire_step(struct s_imagegen *s)
 {
     struct s_req *r = NULL;
     for (int k = 0; k < s->n_reqs; k++)
         if (s->reqs[k].state == S_WAITING && (!r || s->reqs[k].order < r->order))
             r = &s->reqs[k];
+    if (!r || gf_llm_slots_acquire(s->m, r->rows, r->ig.slots) < 0)
+        return; /* rows free up as others leave */
+    r->state = S_PREFILL;
+    r->prefilled = 0;
+}
+
+/* One chunk of the oldest re-prefill: positions 0..n_seq-2 of every row, row after row, the
+ * unconditional rows padded at 1..n_seq-2 (MODEL.md §1.4), as gf_imagegen_join does in one
+ * call; split here so that no step outlasts the heartbeat on a large model. After the last
+ * chunk the request joins: every row's next token is <begin_of_image> at position n_seq-1. */
+static void s_prefill_step(gf_stage_t *st, struct s_imagegen *s)
+{
+    struct s_req *r = NULL;
+    for (int k = 0; k < s->n_reqs; k++)
+        if (s->reqs[k].state == S_PREFILL && (!r || s->reqs[k].order < r->order))
+            r = &s->reqs[k];
     if (!r)
         return;
-    int rc = gf_imagegen_join(s->m, &r->ig, r->seq, r->n_seq);
-    if (rc == GF_EBUSY)
-        return; /* rows free up as others leave */
-    if (rc < 0) {
-        s_req_fail(st, r, rc, "the re-prefill failed");
+    int per_row = r->n_seq - 1, total = r->rows * per_row, cfg = r->ig.cfg_weight > 1, n = 0;
+    for (; n < s->chunk && r->prefilled + n < total; n++) {
+        int k = (r->prefilled + n) / per_row, p = (r->prefilled + n) % per_row;
+        int32_t id = cfg && (k & 1) && p > 0 ? r->ig.pad_id : r->seq[p];
+        s->toks[n] = (struct gf_tok){id, r->ig.slots[k], p, GF_TOK_TEXT, 0};
+    }
+    if (n > 0 && gf_llm_forward(s->m, s->toks, n) < 0) {
+        s_req_fail(st, r, GF_EINVAL, "the re-prefill failed");
         return;
     }
+    r->prefilled += n;
+    if (r->prefilled < total)
+        return;
+    for (int k = 0; k < r->rows; k++)
+        r->ig.next[k] = (struct gf_tok){r->seq[per_row], r->ig.slots[k], per_row, GF_TOK_TEXT, 1};
+    r->ig.rows = r->rows;
+    r->ig.step = 0, r->ig.done = 0, r->ig.active = 1;
     r->state = S_RUNNING;
 }
 
@@ -212,7 +245,8 @@ static int s_step(gf_stage_t *st)
 {
     struct s_imagegen *s = gf_stage_info(st)->user;
     int pending = 0, running = 0;
-    s_join_step(st, s);
+    s_acquire_step(s);
+    s_prefill_step(st, s);
     for (int k = 0; k < s->n_reqs; k++)
         running += s->reqs[k].state == S_RUNNING;
     if (running != s->last_running && running > 0)
@@ -251,13 +285,13 @@ static void s_shutdown(gf_stage_t *st)
     gf_llm_destroy(&s->m);
     gf_backend_destroy(&s->be);
     gf_ckpt_close(&s->ck);
-    free(s->reqs), free(s->ig), free(s->scratch), free(s->idx);
+    free(s->reqs), free(s->ig), free(s->scratch), free(s->idx), free(s->toks);
     free(s);
     gf_stage_info(st)->user = NULL;
 }
 
 /* Sizes from the stage's parameters; 0 or GF_EINVAL (logged). */
-static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def, int *chunk)
+static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def)
 {
     long image_size = gf_graph_param_long(def, "image_size", 384);
     long patch_size = gf_graph_param_long(def, "patch_size", 16);
@@ -266,19 +300,19 @@ static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def, int *ch
     s->max_seq = (int)gf_graph_param_long(def, "max_seq", 2048);
     if (s->max_seq > s->ck->cfg.max_pos)
         s->max_seq = s->ck->cfg.max_pos;
-    *chunk = (int)gf_graph_param_long(def, "chunk", 128);
+    s->chunk = (int)gf_graph_param_long(def, "chunk", 128);
     if (patch_size < 1 || image_size < patch_size || image_size % patch_size || image_size > 4096 ||
-        s->n_rows < 1 || s->n_rows > 256 || *chunk < 1 || s->max_seq < 2) {
+        s->n_rows < 1 || s->n_rows > 256 || s->chunk < 1 || s->max_seq < 2) {
         gf_log_error("stage '%s': image_size %ld must be a multiple of patch_size %ld (up to "
                      "4096), rows 1..256 (got %d), chunk >= 1 (got %d)",
-                     def->name, image_size, patch_size, s->n_rows, *chunk);
+                     def->name, image_size, patch_size, s->n_rows, s->chunk);
         return GF_EINVAL;
     }
     s->grid_h = s->grid_w = (int)(image_size / patch_size);
     s->n_image = s->grid_h * s->grid_w;
     s->progress_every = s->n_image >= 16 ? s->n_image / 16 : 1;
-    if (*chunk < s->n_rows)
-        *chunk = s->n_rows; /* one step feeds every row in one forward */
+    if (s->chunk < s->n_rows)
+        s->chunk = s->n_rows; /* one step feeds every row in one forward */
     return 0;
 }
 
@@ -287,7 +321,7 @@ static int s_init(gf_stage_t *st)
     struct gf_stage_info *info = gf_stage_info(st);
     const struct gf_stage_def *def = info->def;
     const char *dir = gf_graph_param(def, "model");
-    int rc, chunk;
+    int rc;
     if (!dir)
         dir = info->graph->model;
     if (!dir || !*dir) {
@@ -303,7 +337,7 @@ static int s_init(gf_stage_t *st)
         gf_log_error("cannot open the checkpoint '%s'", dir);
         goto fail;
     }
-    if ((rc = s_sizes(s, def, &chunk)) < 0)
+    if ((rc = s_sizes(s, def)) < 0)
         goto fail;
     int IV = s->ck->cfg.image_vocab;
     rc = GF_ENOMEM;
@@ -312,11 +346,12 @@ static int s_init(gf_stage_t *st)
     s->ig = calloc(s->n_reqs, sizeof *s->ig);
     s->scratch = malloc((size_t)IV * 2 * sizeof *s->scratch);
     s->idx = malloc((size_t)IV * sizeof *s->idx);
-    if (!s->be || !s->reqs || !s->ig || !s->scratch || !s->idx)
+    s->toks = calloc(s->chunk, sizeof *s->toks);
+    if (!s->be || !s->reqs || !s->ig || !s->scratch || !s->idx || !s->toks)
         goto fail;
     for (int k = 0; k < s->n_reqs; k++)
         s->ig[k] = &s->reqs[k].ig;
-    if ((rc = gf_llm_new(s->be, s->ck, s->n_rows, s->max_seq, chunk, &s->m)) < 0) {
+    if ((rc = gf_llm_new(s->be, s->ck, s->n_rows, s->max_seq, s->chunk, &s->m)) < 0) {
         gf_log_error("cannot size the model for %d rows of %d positions", s->n_rows, s->max_seq);
         goto fail;
     }

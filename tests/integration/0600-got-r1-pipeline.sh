@@ -3,9 +3,9 @@
 # random checkpoint: two requests submitted together share the reason and imagegen batches, and
 # each gets exactly the prompt ids, reasoning ids and image codes of the single-process reference
 # loop (greedy text, or sampled text for one of them; seeded image draws under CFG, two images
-# each); the text_delta frames on the
-# tap add up to the chain; requests with out-of-range parameters are answered with an error and
-# the pipeline keeps serving.
+# each; prefills cut into other chunks than the reference's); the text_delta frames on the
+# tap add up to the chain; requests with out-of-range parameters or a prompt longer than the
+# context are answered with an error and the pipeline keeps serving.
 . "$(dirname "$0")/lib.sh"
 ckpt=$work/ckpt
 mkmodel --out "$ckpt" --vq-ch 0 --layers 2 --hidden 128 --intermediate 256 >/dev/null
@@ -16,13 +16,14 @@ model: $ckpt
 stages:
   gateway: {kind: gateway}
   tokenize: {kind: tokenize}
-  reason: {kind: reason, batch: 4, params: {temperature: 0, max_tokens: $max_tokens, threads: 1}}
+  reason: {kind: reason, batch: 4, params: {temperature: 0, max_tokens: $max_tokens, chunk: 16,
+                                         threads: 1}}
   layout: {kind: layout}
   imagegen:
     kind: imagegen
     batch: 4
     params: {temperature: 1, cfg_weight: $cfg, parallel: $parallel, image_size: $image_size,
-             patch_size: $patch, rows: 8, threads: 1}
+             patch_size: $patch, rows: 8, chunk: 40, threads: 1}
   sink: {kind: sink}
 edges: [gateway -> tokenize -> reason -> layout -> imagegen -> sink]
 YAML
@@ -37,6 +38,7 @@ cat >"$work/req.jsonl" <<'JSON'
 {"id": "b", "text": "two dogs under a blue umbrella", "params": {"seed": 22, "text_temperature": 1}}
 {"id": "bad-parallel", "text": "a cat", "params": {"parallel_size": 1000}}
 JSON
+$PY -c 'import json; print(json.dumps({"id": "too-long", "text": "a cat " * 400}))' >>"$work/req.jsonl"
 set +e
 gotflow submit "$work/p.yaml" "$work/req.jsonl" --max-bin -1 --timeout 60 >"$work/out.jsonl"
 set -e
@@ -82,8 +84,10 @@ assert got["a"]["reasoning_ids"] != got["b"]["reasoning_ids"], "the sampled chai
 for bad, what in (("bad-temp", "text_temperature"), ("bad-parallel", "parallel_size")):
     e = got[bad]
     assert e["kind"] == "error" and e["code"] == "EINVAL" and what in e["message"], e
+e = got["too-long"]
+assert e["kind"] == "error" and e["code"] == "EINVAL" and "does not fit the context" in e["message"], e
 print("3 requests identical to the reference loop; text_delta frames add up to the chains; "
-      "bad parameters answered EINVAL")
+      "bad parameters and a prompt over the context answered EINVAL")
 PY
 run_dir=$(ls -d "$GOTFLOW_RUN_ROOT"/*/ | head -n 1)
 grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q reason || fail "reason never batched two requests"
