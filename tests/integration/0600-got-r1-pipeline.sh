@@ -94,3 +94,31 @@ grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q reason || fail "reason ne
 grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q imagegen || fail "imagegen never batched two requests"
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
+
+# The same three requests, twice each, interleaved over three replicas of reason and imagegen:
+# the same ids and codes, whichever replica and batch each request lands in.
+sed -e 's/^name: .*/name: got-r1-test-3/' -e 's/kind: reason, batch: 4/kind: reason, replicas: 3, batch: 4/' \
+    -e 's/kind: imagegen$/kind: imagegen\n    replicas: 3/' "$work/p.yaml" >"$work/p3.yaml"
+grep -q "replicas: 3" "$work/p3.yaml" || fail "cannot make the three-replica graph"
+start_pipeline "$work/p3.yaml"
+grep -v '"bad\|too-long' "$work/req.jsonl" >"$work/req3.jsonl"
+echo '{"id": "c", "text": "a lighthouse at night", "params": {"seed": 33}}' >>"$work/req3.jsonl"
+sed 's/"id": "\(.\)"/"id": "\1-2"/' "$work/req3.jsonl" >"$work/again.jsonl"
+cat "$work/again.jsonl" >>"$work/req3.jsonl"
+gotflow submit "$work/p3.yaml" "$work/req3.jsonl" --max-bin -1 --timeout 60 >"$work/out3.jsonl" ||
+    fail "the three-replica pipeline did not answer every request"
+$PY - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+one = {json.loads(l)["id"]: json.loads(l) for l in open(work + "/out.jsonl")}
+three = {json.loads(l)["id"]: json.loads(l) for l in open(work + "/out3.jsonl")}
+assert sorted(three) == ["a", "a-2", "b", "b-2", "c", "c-2"], sorted(three)
+for rid, r in three.items():
+    for key in ("prompt_ids", "reasoning_ids", "codes", "text", "grid"):
+        assert r[key] == one[rid[0]][key], (rid, key)
+used = {(t[0], t[1]) for r in three.values() for t in r["trace"] if t[0] in ("reason", "imagegen")}
+assert len(used) > 2, "every request went through the same replicas: %s" % used
+print("three replicas (%s): the same chains and codes" % sorted(used))
+PY
+stop_pipeline
+[ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
