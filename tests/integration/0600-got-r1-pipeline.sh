@@ -4,7 +4,7 @@
 # each gets exactly the prompt ids, reasoning ids and image codes of the single-process reference
 # loop (greedy text, or sampled text for one of them; seeded image draws under CFG, two images
 # each; prefills cut into other chunks than the reference's); the text_delta frames on the
-# tap add up to the chain; requests with out-of-range parameters or a prompt longer than the
+# tap add up to the chain, and progress frames count the image steps; requests with out-of-range parameters or a prompt longer than the
 # context are answered with an error and the pipeline keeps serving.
 . "$(dirname "$0")/lib.sh"
 ckpt=$work/ckpt
@@ -31,6 +31,8 @@ start_pipeline "$work/p.yaml"
 gotflow tap "$work/p.yaml" reason.text_delta --json --timeout 20 --max-bin -1 >"$work/deltas.jsonl" \
     2>/dev/null &
 tap_pid=$!
+gotflow tap "$work/p.yaml" imagegen.progress --json --timeout 20 >"$work/progress.jsonl" 2>/dev/null &
+progress_pid=$!
 sleep 0.5 # the subscription reaches the publisher
 cat >"$work/req.jsonl" <<'JSON'
 {"id": "bad-temp", "text": "a cat", "params": {"text_temperature": -1}}
@@ -45,8 +47,8 @@ set -e
 echo '{"id": "c", "text": "a lighthouse at night", "params": {"seed": 33}}' |
     gotflow submit "$work/p.yaml" --max-bin -1 --timeout 60 >>"$work/out.jsonl" ||
     fail "the pipeline stopped serving after the bad requests"
-kill "$tap_pid" 2>/dev/null || true
-wait "$tap_pid" 2>/dev/null || true
+kill "$tap_pid" "$progress_pid" 2>/dev/null || true
+wait "$tap_pid" "$progress_pid" 2>/dev/null || true
 ref() { # caption seed text_temperature: the reference loop's output
     "$build"/test-bin/ref-loop "$ckpt" "$1" "$max_tokens" $(((image_size / patch) ** 2)) \
         "$parallel" "$cfg" "$2" "$3" 1
@@ -79,6 +81,9 @@ for rid in "abc":
     text = "".join(json.loads(l)["frame"]["text"] for l in open(work + "/deltas.jsonl")
                    if json.loads(l)["frame"]["id"] == rid)
     assert text == r["text"] and text.endswith("<begin_of_image>"), (rid, text, r["text"])
+    steps = [json.loads(l)["frame"] for l in open(work + "/progress.jsonl")]
+    steps = [(f["step"], f["of"]) for f in steps if f["id"] == rid]
+    assert steps == [(k, 36) for k in range(2, 36, 2)], (rid, steps)
 assert got["a"]["codes"] != got["b"]["codes"]
 assert got["a"]["reasoning_ids"] != got["b"]["reasoning_ids"], "the sampled chain is the greedy one"
 for bad, what in (("bad-temp", "text_temperature"), ("bad-parallel", "parallel_size")):
