@@ -762,5 +762,7 @@ out:
     zmq_ctx_term(st->info.zctx);
     gf_emit_release(&st->emit);
     gf_graph_destroy(&st->graph);
+    free(st->queue), free(st->active), free(st->joins);
+    free(st);
     return rc;
 }
