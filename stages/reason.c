@@ -92,17 +92,17 @@ static void s_req_fail(gf_stage_t *st, struct s_req *r, int err, const char *why
     s_req_release(gf_stage_info(st)->user, r);
 }
 
-/* Publishes the text the stream gave (owned, may be NULL) with the ids since the last delta. */
-static void s_delta(gf_stage_t *st, struct s_req *r, char *text, size_t len)
+/* Publishes the text the stream gave (owned, may be NULL) with the ids out[delta_from..upto). */
+static void s_delta(gf_stage_t *st, struct s_req *r, char *text, size_t len, int upto)
 {
     if (text && len) {
         gf_emit_t *e = gf_stage_begin(st, r->frame, "text_delta");
         gf_emit_strn(e, "text", text, len);
-        int64_t shape[1] = {r->n_out - r->delta_from};
+        int64_t shape[1] = {upto - r->delta_from};
         gf_emit_tensor(e, "ids", GF_DTYPE_I32, shape, 1, r->out + r->delta_from);
-        gf_emit_int(e, "step", r->n_out);
+        gf_emit_int(e, "step", upto);
         gf_stage_publish(st, r->frame);
-        r->delta_from = r->n_out;
+        r->delta_from = upto;
     }
     free(text);
 }
@@ -113,7 +113,7 @@ static void s_finish(gf_stage_t *st, struct s_req *r)
     char *text = NULL, *chain = NULL;
     size_t len = 0, chain_len = 0;
     gf_tok_stream_finish(r->stream, &text, &len);
-    s_delta(st, r, text, len);
+    s_delta(st, r, text, len, r->n_out);
     if (gf_tokenizer_decode(s->got->tok, r->out, r->n_out, 0, &chain, &chain_len) != 0) {
         s_req_fail(st, r, GF_ENOMEM, "cannot decode the reasoning chain");
         return;
@@ -145,7 +145,7 @@ static void s_take(gf_stage_t *st, struct s_req *r, int32_t t)
     for (int i = r->n_out - (end && t != r->boi ? 2 : 1); i < r->n_out; i++) {
         text = NULL, len = 0;
         if (gf_tok_stream_step(r->stream, r->out[i], &text, &len) == 0)
-            s_delta(st, r, text, len);
+            s_delta(st, r, text, len, i + 1);
         else
             free(text);
     }
