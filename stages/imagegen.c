@@ -252,6 +252,11 @@ static int s_step(gf_stage_t *st)
     if (running != s->last_running && running > 0)
         gf_log_info("image batch: %d request%s", running, running == 1 ? "" : "s");
     s->last_running = running;
+    int rows = 0;
+    for (int k = 0; k < s->n_reqs; k++)
+        rows += s->reqs[k].state == S_RUNNING ? s->reqs[k].rows : 0;
+    if (rows > 0)
+        gf_stage_count_step(st, rows);
     int rc = gf_imagegen_step(s->m, s->ig, s->n_reqs, s->scratch, s->idx);
     for (int k = 0; k < s->n_reqs; k++) {
         struct s_req *r = &s->reqs[k];

@@ -268,6 +268,7 @@ static int s_decode_step(gf_stage_t *st, struct s_reason *s)
     s->last_rows = n;
     if (n == 0)
         return 0;
+    gf_stage_count_step(st, n);
     int rc = gf_llm_forward(s->m, s->toks, n);
     if (rc < 0) {
         for (int i = 0; i < n; i++)

@@ -68,6 +68,8 @@ struct gf_stage {
     int n_tap_kinds;
 
     int draining, stop, step_pending, last_batch;
+    int counts_steps; /* the stage reports its steps: last_batch is step rows */
+    uint64_t steps, step_rows;
     int extra_requests;
     char extra_ids[S_REPORT_IDS][GF_FRAME_ID_MAX];
     int n_extra_ids;
@@ -252,6 +254,14 @@ void gf_stage_fail(gf_stage_t *st, gf_frame_t **frame_p, int err, const char *fm
     gf_stage_done(st, frame_p);
 }
 
+void gf_stage_count_step(gf_stage_t *st, int rows)
+{
+    st->counts_steps = 1;
+    st->last_batch = rows;
+    st->steps++;
+    st->step_rows += (uint64_t)rows;
+}
+
 /* Queue, joins ------------------------------------------------------------------------------- */
 
 static int s_grow(void **arr, int *cap, size_t elem)
@@ -426,7 +436,8 @@ static void s_dispatch(gf_stage_t *st)
                 return;
         for (int i = 0; i < n; i++)
             st->active[st->n_active++] = frames[i];
-        st->last_batch = n;
+        if (!st->counts_steps)
+            st->last_batch = n;
         int err = st->ops->process(st, frames, n);
         if (err < 0) {
             /* fail what the stage did not finish */
@@ -471,6 +482,8 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
     hb.n_latency_us_hist = S_HIST_BUCKETS;
     hb.uptime_ms = (uint64_t)(now_ms - st->started_ms);
     hb.batch_rows = (uint32_t)st->last_batch;
+    hb.steps = st->steps;
+    hb.step_rows = st->step_rows;
     Gotflow__Control c = GOTFLOW__CONTROL__INIT;
     c.msg_case = GOTFLOW__CONTROL__MSG_HEARTBEAT;
     c.heartbeat = &hb;

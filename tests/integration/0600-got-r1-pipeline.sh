@@ -94,6 +94,16 @@ assert e["kind"] == "error" and e["code"] == "EINVAL" and "does not fit the cont
 print("3 requests identical to the reference loop; text_delta frames add up to the chains; "
       "bad parameters and a prompt over the context answered EINVAL")
 PY
+sleep 1.2 # a heartbeat with the last steps' counts
+status_json "$work/p.yaml" | $PY -c '
+import json, sys
+st = {r["stage"]: r for r in json.load(sys.stdin)["replicas"]}
+# one row per reason request, four per imagegen request (two images, CFG pairs): a mean above
+# that means steps advanced several requests at once
+assert st["reason"]["mean_batch_rows"] > 1, st["reason"]
+assert st["imagegen"]["mean_batch_rows"] > 4, st["imagegen"]
+print("mean rows per step: reason %.2f, imagegen %.2f"
+      % (st["reason"]["mean_batch_rows"], st["imagegen"]["mean_batch_rows"]))'
 run_dir=$(ls -d "$GOTFLOW_RUN_ROOT"/*/ | head -n 1)
 grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q reason || fail "reason never batched two requests"
 grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q imagegen || fail "imagegen never batched two requests"
