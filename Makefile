@@ -49,6 +49,9 @@ STAGE_SRC := $(wildcard stages/*.c)
 STAGE_BIN := $(patsubst stages/%.c,$(BUILD)/bin/gotflow-%,$(STAGE_SRC))
 TSTAGE_SRC := $(wildcard tests/stages/*.c)
 TSTAGE_BIN := $(patsubst tests/stages/%.c,$(BUILD)/test-bin/gotflow-%,$(TSTAGE_SRC))
+# Small programs the integration tests run (e.g. the single-process reference loop).
+TTOOL_SRC := $(wildcard tests/tools/*.c)
+TTOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/test-bin/%,$(TTOOL_SRC))
 
 # Every folder under tools/ except bench/ is one program named after the folder.
 TOOL_DIRS := $(filter-out bench,$(notdir $(patsubst %/,%,$(wildcard tools/*/))))
@@ -65,7 +68,7 @@ HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
 
 .PHONY: all run test bench format deps clean oracle asan fuzz
 .SECONDARY:
-all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(UNIT_BIN) $(BENCH_BIN)
+all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN)
 
 # --- rules ---------------------------------------------------------------------------------
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
@@ -92,6 +95,11 @@ $(BUILD)/bin/gotflow-%: $(BUILD)/obj/stages/%.o $(LIB)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/test-bin/gotflow-%: $(BUILD)/obj/tests/stages/%.o $(LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test-bin/%: $(BUILD)/obj/tests/tools/%.o $(LIB)
 	$(quiet) LINK $@
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)

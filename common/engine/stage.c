@@ -69,6 +69,8 @@ struct gf_stage {
     int n_tap_kinds;
 
     int draining, stop, step_pending, last_batch;
+    int counts_steps; /* the stage reports its steps: last_batch is step rows */
+    uint64_t steps, step_rows;
     int extra_requests;
     char extra_ids[S_REPORT_IDS][GF_FRAME_ID_MAX];
     int n_extra_ids;
@@ -258,6 +260,14 @@ void gf_stage_fail(gf_stage_t *st, gf_frame_t **frame_p, int err, const char *fm
     gf_stage_done(st, frame_p);
 }
 
+void gf_stage_count_step(gf_stage_t *st, int rows)
+{
+    st->counts_steps = 1;
+    st->last_batch = rows;
+    st->steps++;
+    st->step_rows += (uint64_t)rows;
+}
+
 /* Queue, joins ------------------------------------------------------------------------------- */
 
 static int s_grow(void **arr, int *cap, size_t elem)
@@ -434,7 +444,8 @@ static void s_dispatch(gf_stage_t *st)
                 return;
         for (int i = 0; i < n; i++)
             st->active[st->n_active++] = frames[i];
-        st->last_batch = n;
+        if (!st->counts_steps)
+            st->last_batch = n;
         int err = st->ops->process(st, frames, n);
         if (err < 0) {
             /* fail what the stage did not finish */
@@ -493,6 +504,8 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
     hb.uptime_ms = (uint64_t)(now_ms - st->started_ms);
     hb.batch_rows = (uint32_t)st->last_batch;
     hb.rss_kb = s_rss_kb();
+    hb.steps = st->steps;
+    hb.step_rows = st->step_rows;
     Gotflow__Control c = GOTFLOW__CONTROL__INIT;
     c.msg_case = GOTFLOW__CONTROL__MSG_HEARTBEAT;
     c.heartbeat = &hb;
@@ -793,5 +806,7 @@ out:
     zmq_ctx_term(st->info.zctx);
     gf_emit_release(&st->emit);
     gf_graph_destroy(&st->graph);
+    free(st->queue), free(st->active), free(st->joins);
+    free(st);
     return rc;
 }

@@ -111,6 +111,11 @@ int gf_stage_draining(const gf_stage_t *st);
  * `n_ids` of their ids, reported in heartbeats. */
 void gf_stage_set_requests(gf_stage_t *st, int n, const char *const *ids, int n_ids);
 
+/* A continuous-batching stage counts each model step and the rows it advanced; the heartbeat
+ * reports the last step's rows as batch_rows and the totals, whose ratio `gotflow status` shows
+ * as the mean batch. */
+void gf_stage_count_step(gf_stage_t *st, int rows);
+
 /* Frames waiting for downstream credit, over all outlets. */
 int gf_stage_outbox(const gf_stage_t *st);
 

@@ -36,25 +36,28 @@ static void s_print_table(json_t *st)
            json_string_value(json_object_get(st, "state")),
            json_string_value(json_object_get(st, "run_dir")),
            (double)s_int(st, "uptime_ms") / 1000.0);
-    printf("%-20s %-8s %-10s %4s %5s %5s %9s %5s %6s %9s %6s %5s %8s %8s %8s\n", "REPLICA", "PID",
-           "STATE", "RST", "REQS", "QUEUE", "HELD/CAP", "CRED", "OUTBOX", "DONE", "ERRORS", "BAD",
-           "REQ/S", "P50", "P99");
+    printf("%-20s %-8s %-10s %4s %5s %5s %9s %5s %6s %9s %6s %5s %8s %8s %8s %6s\n", "REPLICA",
+           "PID", "STATE", "RST", "REQS", "QUEUE", "HELD/CAP", "CRED", "OUTBOX", "DONE", "ERRORS",
+           "BAD", "REQ/S", "P50", "P99", "ROWS");
     size_t i;
     json_t *r;
     json_array_foreach(json_object_get(st, "replicas"), i, r)
     {
-        char name[64], held[24], p50[16], p99[16];
+        char name[64], held[24], p50[16], p99[16], rows[16] = "-";
         snprintf(name, sizeof name, "%s.%ld", json_string_value(json_object_get(r, "stage")),
                  s_int(r, "replica"));
         snprintf(held, sizeof held, "%ld/%ld", s_int(r, "held"),
                  json_object_get(r, "capacity") ? s_int(r, "capacity") : s_int(r, "credits"));
         snprintf(p50, sizeof p50, "%.2fms", (double)s_int(r, "p50_us") / 1000.0);
         snprintf(p99, sizeof p99, "%.2fms", (double)s_int(r, "p99_us") / 1000.0);
-        printf("%-20s %-8ld %-10s %4ld %5ld %5ld %9s %5ld %6ld %9ld %6ld %5ld %8.1f %8s %8s\n",
+        if (json_object_get(r, "mean_batch_rows")) /* mean rows per model step */
+            snprintf(rows, sizeof rows, "%.2f",
+                     json_real_value(json_object_get(r, "mean_batch_rows")));
+        printf("%-20s %-8ld %-10s %4ld %5ld %5ld %9s %5ld %6ld %9ld %6ld %5ld %8.1f %8s %8s %6s\n",
                name, s_int(r, "pid"), json_string_value(json_object_get(r, "state")),
                s_int(r, "restarts"), s_int(r, "requests"), s_int(r, "queue"), held,
                s_int(r, "credits_out"), s_int(r, "outbox"), s_int(r, "done"), s_int(r, "errors"),
-               s_int(r, "bad_frames"), json_real_value(json_object_get(r, "rate")), p50, p99);
+               s_int(r, "bad_frames"), json_real_value(json_object_get(r, "rate")), p50, p99, rows);
     }
 }
 

@@ -480,6 +480,11 @@ static json_t *s_status_json(struct s_sup *sv)
             json_object_set_new(o, "capacity", json_integer(hb->capacity));
             json_object_set_new(o, "batch_rows", json_integer(hb->batch_rows));
             json_object_set_new(o, "rss_kb", json_integer((json_int_t)hb->rss_kb));
+            if (hb->steps) {
+                json_object_set_new(o, "steps", json_integer((json_int_t)hb->steps));
+                json_object_set_new(o, "mean_batch_rows",
+                                    json_real((double)hb->step_rows / (double)hb->steps));
+            }
             if (c) {
                 json_object_set_new(o, "received", json_integer((json_int_t)c->received));
                 json_object_set_new(o, "emitted", json_integer((json_int_t)c->emitted));

@@ -1,0 +1,397 @@
+/* reason.c — the reason stage: a `tokens` frame in, a `reasoning` frame out (MODEL.md §1.3).
+ *
+ * The language model writes the reasoning chain after the prompt: text tokens drawn from the
+ * lm_head logits until <begin_of_image> or `max_tokens` (then <begin_of_image> is appended), as
+ * gf_loop_reason does in one process. Requests are batched continuously: each owns one KV slot,
+ * is prefilled one chunk per step, joins the decode at a step boundary, and leaves (freeing its
+ * slot) when its chain is written; one step() is at most one prefill chunk plus one decode
+ * forward for every row in flight. Rows of different requests do not change each other's tokens
+ * (batch-invariant forward, draws keyed by (seed, row, step)).
+ *
+ * While a chain is written, `text_delta` frames {text, ids, step} go to the tap (complete UTF-8
+ * only, the tokenizer's streaming decoder). The `reasoning` frame adds `reasoning_ids` (i32 [n],
+ * ending with <begin_of_image>), `text` (the chain decoded with special tokens kept) and
+ * `caption` (the `text` it came with) to everything the request carried.
+ *
+ * Parameters, request `params` key over the stage's graph `params:` key: seed; text_temperature
+ * over temperature (0 = greedy; default 1); text_top_k over top_k (0 = off); text_top_p over
+ * top_p (1 = off); max_tokens (1..600, default 600). Stage only: model (else the graph's
+ * model:), threads (0 = every core), max_seq (KV positions per row, default 2048), chunk
+ * (prefill tokens per step, default 128). `batch` requests are in flight at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "engine/params.h"
+#include "engine/stage.h"
+#include "model/checkpoint.h"
+#include "model/got_prompt.h"
+#include "model/llm.h"
+#include "model/sampler.h"
+
+enum { S_STREAM_TEXT = 1 }; /* the reference loop's text stream (loop.c): same draws */
+enum { S_FREE, S_PREFILL, S_DECODE };
+
+struct s_req {
+    gf_frame_t *frame; /* owned while the request is here */
+    int state;
+    uint64_t order; /* admission order: prefills go first come, first served */
+    int32_t slot;
+    int32_t *prompt; /* [n_prompt] */
+    int n_prompt, prefilled;
+    int32_t *out; /* [max_tokens + 1] the chain so far */
+    int n_out, max_tokens, delta_from;
+    int32_t boi;
+    struct gf_sampler sampler;
+    uint64_t seed;
+    gf_tok_stream_t *stream;
+};
+
+struct s_reason {
+    struct gf_ckpt *ck;
+    struct gf_backend *be;
+    struct gf_llm *m;
+    struct gf_got_tok *got;
+    struct s_req *reqs; /* [batch] */
+    int n_reqs;
+    struct gf_tok *toks; /* [chunk or batch] one forward's tokens */
+    int *rows;           /* [batch] request of each decode row */
+    float *scratch;      /* [vocab] */
+    int32_t *idx;        /* [vocab] */
+    int chunk, max_seq, vocab;
+    uint64_t next_order;
+    int last_rows; /* rows of the last decode step, logged when it changes */
+};
+
+static const struct gf_param_spec s_temperature = {
+    "text_temperature", NULL, "temperature", 1.0, 0.0, 100.0, 0};
+static const struct gf_param_spec s_top_k = {"text_top_k", NULL, "top_k", 0, 0, 1 << 30, 1};
+static const struct gf_param_spec s_top_p = {"text_top_p", NULL, "top_p", 1.0, 1e-6, 1.0, 0};
+static const struct gf_param_spec s_max_tokens = {"max_tokens", NULL, "max_tokens", 600, 1, 600, 1};
+
+/* --- leaving ---------------------------------------------------------------------------------- */
+
+static void s_req_release(struct s_reason *s, struct s_req *r)
+{
+    if (r->slot >= 0)
+        gf_llm_slots_release(s->m, 1, &r->slot);
+    gf_tok_stream_destroy(&r->stream);
+    free(r->prompt);
+    free(r->out);
+    memset(r, 0, sizeof *r);
+    r->slot = -1;
+    r->state = S_FREE;
+}
+
+static void s_req_fail(gf_stage_t *st, struct s_req *r, int err, const char *why)
+{
+    gf_stage_fail(st, &r->frame, err, "%s", why);
+    s_req_release(gf_stage_info(st)->user, r);
+}
+
+/* Publishes the text the stream gave (owned, may be NULL) with the ids out[delta_from..upto). */
+static void s_delta(gf_stage_t *st, struct s_req *r, char *text, size_t len, int upto)
+{
+    if (text && len) {
+        gf_emit_t *e = gf_stage_begin(st, r->frame, "text_delta");
+        gf_emit_strn(e, "text", text, len);
+        int64_t shape[1] = {upto - r->delta_from};
+        gf_emit_tensor(e, "ids", GF_DTYPE_I32, shape, 1, r->out + r->delta_from);
+        gf_emit_int(e, "step", upto);
+        gf_stage_publish(st, r->frame);
+        r->delta_from = upto;
+    }
+    free(text);
+}
+
+static void s_finish(gf_stage_t *st, struct s_req *r)
+{
+    struct s_reason *s = gf_stage_info(st)->user;
+    char *text = NULL, *chain = NULL;
+    size_t len = 0, chain_len = 0;
+    gf_tok_stream_finish(r->stream, &text, &len);
+    s_delta(st, r, text, len, r->n_out);
+    if (gf_tokenizer_decode(s->got->tok, r->out, r->n_out, 0, &chain, &chain_len) != 0) {
+        s_req_fail(st, r, GF_ENOMEM, "cannot decode the reasoning chain");
+        return;
+    }
+    gf_emit_t *e = gf_stage_begin(st, r->frame, "reasoning");
+    int64_t shape[1] = {r->n_out};
+    gf_emit_tensor(e, "reasoning_ids", GF_DTYPE_I32, shape, 1, r->out);
+    gf_emit_strn(e, "text", chain, chain_len);
+    const char *caption;
+    size_t caption_len;
+    if (gf_frame_get_str(r->frame, "text", &caption, &caption_len) == 0)
+        gf_emit_strn(e, "caption", caption, caption_len);
+    free(chain);
+    gf_stage_send(st, r->frame);
+    gf_stage_done(st, &r->frame);
+    s_req_release(s, r);
+}
+
+/* Records token t of the chain, streams it, and ends the request at <begin_of_image> or
+ * max_tokens (appending <begin_of_image>, as infer.py does). */
+static void s_take(gf_stage_t *st, struct s_req *r, int32_t t)
+{
+    char *text = NULL;
+    size_t len = 0;
+    r->out[r->n_out++] = t;
+    int end = t == r->boi || r->n_out >= r->max_tokens;
+    if (end && t != r->boi)
+        r->out[r->n_out++] = r->boi;
+    for (int i = r->n_out - (end && t != r->boi ? 2 : 1); i < r->n_out; i++) {
+        text = NULL, len = 0;
+        if (gf_tok_stream_step(r->stream, r->out[i], &text, &len) == 0)
+            s_delta(st, r, text, len, i + 1);
+        else
+            free(text);
+    }
+    if (end)
+        s_finish(st, r);
+}
+
+static int32_t s_draw(struct s_reason *s, struct s_req *r, const float *logits)
+{
+    double u = gf_rng_uniform(r->seed, S_STREAM_TEXT, 0, (uint32_t)r->n_out);
+    return gf_sample(logits, s->vocab, &r->sampler, u, s->scratch, s->idx);
+}
+
+/* --- joining ---------------------------------------------------------------------------------- */
+
+/* Reads and checks one request; 0, or a GF_E* with `why` for its error frame. */
+static int s_admit(struct s_reason *s, const struct gf_stage_def *def, struct s_req *r, char *why,
+                   size_t whylen)
+{
+    double temperature, top_k, top_p, max_tokens;
+    int rc;
+    if ((rc = gf_params_ids(r->frame, "prompt_ids", s->vocab, &r->prompt, &r->n_prompt, why,
+                            whylen)) < 0 ||
+        (rc = gf_params_special(r->frame, "begin_of_image", s->vocab, &r->boi, why, whylen)) < 0 ||
+        (rc = gf_params_seed(r->frame, def, 1000, &r->seed, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s_temperature, &temperature, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s_top_k, &top_k, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s_top_p, &top_p, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s_max_tokens, &max_tokens, why, whylen)) < 0)
+        return rc;
+    r->sampler = (struct gf_sampler){(float)temperature, (int)top_k, (float)top_p};
+    r->max_tokens = (int)max_tokens;
+    if (r->n_prompt + r->max_tokens + 1 > s->max_seq) {
+        snprintf(why, whylen,
+                 "the prompt of %d tokens with up to %d more does not fit the context of %d "
+                 "positions",
+                 r->n_prompt, r->max_tokens + 1, s->max_seq);
+        return GF_EINVAL;
+    }
+    r->out = malloc(((size_t)r->max_tokens + 1) * sizeof *r->out);
+    r->stream = gf_tok_stream_new(s->got->tok, 0);
+    if (!r->out || !r->stream)
+        return GF_ENOMEM;
+    if ((rc = gf_llm_slots_acquire(s->m, 1, &r->slot)) < 0) {
+        snprintf(why, whylen, "no free KV slot");
+        return rc;
+    }
+    r->state = S_PREFILL;
+    r->order = s->next_order++;
+    return 0;
+}
+
+static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
+{
+    struct gf_stage_info *info = gf_stage_info(st);
+    struct s_reason *s = info->user;
+    for (int i = 0; i < n; i++) {
+        struct s_req *r = NULL;
+        for (int k = 0; k < s->n_reqs && !r; k++)
+            if (s->reqs[k].state == S_FREE && !s->reqs[k].frame)
+                r = &s->reqs[k];
+        if (!r) { /* the runtime hands at most `batch` frames at once: not reached */
+            gf_stage_fail(st, &frames[i], GF_EBUSY, "no free request slot");
+            continue;
+        }
+        char why[256] = "";
+        r->frame = frames[i];
+        frames[i] = NULL;
+        int rc = s_admit(s, info->def, r, why, sizeof why);
+        if (rc < 0)
+            s_req_fail(st, r, rc, why[0] ? why : gf_strerror(rc));
+    }
+    return 0;
+}
+
+/* --- stepping --------------------------------------------------------------------------------- */
+
+/* One chunk of the oldest waiting prefill; on its last chunk the first token is drawn and the
+ * request joins the decode. */
+static int s_prefill_step(gf_stage_t *st, struct s_reason *s)
+{
+    struct s_req *r = NULL;
+    for (int k = 0; k < s->n_reqs; k++)
+        if (s->reqs[k].state == S_PREFILL && (!r || s->reqs[k].order < r->order))
+            r = &s->reqs[k];
+    if (!r)
+        return 0;
+    int n = r->n_prompt - r->prefilled < s->chunk ? r->n_prompt - r->prefilled : s->chunk;
+    for (int i = 0; i < n; i++) {
+        int p = r->prefilled + i;
+        s->toks[i] = (struct gf_tok){r->prompt[p], r->slot, p, GF_TOK_TEXT, p == r->n_prompt - 1};
+    }
+    int rc = gf_llm_forward(s->m, s->toks, n);
+    if (rc < 0) {
+        s_req_fail(st, r, rc, "the prefill failed");
+        return 0;
+    }
+    r->prefilled += n;
+    if (r->prefilled < r->n_prompt)
+        return 0;
+    r->state = S_DECODE;
+    s_take(st, r, s_draw(s, r, gf_llm_text_logits(s->m)));
+    return 0;
+}
+
+/* One decode forward for every request in S_DECODE, one token each. */
+static int s_decode_step(gf_stage_t *st, struct s_reason *s)
+{
+    int n = 0;
+    for (int k = 0; k < s->n_reqs; k++) {
+        struct s_req *r = &s->reqs[k];
+        if (r->state != S_DECODE)
+            continue;
+        s->toks[n] = (struct gf_tok){r->out[r->n_out - 1], r->slot, r->n_prompt + r->n_out - 1,
+                                     GF_TOK_TEXT, 1};
+        s->rows[n++] = k;
+    }
+    if (n != s->last_rows && n > 0)
+        gf_log_info("decode batch: %d request%s", n, n == 1 ? "" : "s");
+    s->last_rows = n;
+    if (n == 0)
+        return 0;
+    gf_stage_count_step(st, n);
+    int rc = gf_llm_forward(s->m, s->toks, n);
+    if (rc < 0) {
+        for (int i = 0; i < n; i++)
+            s_req_fail(st, &s->reqs[s->rows[i]], rc, "the decode step failed");
+        return rc;
+    }
+    const float *lg = gf_llm_text_logits(s->m); /* [n][vocab] in row order */
+    for (int i = 0; i < n; i++) {
+        struct s_req *r = &s->reqs[s->rows[i]];
+        s_take(st, r, s_draw(s, r, lg + (size_t)i * s->vocab));
+    }
+    return 0;
+}
+
+static int s_step(gf_stage_t *st)
+{
+    struct s_reason *s = gf_stage_info(st)->user;
+    s_prefill_step(st, s);
+    s_decode_step(st, s);
+    for (int k = 0; k < s->n_reqs; k++)
+        if (s->reqs[k].state != S_FREE)
+            return 1;
+    return 0;
+}
+
+/* --- life ------------------------------------------------------------------------------------- */
+
+static void s_shutdown(gf_stage_t *st)
+{
+    struct s_reason *s = gf_stage_info(st)->user;
+    if (!s)
+        return;
+    for (int k = 0; k < s->n_reqs; k++) {
+        if (s->reqs[k].frame)
+            gf_stage_done(st, &s->reqs[k].frame);
+        s_req_release(s, &s->reqs[k]);
+    }
+    gf_llm_destroy(&s->m);
+    gf_backend_destroy(&s->be);
+    gf_ckpt_close(&s->ck);
+    gf_got_tok_destroy(&s->got);
+    free(s->reqs), free(s->toks), free(s->rows), free(s->scratch), free(s->idx);
+    free(s);
+    gf_stage_info(st)->user = NULL;
+}
+
+static int s_init(gf_stage_t *st)
+{
+    struct gf_stage_info *info = gf_stage_info(st);
+    const struct gf_stage_def *def = info->def;
+    const char *dir = gf_graph_param(def, "model");
+    char err[1024];
+    int rc = GF_ENOMEM;
+    if (!dir)
+        dir = info->graph->model;
+    if (!dir || !*dir) {
+        gf_log_error("no checkpoint: set 'model:' in the graph or 'params.model' of stage '%s'",
+                     def->name);
+        return GF_EINVAL;
+    }
+    if (info->device.type != GF_DEVICE_CPU) {
+        gf_log_error(
+            "stage '%s' replica %d: device cuda:%d, but this build has only the CPU backend",
+            def->name, info->replica, info->device.index);
+        return GF_EUNSUPPORTED;
+    }
+    struct s_reason *s = calloc(1, sizeof *s);
+    if (!s)
+        return GF_ENOMEM;
+    info->user = s;
+    if ((rc = gf_ckpt_open(dir, &s->ck)) < 0) {
+        gf_log_error("cannot open the checkpoint '%s'", dir);
+        goto fail;
+    }
+    if ((rc = gf_got_tok_open(dir, &s->got, err, sizeof err)) < 0) {
+        gf_log_error("cannot load the tokenizer of '%s': %s", dir, err);
+        goto fail;
+    }
+    s->vocab = s->ck->cfg.vocab;
+    s->n_reqs = def->batch;
+    s->chunk = (int)gf_graph_param_long(def, "chunk", 128);
+    s->max_seq = (int)gf_graph_param_long(def, "max_seq", 2048);
+    if (s->max_seq > s->ck->cfg.max_pos)
+        s->max_seq = s->ck->cfg.max_pos;
+    if (s->chunk < 1 || s->max_seq < 2) {
+        gf_log_error("stage '%s': chunk %d and max_seq %d must be positive", def->name, s->chunk,
+                     s->max_seq);
+        rc = GF_EINVAL;
+        goto fail;
+    }
+    int width = s->chunk > s->n_reqs ? s->chunk : s->n_reqs;
+    rc = GF_ENOMEM;
+    s->be = gf_backend_cpu_new((int)gf_graph_param_long(def, "threads", 0));
+    s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
+    s->toks = calloc(width, sizeof *s->toks);
+    s->rows = calloc(s->n_reqs, sizeof *s->rows);
+    s->scratch = malloc((size_t)s->vocab * sizeof *s->scratch);
+    s->idx = malloc((size_t)s->vocab * sizeof *s->idx);
+    if (!s->be || !s->reqs || !s->toks || !s->rows || !s->scratch || !s->idx)
+        goto fail;
+    for (int k = 0; k < s->n_reqs; k++)
+        s->reqs[k].slot = -1;
+    if ((rc = gf_llm_new(s->be, s->ck, s->n_reqs, s->max_seq, width, &s->m)) < 0) {
+        gf_log_error("cannot size the model for %d rows of %d positions", s->n_reqs, s->max_seq);
+        goto fail;
+    }
+    gf_log_info("model '%s' loaded: %d rows of %d positions, prefill chunks of %d", dir, s->n_reqs,
+                s->max_seq, s->chunk);
+    return 0;
+fail:
+    s_shutdown(st);
+    return rc;
+}
+
+static const struct gf_stage_ops s_ops = {
+    .kind = "reason",
+    .init = s_init,
+    .process = s_process,
+    .step = s_step,
+    .shutdown = s_shutdown,
+};
+
+int main(int argc, char **argv)
+{
+    return gf_stage_main(argc, argv, &s_ops);
+}
