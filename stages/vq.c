@@ -148,6 +148,12 @@ static int s_init(gf_stage_t *st)
                      info->def->name);
         return GF_EINVAL;
     }
+    if (info->device.type != GF_DEVICE_CPU) {
+        gf_log_error("stage '%s' replica %d: device cuda:%d, but this build has only the CPU "
+                     "backend",
+                     info->def->name, info->replica, info->device.index);
+        return GF_EUNSUPPORTED;
+    }
     struct s_vq *s = calloc(1, sizeof *s);
     if (!s)
         return GF_ENOMEM;

@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
-# `make run`: starts the default pipeline, sends it the example request, prints the answer and
-# where it was written, and stops the pipeline (SIGTERM: drain, then stop in order).
+# `make run`: the GoT-R1 pipeline on the CPU (pipelines/got-r1-cpu.yaml) on its default
+# checkpoint — a small random one made by tools/mkmodel when models/got-r1-tiny is absent —
+# for one example prompt, writing the files under out/ and printing where they are.
+#   PROMPT="..." make run          another prompt
+#   MODEL=/path/to/GoT-R1-1B make run   a downloaded checkpoint (HF layout) instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/build/bin:$PATH
-pipeline=${PIPELINE:-pipelines/layout.yaml}
-chain=${CHAIN:-tests/data/reasoning-1B.txt}
-gotflow check "$pipeline"
-gotflow run "$pipeline" &
-sup=$!
-trap 'kill -TERM $sup 2>/dev/null || true; wait $sup 2>/dev/null || true' EXIT
-gotflow status "$pipeline" --wait-ready --timeout 30 >/dev/null
-gotflow status "$pipeline"
-echo
-echo "request: the reasoning chain in $chain"
-jq -Rsc '{id: "example", kind: "reasoning", text: .}' "$chain" >out.request.json
-gotflow submit "$pipeline" out.request.json --max-bin 0 >out.answer.json
-rm -f out.request.json
-jq '{id, kind, objects, issues, timings}' out.answer.json
-rm -f out.answer.json
-echo
-echo "the whole result: out/example.json"
+prompt=${PROMPT:-"a red apple to the left of a blue vase on a wooden table"}
+model=${MODEL:-}
+if [ -z "$model" ] && [ ! -f models/got-r1-tiny/config.json ]; then
+    echo "making the default checkpoint models/got-r1-tiny (random weights: the pipeline runs for"
+    echo "real, but the pictures are noise; MODEL=DIR points at a real GoT-R1 checkpoint)"
+    mkmodel --out models/got-r1-tiny --vq-ch 32 >/dev/null
+fi
+gotflow check pipelines/got-r1-cpu.yaml
+args=(generate "$prompt" --pipeline pipelines/got-r1-cpu.yaml --out out --seed 42)
+[ -n "$model" ] && args+=(--model "$model")
+[ -z "$model" ] && args+=(--max-tokens 64)
+gotflow "${args[@]}"

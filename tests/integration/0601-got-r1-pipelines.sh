@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # The shipped GoT-R1 graphs: each passes `gotflow check`; the CPU default runs as shipped (only
 # its model and output folder pointed elsewhere) on a tiny checkpoint and answers a caption with
-# a chain ending in <begin_of_image> and a 24x24 grid of image codes; a GPU graph on a build
+# a chain ending in <begin_of_image>, a 24x24 grid of image codes and a 384x384 picture; a GPU graph on a build
 # without the CUDA backend refuses to start its model stages with a message saying so.
 . "$(dirname "$0")/lib.sh"
 for f in "$top"/pipelines/got-r1*.yaml; do
     gotflow check "$f" >/dev/null || fail "'$f' does not pass gotflow check"
 done
-mkmodel --out "$work/ckpt" --vq-ch 0 >/dev/null
+mkmodel --out "$work/ckpt" --vq-ch 32 >/dev/null
 sed -e "s|^model: .*|model: $work/ckpt|" -e "s|out: out|out: $work/out|" \
     "$top/pipelines/got-r1-cpu.yaml" >"$work/cpu.yaml"
 start_pipeline "$work/cpu.yaml"
 echo '{"id": "x", "text": "a red apple on a table", "params": {"seed": 5, "max_tokens": 40}}' |
     gotflow submit "$work/cpu.yaml" --timeout 60 >"$work/out.jsonl" || fail "no result"
-jq -e '.kind == "result" and .from == "image_tokens" and .grid == [24, 24]
-       and .codes.shape == [1, 576] and (.text | endswith("<begin_of_image>"))
+jq -e '.kind == "result" and .from == "image" and .grid == [24, 24] and .image_size == [384, 384]
+       and (.png | length) == 1 and .codes.shape == [1, 576] and (.text | endswith("<begin_of_image>"))
        and .reasoning_ids.shape[0] <= 41' "$work/out.jsonl" >/dev/null ||
     fail "unexpected result: $(head -c 600 "$work/out.jsonl")"
 stop_pipeline

@@ -268,11 +268,11 @@ static void s_pack_request(const struct s_opts *o, const char *id, msgpack_sbuff
     msgpack_pack_int64(&pk, o->seed);
     msgpack_pack_str_with_body(&pk, "cfg_weight", 10);
     msgpack_pack_double(&pk, o->cfg_weight);
-    msgpack_pack_str_with_body(&pk, "temperature", 11);
+    msgpack_pack_str_with_body(&pk, "text_temperature", 16);
     msgpack_pack_double(&pk, o->text_temp);
     msgpack_pack_str_with_body(&pk, "image_temperature", 17);
     msgpack_pack_double(&pk, o->image_temp);
-    msgpack_pack_str_with_body(&pk, "parallel", 8);
+    msgpack_pack_str_with_body(&pk, "parallel_size", 13);
     msgpack_pack_int64(&pk, o->parallel);
     msgpack_pack_str_with_body(&pk, "max_tokens", 10);
     msgpack_pack_int64(&pk, o->max_tokens);
@@ -293,6 +293,9 @@ static void s_subscribe(void *sub, const gf_graph_t *g, const char *run_dir, con
         zmq_connect(sub, ep);
     }
 }
+
+static int s_bar_open;       /* a progress bar line is on the terminal, not yet ended */
+static long long s_bar_of; /* its total */
 
 /* A tap frame of our request: stream the chain, draw the progress bar. */
 static void s_on_tap(void *sub, const char *id, int quiet)
@@ -319,6 +322,10 @@ static void s_on_tap(void *sub, const char *id, int quiet)
         } else if (strcmp(f->kind, "progress") == 0 && gf_frame_get_int(f, "step", &step) == 0 &&
                    gf_frame_get_int(f, "of", &of) == 0 && of > 0) {
             int w = 40, done = (int)(step * w / of);
+            if (!s_bar_open)
+                fputc('\n', stdout), fflush(stdout);
+            s_bar_open = step < of;
+            s_bar_of = of;
             fprintf(stderr, "\rimage tokens [%.*s%*s] %lld/%lld", done,
                     "########################################", w - done, "", (long long)step,
                     (long long)of);
@@ -375,6 +382,11 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
             zmq_msg_close(&m);
         }
     }
+    if (s_bar_open && answer && strcmp(answer->kind, "error") != 0) /* the last steps */
+        fprintf(stderr, "\rimage tokens [########################################] %lld/%lld\n",
+                s_bar_of, s_bar_of);
+    else if (s_bar_open)
+        fputc('\n', stderr);
     if (!answer)
         fprintf(stderr, "gotflow generate: no answer within %ld s\n", o->timeout_s);
 out:
