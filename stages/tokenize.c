@@ -45,6 +45,13 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
             gf_stage_fail(st, &frames[i], GF_ESCHEMA, "no 'text' string (the caption)");
             continue;
         }
+        size_t k = 0;
+        while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' || text[k] == '\r'))
+            k++;
+        if (k == len) {
+            gf_stage_fail(st, &frames[i], GF_EINVAL, "empty prompt: 'text' holds no caption");
+            continue;
+        }
         char *caption = strndup(text, len);
         struct gf_ids ids = {0};
         int err = caption ? gf_got_encode_prompt(got, caption, &ids) : GF_ENOMEM;

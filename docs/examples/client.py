@@ -49,10 +49,8 @@ def main():
             if frame["id"] == "-":
                 return status
         else:
-            # tensors and other bin values arrive as bytes; keep JSON output printable
-            shown = {k: (v if not isinstance(v, bytes) else "<%d bytes>" % len(v))
-                     for k, v in frame.items()}
-            print(json.dumps(shown))
+            # tensors, PNGs and other bin values arrive as bytes, at any depth; print their size
+            print(json.dumps(frame, default=lambda v: "<%d bytes>" % len(v)))
     return status
 
 
