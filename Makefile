@@ -176,8 +176,8 @@ fuzz-bins: $(FUZZ_BIN)
 $(BUILD)/fuzz/%: tests/fuzz/%.c build/fuzz-lib/libgotflow.a
 	$(quiet) FUZZ $@
 	@mkdir -p $(dir $@)
-	$(Q)clang -std=c11 $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer \
-	    $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -o $@ $^ $(LDLIBS)
+	$(Q)clang -std=c11 $(filter-out -MMD -MP,$(CPPFLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -o $@ $< build/fuzz-lib/libgotflow.a $(LDLIBS)
 
 format:
 	clang-format -i $$(find common stages tools tests -name '*.[ch]' -o -name '*.cu')
