@@ -688,9 +688,9 @@ static void test_placement_list(void **state)
     assert_string_equal(ep, "tcp://10.0.0.1:7004");
     gf_graph_destroy(&g);
     const char *empty = "placement: {reason: []}\nstages: [reason]\n";
-    assert_int_equal(gf_graph_parse(empty, strlen(empty), "p.yaml", NULL, NULL, &g, s_err,
-                                    sizeof s_err),
-                     GF_ESCHEMA);
+    assert_int_equal(
+        gf_graph_parse(empty, strlen(empty), "p.yaml", NULL, NULL, &g, s_err, sizeof s_err),
+        GF_ESCHEMA);
     assert_non_null(strstr(s_err, "p.yaml:1:21: placement of 'reason' is an empty list"));
 }
 

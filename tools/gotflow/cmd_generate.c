@@ -294,7 +294,7 @@ static void s_subscribe(void *sub, const gf_graph_t *g, const char *run_dir, con
     }
 }
 
-static int s_bar_open;       /* a progress bar line is on the terminal, not yet ended */
+static int s_bar_open;     /* a progress bar line is on the terminal, not yet ended */
 static long long s_bar_of; /* its total */
 
 /* A tap frame of our request: stream the chain, draw the progress bar. */
