@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 tok=${1:-tests/data/deepseek-llm/tokenizer.json}
 corpus=${2:-tests/oracle/goldens/tokenizer/got-r1.jsonl}
 passes=${3:-5}
-py=${GOTFLOW_VENV:-.venv}/bin/python
+py=${GOTFLOW_VENV:-.venv/requirements-tokenizer}/bin/python
 make -s build/bench/bench_tokenizer
 c_out=$(build/bench/bench_tokenizer "$tok" "$corpus" "$passes")
 hf_out=$(RAYON_NUM_THREADS=1 "$py" tools/bench/bench_tokenizer_hf.py "$tok" "$corpus" "$passes")
