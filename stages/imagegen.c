@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/params.h"
+#include "engine/pace.h"
 #include "engine/stage.h"
 #include "model/checkpoint.h"
 #include "model/imagegen.h"
@@ -52,8 +53,9 @@ struct s_imagegen {
     int n_reqs;
     struct gf_tok *toks; /* [chunk] one re-prefill forward */
     int chunk;
-    float *scratch; /* [2 * image_vocab] */
-    int32_t *idx;   /* [image_vocab] */
+    struct gf_pace pace; /* re-prefill tokens per step, up to chunk, sized to ~0.5 s */
+    float *scratch;      /* [2 * image_vocab] */
+    int32_t *idx;        /* [image_vocab] */
     int grid_h, grid_w, n_image, n_rows, max_seq, progress_every;
     uint64_t next_order;
     int last_running; /* requests in the last step, logged when it changes */
@@ -200,7 +202,8 @@ static void s_prefill_step(gf_stage_t *st, struct s_imagegen *s)
     if (!r)
         return;
     int per_row = r->n_seq - 1, total = r->rows * per_row, cfg = r->ig.cfg_weight > 1, n = 0;
-    for (; n < s->chunk && r->prefilled + n < total; n++) {
+    int64_t t0 = gf_now_us();
+    for (; n < s->pace.now && r->prefilled + n < total; n++) {
         int k = (r->prefilled + n) / per_row, p = (r->prefilled + n) % per_row;
         int32_t id = cfg && (k & 1) && p > 0 ? r->ig.pad_id : r->seq[p];
         s->toks[n] = (struct gf_tok){id, r->ig.slots[k], p, GF_TOK_TEXT, 0};
@@ -209,6 +212,7 @@ static void s_prefill_step(gf_stage_t *st, struct s_imagegen *s)
         s_req_fail(st, r, GF_EINVAL, "the re-prefill failed");
         return;
     }
+    gf_pace_update(&s->pace, n, gf_now_us() - t0);
     r->prefilled += n;
     if (r->prefilled < total)
         return;
@@ -358,6 +362,7 @@ static int s_init(gf_stage_t *st)
     s->scratch = malloc((size_t)IV * 2 * sizeof *s->scratch);
     s->idx = malloc((size_t)IV * sizeof *s->idx);
     s->toks = calloc(s->chunk, sizeof *s->toks);
+    gf_pace_init(&s->pace, s->chunk, 500000);
     if (!s->be || !s->reqs || !s->ig || !s->scratch || !s->idx || !s->toks)
         goto fail;
     for (int k = 0; k < s->n_reqs; k++)

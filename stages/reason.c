@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/params.h"
+#include "engine/pace.h"
 #include "engine/stage.h"
 #include "model/checkpoint.h"
 #include "model/got_prompt.h"
@@ -62,6 +63,7 @@ struct s_reason {
     float *scratch;      /* [vocab] */
     int32_t *idx;        /* [vocab] */
     int chunk, max_seq, vocab;
+    struct gf_pace pace; /* prefill tokens per step, up to chunk, sized to ~0.5 s */
     uint64_t next_order;
     int last_rows; /* rows of the last decode step, logged when it changes */
 };
@@ -233,7 +235,8 @@ static int s_prefill_step(gf_stage_t *st, struct s_reason *s)
             r = &s->reqs[k];
     if (!r)
         return 0;
-    int n = r->n_prompt - r->prefilled < s->chunk ? r->n_prompt - r->prefilled : s->chunk;
+    int n = r->n_prompt - r->prefilled < s->pace.now ? r->n_prompt - r->prefilled : s->pace.now;
+    int64_t t0 = gf_now_us();
     for (int i = 0; i < n; i++) {
         int p = r->prefilled + i;
         s->toks[i] = (struct gf_tok){r->prompt[p], r->slot, p, GF_TOK_TEXT, p == r->n_prompt - 1};
@@ -243,6 +246,7 @@ static int s_prefill_step(gf_stage_t *st, struct s_reason *s)
         s_req_fail(st, r, rc, "the prefill failed");
         return 0;
     }
+    gf_pace_update(&s->pace, n, gf_now_us() - t0);
     r->prefilled += n;
     if (r->prefilled < r->n_prompt)
         return 0;
@@ -364,6 +368,7 @@ static int s_init(gf_stage_t *st)
     s->be = gf_backend_cpu_new((int)gf_graph_param_long(def, "threads", 0));
     s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
     s->toks = calloc(width, sizeof *s->toks);
+    gf_pace_init(&s->pace, s->chunk, 500000);
     s->rows = calloc(s->n_reqs, sizeof *s->rows);
     s->scratch = malloc((size_t)s->vocab * sizeof *s->scratch);
     s->idx = malloc((size_t)s->vocab * sizeof *s->idx);

@@ -3,7 +3,9 @@
 # separate processes) against the single-process reference loop (tests/tools/ref-loop), on one
 # small random checkpoint, in the same run: one request alone (engine overhead), then N requests
 # (default 4) submitted together against N sequential reference runs (what batching buys).
-# Both run the model with one thread; SIZE="--hidden 256 ..." changes the checkpoint.
+# Both run the model with one thread; SIZE="--hidden 256 ..." changes the checkpoint (SIZE="--size
+# 1b --dtype bf16" for 1B shapes), MAX_TOKENS the chain length (100), IMAGE_SIZE the picture side
+# the image tokens stand for (384: 24x24 tokens), ROUNDS the rounds (3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-4}
@@ -13,7 +15,9 @@ export GOTFLOW_STAGE_PATH=$PWD/build/bin
 sup=
 trap '[ -n "$sup" ] && kill -TERM $sup 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 mkmodel --out "$work/ckpt" --vq-ch 0 ${SIZE:---hidden 256 --intermediate 688 --layers 4} >/dev/null
-max_tokens=100
+max_tokens=${MAX_TOKENS:-100}
+image_size=${IMAGE_SIZE:-384}
+n_image=$(((image_size / 16) * (image_size / 16)))
 cat >"$work/p.yaml" <<YAML
 name: bench-pipeline
 model: $work/ckpt
@@ -22,7 +26,8 @@ stages:
   tokenize: {kind: tokenize}
   reason: {kind: reason, batch: $n, params: {temperature: 0, max_tokens: $max_tokens, threads: 1}}
   layout: {kind: layout}
-  imagegen: {kind: imagegen, batch: $n, params: {cfg_weight: 5, threads: 1}}
+  imagegen: {kind: imagegen, batch: $n, params: {cfg_weight: 5, threads: 1, image_size: $image_size,
+                                                  rows: $((2 * n))}}
   sink: {kind: sink}
 edges: [gateway -> tokenize -> reason -> layout -> imagegen -> sink]
 YAML
@@ -33,9 +38,9 @@ gotflow run "$work/p.yaml" >"$work/sup.log" 2>&1 &
 sup=$!
 gotflow status "$work/p.yaml" --wait-ready --timeout 60 >/dev/null
 req() { printf '{"id": "r%s", "text": "%s", "params": {"seed": %s}}\n' "$1" "$(caption "$1")" "$1"; }
-ref() { build/test-bin/ref-loop "$work/ckpt" "$(caption "$1")" $max_tokens 576 1 5 "$1" 0 1 >/dev/null; }
+ref() { build/test-bin/ref-loop "$work/ckpt" "$(caption "$1")" $max_tokens $n_image 1 5 "$1" 0 1 >/dev/null; }
 # rounds interleaved, so that both sides see the same (shared, busy) machine
-for round in 1 2 3; do
+for round in $(seq 1 "${ROUNDS:-3}"); do
     t0=$(now); req "$round" | gotflow submit "$work/p.yaml" --timeout 300 >"$work/one.json"; t1=$(now)
     ref "$round"; t2=$(now)
     echo "one $(echo "$t1 - $t0" | bc) $(echo "$t2 - $t1" | bc) $(jq -c .timings "$work/one.json")"
