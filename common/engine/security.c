@@ -28,9 +28,9 @@ int gf_key_file_read(const char *path, char public_key[GF_KEY_Z85], char secret_
     while (fgets(line, sizeof line, f)) {
         char key[GF_KEY_Z85 + 8];
         if (sscanf(line, "public: %45s", key) == 1 && strlen(key) == 40)
-            snprintf(public_key, GF_KEY_Z85, "%s", key);
+            memcpy(public_key, key, GF_KEY_Z85); /* 40 characters and the NUL */
         else if (sscanf(line, "secret: %45s", key) == 1 && strlen(key) == 40)
-            snprintf(secret_key, GF_KEY_Z85, "%s", key);
+            memcpy(secret_key, key, GF_KEY_Z85);
     }
     fclose(f);
     if (!public_key[0] || !secret_key[0]) {
