@@ -12,7 +12,7 @@ sed -e "s|^model: .*|model: $work/ckpt|" -e "s|out: out|out: $work/out|" \
     "$top/pipelines/got-r1-cpu.yaml" >"$work/cpu.yaml"
 start_pipeline "$work/cpu.yaml"
 echo '{"id": "x", "text": "a red apple on a table", "params": {"seed": 5, "max_tokens": 40}}' |
-    gotflow submit "$work/cpu.yaml" --timeout 60 >"$work/out.jsonl" || fail "no result"
+    gotflow submit "$work/cpu.yaml" --timeout 300 >"$work/out.jsonl" || fail "no result"
 jq -e '.kind == "result" and .from == "image" and .grid == [24, 24] and .image_size == [384, 384]
        and (.png | length) == 1 and .codes.shape == [1, 576] and (.text | endswith("<begin_of_image>"))
        and .reasoning_ids.shape[0] <= 41' "$work/out.jsonl" >/dev/null ||
