@@ -153,10 +153,10 @@ int gf_config_parse(const char *path, const char *text, struct gf_model_config *
     return bad ? GF_ESCHEMA : 0;
 }
 
-int gf_config_load(const char *dir, struct gf_model_config *cfg)
+int gf_config_read(const char *dir, char *path, size_t pathlen, char **text_p)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
+    *text_p = NULL;
+    snprintf(path, pathlen, "%s/config.json", dir);
     FILE *f = fopen(path, "rb");
     if (!f) {
         gf_log_error("cannot open '%s': %m", path);
@@ -181,9 +181,21 @@ int gf_config_load(const char *dir, struct gf_model_config *cfg)
         len += got;
     } while (got > 0);
     text[len] = 0;
-    rc = gf_config_parse(path, text, cfg);
+    *text_p = text;
+    text = NULL;
+    rc = 0;
 out:
     fclose(f);
+    free(text);
+    return rc;
+}
+
+int gf_config_load(const char *dir, struct gf_model_config *cfg)
+{
+    char path[4096], *text;
+    int rc = gf_config_read(dir, path, sizeof path, &text);
+    if (rc == 0)
+        rc = gf_config_parse(path, text, cfg);
     free(text);
     return rc;
 }

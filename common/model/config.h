@@ -29,6 +29,10 @@ struct gf_model_config {
     int aligner_depth; /* 2 for mlp_gelu as published */
 };
 
+/* Reads DIR/config.json (at most 16 MiB) into a NUL-terminated text (caller frees); `path`
+ * receives the file's path for messages. 0, or GF_EIO / GF_ETOOBIG / GF_ENOMEM, logged. */
+int gf_config_read(const char *dir, char *path, size_t pathlen, char **text_p);
+
 /* Reads and checks `dir`/config.json. Each problem is logged on its own line; returns 0,
  * GF_EIO, GF_EPARSE or GF_ESCHEMA. */
 int gf_config_load(const char *dir, struct gf_model_config *cfg);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/vq.h"
+#include "model/config.h"
 
 struct s_conv {
     struct gf_mat w, b; /* [cout][cin*k*k], [cout] */
@@ -164,35 +165,10 @@ int gf_vq_config_parse(const char *path, const char *text, struct gf_vq_config *
 
 static int s_config_load(const char *dir, struct gf_vq_config *c)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        gf_log_error("cannot open '%s': %m", path);
-        return GF_EIO;
-    }
-    char *text = NULL;
-    size_t cap = 0, len = 0, got;
-    int rc = GF_ENOMEM;
-    do {
-        if (len + 4096 + 1 > cap) {
-            if (cap > (16u << 20)) {
-                gf_log_error("'%s': larger than 16 MiB", path);
-                rc = GF_ETOOBIG;
-                goto out;
-            }
-            char *t = realloc(text, cap = cap * 2 + 8192);
-            if (!t)
-                goto out;
-            text = t;
-        }
-        got = fread(text + len, 1, 4096, f);
-        len += got;
-    } while (got > 0);
-    text[len] = 0;
-    rc = gf_vq_config_parse(path, text, c);
-out:
-    fclose(f);
+    char path[4096], *text;
+    int rc = gf_config_read(dir, path, sizeof path, &text);
+    if (rc == 0)
+        rc = gf_vq_config_parse(path, text, c);
     free(text);
     return rc;
 }
