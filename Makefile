@@ -8,6 +8,8 @@
 #   make fuzz       build the libFuzzer targets (clang); run each for FUZZ_RUNS inputs (default
 #                   100000) or FUZZ_SECONDS (default 600), whichever ends first
 #   make format     clang-format every .c/.h/.cu file
+#   make gpu        only the CUDA backend, the model library and the GPU check programs (what
+#                   tests/gpu/run.sh builds; needs nvcc and jansson, nothing else)
 #   make deps       apt-get install the Debian packages the build and the tests need
 #   V=1             show full compile lines
 
@@ -27,7 +29,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(BUILD)/gen -MMD -MP
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm -ldl
 
 ifeq ($(V),1)
 Q :=
@@ -63,12 +65,39 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c tests/oracle/test_*.c)
 UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 # CUDA: compiled and linked whenever nvcc exists (the GPU itself is only needed to run it).
+# The backend is a shared object, build/lib/libgotflow-cuda.so, that libgotflow loads with
+# dlopen when a stage asks for cuda:N (kernels/cuda_load.c): linking the CUDA runtime and
+# cuBLAS into a program costs ~150 ms at every start, and most programs never use a GPU.
+# Only Hopper code (sm_90, plus its PTX) is built: one target keeps compile time small.
 CU_SRC := $(wildcard common/kernels/cuda/*.cu)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+CU_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCCFLAGS ?= -O3 -g
+CUDA_SO := $(BUILD)/lib/libgotflow-cuda.so
+ifeq ($(HAVE_NVCC),1)
+CUDA_HOME := $(realpath $(dir $(realpath $(shell command -v $(NVCC))))..)
+CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib))
+CU_OBJ := $(patsubst %.cu,$(BUILD)/cuobj/%.o,$(CU_SRC))
+CUDA_TARGETS := $(CUDA_SO)
+$(BUILD)/obj/common/kernels/cuda_load.o: CPPFLAGS += -DGF_CUDA_LIB='"$(abspath $(CUDA_SO))"'
+endif
 
-.PHONY: all run test bench format deps clean oracle asan fuzz
+# The model runtime alone (no transport, no engine): what the GPU check programs link, so
+# that `make gpu` builds on a machine with nvcc and jansson only.
+MODEL_SRC := $(wildcard common/core/error.c common/core/log.c common/kernels/*.c \
+               common/kernels/cpu/*.c) \
+             $(addprefix common/model/,checkpoint.c config.c safetensors.c llm.c vq.c loop.c \
+               imagegen.c sampler.c)
+MODEL_LIB := $(BUILD)/libgotflow-model.a
+GPU_SRC := $(wildcard tests/gpu/*.c)
+GPU_BIN := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(GPU_SRC)) $(BUILD)/gpu/mkmodel
+MODEL_LDLIBS := -ljansson -lpthread -lm -ldl
+
+.PHONY: all run test bench format deps clean oracle asan fuzz gpu
 .SECONDARY:
-all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN)
+all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN) \
+     $(CUDA_TARGETS) $(GPU_BIN)
+gpu: $(CUDA_TARGETS) $(GPU_BIN)
 
 # --- rules ---------------------------------------------------------------------------------
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
@@ -80,7 +109,8 @@ $(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
 	$(quiet) CC $<
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+# NO_PROTO=1 (make gpu on a machine without protoc-c): the model objects need no protocol.
+$(BUILD)/obj/%.o: %.c | $(if $(NO_PROTO),,$(PROTO_H))
 	$(quiet) CC $<
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
@@ -88,6 +118,32 @@ $(BUILD)/obj/%.o: %.c | $(PROTO_H)
 $(LIB): $(LIB_OBJ)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(MODEL_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(MODEL_SRC))
+	$(quiet) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/cuobj/%.o: %.cu
+	$(quiet) NVCC $<
+	@mkdir -p $(dir $@)
+	$(Q)$(NVCC) -std=c++17 $(CU_ARCH) $(NVCCFLAGS) -D_GNU_SOURCE -Icommon -MMD -MP \
+	    -Xcompiler -fPIC,-fvisibility=hidden,-Wall -c -o $@ $<
+
+$(CUDA_SO): $(CU_OBJ)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(NVCC) -shared $(CU_ARCH) -o $@ $^ -L$(CUDA_LIBDIR) -lcublas -lcudart \
+	    -Xlinker -rpath,$(CUDA_LIBDIR) -Xlinker -z,defs
+
+$(BUILD)/gpu/mkmodel: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/mkmodel/*.c)) $(MODEL_LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(MODEL_LDLIBS)
+
+$(BUILD)/gpu/%: $(BUILD)/obj/tests/gpu/%.o $(MODEL_LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(MODEL_LDLIBS)
 
 $(BUILD)/bin/gotflow-%: $(BUILD)/obj/stages/%.o $(LIB)
 	$(quiet) LINK $@

@@ -338,15 +338,15 @@ static int s_init(gf_stage_t *st)
                      def->name);
         return GF_EINVAL;
     }
-    if (info->device.type != GF_DEVICE_CPU) {
-        gf_log_error(
-            "stage '%s' replica %d: device cuda:%d, but this build has only the CPU backend",
-            def->name, info->replica, info->device.index);
+    struct gf_backend *be = gf_stage_backend_new(info);
+    if (!be)
         return GF_EUNSUPPORTED;
-    }
     struct s_imagegen *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        gf_backend_destroy(&be);
         return GF_ENOMEM;
+    }
+    s->be = be;
     info->user = s;
     if ((rc = gf_ckpt_open(dir, &s->ck)) < 0) {
         gf_log_error("cannot open the checkpoint '%s'", dir);
@@ -356,7 +356,6 @@ static int s_init(gf_stage_t *st)
         goto fail;
     int IV = s->ck->cfg.image_vocab;
     rc = GF_ENOMEM;
-    s->be = gf_backend_cpu_new((int)gf_graph_param_long(def, "threads", 0));
     s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
     s->ig = calloc(s->n_reqs, sizeof *s->ig);
     s->scratch = malloc((size_t)IV * 2 * sizeof *s->scratch);

@@ -333,15 +333,15 @@ static int s_init(gf_stage_t *st)
                      def->name);
         return GF_EINVAL;
     }
-    if (info->device.type != GF_DEVICE_CPU) {
-        gf_log_error(
-            "stage '%s' replica %d: device cuda:%d, but this build has only the CPU backend",
-            def->name, info->replica, info->device.index);
+    struct gf_backend *be = gf_stage_backend_new(info);
+    if (!be)
         return GF_EUNSUPPORTED;
-    }
     struct s_reason *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        gf_backend_destroy(&be);
         return GF_ENOMEM;
+    }
+    s->be = be;
     info->user = s;
     if ((rc = gf_ckpt_open(dir, &s->ck)) < 0) {
         gf_log_error("cannot open the checkpoint '%s'", dir);
@@ -365,7 +365,6 @@ static int s_init(gf_stage_t *st)
     }
     int width = s->chunk > s->n_reqs ? s->chunk : s->n_reqs;
     rc = GF_ENOMEM;
-    s->be = gf_backend_cpu_new((int)gf_graph_param_long(def, "threads", 0));
     s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
     s->toks = calloc(width, sizeof *s->toks);
     gf_pace_init(&s->pace, s->chunk, 500000);

@@ -148,18 +148,17 @@ static int s_init(gf_stage_t *st)
                      info->def->name);
         return GF_EINVAL;
     }
-    if (info->device.type != GF_DEVICE_CPU) {
-        gf_log_error("stage '%s' replica %d: device cuda:%d, but this build has only the CPU "
-                     "backend",
-                     info->def->name, info->replica, info->device.index);
+    struct gf_backend *be = gf_stage_backend_new(info);
+    if (!be)
         return GF_EUNSUPPORTED;
-    }
     struct s_vq *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+        gf_backend_destroy(&be);
         return GF_ENOMEM;
+    }
+    s->be = be;
     info->user = s;
     s->max_images = (int)gf_graph_param_long(info->def, "max_images", 16);
-    s->be = gf_backend_cpu_new((int)gf_graph_param_long(info->def, "threads", 0));
     int err = s->be ? gf_ckpt_open(dir, &s->ck) : GF_ENOMEM;
     if (err) {
         gf_log_error("cannot open the checkpoint '%s': %s", dir, gf_strerror(err));

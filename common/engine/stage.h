@@ -74,6 +74,13 @@ struct gf_stage_info {
 
 int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops);
 
+struct gf_backend;
+/* The compute backend of this replica's device: the CPU (params.threads, 0 = every core), or
+ * cuda:N (params.precision: bf16, the default, or f32). NULL after logging one line that says
+ * why (no CUDA in this build, no such device, a bad precision); the caller owns the result
+ * (gf_backend_destroy). */
+struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info);
+
 struct gf_stage_info *gf_stage_info(gf_stage_t *st);
 
 /* The process's CURVE setup, for stages that bind sockets of their own (the gateway). */

@@ -102,6 +102,18 @@ struct gf_ops {
     void (*softmax)(struct gf_backend *be, float *x, int64_t rows, int cols, float scale);
     /* y[cols][rows] = x[rows][cols]ᵀ; y != x */
     void (*transpose)(struct gf_backend *be, float *y, const float *x, int rows, int cols);
+
+    /* --- optional (NULL on the CPU backends) --- */
+    /* Makes the weights mats[n] resident on the backend (a device copy each, in the dtype the
+     * backend computes in) after checking that they, plus buffer_bytes of buffers the caller is
+     * about to allocate, fit its memory. Returns 0, or GF_ENOMEM after logging the numbers.
+     * Weights not prepared are copied at first use. */
+    int (*prepare)(struct gf_backend *be, const struct gf_mat *const *mats, int n,
+                   size_t buffer_bytes);
+    /* 0, or GF_EIO when a device call failed since the last check (each failure is logged). */
+    int (*check)(struct gf_backend *be);
+    /* frees the backend's own state; gf_backend_destroy calls it */
+    void (*destroy)(struct gf_backend *be);
 };
 
 /* A backend: its operator table and its private state (a thread pool on the CPU). */
@@ -117,5 +129,20 @@ struct gf_backend *gf_backend_cpu_new(int n_threads);
 /* The plain scalar reference every other implementation is checked against (one thread). */
 struct gf_backend *gf_backend_ref_new(void);
 void gf_backend_destroy(struct gf_backend **self_p);
+
+/* How the CUDA backend computes. F32: weights widened to f32 on the device, f32 matrix products
+ * without TF32 (checked against the CPU to 1e-5). BF16: matrices as bf16 on the device (f16
+ * weights stay f16), products with f32 accumulation, everything else in f32. */
+enum gf_cuda_mode { GF_CUDA_BF16, GF_CUDA_F32 };
+
+/* The CUDA backend on device `device` (cuda:N). It lives in a shared object (libgotflow-cuda.so,
+ * built when nvcc is present) loaded at the first call, so programs that never ask for it do
+ * not load the CUDA libraries. Returns NULL after logging one line that says why: no CUDA in
+ * this build, the library cannot be loaded, no such device. Free with gf_backend_destroy. */
+struct gf_backend *gf_backend_cuda_new(int device, enum gf_cuda_mode mode);
+/* 1 when this build holds the CUDA backend (whether or not a GPU is present). */
+int gf_backend_cuda_built(void);
+/* "bf16" or "f32" into *mode; returns 0 or GF_EINVAL for another name (NULL means bf16). */
+int gf_cuda_mode_parse(const char *name, enum gf_cuda_mode *mode);
 
 #endif

@@ -11,6 +11,38 @@ static int s_max(int a, int b)
     return a > b ? a : b;
 }
 
+/* Every weight the model reads, for the backend's prepare (device residency, memory check). */
+static int s_weights(const struct gf_model_weights *w, int n_layers, const struct gf_mat **out)
+{
+    int n = 0;
+    const struct gf_mat *top[] = {&w->embed,     &w->norm,    &w->lm_head,   &w->gh_proj,
+                                  &w->gh_proj_b, &w->gh_head, &w->gh_head_b, &w->gen_embed,
+                                  &w->al0,       &w->al0_b,   &w->al2,       &w->al2_b};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        out[n++] = top[i];
+    for (int l = 0; l < n_layers; l++) {
+        const struct gf_layer_weights *L = &w->layers[l];
+        const struct gf_mat *lw[] = {&L->attn_norm, &L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                     &L->mlp_norm,  &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
+            out[n++] = lw[i];
+    }
+    return n;
+}
+
+static int s_prepare(struct gf_backend *be, const struct gf_ckpt *ck, size_t buffer_bytes)
+{
+    if (!be->ops->prepare)
+        return 0;
+    const struct gf_mat **mats = malloc((12 + 9 * (size_t)ck->cfg.n_layers) * sizeof *mats);
+    if (!mats)
+        return GF_ENOMEM;
+    int n = s_weights(&ck->w, ck->cfg.n_layers, mats);
+    int rc = be->ops->prepare(be, mats, n, buffer_bytes);
+    free(mats);
+    return rc;
+}
+
 int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int max_seq,
                int max_tokens, struct gf_llm **out)
 {
@@ -30,6 +62,13 @@ int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int
     size_t wide = s_max(s_max(c->intermediate, c->image_token_embed), c->hidden);
     size_t nv = s_max(c->vocab, c->image_vocab);
     size_t cache = (size_t)c->n_layers * n_slots * max_seq * kvd * sizeof(float);
+    size_t bufs =
+        2 * cache + 4 * (T * (3 * H + 2 * qd + 2 * kvd + 2 * wide + c->aligner_in + nv + 4));
+    int rc = s_prepare(be, ck, bufs);
+    if (rc < 0) {
+        free(m);
+        return rc;
+    }
     void *(*A)(struct gf_backend *, size_t) = be->ops->alloc;
     m->k_cache = A(be, cache);
     m->v_cache = A(be, cache);
@@ -145,6 +184,10 @@ int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
     if (rc < 0)
         return rc;
     const struct gf_ops *o = m->be->ops;
+    if (o->check && o->check(m->be) < 0) {
+        gf_log_error("the backend failed earlier (logged above): forward refused");
+        return GF_EIO;
+    }
     const struct gf_model_config *c = m->cfg;
     for (int i = 0; i < n; i++)
         m->h_ids[i] = toks[i].id, m->h_slot[i] = toks[i].slot, m->h_pos[i] = toks[i].pos;

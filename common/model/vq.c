@@ -56,7 +56,7 @@ struct gf_vq {
     float *work;        /* [work_len] conv scratch */
     float *gn_work;     /* GF_GROUP_NORM_WORK(max_images, widest) group norm scratch */
     int64_t work_len, max_elems;
-    int32_t *ids; /* [max_images*gh*gw] checked codes */
+    int32_t *ids; /* [max_images*gh*gw] checked codes, on the backend */
 };
 
 void gf_vq_config_default(struct gf_vq_config *c)
@@ -333,6 +333,67 @@ static void s_sizes(const struct gf_vq *vq, int64_t *elems, int64_t *cols)
     *cols = k;
 }
 
+/* --- weights on the backend ----------------------------------------------------------------- */
+
+struct s_list {
+    const struct gf_mat **m;
+    int n;
+};
+
+static void s_add(struct s_list *l, const struct gf_mat *m)
+{
+    if (m->data)
+        l->m[l->n++] = m;
+}
+
+static void s_add_conv(struct s_list *l, const struct s_conv *c)
+{
+    s_add(l, &c->w), s_add(l, &c->b);
+}
+
+static void s_add_norm(struct s_list *l, const struct s_norm *n)
+{
+    s_add(l, &n->w), s_add(l, &n->b);
+}
+
+static void s_add_res(struct s_list *l, const struct s_res *r)
+{
+    s_add_norm(l, &r->n1), s_add_norm(l, &r->n2);
+    s_add_conv(l, &r->c1), s_add_conv(l, &r->c2), s_add_conv(l, &r->nin);
+}
+
+static void s_add_attn(struct s_list *l, const struct s_attn *a)
+{
+    s_add_norm(l, &a->n);
+    s_add_conv(l, &a->q), s_add_conv(l, &a->k), s_add_conv(l, &a->v), s_add_conv(l, &a->proj);
+}
+
+/* Hands every decoder weight and the size of the buffers to come to the backend's prepare. */
+static int s_prepare(struct gf_vq *vq, size_t buffer_bytes)
+{
+    struct gf_backend *be = vq->be;
+    if (!be->ops->prepare)
+        return 0;
+    struct s_list l = {malloc(1024 * sizeof *l.m), 0}; /* VQ-16 has about 300 */
+    if (!l.m)
+        return GF_ENOMEM;
+    s_add_conv(&l, &vq->post_quant), s_add_conv(&l, &vq->conv_in);
+    s_add_res(&l, &vq->mid0), s_add_attn(&l, &vq->mid1), s_add_res(&l, &vq->mid2);
+    for (int lv = 0; lv < vq->cfg.n_levels && l.n < 1024 - 200; lv++) {
+        for (int r = 0; r <= vq->cfg.n_res; r++) {
+            s_add_res(&l, &vq->lv[lv].res[r]);
+            if (vq->lv[lv].has_attn)
+                s_add_attn(&l, &vq->lv[lv].attn[r]);
+        }
+        if (vq->lv[lv].has_up)
+            s_add_conv(&l, &vq->lv[lv].up);
+    }
+    s_add_norm(&l, &vq->norm_out), s_add_conv(&l, &vq->conv_out);
+    int rc = be->ops->prepare(be, l.m, l.n, buffer_bytes);
+    free(l.m);
+    return rc;
+}
+
 static int s_alloc(struct gf_vq *vq, const struct gf_mat *cb)
 {
     const struct gf_ops *o = vq->be->ops;
@@ -341,6 +402,11 @@ static int s_alloc(struct gf_vq *vq, const struct gf_mat *cb)
     s_sizes(vq, &vq->max_elems, &cols);
     vq->work_len = GF_CONV2D_WORK(cols / 9, cols / 9, 3); /* the widest conv */
     size_t cbn = (size_t)vq->cfg.codebook_size * vq->cfg.embed_dim;
+    size_t bytes = 4 * (cbn + 3 * n * vq->max_elems + 2 * n * hw * top + hw * hw + hw * top +
+                        vq->work_len + GF_GROUP_NORM_WORK(n, cols / 9) + n * hw);
+    int rc = s_prepare(vq, bytes);
+    if (rc < 0)
+        return rc;
     vq->codebook = o->alloc(be, cbn * sizeof(float));
     vq->x = o->alloc(be, n * vq->max_elems * sizeof(float));
     vq->t1 = o->alloc(be, n * vq->max_elems * sizeof(float));
@@ -351,7 +417,7 @@ static int s_alloc(struct gf_vq *vq, const struct gf_mat *cb)
     vq->vt = o->alloc(be, hw * top * sizeof(float));
     vq->work = o->alloc(be, vq->work_len * sizeof(float));
     vq->gn_work = o->alloc(be, GF_GROUP_NORM_WORK(n, cols / 9) * sizeof(float));
-    vq->ids = malloc(n * hw * sizeof *vq->ids);
+    vq->ids = o->alloc(be, n * hw * sizeof *vq->ids);
     float *host = malloc(cbn * sizeof(float));
     if (!vq->codebook || !vq->x || !vq->t1 || !vq->t2 || !vq->k || !vq->v || !vq->scores ||
         !vq->vt || !vq->work || !vq->gn_work || !vq->ids || !host) {
@@ -430,7 +496,8 @@ void gf_vq_destroy(struct gf_vq **self_p)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             be->ops->free(be, bufs[i]);
-    free(vq->ids);
+    if (vq->ids)
+        be->ops->free(be, vq->ids);
     free(vq);
     *self_p = NULL;
 }
@@ -514,7 +581,11 @@ int gf_vq_decode(struct gf_vq *vq, const int32_t *codes, int n, float *out)
                          (long long)i, c->codebook_size);
             return GF_EINVAL;
         }
-    memcpy(vq->ids, codes, (size_t)n * hw * sizeof *codes);
+    if (o->check && o->check(be) < 0) {
+        gf_log_error("vq: the backend failed earlier (logged above): decode refused");
+        return GF_EIO;
+    }
+    o->to_device(be, vq->ids, codes, (size_t)n * hw * sizeof *codes);
     struct gf_mat cb = {GF_WTYPE_F32, c->codebook_size, c->embed_dim, vq->codebook};
     o->embed(be, vq->t1, &cb, vq->ids, n * hw);               /* [n][hw][embed_dim] */
     s_conv_run(vq, vq->t2, vq->t1, n, h, w, &vq->post_quant); /* [n][hw][z] */
@@ -542,6 +613,10 @@ int gf_vq_decode(struct gf_vq *vq, const int32_t *codes, int n, float *out)
     for (int b = 0; b < n; b++)                             /* → [n][3][hw] */
         o->transpose(be, vq->t1 + (int64_t)b * hw * 3, vq->t2 + (int64_t)b * hw * 3, hw, 3);
     o->to_host(be, out, vq->t1, (size_t)n * hw * 3 * sizeof(float));
+    if (o->check && o->check(be) < 0) {
+        gf_log_error("vq: the backend failed during the decode (logged above)");
+        return GF_EIO;
+    }
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* cmd_bench.c — `gotflow bench decode|prefill`: language-model throughput on the CPU backend,
- * printed next to the machine's measured read bandwidth (the decode roofline). */
+ * printed next to the machine's measured read bandwidth (the decode roofline), or on cuda:N
+ * (--device; the GPU's own ceilings are measured by tests/gpu/run.sh). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] "
-               "[--rows N]\n\n"
+               "[--rows N]\n"
+               "                                 [--device cpu|cuda:N] [--precision bf16|f32]\n\n"
                "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
                "         a short prefill; prints tokens/s and the bandwidth roofline\n"
                "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
@@ -196,7 +198,9 @@ static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_
     double esize = gf_wtype_size(ck->w.layers[0].wq.dtype);
     double layer_params = (s_step_bytes(ck) - (double)c->vocab * c->hidden * esize) / esize;
     double flops = 2.0 * layer_params * tokens + 2.0 * c->vocab * c->hidden;
-    struct sgemm_peer *peer = sgemm_peer_new(be->n_threads, tokens, c->intermediate, c->hidden);
+    struct sgemm_peer *peer = NULL;
+    if (strcmp(be->ops->name, "cuda") != 0) /* a CPU peer says nothing about a GPU */
+        peer = sgemm_peer_new(be->n_threads, tokens, c->intermediate, c->hidden);
     int reps = peer ? (int)(flops / sgemm_peer_flops(peer) + 0.5) : 0;
     double t_ours = 0, t_peer = 0;
     for (int r = 0; r < ROUNDS; r++) {
@@ -218,15 +222,25 @@ static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_
         printf("sgemm (OpenBLAS, f32, %dx%dx%d, interleaved): %.1f GFLOP/s; prefill at %.0f%% "
                "of it\n",
                tokens, c->intermediate, c->hidden, theirs * 1e-9, 100 * ours / theirs);
-    } else {
+    } else if (strcmp(be->ops->name, "cuda") != 0) {
         printf("sgemm: OpenBLAS not installed (libopenblas0-pthread), no comparison\n");
     }
     sgemm_peer_destroy(&peer);
     return 0;
 }
 
-static int s_run(const char *mode, const char *dir, int threads, int tokens, int rows)
+/* "cpu" or "cuda:N" */
+static struct gf_backend *s_backend(const char *device, int threads, enum gf_cuda_mode prec)
 {
+    if (!device || strcmp(device, "cpu") == 0)
+        return gf_backend_cpu_new(threads);
+    return gf_backend_cuda_new(atoi(device + 5), prec);
+}
+
+static int s_run(const char *mode, const char *dir, const char *device, int threads,
+                 enum gf_cuda_mode prec, int tokens, int rows)
+{
+    int gpu = device && strcmp(device, "cpu") != 0;
     int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
     struct gf_ckpt *ck = NULL;
     struct gf_backend *be = NULL;
@@ -238,7 +252,7 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
         goto out;
     printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
            gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
-    be = gf_backend_cpu_new(threads);
+    be = s_backend(device, threads, prec);
     if (be && strcmp(mode, "image") == 0) {
         printf("model '%s': %d threads\n", dir, be->n_threads);
         rc = s_image(ck, be, tokens, rows);
@@ -263,11 +277,12 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
     }
     if (gf_llm_forward(m, toks, chunk) < 0) /* each row's short prompt */
         goto out;
-    if (s_meter_init(&meter, be->n_threads) < 0)
+    if (!gpu && s_meter_init(&meter, be->n_threads) < 0)
         goto out;
     double step = s_step_bytes(ck), t = 0, t0;
     for (int s = 0; s < tokens; s++) {
-        s_meter_pass(&meter);
+        if (!gpu)
+            s_meter_pass(&meter);
         for (int r = 0; r < rows; r++)
             toks[r] = (struct gf_tok){(s * 31 + r) % c->vocab, r, pre + s, GF_TOK_TEXT, 1};
         t0 = s_now();
@@ -276,10 +291,16 @@ static int s_run(const char *mode, const char *dir, int threads, int tokens, int
         gf_llm_text_logits(m);
         t += s_now() - t0;
     }
-    double bw = meter.read / meter.seconds;
-    double tps = (double)tokens * rows / t, roof = bw / step * rows;
+    double tps = (double)tokens * rows / t;
     printf("decode: %d steps x %d rows in %.3f s: %.2f tokens/s (%.1f ms/step)\n", tokens, rows, t,
            tps, t / tokens * 1e3);
+    if (gpu) {
+        printf("weights read per step: %.3f GB (%.0f GB/s); the HBM roofline: tests/gpu/run.sh\n",
+               step * 1e-9, step / (t / tokens) * 1e-9);
+        rc = 0;
+        goto out;
+    }
+    double bw = meter.read / meter.seconds, roof = bw / step * rows;
     printf("roofline: read bandwidth %.2f GB/s (interleaved with the steps) / %.3f GB per step = "
            "%.2f tokens/s; decode at %.0f%% of it\n",
            bw * 1e-9, step * 1e-9, roof, 100 * tps / roof);
@@ -295,10 +316,11 @@ out:
 
 int cmd_bench(int argc, char **argv)
 {
-    static const struct option opts[] = {{"model", 1, 0, 'm'},  {"threads", 1, 0, 'j'},
-                                         {"tokens", 1, 0, 'n'}, {"rows", 1, 0, 'r'},
-                                         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
-    const char *dir = NULL;
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'},  {"threads", 1, 0, 'j'},   {"tokens", 1, 0, 'n'}, {"rows", 1, 0, 'r'},
+        {"device", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    const char *dir = NULL, *device = NULL;
+    enum gf_cuda_mode prec = GF_CUDA_BF16;
     int threads = 0, tokens = 0, rows = 1, op;
     if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&
                      strcmp(argv[1], "image") != 0)) {
@@ -321,6 +343,20 @@ int cmd_bench(int argc, char **argv)
         case 'r':
             rows = atoi(optarg);
             break;
+        case 'd':
+            device = optarg;
+            if (strcmp(device, "cpu") != 0 &&
+                (strncmp(device, "cuda:", 5) != 0 || device[5] < '0' || device[5] > '9')) {
+                fprintf(stderr, "gotflow bench: --device '%s' is not cpu or cuda:N\n", device);
+                return 2;
+            }
+            break;
+        case 'p':
+            if (gf_cuda_mode_parse(optarg, &prec) < 0) {
+                fprintf(stderr, "gotflow bench: --precision '%s' is not bf16 or f32\n", optarg);
+                return 2;
+            }
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -335,5 +371,5 @@ int cmd_bench(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
-    return s_run(mode, dir, threads, tokens, rows);
+    return s_run(mode, dir, device, threads, prec, tokens, rows);
 }

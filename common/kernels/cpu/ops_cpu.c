@@ -429,6 +429,11 @@ void gf_backend_destroy(struct gf_backend **self_p)
     struct gf_backend *be = *self_p;
     if (!be)
         return;
+    if (be->ops->destroy) {
+        be->ops->destroy(be);
+        *self_p = NULL;
+        return;
+    }
     if (be->ops == &s_cpu_ops) {
         struct s_cpu *c = be->impl;
         gf_pool_destroy(&c->pool);

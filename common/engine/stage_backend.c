@@ -1,0 +1,26 @@
+/* stage_backend.c — a stage replica's backend, from its device in the graph. */
+#include "core/log.h"
+#include "engine/graph.h"
+#include "engine/stage.h"
+#include "kernels/ops.h"
+
+struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info)
+{
+    const struct gf_stage_def *def = info->def;
+    if (info->device.type == GF_DEVICE_CPU)
+        return gf_backend_cpu_new((int)gf_graph_param_long(def, "threads", 0));
+    enum gf_cuda_mode mode;
+    const char *prec = gf_graph_param(def, "precision");
+    if (gf_cuda_mode_parse(prec, &mode) < 0) {
+        gf_log_error("stage '%s': precision '%s' is not bf16 or f32", def->name, prec);
+        return NULL;
+    }
+    struct gf_backend *be = gf_backend_cuda_new(info->device.index, mode);
+    if (!be)
+        gf_log_error("stage '%s' replica %d: cannot start on cuda:%d (see above)", def->name,
+                     info->replica, info->device.index);
+    else
+        gf_log_info("stage '%s' replica %d on cuda:%d (%s)", def->name, info->replica,
+                    info->device.index, mode == GF_CUDA_F32 ? "f32" : "bf16");
+    return be;
+}

@@ -1,0 +1,37 @@
+/* abi.h — the contract between libgotflow (kernels/cuda_load.c) and the CUDA backend's shared
+ * object (libgotflow-cuda.so), which is loaded with dlopen so that programs that never use a GPU
+ * never load the CUDA libraries. Plain C, included by both sides; bump GF_CUDA_ABI when a
+ * struct or a signature here changes. */
+#ifndef GF_KERNELS_CUDA_ABI_H
+#define GF_KERNELS_CUDA_ABI_H
+
+#include <stddef.h>
+
+#include "core/log.h"
+#include "kernels/ops.h"
+
+#define GF_CUDA_ABI 1
+
+/* What the host program lends the backend: its logger (the backend has no other output). */
+struct gf_cuda_host {
+    int abi; /* GF_CUDA_ABI */
+    void (*log)(enum gf_log_level level, const char *fmt, ...);
+};
+
+/* gf_cuda_backend_create: the backend on `device`, or NULL with one line in why[why_len]. */
+typedef struct gf_backend *(*gf_cuda_create_fn)(const struct gf_cuda_host *host, int device,
+                                                enum gf_cuda_mode mode, char *why, size_t why_len);
+/* gf_cuda_probe: writes the CUDA runtime and cuBLAS versions to buf (no GPU needed); returns 0
+ * when both libraries answered. */
+typedef int (*gf_cuda_probe_fn)(char *buf, size_t len);
+
+#define GF_CUDA_CREATE_SYMBOL "gf_cuda_backend_create"
+#define GF_CUDA_PROBE_SYMBOL "gf_cuda_probe"
+#define GF_CUDA_LIB_NAME "libgotflow-cuda.so"
+
+/* In libgotflow: loads the library (RTLD_NOW: every CUDA runtime and cuBLAS symbol it uses must
+ * resolve) and writes both libraries' versions to buf, or why it could not; no GPU needed.
+ * Returns 0, or GF_EIO / GF_EUNSUPPORTED (a build without CUDA). */
+int gf_cuda_probe_versions(char *buf, size_t len);
+
+#endif

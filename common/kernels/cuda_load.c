@@ -1,0 +1,121 @@
+/* cuda_load.c — finds and loads the CUDA backend (libgotflow-cuda.so) on first use, so that only
+ * a process that asks for cuda:N pays for loading the CUDA runtime and cuBLAS (about 150 ms per
+ * process start when they are linked in). Built into every program; without nvcc at build time
+ * GF_CUDA_LIB is not defined and the CUDA backend reports that this build has none. */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "kernels/cuda/abi.h"
+#include "kernels/ops.h"
+
+int gf_cuda_mode_parse(const char *name, enum gf_cuda_mode *mode)
+{
+    if (!name || strcmp(name, "bf16") == 0)
+        *mode = GF_CUDA_BF16;
+    else if (strcmp(name, "f32") == 0)
+        *mode = GF_CUDA_F32;
+    else
+        return GF_EINVAL;
+    return 0;
+}
+
+#ifndef GF_CUDA_LIB
+
+int gf_backend_cuda_built(void)
+{
+    return 0;
+}
+
+struct gf_backend *gf_backend_cuda_new(int device, enum gf_cuda_mode mode)
+{
+    gf_log_error("cuda:%d: this build has only the CPU backend (nvcc was not found when it was "
+                 "built)",
+                 device);
+    return NULL;
+}
+
+int gf_cuda_probe_versions(char *buf, size_t len)
+{
+    snprintf(buf, len, "this build has no CUDA backend");
+    return GF_EUNSUPPORTED;
+}
+
+#else
+
+static void *s_lib;
+
+int gf_backend_cuda_built(void)
+{
+    return 1;
+}
+
+/* GOTFLOW_CUDA_LIB, else beside the program (../lib/), else where the build put it. */
+static void *s_open(char *why, size_t len)
+{
+    const char *env = getenv("GOTFLOW_CUDA_LIB");
+    if (env && *env) {
+        void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            snprintf(why, len, "cannot load '%s': %s", env, dlerror());
+        return h;
+    }
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(path, sizeof path, "%s/../lib/%s", exe, GF_CUDA_LIB_NAME);
+            if (access(path, R_OK) == 0) {
+                void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+                if (!h)
+                    snprintf(why, len, "cannot load '%s': %s", path, dlerror());
+                return h;
+            }
+        }
+    }
+    void *h = dlopen(GF_CUDA_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        snprintf(why, len, "cannot load '%s': %s", GF_CUDA_LIB, dlerror());
+    return h;
+}
+
+static void *s_symbol(const char *name, char *why, size_t len)
+{
+    if (!s_lib && !(s_lib = s_open(why, len)))
+        return NULL;
+    void *f = dlsym(s_lib, name);
+    if (!f)
+        snprintf(why, len, "the CUDA backend library has no '%s'", name);
+    return f;
+}
+
+struct gf_backend *gf_backend_cuda_new(int device, enum gf_cuda_mode mode)
+{
+    static const struct gf_cuda_host host = {GF_CUDA_ABI, gf_log};
+    char why[512] = "";
+    gf_cuda_create_fn create = (gf_cuda_create_fn)s_symbol(GF_CUDA_CREATE_SYMBOL, why, sizeof why);
+    if (!create) {
+        gf_log_error("cuda:%d: %s", device, why);
+        return NULL;
+    }
+    struct gf_backend *be = create(&host, device, mode, why, sizeof why);
+    if (!be)
+        gf_log_error("%s", why);
+    return be;
+}
+
+int gf_cuda_probe_versions(char *buf, size_t len)
+{
+    gf_cuda_probe_fn probe = (gf_cuda_probe_fn)s_symbol(GF_CUDA_PROBE_SYMBOL, buf, len);
+    return probe ? probe(buf, len) : GF_EIO;
+}
+
+#endif
