@@ -46,6 +46,12 @@ int gf_cuda_probe_versions(char *buf, size_t len)
     return GF_EUNSUPPORTED;
 }
 
+int gf_cuda_ceilings(int device, struct gf_cuda_ceilings *out)
+{
+    gf_log_error("cuda:%d: this build has only the CPU backend", device);
+    return GF_EUNSUPPORTED;
+}
+
 #else
 
 static void *s_lib;
@@ -116,6 +122,17 @@ int gf_cuda_probe_versions(char *buf, size_t len)
 {
     gf_cuda_probe_fn probe = (gf_cuda_probe_fn)s_symbol(GF_CUDA_PROBE_SYMBOL, buf, len);
     return probe ? probe(buf, len) : GF_EIO;
+}
+
+int gf_cuda_ceilings(int device, struct gf_cuda_ceilings *out)
+{
+    char why[512] = "";
+    gf_cuda_measure_fn f = (gf_cuda_measure_fn)s_symbol(GF_CUDA_MEASURE_SYMBOL, why, sizeof why);
+    if (!f || f(device, out, why, sizeof why) < 0) {
+        gf_log_error("cuda:%d: %s", device, why);
+        return GF_EIO;
+    }
+    return 0;
 }
 
 #endif

@@ -25,6 +25,20 @@ typedef struct gf_backend *(*gf_cuda_create_fn)(const struct gf_cuda_host *host,
  * when both libraries answered. */
 typedef int (*gf_cuda_probe_fn)(char *buf, size_t len);
 
+/* What the device can do at best, measured (tests/gpu): the roofline of every timing. */
+struct gf_cuda_ceilings {
+    char name[128];     /* the device's name */
+    int sms;            /* multiprocessors */
+    double mem_gib;     /* device memory */
+    double copy_gbs;    /* device-to-device copy, bytes read + written per second / 1e9 */
+    double bf16_tflops; /* 8192^3 bf16 cublasGemmEx, f32 accumulation */
+    double f32_tflops;  /* 4096^3 f32 cublasGemmEx, no TF32 */
+};
+/* gf_cuda_measure: fills *out for `device`; 0, or -1 with one line in why[why_len]. */
+typedef int (*gf_cuda_measure_fn)(int device, struct gf_cuda_ceilings *out, char *why,
+                                  size_t why_len);
+
+#define GF_CUDA_MEASURE_SYMBOL "gf_cuda_measure"
 #define GF_CUDA_CREATE_SYMBOL "gf_cuda_backend_create"
 #define GF_CUDA_PROBE_SYMBOL "gf_cuda_probe"
 #define GF_CUDA_LIB_NAME "libgotflow-cuda.so"
@@ -33,5 +47,7 @@ typedef int (*gf_cuda_probe_fn)(char *buf, size_t len);
  * resolve) and writes both libraries' versions to buf, or why it could not; no GPU needed.
  * Returns 0, or GF_EIO / GF_EUNSUPPORTED (a build without CUDA). */
 int gf_cuda_probe_versions(char *buf, size_t len);
+/* In libgotflow: the device's measured ceilings (a few seconds of GPU time); 0 or GF_E*. */
+int gf_cuda_ceilings(int device, struct gf_cuda_ceilings *out);
 
 #endif

@@ -1,0 +1,111 @@
+/* measure.cu — the device's ceilings, measured the way the timings of tests/gpu are read: a
+ * large device-to-device copy (HBM bandwidth, bytes read plus written) and large cuBLAS products
+ * (bf16 with f32 accumulation; f32 without TF32). Each is the mean of 10 runs after 3 warm-ups,
+ * timed with CUDA events, on data that is not all zeros. */
+#include <cuda_bf16.h>
+#include <stdio.h>
+
+#include "kernels/cuda/cuda.h"
+
+__global__ void k_fill(uint16_t *p, int64_t n) /* small bf16 values from a hash */
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        uint32_t h = (uint32_t)(i * 2654435761u) >> 16;
+        __nv_bfloat16 v = __float2bfloat16_rn(((float)(h & 1023) - 512.0f) / 1024.0f);
+        p[i] = *(uint16_t *)&v;
+    }
+}
+
+#define S_TRY(call)                                                                                \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            snprintf(why, len, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                         \
+                     cudaGetErrorString(e_));                                                      \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+#define S_TRY_BLAS(call)                                                                           \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                         \
+            snprintf(why, len, "%s:%d: %s: %s", __FILE__, __LINE__, #call, gf_cublas_str(s_));     \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+extern "C" __attribute__((visibility("default"))) int
+gf_cuda_measure(int device, struct gf_cuda_ceilings *out, char *why, size_t len)
+{
+    enum { WARM = 3, RUNS = 10 };
+    const size_t copy_bytes = (size_t)2 << 30;
+    const int G = 8192, F = 4096;
+    void *a = NULL, *b = NULL, *c = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    cublasHandle_t h = NULL;
+    cudaDeviceProp prop;
+    float ms = 0;
+    int rc = -1;
+    const float one = 1.0f, zero = 0.0f;
+    memset(out, 0, sizeof *out);
+    S_TRY(cudaSetDevice(device));
+    S_TRY(cudaGetDeviceProperties(&prop, device));
+    snprintf(out->name, sizeof out->name, "%.120s", prop.name);
+    out->sms = prop.multiProcessorCount;
+    out->mem_gib = (double)prop.totalGlobalMem / (1 << 30);
+    S_TRY(cudaEventCreate(&e0));
+    S_TRY(cudaEventCreate(&e1));
+    S_TRY(cudaMalloc(&a, copy_bytes));
+    S_TRY(cudaMalloc(&b, copy_bytes));
+    k_fill<<<4096, 256>>>((uint16_t *)a, (int64_t)(copy_bytes / 2));
+    S_TRY(cudaGetLastError());
+    for (int i = 0; i < WARM + RUNS; i++) {
+        if (i == WARM)
+            S_TRY(cudaEventRecord(e0));
+        S_TRY(cudaMemcpyAsync(b, a, copy_bytes, cudaMemcpyDeviceToDevice));
+    }
+    S_TRY(cudaEventRecord(e1));
+    S_TRY(cudaEventSynchronize(e1));
+    S_TRY(cudaEventElapsedTime(&ms, e0, e1));
+    out->copy_gbs = 2.0 * copy_bytes * RUNS / (ms * 1e-3) * 1e-9;
+
+    /* bf16 products: a, b hold G*G bf16 each (128 MiB), c the f32 result */
+    S_TRY(cudaMalloc(&c, (size_t)G * G * 4));
+    S_TRY_BLAS(cublasCreate(&h));
+    for (int i = 0; i < WARM + RUNS; i++) {
+        if (i == WARM)
+            S_TRY(cudaEventRecord(e0));
+        S_TRY_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, G, G, G, &one, a, CUDA_R_16BF, G, b,
+                                CUDA_R_16BF, G, &zero, c, CUDA_R_32F, G, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+    }
+    S_TRY(cudaEventRecord(e1));
+    S_TRY(cudaEventSynchronize(e1));
+    S_TRY(cudaEventElapsedTime(&ms, e0, e1));
+    out->bf16_tflops = 2.0 * G * G * (double)G * RUNS / (ms * 1e-3) * 1e-12;
+
+    /* f32 products without TF32: F*F floats of the same (bf16-pattern) bytes are finite */
+    S_TRY_BLAS(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+    for (int i = 0; i < WARM + RUNS; i++) {
+        if (i == WARM)
+            S_TRY(cudaEventRecord(e0));
+        S_TRY_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, F, F, F, &one, a, CUDA_R_32F, F, b,
+                                CUDA_R_32F, F, &zero, c, CUDA_R_32F, F, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+    }
+    S_TRY(cudaEventRecord(e1));
+    S_TRY(cudaEventSynchronize(e1));
+    S_TRY(cudaEventElapsedTime(&ms, e0, e1));
+    out->f32_tflops = 2.0 * F * F * (double)F * RUNS / (ms * 1e-3) * 1e-12;
+    rc = 0;
+out:
+    if (h)
+        cublasDestroy(h);
+    cudaFree(a), cudaFree(b), cudaFree(c);
+    if (e0)
+        cudaEventDestroy(e0);
+    if (e1)
+        cudaEventDestroy(e1);
+    return rc;
+}
