@@ -12,6 +12,16 @@
 
 #define S_MAX_LOGGED 8
 
+__thread int gf_cuda_tls_device = -1;
+
+void gf_cuda_bind(struct gf_cuda *c)
+{
+    if (cudaSetDevice(c->device) == cudaSuccess)
+        gf_cuda_tls_device = c->device;
+    else
+        GF_CU(c, cudaGetLastError());
+}
+
 const char *gf_cublas_str(cublasStatus_t st)
 {
     switch (st) {
@@ -185,19 +195,21 @@ static struct gf_cuda_res *s_upload(struct gf_cuda *c, const struct gf_mat *w)
         c->n_failed++;
         return NULL;
     }
+    /* Copies on the backend's stream: a cudaMemcpy from pageable memory may return before its
+     * DMA lands, and the stream is non-blocking, so only stream order makes the conversion (and
+     * every later op) see the bytes. */
     int ok;
     if (r.dtype == w->dtype) {
-        ok = GF_CU(c, cudaMemcpy(r.dev, w->data, stored, cudaMemcpyHostToDevice));
+        ok = GF_CU(c, cudaMemcpyAsync(r.dev, w->data, stored, cudaMemcpyHostToDevice, c->stream));
     } else {
         ok = GF_CU(c, cudaMalloc(&stage, stored ? stored : 1)) &&
-             GF_CU(c, cudaMemcpy(stage, w->data, stored, cudaMemcpyHostToDevice));
-        if (ok) {
+             GF_CU(c, cudaMemcpyAsync(stage, w->data, stored, cudaMemcpyHostToDevice, c->stream));
+        if (ok)
             gf_cuda_convert(c, r.dev, r.dtype, stage, w->dtype, count);
-            ok = GF_CU(c, cudaStreamSynchronize(c->stream));
-        }
-        if (stage)
-            GF_CU(c, cudaFree(stage));
     }
+    ok = GF_CU(c, cudaStreamSynchronize(c->stream)) && ok;
+    if (stage)
+        GF_CU(c, cudaFree(stage));
     if (!ok || s_insert(c, &r) < 0) {
         cudaFree(r.dev);
         return NULL;
@@ -358,6 +370,7 @@ gf_cuda_backend_create(const struct gf_cuda_host *host, int device, enum gf_cuda
                  cudaGetErrorString(e));
         return NULL;
     }
+    gf_cuda_tls_device = device;
     struct gf_cuda *c = (struct gf_cuda *)calloc(1, sizeof *c);
     if (!c) {
         snprintf(why, why_len, "cuda:%d: out of host memory", device);

@@ -55,9 +55,18 @@ struct gf_cuda {
     size_t attn_smem; /* the attention kernel's dynamic shared memory limit */
 };
 
+/* The device the calling thread has current (cudaSetDevice is per thread). */
+extern __thread int gf_cuda_tls_device;
+void gf_cuda_bind(struct gf_cuda *c);
+
+/* Every op starts here: the backend's state, with its device made current on this thread (a
+ * stage may call from another thread than the one that made the backend). */
 static inline struct gf_cuda *gf_cuda_of(struct gf_backend *be)
 {
-    return (struct gf_cuda *)be->impl;
+    struct gf_cuda *c = (struct gf_cuda *)be->impl;
+    if (gf_cuda_tls_device != c->device)
+        gf_cuda_bind(c);
+    return c;
 }
 
 /* Records and logs (file:line, the call, the error string) a failed CUDA or cuBLAS call. */
