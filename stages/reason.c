@@ -155,10 +155,31 @@ static void s_take(gf_stage_t *st, struct s_req *r, int32_t t)
         s_finish(st, r);
 }
 
+#define S_DEV_DRAWS 256 /* decode rows drawn on the backend at most; more: on the host */
+
 static int32_t s_draw(struct s_reason *s, struct s_req *r, const float *logits)
 {
     double u = gf_rng_uniform(r->seed, S_STREAM_TEXT, 0, (uint32_t)r->n_out);
     return gf_sample(logits, s->vocab, &r->sampler, u, s->scratch, s->idx);
+}
+
+/* One token for each request of reqs[n], whose rows are the kept rows 0..n-1, into ids[n], drawn
+ * on the backend (only the ids come back). GF_EUNSUPPORTED: a sampler (top-k, top-p) or the
+ * backend needs the host logits and s_draw instead. */
+static int s_draw_rows(struct s_reason *s, struct s_req **reqs, int n, int32_t *ids)
+{
+    struct gf_draw d[S_DEV_DRAWS];
+    if (n > S_DEV_DRAWS)
+        return GF_EUNSUPPORTED;
+    for (int i = 0; i < n; i++) {
+        const struct gf_sampler *sp = &reqs[i]->sampler;
+        if (!gf_llm_can_draw(s->m, sp))
+            return GF_EUNSUPPORTED;
+        d[i] = (struct gf_draw){
+            i, -1, 1.0f, sp->top_k == 1 ? 0.0f : sp->temperature,
+            gf_rng_uniform(reqs[i]->seed, S_STREAM_TEXT, 0, (uint32_t)reqs[i]->n_out)};
+    }
+    return gf_llm_draw(s->m, 0, d, n, ids);
 }
 
 /* --- joining ---------------------------------------------------------------------------------- */
@@ -251,7 +272,13 @@ static int s_prefill_step(gf_stage_t *st, struct s_reason *s)
     if (r->prefilled < r->n_prompt)
         return 0;
     r->state = S_DECODE;
-    s_take(st, r, s_draw(s, r, gf_llm_text_logits(s->m)));
+    int32_t t;
+    if ((rc = s_draw_rows(s, &r, 1, &t)) == GF_EUNSUPPORTED)
+        t = s_draw(s, r, gf_llm_text_logits(s->m)), rc = 0;
+    if (rc < 0)
+        s_req_fail(st, r, rc, "the draw failed");
+    else
+        s_take(st, r, t);
     return 0;
 }
 
@@ -279,12 +306,26 @@ static int s_decode_step(gf_stage_t *st, struct s_reason *s)
             s_req_fail(st, &s->reqs[s->rows[i]], rc, "the decode step failed");
         return rc;
     }
-    const float *lg = gf_llm_text_logits(s->m); /* [n][vocab] in row order */
-    for (int i = 0; i < n; i++) {
-        struct s_req *r = &s->reqs[s->rows[i]];
-        s_take(st, r, s_draw(s, r, lg + (size_t)i * s->vocab));
+    struct s_req *reqs[S_DEV_DRAWS];
+    int32_t ids[S_DEV_DRAWS];
+    for (int i = 0; i < n && i < S_DEV_DRAWS; i++)
+        reqs[i] = &s->reqs[s->rows[i]];
+    rc = s_draw_rows(s, reqs, n, ids);
+    if (rc == GF_EUNSUPPORTED) {
+        const float *lg = gf_llm_text_logits(s->m); /* [n][vocab] in row order */
+        for (int i = 0; i < n; i++) {
+            struct s_req *r = &s->reqs[s->rows[i]];
+            s_take(st, r, s_draw(s, r, lg + (size_t)i * s->vocab));
+        }
+        return 0;
     }
-    return 0;
+    for (int i = 0; i < n; i++) {
+        if (rc < 0)
+            s_req_fail(st, reqs[i], rc, "the draw failed");
+        else
+            s_take(st, reqs[i], ids[i]);
+    }
+    return rc < 0 ? rc : 0;
 }
 
 static int s_step(gf_stage_t *st)

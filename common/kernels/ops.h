@@ -41,6 +41,16 @@ struct gf_attn {
 
 struct gf_backend;
 
+/* One draw of the sample op: logits row `cond`, mixed with row `uncond` under classifier-free
+ * guidance (uncond < 0: none), then the argmax (temperature <= 0) or a draw with u in [0, 1)
+ * from softmax(l / temperature) walked in id order: gf_sample without top-k and top-p. */
+struct gf_draw {
+    int32_t cond, uncond;
+    float cfg_weight, temperature;
+    double u;
+};
+#define GF_MAX_DRAWS 1024 /* draws per sample call */
+
 /* Scratch floats for full speed of a conv2d (less still works, slower), and the scratch floats
  * the group_norm op needs for n images of c channels. */
 #define GF_CONV2D_WORK(cin, cout, k) ((int64_t)(cin) * (k) * (k) * ((cout) + 17) + (1 << 18))
@@ -110,6 +120,11 @@ struct gf_ops {
      * Weights not prepared are copied at first use. */
     int (*prepare)(struct gf_backend *be, const struct gf_mat *const *mats, int n,
                    size_t buffer_bytes);
+    /* ids[n] (host memory) = one token per draw from logits[rows][vocab] (backend memory), with
+     * uncond + w·(cond − uncond) computed as gf_cfg_mix does; n <= GF_MAX_DRAWS. Only the ids
+     * cross to the host. */
+    void (*sample)(struct gf_backend *be, int32_t *ids, const float *logits, int vocab,
+                   const struct gf_draw *draws, int n);
     /* 0, or GF_EIO when a device call failed since the last check (each failure is logged). */
     int (*check)(struct gf_backend *be);
     /* frees the backend's own state; gf_backend_destroy calls it */

@@ -59,6 +59,52 @@ void gf_imagegen_leave(struct gf_llm *m, struct gf_imagegen_req *r)
     r->done = 1;
 }
 
+/* Every active request's sampler can be drawn on the backend (gf_llm_draw). */
+static int s_can_draw(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs)
+{
+    for (int q = 0; q < n_reqs; q++)
+        if (reqs[q]->active && !gf_llm_can_draw(m, &reqs[q]->sampler))
+            return 0;
+    return 1;
+}
+
+/* CFG and the draws on the backend: the same draws as below, only the ids come back. */
+static int s_step_drawn(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs)
+{
+    struct gf_draw draws[256];
+    int32_t ids[256];
+    int nd = 0;
+    for (int q = 0, row0 = 0; q < n_reqs; q++) {
+        struct gf_imagegen_req *r = reqs[q];
+        if (!r->active)
+            continue;
+        int cfg = r->cfg_weight > 1;
+        float t = r->sampler.top_k == 1 ? 0.0f : r->sampler.temperature;
+        for (int k = 0; k < r->parallel; k++)
+            draws[nd++] = (struct gf_draw){row0 + (cfg ? 2 * k : k), cfg ? row0 + 2 * k + 1 : -1,
+                                           r->cfg_weight, t,
+                                           gf_rng_uniform(r->seed, S_STREAM_IMAGE, k, r->step)};
+        row0 += r->rows;
+    }
+    int rc = gf_llm_draw(m, 1, draws, nd, ids);
+    if (rc < 0)
+        return rc;
+    for (int q = 0, d = 0; q < n_reqs; q++) {
+        struct gf_imagegen_req *r = reqs[q];
+        if (!r->active)
+            continue;
+        int cfg = r->cfg_weight > 1, pos = r->next[0].pos + 1;
+        for (int k = 0; k < r->parallel; k++, d++) {
+            r->image[(size_t)k * r->n_image + r->step] = ids[d];
+            for (int j = cfg ? 2 * k : k; j <= (cfg ? 2 * k + 1 : k); j++)
+                r->next[j] = (struct gf_tok){ids[d], r->slots[j], pos, GF_TOK_IMAGE, 1};
+        }
+        if (++r->step == r->n_image)
+            gf_imagegen_leave(m, r);
+    }
+    return 0;
+}
+
 int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs, float *scratch,
                      int32_t *idx)
 {
@@ -79,6 +125,8 @@ int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs
     int rc = gf_llm_forward(m, batch, n);
     if (rc < 0)
         return rc;
+    if (s_can_draw(m, reqs, n_reqs))
+        return s_step_drawn(m, reqs, n_reqs);
     const float *lg = gf_llm_image_logits(m); /* [n][IV], rows in batch order */
     for (int q = 0, row0 = 0; q < n_reqs; q++) {
         struct gf_imagegen_req *r = reqs[q];

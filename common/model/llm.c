@@ -250,6 +250,41 @@ const float *gf_llm_image_logits(struct gf_llm *m)
     return m->logits;
 }
 
+int gf_llm_can_draw(const struct gf_llm *m, const struct gf_sampler *s)
+{
+    return m->be->ops->sample && (s->temperature <= 0 || s->top_k <= 1) && s->top_p >= 1;
+}
+
+int gf_llm_draw(struct gf_llm *m, int image, const struct gf_draw *draws, int n, int32_t *ids)
+{
+    const struct gf_ops *o = m->be->ops;
+    const struct gf_model_weights *w = m->w;
+    if (!o->sample)
+        return GF_EUNSUPPORTED;
+    if (n < 1 || n > GF_MAX_DRAWS)
+        return GF_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (draws[i].cond < 0 || draws[i].cond >= m->n_out || draws[i].uncond >= m->n_out) {
+            gf_log_error("draw %d names row %d/%d of %d kept", i, draws[i].cond, draws[i].uncond,
+                         m->n_out);
+            return GF_EINVAL;
+        }
+    int vocab = image ? m->cfg->image_vocab : m->cfg->vocab;
+    if (image) {
+        o->linear(m->be, m->gate, m->hidden, m->n_out, &w->gh_proj, &w->gh_proj_b); /* [n][IE] */
+        o->gelu(m->be, m->gate, (int64_t)m->n_out * m->cfg->image_token_embed);
+        o->linear(m->be, m->logits_dev, m->gate, m->n_out, &w->gh_head, &w->gh_head_b);
+    } else {
+        o->linear(m->be, m->logits_dev, m->hidden, m->n_out, &w->lm_head, NULL);
+    }
+    o->sample(m->be, ids, m->logits_dev, vocab, draws, n);
+    if (o->check && o->check(m->be) < 0) {
+        gf_log_error("the backend failed during a draw (logged above)");
+        return GF_EIO;
+    }
+    return 0;
+}
+
 void gf_llm_hidden(struct gf_llm *m, float *dst)
 {
     m->be->ops->to_host(m->be, dst, m->hidden, (size_t)m->n_out * m->cfg->hidden * 4);

@@ -17,6 +17,7 @@
 
 #include "kernels/ops.h"
 #include "model/checkpoint.h"
+#include "model/sampler.h"
 
 enum gf_tok_kind {
     GF_TOK_TEXT,  /* id indexes embed_tokens */
@@ -71,6 +72,13 @@ int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n);
 const float *gf_llm_text_logits(struct gf_llm *m);
 /* gen_head over the kept hidden states: host logits [n_out][image_vocab]. */
 const float *gf_llm_image_logits(struct gf_llm *m);
+/* The head (image = 0: lm_head, 1: gen_head) over the kept hidden states, then one token per
+ * draw on the backend (ops->sample; draws name rows of the kept states): only ids[n] come back
+ * to the host. Returns 0, GF_EUNSUPPORTED when the backend has no sample op (use the host
+ * logits and gf_sample), or GF_EINVAL for a row out of range. */
+int gf_llm_draw(struct gf_llm *m, int image, const struct gf_draw *draws, int n, int32_t *ids);
+/* 1 when gf_llm_draw can stand for gf_sample with this sampler (no top-k above 1, no top-p). */
+int gf_llm_can_draw(const struct gf_llm *m, const struct gf_sampler *s);
 /* Continuous batching: takes n free slots (lowest first) into slots[n], or returns GF_EBUSY and
  * takes none. A request keeps its slots until it releases them; positions start again at 0. */
 int gf_llm_slots_acquire(struct gf_llm *m, int n, int32_t *slots);

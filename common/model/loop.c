@@ -51,9 +51,15 @@ int gf_loop_reason(struct gf_llm *m, const struct gf_loop_params *p, int32_t *te
     if ((rc = s_prefill(m, toks, p->n_prompt)) < 0)
         goto out;
     for (;;) {
-        const float *lg = gf_llm_text_logits(m);
         double u = gf_rng_uniform(p->seed, S_STREAM_TEXT, 0, n);
-        int32_t t = gf_sample(lg, V, &p->text, u, scratch, idx);
+        int32_t t;
+        if (gf_llm_can_draw(m, &p->text)) { /* on the backend: only the id comes back */
+            struct gf_draw d = {0, -1, 1.0f, p->text.top_k == 1 ? 0.0f : p->text.temperature, u};
+            if ((rc = gf_llm_draw(m, 0, &d, 1, &t)) < 0)
+                goto out;
+        } else {
+            t = gf_sample(gf_llm_text_logits(m), V, &p->text, u, scratch, idx);
+        }
         text[n++] = t;
         if (t == p->boi_id || n >= p->max_text)
             break;

@@ -23,6 +23,7 @@
 #include "model/checkpoint.h"
 #include "model/llm.h"
 #include "model/loop.h"
+#include "model/sampler.h"
 #include "model/vq.h"
 
 static uint64_t s_state;
@@ -302,6 +303,44 @@ static void s_vq_ops(struct s_env *e)
     free(x), free(y), free(work);
 }
 
+/* The sample op against gf_cfg_mix + gf_sample on the host: 64 draws over 16 rows of 16384,
+ * greedy and drawn, with and without CFG; every token must be the host's. */
+static void s_sample(struct s_env *e)
+{
+    enum { ROWS = 16, V = 16384, N = 64 };
+    if (!e->gpu->ops->sample) {
+        printf("  %-11s %-44s %-5s skipped: the backend has no sample op\n", "sample", "", e->mode);
+        return;
+    }
+    float *lg = s_rnd((int64_t)ROWS * V, 4.0f), *mix = malloc(2 * V * 4);
+    int32_t *idx = malloc(V * 4), ids[N], want[N];
+    struct gf_draw d[N];
+    for (int i = 0; i < N; i++) {
+        int cfg = i % 2, greedy = i % 4 < 2;
+        d[i] = (struct gf_draw){(2 * i) % ROWS, cfg ? (2 * i + 1) % ROWS : -1, 5.0f,
+                                greedy ? 0.0f : (i % 8 < 4 ? 1.0f : 0.7f), (s_rand() + 1) / 2};
+        const float *l = lg + (size_t)d[i].cond * V;
+        if (cfg) {
+            gf_cfg_mix(mix + V, l, lg + (size_t)d[i].uncond * V, V, d[i].cfg_weight);
+            l = mix + V;
+        }
+        struct gf_sampler sp = {d[i].temperature, 0, 1.0f};
+        want[i] = gf_sample(l, V, &sp, d[i].u, mix, idx);
+    }
+    float *dl = s_up(e->gpu, lg, (size_t)ROWS * V * 4);
+    e->gpu->ops->sample(e->gpu, ids, dl, V, d, N);
+    int same = 0;
+    for (int i = 0; i < N; i++)
+        same += ids[i] == want[i];
+    int ok = same == N && s_backend_ok(e->gpu);
+    e->checks++;
+    e->failed += !ok;
+    printf("  %-11s %-44s %-5s %d of %d tokens as on the host %s\n", "sample",
+           "16 rows x 16384, CFG 5, greedy, T 1 and 0.7", e->mode, same, N, ok ? "ok" : "FAIL");
+    e->gpu->ops->free(e->gpu, dl);
+    free(lg), free(mix), free(idx);
+}
+
 static int s_ops_mode(struct gf_backend *cpu, enum gf_cuda_mode mode)
 {
     struct s_env e = {cpu,
@@ -330,6 +369,7 @@ static int s_ops_mode(struct gf_backend *cpu, enum gf_cuda_mode mode)
     s_conv(&e, GF_WTYPE_BF16, 3, 128, 128);
     s_conv(&e, GF_WTYPE_F32, 1, 64, 32);
     s_vq_ops(&e);
+    s_sample(&e);
     printf("ops %s: %d checks, %d failed\n", e.mode, e.checks, e.failed);
     gf_backend_destroy(&e.gpu);
     return e.failed != 0;

@@ -297,6 +297,8 @@ static void s_destroy(struct gf_backend *be)
         cudaFree((void *)c->allocs[i].base);
     if (c->scratch)
         cudaFree(c->scratch);
+    if (c->draws)
+        cudaFree(c->draws);
     if (c->blas)
         cublasDestroy(c->blas);
     if (c->stream)
@@ -328,6 +330,7 @@ static const struct gf_ops s_cuda_ops = {
     /* .softmax */ gf_cuda_softmax,
     /* .transpose */ gf_cuda_transpose,
     /* .prepare */ s_prepare,
+    /* .sample */ gf_cuda_sample,
     /* .check */ s_check,
     /* .destroy */ s_destroy,
 };
@@ -403,6 +406,12 @@ gf_cuda_backend_create(const struct gf_cuda_host *host, int device, enum gf_cuda
         snprintf(why, why_len, "cuda:%d: cannot allocate %zu MiB of scratch: %s", device,
                  c->scratch_bytes >> 20, cudaGetErrorString(e));
         c->scratch = NULL;
+        goto fail;
+    }
+    if ((e = cudaMalloc(&c->draws, GF_MAX_DRAWS * (sizeof(struct gf_draw) + 4))) != cudaSuccess) {
+        snprintf(why, why_len, "cuda:%d: cannot allocate the sampler's buffer: %s", device,
+                 cudaGetErrorString(e));
+        c->draws = NULL;
         goto fail;
     }
     if (gf_cuda_attention_init(c) < 0) {

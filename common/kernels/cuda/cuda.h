@@ -53,6 +53,7 @@ struct gf_cuda {
     void *scratch; /* GF_CUDA_SCRATCH_BYTES */
     size_t scratch_bytes;
     size_t attn_smem; /* the attention kernel's dynamic shared memory limit */
+    void *draws;      /* GF_MAX_DRAWS struct gf_draw, then as many int32 ids (sample.cu) */
 };
 
 /* The device the calling thread has current (cudaSetDevice is per thread). */
@@ -138,6 +139,9 @@ void gf_cuda_add(struct gf_backend *be, float *y, const float *x, int64_t count)
 void gf_cuda_embed(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
                    int n);
 int gf_cuda_attention_init(struct gf_cuda *c);
+/* sample.cu */
+void gf_cuda_sample(struct gf_backend *be, int32_t *ids, const float *logits, int vocab,
+                    const struct gf_draw *draws, int n);
 /* vq.cu */
 void gf_cuda_group_norm(struct gf_backend *be, float *y, const float *x, int n, int hw, int c,
                         int groups, const struct gf_mat *w, const struct gf_mat *b, float eps,

@@ -120,6 +120,7 @@ __global__ void k_gemv(float *y, const float *x, int n, const TW *w, int64_t row
     for (int t = 0; t < GF_CUDA_GEMV_MAX; t++)
         acc[t] = 0.0f;
     if (vec) {
+#pragma unroll 4 /* several 16-byte loads in flight per lane */
         for (int64_t k = (int64_t)lane * PER; k < cols; k += 32 * PER) {
             float f[PER];
             s_unpack(wr + k, f);
