@@ -125,6 +125,16 @@ struct gf_ops {
      * cross to the host. */
     void (*sample)(struct gf_backend *be, int32_t *ids, const float *logits, int vocab,
                    const struct gf_draw *draws, int n);
+    /* Recorded work (CUDA graphs): graph_begin starts recording the ops that follow instead of
+     * running them (0, or < 0: not recording, run them as usual); graph_end stops, keeps the
+     * work under (owner, key) and runs it (0, or < 0: recording failed and nothing ran, so run
+     * the ops again as usual); graph_run runs the work kept under (owner, key) (0, or < 0: none
+     * kept); graph_drop forgets every recording of owner. Recorded work reads its inputs from
+     * the same buffers at every run; only their contents may change. */
+    int (*graph_begin)(struct gf_backend *be);
+    int (*graph_end)(struct gf_backend *be, const void *owner, uint64_t key);
+    int (*graph_run)(struct gf_backend *be, const void *owner, uint64_t key);
+    void (*graph_drop)(struct gf_backend *be, const void *owner);
     /* 0, or GF_EIO when a device call failed since the last check (each failure is logged). */
     int (*check)(struct gf_backend *be);
     /* frees the backend's own state; gf_backend_destroy calls it */

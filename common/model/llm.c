@@ -100,6 +100,8 @@ void gf_llm_destroy(struct gf_llm **self_p)
     if (!m)
         return;
     void (*F)(struct gf_backend *, void *) = m->be->ops->free;
+    if (m->be->ops->graph_drop)
+        m->be->ops->graph_drop(m->be, m);
     float *bufs[] = {m->k_cache, m->v_cache, m->x,    m->xn, m->hidden, m->q,         m->att,
                      m->k,       m->v,       m->gate, m->up, m->small,  m->logits_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -178,22 +180,13 @@ static void s_layer(struct gf_llm *m, int li, int n, const struct gf_attn *a)
     o->add(be, m->x, m->xn, (int64_t)n * H);
 }
 
-int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
+/* Everything of a forward after the token ids, slots and positions are on the backend: input
+ * embeddings, the layers, the final norm of the wanted rows. Only backend ops, so a backend can
+ * record it (graph_begin) and replay it for the next step of the same shape. */
+static int s_body(struct gf_llm *m, const struct gf_tok *toks, int n)
 {
-    int rc = s_check(m, toks, n);
-    if (rc < 0)
-        return rc;
     const struct gf_ops *o = m->be->ops;
-    if (o->check && o->check(m->be) < 0) {
-        gf_log_error("the backend failed earlier (logged above): forward refused");
-        return GF_EIO;
-    }
     const struct gf_model_config *c = m->cfg;
-    for (int i = 0; i < n; i++)
-        m->h_ids[i] = toks[i].id, m->h_slot[i] = toks[i].slot, m->h_pos[i] = toks[i].pos;
-    o->to_device(m->be, m->ids, m->h_ids, n * 4);
-    o->to_device(m->be, m->slot, m->h_slot, n * 4);
-    o->to_device(m->be, m->pos, m->h_pos, n * 4);
     for (int i0 = 0, i1; i0 < n; i0 = i1) { /* runs of one kind */
         for (i1 = i0 + 1; i1 < n && toks[i1].kind == toks[i0].kind; i1++)
             ;
@@ -222,8 +215,44 @@ int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
                    &m->w->norm, c->rms_eps);
         n_out += i1 - i0;
     }
-    m->n_out = n_out;
     return n_out;
+}
+
+/* A decode step (every token of one kind, every token wanted) can be recorded and replayed:
+ * its work depends only on n and the kind. Returns the key, or 0 for another forward. */
+static uint64_t s_graph_key(const struct gf_tok *toks, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (toks[i].kind != toks[0].kind || !toks[i].want)
+            return 0;
+    return (uint64_t)n << 8 | (uint64_t)toks[0].kind << 1 | 1;
+}
+
+int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
+{
+    int rc = s_check(m, toks, n);
+    if (rc < 0)
+        return rc;
+    const struct gf_ops *o = m->be->ops;
+    if (o->check && o->check(m->be) < 0) {
+        gf_log_error("the backend failed earlier (logged above): forward refused");
+        return GF_EIO;
+    }
+    for (int i = 0; i < n; i++)
+        m->h_ids[i] = toks[i].id, m->h_slot[i] = toks[i].slot, m->h_pos[i] = toks[i].pos;
+    o->to_device(m->be, m->ids, m->h_ids, n * 4);
+    o->to_device(m->be, m->slot, m->h_slot, n * 4);
+    o->to_device(m->be, m->pos, m->h_pos, n * 4);
+    uint64_t key = o->graph_run ? s_graph_key(toks, n) : 0;
+    if (key && o->graph_run(m->be, m, key) == 0) {
+        m->n_out = n;
+        return n;
+    }
+    int recording = key && o->graph_begin(m->be) == 0;
+    m->n_out = s_body(m, toks, n);
+    if (recording && o->graph_end(m->be, m, key) < 0)
+        m->n_out = s_body(m, toks, n); /* recording failed and nothing ran */
+    return m->n_out;
 }
 
 const float *gf_llm_text_logits(struct gf_llm *m)

@@ -471,6 +471,25 @@ static int s_cmd_loop(int argc, char **argv)
     if (bad)
         printf(" (first difference: text %d, image %d)", dt, di);
     printf("\n");
+    /* the same with decode steps recorded as CUDA graphs and replayed */
+    setenv("GOTFLOW_CUDA_GRAPHS", "1", 1);
+    struct gf_backend *gpug = s_gpu_new(GF_CUDA_F32);
+    unsetenv("GOTFLOW_CUDA_GRAPHS");
+    struct gf_loop_result rgg = {0};
+    if (gpug && s_loop_on(gpug, ck, &p, &rgg) == 0) {
+        int gt = rc.n_text == rgg.n_text ? s_first_diff(rc.text, rgg.text, rc.n_text) : 0;
+        int gi = s_first_diff(rc.image, rgg.image, P * p.n_image);
+        printf("  loop greedy f32, CUDA graphs: %s", gt >= 0 || gi >= 0 ? "FAIL" : "ok, identical");
+        if (gt >= 0 || gi >= 0)
+            printf(" (first difference: text %d, image %d)", gt, gi);
+        printf("\n");
+        bad |= gt >= 0 || gi >= 0;
+    } else {
+        printf("  loop greedy f32, CUDA graphs: FAIL (the run failed, see the log)\n");
+        bad = 1;
+    }
+    gf_loop_result_release(&rgg);
+    gf_backend_destroy(&gpug);
     if (s_loop_on(gpu16, ck, &p, &rh) == 0) {
         int same = 0, n = P * p.n_image;
         for (int i = 0; i < n; i++)
@@ -532,6 +551,77 @@ static void s_row(const char *what, const char *value, const char *ratio)
     fflush(stdout);
 }
 
+enum { S_PRE = 64, S_STEPS = 64 };
+
+/* Text decode at batch 1 after a 64-token prompt, greedy on the device: only the id returns. */
+static void s_time_decode(struct gf_backend *be, const struct gf_ckpt *ck,
+                          const struct gf_cuda_ceilings *cl, const char *tag)
+{
+    const struct gf_model_config *c = &ck->cfg;
+    struct gf_llm *m = NULL;
+    struct gf_tok toks[S_PRE];
+    char what[96], v[96], r[96];
+    if (gf_llm_new(be, ck, 1, S_PRE + S_STEPS + 8, S_PRE, &m) < 0)
+        return;
+    for (int i = 0; i < S_PRE; i++)
+        toks[i] = (struct gf_tok){(i * 7919 + 13) % c->vocab, 0, i, GF_TOK_TEXT, i == S_PRE - 1};
+    double td = 0;
+    int32_t id = 0;
+    struct gf_draw d = {0, -1, 1.0f, 0.0f, 0.0};
+    if (gf_llm_forward(m, toks, S_PRE) < 0 || gf_llm_draw(m, 0, &d, 1, &id) < 0)
+        goto out;
+    for (int s = 0; s < S_STEPS + 4; s++) {
+        struct gf_tok t = {id, 0, S_PRE + s, GF_TOK_TEXT, 1};
+        double s0 = s_now();
+        if (gf_llm_forward(m, &t, 1) < 0 || gf_llm_draw(m, 0, &d, 1, &id) < 0)
+            goto out;
+        if (s >= 4)
+            td += s_now() - s0;
+    }
+    double step_b = s_step_bytes(ck, 0), roof = cl->copy_gbs * 1e9 / step_b;
+    snprintf(what, sizeof what, "decode: text, batch 1%s (goal >= 75%%)", tag);
+    snprintf(v, sizeof v, "%.0f tokens/s (%.2f ms)", S_STEPS / td, td / S_STEPS * 1e3);
+    snprintf(r, sizeof r, "%.0f%% of %.0f tokens/s (%.2f GB/step)", 100 * S_STEPS / td / roof, roof,
+             step_b * 1e-9);
+    s_row(what, v, r);
+out:
+    gf_llm_destroy(&m);
+}
+
+/* Stage 2 with 16 CFG pairs (32 rows): 576 image tokens each after a 64-token prefill. */
+static void s_time_image(struct gf_backend *be, const struct gf_ckpt *ck,
+                         const struct gf_cuda_ceilings *cl, const char *tag)
+{
+    enum { IMG = 16, NI = 576 };
+    const struct gf_model_config *c = &ck->cfg;
+    struct gf_llm *m = NULL;
+    char what[96], v[96], r[96];
+    int32_t seq[S_PRE], *out = malloc((size_t)IMG * NI * 4);
+    for (int i = 0; i < S_PRE; i++)
+        seq[i] = (i * 7919 + 13) % c->vocab;
+    struct gf_loop_params p = {.prompt = seq,
+                               .n_prompt = S_PRE,
+                               .boi_id = seq[S_PRE - 1],
+                               .max_text = 1,
+                               .n_image = NI,
+                               .parallel = IMG,
+                               .cfg_weight = 5.0f,
+                               .image = {1.0f, 0, 1.0f},
+                               .seed = 1000};
+    if (gf_llm_new(be, ck, 2 * IMG, S_PRE + NI + 1, S_PRE, &m) == 0) {
+        double s = s_now();
+        int ok = gf_loop_image(m, &p, seq, S_PRE, out) == 0;
+        double t = s_now() - s;
+        double ib = s_step_bytes(ck, 1), iroof = cl->copy_gbs * 1e9 / ib * IMG;
+        snprintf(what, sizeof what, "image tokens: 16 CFG pairs, 576 steps%s", tag);
+        snprintf(v, sizeof v, "%.0f tokens/s (%.2f ms/step)", ok ? IMG * NI / t : 0, t / NI * 1e3);
+        snprintf(r, sizeof r, "goal 10000; weights-only roofline %.0f", iroof);
+        s_row(what, v, r);
+    }
+    gf_llm_destroy(&m);
+    free(out);
+}
+
 static int s_cmd_time(int argc, char **argv)
 {
     struct gf_cuda_ceilings cl;
@@ -556,8 +646,8 @@ static int s_cmd_time(int argc, char **argv)
     double t0 = s_now();
     if (!(be = gf_backend_cuda_new(0, GF_CUDA_BF16)))
         return 1;
-    enum { PRE = 64, STEPS = 64, PREFILL = 512 };
-    int rc = gf_llm_new(be, ck, 1, PREFILL + STEPS + 1, PREFILL, &m);
+    enum { PRE = S_PRE, PREFILL = 512 };
+    int rc = gf_llm_new(be, ck, 1, PREFILL + 1, PREFILL, &m);
     if (rc < 0)
         goto out;
     snprintf(v, sizeof v, "%.2f s", s_now() - t0);
@@ -582,53 +672,10 @@ static int s_cmd_time(int argc, char **argv)
     snprintf(r, sizeof r, "%.0f TFLOP/s = %.0f%% of GEMM", flops / best * 1e-12,
              100 * flops / best * 1e-12 / cl.bf16_tflops);
     s_row("prefill: 512 tokens, batch 1", v, r);
-    /* decode at batch 1 after a 64-token prompt */
-    if (gf_llm_forward(m, toks, PRE) < 0)
-        goto out;
-    double td = 0;
-    for (int s = 0; s < STEPS + 4; s++) {
-        struct gf_tok t = {(s * 31 + 7) % c->vocab, 0, PRE + s, GF_TOK_TEXT, 1};
-        double s0 = s_now();
-        if (gf_llm_forward(m, &t, 1) < 0)
-            goto out;
-        gf_llm_text_logits(m);
-        if (s >= 4)
-            td += s_now() - s0;
-    }
-    double step_b = s_step_bytes(ck, 0), roof = cl.copy_gbs * 1e9 / step_b;
-    snprintf(v, sizeof v, "%.0f tokens/s (%.2f ms)", STEPS / td, td / STEPS * 1e3);
-    snprintf(r, sizeof r, "%.0f%% of %.0f tokens/s (%.2f GB/step)", 100 * STEPS / td / roof, roof,
-             step_b * 1e-9);
-    s_row("decode: text, batch 1 (goal >= 75%)", v, r);
+    free(toks);
     gf_llm_destroy(&m);
-
-    /* image tokens: stage 2 with 16 CFG pairs (32 rows), 576 tokens after a 64-token prefill */
-    {
-        enum { IMG = 16, NI = 576 };
-        int32_t seq[PRE], *out = malloc((size_t)IMG * NI * 4);
-        for (int i = 0; i < PRE; i++)
-            seq[i] = (i * 7919 + 13) % c->vocab;
-        struct gf_loop_params p = {.prompt = seq,
-                                   .n_prompt = PRE,
-                                   .boi_id = seq[PRE - 1],
-                                   .max_text = 1,
-                                   .n_image = NI,
-                                   .parallel = IMG,
-                                   .cfg_weight = 5.0f,
-                                   .image = {1.0f, 0, 1.0f},
-                                   .seed = 1000};
-        if (gf_llm_new(be, ck, 2 * IMG, PRE + NI + 1, PRE, &m) < 0)
-            goto out;
-        double s = s_now();
-        int ok = gf_loop_image(m, &p, seq, PRE, out) == 0;
-        double t = s_now() - s;
-        double ib = s_step_bytes(ck, 1), iroof = cl.copy_gbs * 1e9 / ib * IMG;
-        snprintf(v, sizeof v, "%.0f tokens/s (%.2f ms/step)", ok ? IMG * NI / t : 0, t / NI * 1e3);
-        snprintf(r, sizeof r, "goal 10000; weights-only roofline %.0f", iroof);
-        s_row("image tokens: 16 CFG pairs, 576 steps", v, r);
-        gf_llm_destroy(&m);
-        free(out);
-    }
+    s_time_decode(be, ck, &cl, "");
+    s_time_image(be, ck, &cl, "");
 
     /* VQ decode of one 24x24 grid (384x384) */
     if (gf_ckpt_find(ck, "gen_vision_model.decoder.conv_in.weight")) {
@@ -687,6 +734,14 @@ static int s_cmd_time(int argc, char **argv)
         gf_llm_destroy(&m);
         free(px);
     }
+    /* the decode steps again, recorded as CUDA graphs and replayed */
+    gf_backend_destroy(&be);
+    setenv("GOTFLOW_CUDA_GRAPHS", "1", 1);
+    if ((be = gf_backend_cuda_new(0, GF_CUDA_BF16))) {
+        s_time_decode(be, ck, &cl, ", CUDA graphs");
+        s_time_image(be, ck, &cl, ", CUDA graphs");
+    }
+    unsetenv("GOTFLOW_CUDA_GRAPHS");
     rc = 0;
 out:
     gf_llm_destroy(&m);

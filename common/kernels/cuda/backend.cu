@@ -299,6 +299,9 @@ static void s_destroy(struct gf_backend *be)
         cudaFree(c->scratch);
     if (c->draws)
         cudaFree(c->draws);
+    gf_cuda_graph_drop(&c->be, NULL);
+    if (c->blas_ws)
+        cudaFree(c->blas_ws);
     if (c->blas)
         cublasDestroy(c->blas);
     if (c->stream)
@@ -331,6 +334,10 @@ static const struct gf_ops s_cuda_ops = {
     /* .transpose */ gf_cuda_transpose,
     /* .prepare */ s_prepare,
     /* .sample */ gf_cuda_sample,
+    /* .graph_begin */ gf_cuda_graph_begin,
+    /* .graph_end */ gf_cuda_graph_end,
+    /* .graph_run */ gf_cuda_graph_run,
+    /* .graph_drop */ gf_cuda_graph_drop,
     /* .check */ s_check,
     /* .destroy */ s_destroy,
 };
@@ -400,6 +407,20 @@ gf_cuda_backend_create(const struct gf_cuda_host *host, int device, enum gf_cuda
                                                                      : CUBLAS_DEFAULT_MATH))) {
         snprintf(why, why_len, "cuda:%d: cannot set up cuBLAS", device);
         goto fail;
+    }
+    if ((e = cudaMalloc(&c->blas_ws, GF_CUDA_BLAS_WORKSPACE)) != cudaSuccess) {
+        snprintf(why, why_len, "cuda:%d: cannot allocate cuBLAS's workspace: %s", device,
+                 cudaGetErrorString(e));
+        c->blas_ws = NULL;
+        goto fail;
+    }
+    if (!GF_CUBLAS(c, cublasSetWorkspace(c->blas, c->blas_ws, GF_CUDA_BLAS_WORKSPACE))) {
+        snprintf(why, why_len, "cuda:%d: cannot set cuBLAS's workspace", device);
+        goto fail;
+    }
+    {
+        const char *g = getenv("GOTFLOW_CUDA_GRAPHS");
+        c->use_graphs = g && strcmp(g, "1") == 0;
     }
     c->scratch_bytes = GF_CUDA_SCRATCH_BYTES;
     if ((e = cudaMalloc(&c->scratch, c->scratch_bytes)) != cudaSuccess) {

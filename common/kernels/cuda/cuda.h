@@ -24,6 +24,17 @@ extern "C" {
 /* Shared memory the attention kernel may use (scores of up to ~40k positions). */
 #define GF_CUDA_ATTN_SMEM (160 << 10)
 
+/* Recorded decode steps kept (CUDA graphs), replaced oldest first. */
+#define GF_CUDA_GRAPHS 128
+/* cuBLAS's workspace, set once so that products can be recorded in a graph. */
+#define GF_CUDA_BLAS_WORKSPACE ((size_t)32 << 20)
+
+struct gf_cuda_graph {
+    const void *owner;
+    uint64_t key;
+    cudaGraphExec_t exec;
+};
+
 /* One weight copied to the device: keyed by its host pointer. */
 struct gf_cuda_res {
     const void *host;
@@ -54,6 +65,11 @@ struct gf_cuda {
     size_t scratch_bytes;
     size_t attn_smem; /* the attention kernel's dynamic shared memory limit */
     void *draws;      /* GF_MAX_DRAWS struct gf_draw, then as many int32 ids (sample.cu) */
+    void *blas_ws;    /* GF_CUDA_BLAS_WORKSPACE */
+    int use_graphs;   /* GOTFLOW_CUDA_GRAPHS=1: decode steps recorded and replayed */
+    int capturing, failed_before_capture;
+    struct gf_cuda_graph graphs[GF_CUDA_GRAPHS];
+    int n_graphs, next_graph;
 };
 
 /* The device the calling thread has current (cudaSetDevice is per thread). */
@@ -139,6 +155,11 @@ void gf_cuda_add(struct gf_backend *be, float *y, const float *x, int64_t count)
 void gf_cuda_embed(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
                    int n);
 int gf_cuda_attention_init(struct gf_cuda *c);
+/* graph.cu */
+int gf_cuda_graph_begin(struct gf_backend *be);
+int gf_cuda_graph_end(struct gf_backend *be, const void *owner, uint64_t key);
+int gf_cuda_graph_run(struct gf_backend *be, const void *owner, uint64_t key);
+void gf_cuda_graph_drop(struct gf_backend *be, const void *owner);
 /* sample.cu */
 void gf_cuda_sample(struct gf_backend *be, int32_t *ids, const float *logits, int vocab,
                     const struct gf_draw *draws, int n);
