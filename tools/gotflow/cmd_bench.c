@@ -16,6 +16,7 @@
 #include "model/llm.h"
 #include "model/loop.h"
 #include "sgemm_peer.h"
+#include "util.h"
 
 static void s_usage(FILE *f)
 {
@@ -229,16 +230,8 @@ static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_
     return 0;
 }
 
-/* "cpu" or "cuda:N" */
-static struct gf_backend *s_backend(const char *device, int threads, enum gf_cuda_mode prec)
-{
-    if (!device || strcmp(device, "cpu") == 0)
-        return gf_backend_cpu_new(threads);
-    return gf_backend_cuda_new(atoi(device + 5), prec);
-}
-
 static int s_run(const char *mode, const char *dir, const char *device, int threads,
-                 enum gf_cuda_mode prec, int tokens, int rows)
+                 const char *prec, int tokens, int rows)
 {
     int gpu = device && strcmp(device, "cpu") != 0;
     int decode = strcmp(mode, "decode") == 0, rc = 1, pre = decode ? 8 : tokens;
@@ -252,7 +245,7 @@ static int s_run(const char *mode, const char *dir, const char *device, int thre
         goto out;
     printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
            gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
-    be = s_backend(device, threads, prec);
+    be = gf_cli_backend(device, threads, prec);
     if (be && strcmp(mode, "image") == 0) {
         printf("model '%s': %d threads\n", dir, be->n_threads);
         rc = s_image(ck, be, tokens, rows);
@@ -319,8 +312,7 @@ int cmd_bench(int argc, char **argv)
     static const struct option opts[] = {
         {"model", 1, 0, 'm'},  {"threads", 1, 0, 'j'},   {"tokens", 1, 0, 'n'}, {"rows", 1, 0, 'r'},
         {"device", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
-    const char *dir = NULL, *device = NULL;
-    enum gf_cuda_mode prec = GF_CUDA_BF16;
+    const char *dir = NULL, *device = NULL, *prec = NULL;
     int threads = 0, tokens = 0, rows = 1, op;
     if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&
                      strcmp(argv[1], "image") != 0)) {
@@ -345,17 +337,9 @@ int cmd_bench(int argc, char **argv)
             break;
         case 'd':
             device = optarg;
-            if (strcmp(device, "cpu") != 0 &&
-                (strncmp(device, "cuda:", 5) != 0 || device[5] < '0' || device[5] > '9')) {
-                fprintf(stderr, "gotflow bench: --device '%s' is not cpu or cuda:N\n", device);
-                return 2;
-            }
             break;
         case 'p':
-            if (gf_cuda_mode_parse(optarg, &prec) < 0) {
-                fprintf(stderr, "gotflow bench: --precision '%s' is not bf16 or f32\n", optarg);
-                return 2;
-            }
+            prec = optarg;
             break;
         case 'h':
             s_usage(stdout);
@@ -371,5 +355,7 @@ int cmd_bench(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
+    if (gf_cli_device_check("bench", device, prec))
+        return 2;
     return s_run(mode, dir, device, threads, prec, tokens, rows);
 }

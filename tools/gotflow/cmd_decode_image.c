@@ -17,7 +17,8 @@
 #include "util.h"
 
 static const char s_usage[] =
-    "usage: gotflow decode-image --model DIR [--out DIR] [--threads N] [FILE|-]\n"
+    "usage: gotflow decode-image --model DIR [--out DIR] [--threads N] [--device cpu|cuda:N]\n"
+    "                            [--precision bf16|f32] [FILE|-]\n"
     "\n"
     "Decodes image token codes with the checkpoint's VQ decoder and writes PNG files. Each input\n"
     "line is a JSON object with `codes`: a list of images, each a list of grid_h*grid_w codes\n"
@@ -28,6 +29,8 @@ static const char s_usage[] =
     "  --model DIR   checkpoint directory (HF layout)\n"
     "  --out DIR     output folder (default .)\n"
     "  --threads N   CPU threads (default: all cores)\n"
+    "  --device D    cpu (default) or cuda:N\n"
+    "  --precision P on cuda:N: bf16 (default) or f32\n"
     "\n"
     "exit status: 0 all written, 1 a line could not be decoded, 2 usage\n";
 
@@ -59,12 +62,11 @@ static int32_t *s_codes(json_t *line, int *n, int *hw)
 
 int cmd_decode_image(int argc, char **argv)
 {
-    static const struct option opts[] = {{"model", 1, 0, 'm'},
-                                         {"out", 1, 0, 'o'},
-                                         {"threads", 1, 0, 't'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *model = NULL, *out = ".";
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'},  {"out", 1, 0, 'o'},       {"threads", 1, 0, 't'},
+        {"device", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *model = NULL, *out = ".", *device = NULL, *prec = NULL;
     int threads = 0, c, rc = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -76,6 +78,12 @@ int cmd_decode_image(int argc, char **argv)
             break;
         case 't':
             threads = (int)gf_cli_long("decode-image", "--threads", optarg, 0, 1024);
+            break;
+        case 'd':
+            device = optarg;
+            break;
+        case 'p':
+            prec = optarg;
             break;
         case 'h':
             fputs(s_usage, stdout);
@@ -89,14 +97,18 @@ int cmd_decode_image(int argc, char **argv)
         fputs(s_usage, stderr);
         return 2;
     }
+    if (gf_cli_device_check("decode-image", device, prec))
+        return 2;
     FILE *in = stdin;
     if (optind < argc && strcmp(argv[optind], "-") != 0 && !(in = fopen(argv[optind], "r"))) {
         fprintf(stderr, "gotflow decode-image: cannot open '%s'\n", argv[optind]);
         return 1;
     }
-    struct gf_backend *be = gf_backend_cpu_new(threads);
+    struct gf_backend *be = gf_cli_backend(device, threads, prec);
     struct gf_ckpt *ck = NULL;
-    if (!be || gf_ckpt_open(model, &ck) != 0) {
+    if (!be)
+        return 1;
+    if (gf_ckpt_open(model, &ck) != 0) {
         fprintf(stderr, "gotflow decode-image: cannot open the checkpoint '%s'\n", model);
         gf_backend_destroy(&be);
         return 1;

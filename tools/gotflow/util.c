@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "engine/edge.h"
+#include "kernels/ops.h"
 
 int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX],
                     gf_graph_t **graph_p)
@@ -90,4 +91,28 @@ long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, 
         exit(2);
     }
     return v;
+}
+
+int gf_cli_device_check(const char *cmd, const char *device, const char *precision)
+{
+    enum gf_cuda_mode mode;
+    if (device && strcmp(device, "cpu") != 0 &&
+        (strncmp(device, "cuda:", 5) != 0 || device[5] < '0' || device[5] > '9')) {
+        fprintf(stderr, "gotflow %s: --device '%s' is not cpu or cuda:N\n", cmd, device);
+        return 2;
+    }
+    if (precision && gf_cuda_mode_parse(precision, &mode) < 0) {
+        fprintf(stderr, "gotflow %s: --precision '%s' is not bf16 or f32\n", cmd, precision);
+        return 2;
+    }
+    return 0;
+}
+
+struct gf_backend *gf_cli_backend(const char *device, int threads, const char *precision)
+{
+    enum gf_cuda_mode mode = GF_CUDA_BF16;
+    if (!device || strcmp(device, "cpu") == 0)
+        return gf_backend_cpu_new(threads);
+    gf_cuda_mode_parse(precision, &mode);
+    return gf_backend_cuda_new(atoi(device + 5), mode);
 }

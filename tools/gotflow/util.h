@@ -23,4 +23,12 @@ json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
 /* Parses a positive integer option value or exits with a usage message. */
 long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, long max);
 
+/* Checks --device (NULL, "cpu" or "cuda:N") and --precision (NULL, "bf16" or "f32"); 0, or 2
+ * (usage) after printing what is wrong. */
+int gf_cli_device_check(const char *cmd, const char *device, const char *precision);
+struct gf_backend;
+/* The backend of a checked --device: the CPU with `threads` threads, or cuda:N; NULL after the
+ * reason is logged. */
+struct gf_backend *gf_cli_backend(const char *device, int threads, const char *precision);
+
 #endif
