@@ -508,10 +508,11 @@ static int s_cmd_loop(int argc, char **argv)
         double e32 = s_vq_both(cpu, gpu, ck, rc.image, P);
         double e16 = s_vq_both(cpu, gpu16, ck, rc.image, P);
         /* a whole decoder (~40 layers deep): the CPU backend and the scalar reference already
-         * differ by ~9e-6 here, so f32 gets 1e-4 */
-        int ok32 = e32 <= 1e-4, ok16 = e16 <= 1e-2;
+         * differ by ~9e-6 here, so f32 gets 1e-4; bf16 rounds the activations of every conv, so
+         * only a gross error (over 0.1, a bug rather than rounding) fails it */
+        int ok32 = e32 <= 1e-4, ok16 = e16 <= 1e-1;
         printf("  vq decode f32: 2 images, error %.2e (tol 1e-04) %s\n", e32, ok32 ? "ok" : "FAIL");
-        printf("  vq decode bf16: 2 images, error %.2e (tol 1e-02) %s\n", e16,
+        printf("  vq decode bf16: 2 images, error %.2e (tol 1e-01) %s\n", e16,
                ok16 ? "ok" : "FAIL");
         bad |= !ok32 || !ok16;
     } else {
