@@ -59,16 +59,24 @@ void gf_imagegen_leave(struct gf_llm *m, struct gf_imagegen_req *r)
     r->done = 1;
 }
 
-int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs, float *scratch,
-                     int32_t *idx)
+int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs,
+                     struct gf_tok *toks, int n_extra, float *scratch, int32_t *idx)
 {
-    struct gf_tok batch[256]; /* [n] every active row's next token */
-    int n = 0, IV = m->cfg->image_vocab;
+    struct gf_tok local[256];
+    struct gf_tok *batch = toks ? toks : local; /* [n_extra + rows] */
+    int cap = toks ? m->max_tokens : 256, n = n_extra, IV = m->cfg->image_vocab;
+    if (n_extra < 0 || (n_extra > 0 && !toks) || n_extra > m->max_tokens)
+        return GF_EINVAL;
+    for (int i = 0; i < n_extra; i++)
+        if (toks[i].want) {
+            gf_log_error("a token riding along an image step keeps its hidden state");
+            return GF_EINVAL;
+        }
     for (int q = 0; q < n_reqs; q++) {
         if (!reqs[q]->active)
             continue;
-        if (n + reqs[q]->rows > m->max_tokens || n + reqs[q]->rows > 256) {
-            gf_log_error("image step of more than %d rows", n);
+        if (n + reqs[q]->rows > m->max_tokens || n + reqs[q]->rows > cap) {
+            gf_log_error("image step of more than %d tokens", n);
             return GF_EINVAL;
         }
         memcpy(batch + n, reqs[q]->next, reqs[q]->rows * sizeof *batch);
@@ -79,6 +87,8 @@ int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs
     int rc = gf_llm_forward(m, batch, n);
     if (rc < 0)
         return rc;
+    if (n == n_extra)
+        return 0; /* no image rows */
     const float *lg = gf_llm_image_logits(m); /* [n][IV], rows in batch order */
     for (int q = 0, row0 = 0; q < n_reqs; q++) {
         struct gf_imagegen_req *r = reqs[q];

@@ -298,7 +298,7 @@ static void test_imagegen_join_leave(void **state)
         r.image = alone[q];
         assert_int_equal(gf_imagegen_join(f->llm, &r, seqs[q], lens[q]), 0);
         while (!r.done)
-            assert_int_equal(gf_imagegen_step(f->llm, &rp, 1, scratch, idx), 0);
+            assert_int_equal(gf_imagegen_step(f->llm, &rp, 1, NULL, 0, scratch, idx), 0);
     }
     assert_int_equal(gf_llm_slots_free(f->llm), 4);
     struct gf_imagegen_req r[3] = {proto[0], proto[1], proto[2]};
@@ -307,7 +307,7 @@ static void test_imagegen_join_leave(void **state)
         r[q].image = together[q];
     assert_int_equal(gf_imagegen_join(f->llm, &r[0], seq_a, 6), 0);
     for (int s = 0; s < 3; s++)
-        gf_imagegen_step(f->llm, rp, 1, scratch, idx);
+        gf_imagegen_step(f->llm, rp, 1, NULL, 0, scratch, idx);
     assert_int_equal(gf_imagegen_join(f->llm, &r[2], seq_c, 3), 0);        /* C: slot 2 */
     assert_int_equal(gf_imagegen_join(f->llm, &r[1], seq_b, 4), GF_EBUSY); /* B needs 4 */
     int steps = 0;
@@ -315,7 +315,7 @@ static void test_imagegen_join_leave(void **state)
     while (!r[0].done || !r[1].done || !r[2].done) {
         if (!r[1].active && !r[1].done && gf_llm_slots_free(f->llm) >= 4)
             assert_int_equal(gf_imagegen_join(f->llm, &r[1], seq_b, 4), 0);
-        assert_int_equal(gf_imagegen_step(f->llm, rp, 3, scratch, idx), 0);
+        assert_int_equal(gf_imagegen_step(f->llm, rp, 3, NULL, 0, scratch, idx), 0);
         assert_true(++steps < 50);
     }
     for (int q = 0; q < 3; q++)

@@ -13,21 +13,23 @@ work=$(mktemp -d /tmp/gfbench.XXXXXX)
 export GOTFLOW_RUN_ROOT=$work/run PATH=$PWD/build/bin:$PATH
 export GOTFLOW_STAGE_PATH=$PWD/build/bin
 sup=
-trap '[ -n "$sup" ] && kill -TERM $sup 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$sup" ] && kill -TERM $sup 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 mkmodel --out "$work/ckpt" --vq-ch 0 ${SIZE:---hidden 256 --intermediate 688 --layers 4} >/dev/null
 max_tokens=${MAX_TOKENS:-100}
 image_size=${IMAGE_SIZE:-384}
 n_image=$(((image_size / 16) * (image_size / 16)))
+max_seq=$((128 + max_tokens + n_image)) # prompt, chain and image tokens of one row
 cat >"$work/p.yaml" <<YAML
 name: bench-pipeline
 model: $work/ckpt
 stages:
   gateway: {kind: gateway}
   tokenize: {kind: tokenize}
-  reason: {kind: reason, batch: $n, params: {temperature: 0, max_tokens: $max_tokens, threads: 1}}
+  reason: {kind: reason, batch: $n, params: {temperature: 0, max_tokens: $max_tokens, threads: 1,
+                                              max_seq: $max_seq}}
   layout: {kind: layout}
   imagegen: {kind: imagegen, batch: $n, params: {cfg_weight: 5, threads: 1, image_size: $image_size,
-                                                  rows: $((2 * n))}}
+                                                  rows: $((2 * n)), max_seq: $max_seq}}
   sink: {kind: sink}
 edges: [gateway -> tokenize -> reason -> layout -> imagegen -> sink]
 YAML
