@@ -367,8 +367,8 @@ static void test_imagegen_ride_along(void **state)
         done += n;
         if (n > 0 && done == 2 * per_row) { /* B joins after its last chunk */
             for (int k = 0; k < 2; k++)
-                r[1].next[k] = (struct gf_tok){seq_b[per_row], r[1].slots[k], per_row,
-                                               GF_TOK_TEXT, 1};
+                r[1].next[k] =
+                    (struct gf_tok){seq_b[per_row], r[1].slots[k], per_row, GF_TOK_TEXT, 1};
             r[1].active = 1;
         }
         assert_true(++steps < 40);
