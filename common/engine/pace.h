@@ -30,8 +30,8 @@ static inline void gf_pace_init(struct gf_pace *p, int max, int64_t budget_us)
  * heartbeats, which go out between steps, keep coming. */
 static inline int64_t gf_pace_budget_us(const struct gf_graph *g)
 {
-    int64_t ms = g && g->supervisor.heartbeat_timeout_ms > 0 ? g->supervisor.heartbeat_timeout_ms
-                                                             : 10000;
+    int64_t ms =
+        g && g->supervisor.heartbeat_timeout_ms > 0 ? g->supervisor.heartbeat_timeout_ms : 10000;
     return ms * 250;
 }
 
