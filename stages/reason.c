@@ -5,8 +5,8 @@
  * gf_loop_reason does in one process. Requests are batched continuously: each owns one KV slot,
  * is prefilled one chunk per step, joins the decode at a step boundary, and leaves (freeing its
  * slot) when its chain is written; one step() is one forward: a token for every row in
- * flight, then at most one prefill chunk. Rows of different requests do not change each other's tokens
- * (batch-invariant forward, draws keyed by (seed, row, step)).
+ * flight, then at most one prefill chunk. Rows of different requests do not change each other's
+ * tokens (batch-invariant forward, draws keyed by (seed, row, step)).
  *
  * While a chain is written, `text_delta` frames {text, ids, step} go to the tap (complete UTF-8
  * only, the tokenizer's streaming decoder). The `reasoning` frame adds `reasoning_ids` (i32 [n],
@@ -236,8 +236,8 @@ static int s_step(gf_stage_t *st)
     for (int k = 0; k < s->n_reqs; k++) {
         struct s_req *r = &s->reqs[k];
         if (r->state == S_DECODE) {
-            s->toks[n] = (struct gf_tok){r->out[r->n_out - 1], r->slot,
-                                         r->n_prompt + r->n_out - 1, GF_TOK_TEXT, 1};
+            s->toks[n] = (struct gf_tok){r->out[r->n_out - 1], r->slot, r->n_prompt + r->n_out - 1,
+                                         GF_TOK_TEXT, 1};
             s->rows[n++] = k;
         } else if (r->state == S_PREFILL && (!pre || r->order < pre->order)) {
             pre = r;
@@ -253,8 +253,8 @@ static int s_step(gf_stage_t *st)
         n_pre = left < room ? left : room;
         for (int i = 0; i < n_pre; i++) {
             int p = pre->prefilled + i;
-            s->toks[n++] = (struct gf_tok){pre->prompt[p], pre->slot, p, GF_TOK_TEXT,
-                                           p == pre->n_prompt - 1};
+            s->toks[n++] =
+                (struct gf_tok){pre->prompt[p], pre->slot, p, GF_TOK_TEXT, p == pre->n_prompt - 1};
         }
     }
     if (n == 0)

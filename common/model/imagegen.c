@@ -88,7 +88,7 @@ int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs
     if (rc < 0)
         return rc;
     if (n == n_extra)
-        return 0; /* no image rows */
+        return 0;                             /* no image rows */
     const float *lg = gf_llm_image_logits(m); /* [n][IV], rows in batch order */
     for (int q = 0, row0 = 0; q < n_reqs; q++) {
         struct gf_imagegen_req *r = reqs[q];
