@@ -2,7 +2,8 @@
  *
  * Stage 2 of MODEL.md §1.4-1.5 on the continuous batch of common/model/imagegen.h: prompt_ids
  * + reasoning_ids (ending with <begin_of_image>) are re-prefilled in 2P rows (cond/uncond pairs
- * under CFG, the uncond rows padded with special.pad) or P rows without CFG, one chunk per step;
+ * under CFG, the uncond rows padded with special.pad) or P rows without CFG, one chunk per step
+ * in the same forward as the running rows' tokens (the weights are read once per step);
  * a request joins the running batch at a step boundary after its re-prefill, every step draws one
  * image token per image for every request in flight, and a request leaves, freeing its KV slots,
  * when its grid is full. The draws are keyed by (seed, image, step), so a request's codes do not
@@ -16,7 +17,8 @@
  * cfg_weight (default 5; <= 1 turns CFG off); parallel_size over parallel (images per request,
  * default 1). Stage only: model, threads, image_size and patch_size (grid side = image_size /
  * patch_size, default 384 / 16 = 24), rows (KV rows, default 2 * batch), max_seq (default 2048),
- * chunk (prefill tokens per forward, default 128).
+ * chunk (re-prefill tokens per step at most, default 128; a step is also kept to about a quarter
+ * of the heartbeat timeout).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +53,9 @@ struct s_imagegen {
     struct s_req *reqs;          /* [batch] */
     struct gf_imagegen_req **ig; /* [batch] &reqs[k].ig, for gf_imagegen_step */
     int n_reqs;
-    struct gf_tok *toks; /* [chunk] one re-prefill forward */
-    int chunk;
-    struct gf_pace pace; /* re-prefill tokens per step, up to chunk, sized to ~0.5 s */
+    struct gf_tok *toks; /* [chunk + n_rows] one step: a re-prefill chunk, then the rows */
+    int chunk;           /* re-prefill tokens in one step, at most */
+    struct gf_pace pace; /* tokens per step, sized to a quarter of the heartbeat timeout */
     float *scratch;      /* [2 * image_vocab] */
     int32_t *idx;        /* [image_vocab] */
     int grid_h, grid_w, n_image, n_rows, max_seq, progress_every;
@@ -189,33 +191,26 @@ static void s_acquire_step(struct s_imagegen *s)
     r->prefilled = 0;
 }
 
-/* One chunk of the oldest re-prefill: positions 0..n_seq-2 of every row, row after row, the
- * unconditional rows padded at 1..n_seq-2 (MODEL.md §1.4), as gf_imagegen_join does in one
- * call; split here so that no step outlasts the heartbeat on a large model. After the last
- * chunk the request joins: every row's next token is <begin_of_image> at position n_seq-1. */
-static void s_prefill_step(gf_stage_t *st, struct s_imagegen *s)
+/* The oldest re-prefill's next chunk of at most `room` tokens into s->toks: positions 0..n_seq-2
+ * of every row, row after row, the unconditional rows padded at 1..n_seq-2 (MODEL.md §1.4), as
+ * gf_imagegen_join does in one call; split so that no step outlasts the heartbeat on a large
+ * model, and run in the same forward as the running rows' step. Returns the tokens written. */
+static int s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int room)
 {
-    struct s_req *r = NULL;
-    for (int k = 0; k < s->n_reqs; k++)
-        if (s->reqs[k].state == S_PREFILL && (!r || s->reqs[k].order < r->order))
-            r = &s->reqs[k];
-    if (!r)
-        return;
     int per_row = r->n_seq - 1, total = r->rows * per_row, cfg = r->ig.cfg_weight > 1, n = 0;
-    int64_t t0 = gf_now_us();
-    for (; n < s->pace.now && r->prefilled + n < total; n++) {
+    for (; n < room && r->prefilled + n < total; n++) {
         int k = (r->prefilled + n) / per_row, p = (r->prefilled + n) % per_row;
         int32_t id = cfg && (k & 1) && p > 0 ? r->ig.pad_id : r->seq[p];
         s->toks[n] = (struct gf_tok){id, r->ig.slots[k], p, GF_TOK_TEXT, 0};
     }
-    if (n > 0 && gf_llm_forward(s->m, s->toks, n) < 0) {
-        s_req_fail(st, r, GF_EINVAL, "the re-prefill failed");
-        return;
-    }
-    gf_pace_update(&s->pace, n, gf_now_us() - t0);
-    r->prefilled += n;
-    if (r->prefilled < total)
-        return;
+    return n;
+}
+
+/* After its last chunk the request joins: every row's next token is <begin_of_image> at
+ * position n_seq-1. */
+static void s_join(struct s_req *r)
+{
+    int per_row = r->n_seq - 1;
     for (int k = 0; k < r->rows; k++)
         r->ig.next[k] = (struct gf_tok){r->seq[per_row], r->ig.slots[k], per_row, GF_TOK_TEXT, 1};
     r->ig.rows = r->rows;
@@ -248,20 +243,28 @@ static void s_progress(gf_stage_t *st, struct s_imagegen *s, struct s_req *r)
 static int s_step(gf_stage_t *st)
 {
     struct s_imagegen *s = gf_stage_info(st)->user;
-    int pending = 0, running = 0;
+    int pending = 0, running = 0, rows = 0, n_extra = 0;
     s_acquire_step(s);
-    s_prefill_step(st, s);
-    for (int k = 0; k < s->n_reqs; k++)
-        running += s->reqs[k].state == S_RUNNING;
+    struct s_req *pre = NULL; /* the oldest re-prefill: one chunk rides along this step */
+    for (int k = 0; k < s->n_reqs; k++) {
+        struct s_req *r = &s->reqs[k];
+        if (r->state == S_RUNNING)
+            running++, rows += r->rows;
+        else if (r->state == S_PREFILL && (!pre || r->order < pre->order))
+            pre = r;
+    }
     if (running != s->last_running && running > 0)
         gf_log_info("image batch: %d request%s", running, running == 1 ? "" : "s");
     s->last_running = running;
-    int rows = 0;
-    for (int k = 0; k < s->n_reqs; k++)
-        rows += s->reqs[k].state == S_RUNNING ? s->reqs[k].rows : 0;
+    if (pre) {
+        int room = s->pace.now - rows;
+        n_extra = s_prefill_chunk(s, pre, room < 1 ? 1 : room > s->chunk ? s->chunk : room);
+    }
     if (rows > 0)
         gf_stage_count_step(st, rows);
-    int rc = gf_imagegen_step(s->m, s->ig, s->n_reqs, s->scratch, s->idx);
+    int64_t t0 = gf_now_us();
+    int rc = gf_imagegen_step(s->m, s->ig, s->n_reqs, s->toks, n_extra, s->scratch, s->idx);
+    gf_pace_update(&s->pace, rows + n_extra, gf_now_us() - t0);
     for (int k = 0; k < s->n_reqs; k++) {
         struct s_req *r = &s->reqs[k];
         if (r->state != S_RUNNING)
@@ -272,6 +275,13 @@ static int s_step(gf_stage_t *st)
             s_finish(st, s, r);
         else if (r->ig.step % s->progress_every == 0)
             s_progress(st, s, r);
+    }
+    if (pre && rc < 0) {
+        s_req_fail(st, pre, rc, "the re-prefill failed");
+    } else if (pre) {
+        pre->prefilled += n_extra;
+        if (pre->prefilled == pre->rows * (pre->n_seq - 1))
+            s_join(pre);
     }
     for (int k = 0; k < s->n_reqs; k++)
         pending |= s->reqs[k].state != S_FREE;
@@ -320,8 +330,6 @@ static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def)
     s->grid_h = s->grid_w = (int)(image_size / patch_size);
     s->n_image = s->grid_h * s->grid_w;
     s->progress_every = s->n_image >= 16 ? s->n_image / 16 : 1;
-    if (s->chunk < s->n_rows)
-        s->chunk = s->n_rows; /* one step feeds every row in one forward */
     return 0;
 }
 
@@ -360,13 +368,13 @@ static int s_init(gf_stage_t *st)
     s->ig = calloc(s->n_reqs, sizeof *s->ig);
     s->scratch = malloc((size_t)IV * 2 * sizeof *s->scratch);
     s->idx = malloc((size_t)IV * sizeof *s->idx);
-    s->toks = calloc(s->chunk, sizeof *s->toks);
-    gf_pace_init(&s->pace, s->chunk, 500000);
+    s->toks = calloc(s->chunk + s->n_rows, sizeof *s->toks);
+    gf_pace_init(&s->pace, s->chunk + s->n_rows, gf_pace_budget_us(info->graph));
     if (!s->be || !s->reqs || !s->ig || !s->scratch || !s->idx || !s->toks)
         goto fail;
     for (int k = 0; k < s->n_reqs; k++)
         s->ig[k] = &s->reqs[k].ig;
-    if ((rc = gf_llm_new(s->be, s->ck, s->n_rows, s->max_seq, s->chunk, &s->m)) < 0) {
+    if ((rc = gf_llm_new(s->be, s->ck, s->n_rows, s->max_seq, s->chunk + s->n_rows, &s->m)) < 0) {
         gf_log_error("cannot size the model for %d rows of %d positions", s->n_rows, s->max_seq);
         goto fail;
     }

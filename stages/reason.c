@@ -4,9 +4,9 @@
  * lm_head logits until <begin_of_image> or `max_tokens` (then <begin_of_image> is appended), as
  * gf_loop_reason does in one process. Requests are batched continuously: each owns one KV slot,
  * is prefilled one chunk per step, joins the decode at a step boundary, and leaves (freeing its
- * slot) when its chain is written; one step() is at most one prefill chunk plus one decode
- * forward for every row in flight. Rows of different requests do not change each other's tokens
- * (batch-invariant forward, draws keyed by (seed, row, step)).
+ * slot) when its chain is written; one step() is one forward: a token for every row in
+ * flight, then at most one prefill chunk. Rows of different requests do not change each other's
+ * tokens (batch-invariant forward, draws keyed by (seed, row, step)).
  *
  * While a chain is written, `text_delta` frames {text, ids, step} go to the tap (complete UTF-8
  * only, the tokenizer's streaming decoder). The `reasoning` frame adds `reasoning_ids` (i32 [n],
@@ -58,12 +58,12 @@ struct s_reason {
     struct gf_got_tok *got;
     struct s_req *reqs; /* [batch] */
     int n_reqs;
-    struct gf_tok *toks; /* [chunk or batch] one forward's tokens */
+    struct gf_tok *toks; /* [batch + chunk] one step's tokens: decode rows, then a prefill chunk */
     int *rows;           /* [batch] request of each decode row */
     float *scratch;      /* [vocab] */
     int32_t *idx;        /* [vocab] */
     int chunk, max_seq, vocab;
-    struct gf_pace pace; /* prefill tokens per step, up to chunk, sized to ~0.5 s */
+    struct gf_pace pace; /* tokens per step, sized to a quarter of the heartbeat timeout */
     uint64_t next_order;
     int last_rows; /* rows of the last decode step, logged when it changes */
 };
@@ -246,93 +246,81 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
 
 /* --- stepping --------------------------------------------------------------------------------- */
 
-/* One chunk of the oldest waiting prefill; on its last chunk the first token is drawn and the
- * request joins the decode. */
-static int s_prefill_step(gf_stage_t *st, struct s_reason *s)
-{
-    struct s_req *r = NULL;
-    for (int k = 0; k < s->n_reqs; k++)
-        if (s->reqs[k].state == S_PREFILL && (!r || s->reqs[k].order < r->order))
-            r = &s->reqs[k];
-    if (!r)
-        return 0;
-    int n = r->n_prompt - r->prefilled < s->pace.now ? r->n_prompt - r->prefilled : s->pace.now;
-    int64_t t0 = gf_now_us();
-    for (int i = 0; i < n; i++) {
-        int p = r->prefilled + i;
-        s->toks[i] = (struct gf_tok){r->prompt[p], r->slot, p, GF_TOK_TEXT, p == r->n_prompt - 1};
-    }
-    int rc = gf_llm_forward(s->m, s->toks, n);
-    if (rc < 0) {
-        s_req_fail(st, r, rc, "the prefill failed");
-        return 0;
-    }
-    gf_pace_update(&s->pace, n, gf_now_us() - t0);
-    r->prefilled += n;
-    if (r->prefilled < r->n_prompt)
-        return 0;
-    r->state = S_DECODE;
-    int32_t t;
-    if ((rc = s_draw_rows(s, &r, 1, &t)) == GF_EUNSUPPORTED)
-        t = s_draw(s, r, gf_llm_text_logits(s->m)), rc = 0;
-    if (rc < 0)
-        s_req_fail(st, r, rc, "the draw failed");
-    else
-        s_take(st, r, t);
-    return 0;
-}
-
-/* One decode forward for every request in S_DECODE, one token each. */
-static int s_decode_step(gf_stage_t *st, struct s_reason *s)
-{
-    int n = 0;
-    for (int k = 0; k < s->n_reqs; k++) {
-        struct s_req *r = &s->reqs[k];
-        if (r->state != S_DECODE)
-            continue;
-        s->toks[n] = (struct gf_tok){r->out[r->n_out - 1], r->slot, r->n_prompt + r->n_out - 1,
-                                     GF_TOK_TEXT, 1};
-        s->rows[n++] = k;
-    }
-    if (n != s->last_rows && n > 0)
-        gf_log_info("decode batch: %d request%s", n, n == 1 ? "" : "s");
-    s->last_rows = n;
-    if (n == 0)
-        return 0;
-    gf_stage_count_step(st, n);
-    int rc = gf_llm_forward(s->m, s->toks, n);
-    if (rc < 0) {
-        for (int i = 0; i < n; i++)
-            s_req_fail(st, &s->reqs[s->rows[i]], rc, "the decode step failed");
-        return rc;
-    }
-    struct s_req *reqs[S_DEV_DRAWS];
-    int32_t ids[S_DEV_DRAWS];
-    for (int i = 0; i < n && i < S_DEV_DRAWS; i++)
-        reqs[i] = &s->reqs[s->rows[i]];
-    rc = s_draw_rows(s, reqs, n, ids);
-    if (rc == GF_EUNSUPPORTED) {
-        const float *lg = gf_llm_text_logits(s->m); /* [n][vocab] in row order */
-        for (int i = 0; i < n; i++) {
-            struct s_req *r = &s->reqs[s->rows[i]];
-            s_take(st, r, s_draw(s, r, lg + (size_t)i * s->vocab));
-        }
-        return 0;
-    }
-    for (int i = 0; i < n; i++) {
-        if (rc < 0)
-            s_req_fail(st, reqs[i], rc, "the draw failed");
-        else
-            s_take(st, reqs[i], ids[i]);
-    }
-    return rc < 0 ? rc : 0;
-}
-
+/* One step, one forward: a token for every request in S_DECODE, then the next chunk of the oldest
+ * waiting prefill (so that the weights are read once per step). On its last chunk the prefill
+ * draws its first token and joins the decode. */
 static int s_step(gf_stage_t *st)
 {
     struct s_reason *s = gf_stage_info(st)->user;
-    s_prefill_step(st, s);
-    s_decode_step(st, s);
+    struct s_req *pre = NULL;
+    int n = 0;
+    for (int k = 0; k < s->n_reqs; k++) {
+        struct s_req *r = &s->reqs[k];
+        if (r->state == S_DECODE) {
+            s->toks[n] = (struct gf_tok){r->out[r->n_out - 1], r->slot, r->n_prompt + r->n_out - 1,
+                                         GF_TOK_TEXT, 1};
+            s->rows[n++] = k;
+        } else if (r->state == S_PREFILL && (!pre || r->order < pre->order)) {
+            pre = r;
+        }
+    }
+    int n_dec = n, n_pre = 0;
+    if (n_dec != s->last_rows && n_dec > 0)
+        gf_log_info("decode batch: %d request%s", n_dec, n_dec == 1 ? "" : "s");
+    s->last_rows = n_dec;
+    if (pre) {
+        int room = s->pace.now - n_dec, left = pre->n_prompt - pre->prefilled;
+        room = room < 1 ? 1 : room > s->chunk ? s->chunk : room;
+        n_pre = left < room ? left : room;
+        for (int i = 0; i < n_pre; i++) {
+            int p = pre->prefilled + i;
+            s->toks[n++] =
+                (struct gf_tok){pre->prompt[p], pre->slot, p, GF_TOK_TEXT, p == pre->n_prompt - 1};
+        }
+    }
+    if (n == 0)
+        return 0;
+    if (n_dec > 0)
+        gf_stage_count_step(st, n_dec);
+    int64_t t0 = gf_now_us();
+    int rc = gf_llm_forward(s->m, s->toks, n);
+    gf_pace_update(&s->pace, n, gf_now_us() - t0);
+    if (rc < 0) {
+        for (int i = 0; i < n_dec; i++)
+            s_req_fail(st, &s->reqs[s->rows[i]], rc, "the decode step failed");
+        if (pre)
+            s_req_fail(st, pre, rc, "the prefill failed");
+        return 0;
+    }
+    /* the kept rows: the decode rows, then the prefill's last token */
+    int pre_done = pre && pre->prefilled + n_pre == pre->n_prompt, n_draw = n_dec + pre_done;
+    struct s_req *draw[S_DEV_DRAWS];
+    int32_t ids[S_DEV_DRAWS];
+    for (int i = 0; i < n_dec && i < S_DEV_DRAWS; i++)
+        draw[i] = &s->reqs[s->rows[i]];
+    if (pre_done && n_dec < S_DEV_DRAWS)
+        draw[n_dec] = pre;
+    rc = s_draw_rows(s, draw, n_draw, ids); /* on the backend, only the ids come back */
+    const float *lg = NULL;
+    if (rc == GF_EUNSUPPORTED)
+        lg = gf_llm_text_logits(s->m); /* [kept][vocab] */
+    for (int i = 0; i < n_dec; i++) {
+        struct s_req *r = &s->reqs[s->rows[i]];
+        if (rc < 0 && !lg)
+            s_req_fail(st, r, rc, "the draw failed");
+        else
+            s_take(st, r, lg ? s_draw(s, r, lg + (size_t)i * s->vocab) : ids[i]);
+    }
+    if (pre) {
+        pre->prefilled += n_pre;
+        if (pre_done) {
+            pre->state = S_DECODE;
+            if (rc < 0 && !lg)
+                s_req_fail(st, pre, rc, "the draw failed");
+            else
+                s_take(st, pre, lg ? s_draw(s, pre, lg + (size_t)n_dec * s->vocab) : ids[n_dec]);
+        }
+    }
     for (int k = 0; k < s->n_reqs; k++)
         if (s->reqs[k].state != S_FREE)
             return 1;
@@ -404,11 +392,11 @@ static int s_init(gf_stage_t *st)
         rc = GF_EINVAL;
         goto fail;
     }
-    int width = s->chunk > s->n_reqs ? s->chunk : s->n_reqs;
+    int width = s->chunk + s->n_reqs;
     rc = GF_ENOMEM;
     s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
     s->toks = calloc(width, sizeof *s->toks);
-    gf_pace_init(&s->pace, s->chunk, 500000);
+    gf_pace_init(&s->pace, width, gf_pace_budget_us(info->graph));
     s->rows = calloc(s->n_reqs, sizeof *s->rows);
     s->scratch = malloc((size_t)s->vocab * sizeof *s->scratch);
     s->idx = malloc((size_t)s->vocab * sizeof *s->idx);

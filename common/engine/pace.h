@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "engine/graph.h"
+
 struct gf_pace {
     int now, max;      /* items in the next step; the most a step may hold */
     int64_t budget_us; /* target length of a step */
@@ -21,6 +23,16 @@ static inline void gf_pace_init(struct gf_pace *p, int max, int64_t budget_us)
     p->max = max > 0 ? max : 1;
     p->now = p->max < 8 ? p->max : 8;
     p->budget_us = budget_us;
+}
+
+/* The budget of a step: a quarter of the graph's heartbeat timeout (2.5 s by default), long
+ * enough that a prefill chunk on a large model amortizes reading the weights, short enough that
+ * heartbeats, which go out between steps, keep coming. */
+static inline int64_t gf_pace_budget_us(const struct gf_graph *g)
+{
+    int64_t ms =
+        g && g->supervisor.heartbeat_timeout_ms > 0 ? g->supervisor.heartbeat_timeout_ms : 10000;
+    return ms * 250;
 }
 
 /* `n` items took `elapsed_us`: the next step gets as many as fit the budget. */

@@ -59,20 +59,28 @@ void gf_imagegen_leave(struct gf_llm *m, struct gf_imagegen_req *r)
     r->done = 1;
 }
 
-/* Every active request's sampler can be drawn on the backend (gf_llm_draw). */
+#define S_DEV_DRAWS 256 /* images drawn on the backend in one step at most; more: on the host */
+
+/* Every active request's sampler can be drawn on the backend (gf_llm_draw), and the step's
+ * images fit S_DEV_DRAWS. */
 static int s_can_draw(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs)
 {
-    for (int q = 0; q < n_reqs; q++)
-        if (reqs[q]->active && !gf_llm_can_draw(m, &reqs[q]->sampler))
+    int images = 0;
+    for (int q = 0; q < n_reqs; q++) {
+        if (!reqs[q]->active)
+            continue;
+        if (!gf_llm_can_draw(m, &reqs[q]->sampler))
             return 0;
-    return 1;
+        images += reqs[q]->parallel;
+    }
+    return images <= S_DEV_DRAWS;
 }
 
 /* CFG and the draws on the backend: the same draws as below, only the ids come back. */
 static int s_step_drawn(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs)
 {
-    struct gf_draw draws[256];
-    int32_t ids[256];
+    struct gf_draw draws[S_DEV_DRAWS];
+    int32_t ids[S_DEV_DRAWS];
     int nd = 0;
     for (int q = 0, row0 = 0; q < n_reqs; q++) {
         struct gf_imagegen_req *r = reqs[q];
@@ -105,16 +113,24 @@ static int s_step_drawn(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_r
     return 0;
 }
 
-int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs, float *scratch,
-                     int32_t *idx)
+int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs,
+                     struct gf_tok *toks, int n_extra, float *scratch, int32_t *idx)
 {
-    struct gf_tok batch[256]; /* [n] every active row's next token */
-    int n = 0, IV = m->cfg->image_vocab;
+    struct gf_tok local[256];
+    struct gf_tok *batch = toks ? toks : local; /* [n_extra + rows] */
+    int cap = toks ? m->max_tokens : 256, n = n_extra, IV = m->cfg->image_vocab;
+    if (n_extra < 0 || (n_extra > 0 && !toks) || n_extra > m->max_tokens)
+        return GF_EINVAL;
+    for (int i = 0; i < n_extra; i++)
+        if (toks[i].want) {
+            gf_log_error("a token riding along an image step keeps its hidden state");
+            return GF_EINVAL;
+        }
     for (int q = 0; q < n_reqs; q++) {
         if (!reqs[q]->active)
             continue;
-        if (n + reqs[q]->rows > m->max_tokens || n + reqs[q]->rows > 256) {
-            gf_log_error("image step of more than %d rows", n);
+        if (n + reqs[q]->rows > m->max_tokens || n + reqs[q]->rows > cap) {
+            gf_log_error("image step of more than %d tokens", n);
             return GF_EINVAL;
         }
         memcpy(batch + n, reqs[q]->next, reqs[q]->rows * sizeof *batch);
@@ -125,6 +141,8 @@ int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs
     int rc = gf_llm_forward(m, batch, n);
     if (rc < 0)
         return rc;
+    if (n == n_extra)
+        return 0; /* no image rows */
     if (s_can_draw(m, reqs, n_reqs))
         return s_step_drawn(m, reqs, n_reqs);
     const float *lg = gf_llm_image_logits(m); /* [n][IV], rows in batch order */

@@ -40,9 +40,14 @@ int gf_imagegen_join(struct gf_llm *m, struct gf_imagegen_req *r, const int32_t 
 
 /* One step for every active request (others in reqs are skipped): one forward, gen_head, CFG, one
  * draw per image. scratch: 2 * image_vocab floats, idx: image_vocab ints (the caller's; nothing is
- * allocated). Requests that drew their last token release their slots and get done = 1. */
-int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs, float *scratch,
-                     int32_t *idx);
+ * allocated). Requests that drew their last token release their slots and get done = 1.
+ *
+ * Other work can ride in the same forward, so that the weights are read once per step: toks is
+ * then the caller's buffer of m->max_tokens tokens whose first n_extra hold tokens of other slots
+ * that keep no hidden state (a chunk of another request's re-prefill); the rows go after them.
+ * toks may be NULL when n_extra is 0. */
+int gf_imagegen_step(struct gf_llm *m, struct gf_imagegen_req **reqs, int n_reqs,
+                     struct gf_tok *toks, int n_extra, float *scratch, int32_t *idx);
 
 /* Gives the slots back early (a cancelled request). */
 void gf_imagegen_leave(struct gf_llm *m, struct gf_imagegen_req *r);

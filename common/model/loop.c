@@ -96,7 +96,7 @@ int gf_loop_image(struct gf_llm *m, const struct gf_loop_params *p, const int32_
     if ((rc = gf_imagegen_join(m, &r, seq, n_seq)) < 0)
         goto out;
     while (!r.done && rc >= 0)
-        rc = gf_imagegen_step(m, reqs, 1, scratch, idx);
+        rc = gf_imagegen_step(m, reqs, 1, NULL, 0, scratch, idx);
     gf_imagegen_leave(m, &r);
 out:
     free(scratch), free(idx);

@@ -298,7 +298,7 @@ static void test_imagegen_join_leave(void **state)
         r.image = alone[q];
         assert_int_equal(gf_imagegen_join(f->llm, &r, seqs[q], lens[q]), 0);
         while (!r.done)
-            assert_int_equal(gf_imagegen_step(f->llm, &rp, 1, scratch, idx), 0);
+            assert_int_equal(gf_imagegen_step(f->llm, &rp, 1, NULL, 0, scratch, idx), 0);
     }
     assert_int_equal(gf_llm_slots_free(f->llm), 4);
     struct gf_imagegen_req r[3] = {proto[0], proto[1], proto[2]};
@@ -307,7 +307,7 @@ static void test_imagegen_join_leave(void **state)
         r[q].image = together[q];
     assert_int_equal(gf_imagegen_join(f->llm, &r[0], seq_a, 6), 0);
     for (int s = 0; s < 3; s++)
-        gf_imagegen_step(f->llm, rp, 1, scratch, idx);
+        gf_imagegen_step(f->llm, rp, 1, NULL, 0, scratch, idx);
     assert_int_equal(gf_imagegen_join(f->llm, &r[2], seq_c, 3), 0);        /* C: slot 2 */
     assert_int_equal(gf_imagegen_join(f->llm, &r[1], seq_b, 4), GF_EBUSY); /* B needs 4 */
     int steps = 0;
@@ -315,11 +315,66 @@ static void test_imagegen_join_leave(void **state)
     while (!r[0].done || !r[1].done || !r[2].done) {
         if (!r[1].active && !r[1].done && gf_llm_slots_free(f->llm) >= 4)
             assert_int_equal(gf_imagegen_join(f->llm, &r[1], seq_b, 4), 0);
-        assert_int_equal(gf_imagegen_step(f->llm, rp, 3, scratch, idx), 0);
+        assert_int_equal(gf_imagegen_step(f->llm, rp, 3, NULL, 0, scratch, idx), 0);
         assert_true(++steps < 50);
     }
     for (int q = 0; q < 3; q++)
         assert_memory_equal(together[q], alone[q], proto[q].parallel * proto[q].n_image * 4);
+    assert_int_equal(gf_llm_slots_free(f->llm), 4);
+    free(scratch), free(idx);
+}
+
+/* A re-prefill riding along the steps of a running request, a few tokens per step (as the
+ * imagegen stage does it), gives both requests the tokens they get alone. */
+static void test_imagegen_ride_along(void **state)
+{
+    struct fixture *f = *state;
+    int IV = f->ck->cfg.image_vocab;
+    float *scratch = malloc((size_t)IV * 8);
+    int32_t *idx = malloc((size_t)IV * 4);
+    int32_t seq_a[5] = {1, 40, 41, 42, 7}, seq_b[7] = {1, 60, 61, 62, 63, 64, 7};
+    int32_t alone[2][10], ride[2][10];
+    struct gf_imagegen_req proto = {.parallel = 1,
+                                    .cfg_weight = 4,
+                                    .pad_id = 2,
+                                    .n_image = 10,
+                                    .sampler = {0.8f, 0, 1},
+                                    .seed = 21};
+    const int32_t *seqs[2] = {seq_a, seq_b};
+    int lens[2] = {5, 7};
+    for (int q = 0; q < 2; q++) {
+        struct gf_imagegen_req r = proto, *rp = &r;
+        r.seed += q, r.image = alone[q];
+        assert_int_equal(gf_imagegen_join(f->llm, &r, seqs[q], lens[q]), 0);
+        while (!r.done)
+            assert_int_equal(gf_imagegen_step(f->llm, &rp, 1, NULL, 0, scratch, idx), 0);
+    }
+    struct gf_imagegen_req r[2] = {proto, proto}, *rp[2] = {&r[0], &r[1]};
+    r[1].seed += 1, r[0].image = ride[0], r[1].image = ride[1];
+    assert_int_equal(gf_imagegen_join(f->llm, &r[0], seq_a, 5), 0);
+    r[1].rows = 2;
+    assert_int_equal(gf_llm_slots_acquire(f->llm, 2, r[1].slots), 0);
+    struct gf_tok toks[64];
+    int per_row = lens[1] - 1, done = 0, steps = 0;
+    while (!r[0].done || !r[1].done) {
+        int n = 0; /* up to 3 re-prefill tokens of B ride along each step of A */
+        for (; n < 3 && done + n < 2 * per_row; n++) {
+            int k = (done + n) / per_row, p = (done + n) % per_row;
+            int32_t id = (k & 1) && p > 0 ? proto.pad_id : seq_b[p];
+            toks[n] = (struct gf_tok){id, r[1].slots[k], p, GF_TOK_TEXT, 0};
+        }
+        assert_int_equal(gf_imagegen_step(f->llm, rp, 2, toks, n, scratch, idx), 0);
+        done += n;
+        if (n > 0 && done == 2 * per_row) { /* B joins after its last chunk */
+            for (int k = 0; k < 2; k++)
+                r[1].next[k] =
+                    (struct gf_tok){seq_b[per_row], r[1].slots[k], per_row, GF_TOK_TEXT, 1};
+            r[1].active = 1;
+        }
+        assert_true(++steps < 40);
+    }
+    assert_memory_equal(ride[0], alone[0], sizeof ride[0]);
+    assert_memory_equal(ride[1], alone[1], sizeof ride[1]);
     assert_int_equal(gf_llm_slots_free(f->llm), 4);
     free(scratch), free(idx);
 }
@@ -341,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ragged_batch_invariance, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_slots, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_imagegen_join_leave, s_bf16, s_teardown),
+        cmocka_unit_test_setup_teardown(test_imagegen_ride_along, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_sampled_batch_invariant, s_bf16, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/vq_ops.h"
@@ -20,19 +21,40 @@ float gf_mat_get(const struct gf_mat *m, int64_t i)
     return 0;
 }
 
+/* Buffers are 64-byte aligned behind a 64-byte header {total bytes, mapped}. Large ones (a KV
+ * cache sized for max_seq positions of every row) are anonymous mappings, so the pages a model
+ * never reaches cost no memory; small ones come from the heap. */
+enum { S_HEADER = 64, S_MAP_FROM = 1 << 20 };
+
 void *gf_cpu_alloc(struct gf_backend *be, size_t bytes)
 {
-    void *p = NULL;
-    size_t n = (bytes + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, n ? n : 64) != 0)
-        return NULL;
-    memset(p, 0, n);
-    return p;
+    size_t total = ((bytes + 63) & ~(size_t)63) + S_HEADER;
+    char *base = NULL;
+    if (total >= S_MAP_FROM) {
+        base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED)
+            return NULL;
+    } else {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, total) != 0)
+            return NULL;
+        base = memset(p, 0, total);
+    }
+    size_t *h = (size_t *)base;
+    h[0] = total, h[1] = total >= S_MAP_FROM;
+    return base + S_HEADER;
 }
 
 void gf_cpu_free(struct gf_backend *be, void *p)
 {
-    free(p);
+    if (!p)
+        return;
+    char *base = (char *)p - S_HEADER;
+    size_t *h = (size_t *)base;
+    if (h[1])
+        munmap(base, h[0]);
+    else
+        free(base);
 }
 
 void gf_cpu_copy(struct gf_backend *be, void *dst, const void *src, size_t bytes)
