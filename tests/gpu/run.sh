@@ -21,8 +21,6 @@ top=$(pwd)
 OUT=${OUT:-$top/build/gpu-out}
 mkdir -p "$OUT"
 log=$OUT/gpu.log
-: >"$log"
-exec > >(tee -a "$log") 2>&1
 BUDGET=${GPU_CHECK_BUDGET:-345} # seconds for everything, the build included
 start=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - start))); }
@@ -49,49 +47,55 @@ step() { # step NAME CAP COMMAND...: runs COMMAND under timeout min(CAP, time le
     echo "== $name: ${result[$name]} in $(($(date +%s) - t0))s"
 }
 
-command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
-echo "== gotflow GPU check, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)"
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
-    --format=csv,noheader 2>&1 | sed 's/^/   /'
-nvcc --version | tail -n 2 | sed 's/^/   /'
+run_all() {
+    command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
+    echo "== gotflow GPU check, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem \
+        --format=csv,noheader 2>&1 | sed 's/^/   /'
+    nvcc --version | tail -n 2 | sed 's/^/   /'
 
-# jansson: installed, or unpacked from .gpu-deps/ (tests/gpu/fetch-deps.sh)
-if ! echo '#include <jansson.h>' | cc -E -x c - >/dev/null 2>&1; then
-    if ls .gpu-deps/*.deb >/dev/null 2>&1; then
-        deps=/tmp/gotflow-gpu-deps
-        for d in .gpu-deps/*.deb; do dpkg -x "$d" "$deps"; done
-        inc=$deps/usr/include lib=$(dirname "$(find "$deps" -name 'libjansson.so*' | head -n 1)")
-        export C_INCLUDE_PATH=$inc${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}
-        export LIBRARY_PATH=$lib${LIBRARY_PATH:+:$LIBRARY_PATH}
-        export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-        echo "   jansson from .gpu-deps ($lib)"
-    else
-        echo "   jansson.h is missing: the build will fail (see tests/gpu/fetch-deps.sh)"
+    # jansson: installed, or unpacked from .gpu-deps/ (tests/gpu/fetch-deps.sh)
+    if ! echo '#include <jansson.h>' | cc -E -x c - >/dev/null 2>&1; then
+        if ls .gpu-deps/*.deb >/dev/null 2>&1; then
+            deps=/tmp/gotflow-gpu-deps
+            for d in .gpu-deps/*.deb; do dpkg -x "$d" "$deps"; done
+            inc=$deps/usr/include lib=$(dirname "$(find "$deps" -name 'libjansson.so*' | head -n 1)")
+            export C_INCLUDE_PATH=$inc${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}
+            export LIBRARY_PATH=$lib${LIBRARY_PATH:+:$LIBRARY_PATH}
+            export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+            echo "   jansson from .gpu-deps ($lib)"
+        else
+            echo "   jansson.h is missing: the build will fail (see tests/gpu/fetch-deps.sh)"
+        fi
     fi
-fi
 
-jobs=$(nproc 2>/dev/null || echo 16)
-[ "$jobs" -gt 16 ] && jobs=16
-# warnings do not stop a check build (another compiler version may warn where ours does not)
-step build 200 make -j"$jobs" NO_PROTO=1 WARN="-Wall -Wextra -Wno-unused-parameter" gpu
-tmp=$(mktemp -d /tmp/gotflow-gpu.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-step models 60 bash -c "build/gpu/mkmodel --out '$tmp/tiny' --vq-ch 32 >/dev/null &&
-    build/gpu/mkmodel --out '$tmp/1b' --size 1b --dtype bf16 --vq-ch 128 >/dev/null"
-step ops 60 build/gpu/check ops "${GPU_CHECK_SEED:-$(date +%s)}"
-step loop 90 build/gpu/check loop "$tmp/tiny"
-step time 150 build/gpu/check time "$tmp/1b"
-if command -v compute-sanitizer >/dev/null && [ "$(left)" -gt 40 ]; then
-    step memcheck 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
-        build/gpu/check ops 12345
-fi
+    jobs=$(nproc 2>/dev/null || echo 16)
+    [ "$jobs" -gt 16 ] && jobs=16
+    # warnings do not stop a check build (another compiler version may warn where ours does not)
+    step build 200 make -j"$jobs" NO_PROTO=1 WARN="-Wall -Wextra -Wno-unused-parameter" gpu
+    tmp=$(mktemp -d /tmp/gotflow-gpu.XXXXXX)
+    trap 'rm -rf "$tmp"' EXIT
+    step models 60 bash -c "build/gpu/mkmodel --out '$tmp/tiny' --vq-ch 32 >/dev/null &&
+        build/gpu/mkmodel --out '$tmp/1b' --size 1b --dtype bf16 --vq-ch 128 >/dev/null"
+    step ops 60 build/gpu/check ops "${GPU_CHECK_SEED:-$(date +%s)}"
+    step loop 90 build/gpu/check loop "$tmp/tiny"
+    step time 150 build/gpu/check time "$tmp/1b"
+    if command -v compute-sanitizer >/dev/null && [ "$(left)" -gt 40 ]; then
+        step memcheck 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
+            build/gpu/check ops 12345
+    fi
 
-summary="gpu check:"
-bad=0
-for s in build models ops loop time memcheck; do
-    [ -n "${result[$s]:-}" ] || continue
-    summary="$summary $s ${result[$s]};"
-    [ "${result[$s]}" = ok ] || bad=1
-done
-echo "$summary total $(($(date +%s) - start))s; log $log"
-exit $bad
+    summary="gpu check:"
+    bad=0
+    for s in build models ops loop time memcheck; do
+        [ -n "${result[$s]:-}" ] || continue
+        summary="$summary $s ${result[$s]};"
+        [ "${result[$s]}" = ok ] || bad=1
+    done
+    echo "$summary total $(($(date +%s) - start))s; log $log"
+    return $bad
+}
+
+# tee: the whole log under $OUT, the same lines on the terminal (the summary last)
+run_all 2>&1 | tee "$log"
+exit "${PIPESTATUS[0]}"
