@@ -21,12 +21,20 @@
 #include "model/vq.h"
 
 struct s_vq {
+    gf_stage_t *st;
     struct gf_backend *be;
     struct gf_ckpt *ck;
     struct gf_vq *vq;
     int grid_h, grid_w, max_images;
     float *out; /* [max_images][3][H][W] */
 };
+
+/* A decode of a large picture on a slow CPU can outlast the heartbeat timeout: heartbeats go out
+ * between its convolutions. */
+static void s_tick(void *st)
+{
+    gf_stage_keepalive(st);
+}
 
 /* The decoder for this grid, rebuilt when the grid changes. */
 static int s_decoder_for(struct s_vq *s, int grid_h, int grid_w)
@@ -39,6 +47,7 @@ static int s_decoder_for(struct s_vq *s, int grid_h, int grid_w)
     int err = gf_vq_new(s->be, s->ck, s->max_images, grid_h, grid_w, &s->vq);
     if (err)
         return err;
+    gf_vq_set_tick(s->vq, s_tick, s->st);
     int h, w;
     gf_vq_image_size(s->vq, &h, &w);
     s->out = malloc((size_t)s->max_images * 3 * (size_t)h * (size_t)w * sizeof *s->out);
@@ -158,6 +167,7 @@ static int s_init(gf_stage_t *st)
     }
     s->be = be;
     info->user = s;
+    s->st = st;
     s->max_images = (int)gf_graph_param_long(info->def, "max_images", 16);
     int err = s->be ? gf_ckpt_open(dir, &s->ck) : GF_ENOMEM;
     if (err) {

@@ -512,6 +512,20 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
     gf_control_send(st->control, NULL, 0, &c);
 }
 
+static int s_hb_ms(const gf_stage_t *st)
+{
+    return st->graph->supervisor.heartbeat_ms > 0 ? st->graph->supervisor.heartbeat_ms : 500;
+}
+
+void gf_stage_keepalive(gf_stage_t *st)
+{
+    int64_t now = gf_mono_ms();
+    if (!st || now < st->next_hb_ms)
+        return;
+    s_heartbeat(st, now);
+    st->next_hb_ms = now + s_hb_ms(st);
+}
+
 static void s_on_control(gf_stage_t *st)
 {
     Gotflow__Control *c;
@@ -665,7 +679,7 @@ static void s_ready(gf_stage_t *st)
 
 static void s_loop(gf_stage_t *st)
 {
-    int hb_ms = st->graph->supervisor.heartbeat_ms > 0 ? st->graph->supervisor.heartbeat_ms : 500;
+    int hb_ms = s_hb_ms(st);
     zmq_pollitem_t items[2 + S_MAX_WATCH + S_MAX_OUTLETS * GF_GRAPH_MAX_REPLICAS];
     int owner[S_MAX_OUTLETS * GF_GRAPH_MAX_REPLICAS][2];
     pid_t parent = getppid();

@@ -123,6 +123,12 @@ void gf_stage_set_requests(gf_stage_t *st, int n, const char *const *ids, int n_
  * as the mean batch. */
 void gf_stage_count_step(gf_stage_t *st, int rows);
 
+/* For work inside one process() or step() call that can outlast the heartbeat timeout on a slow
+ * machine (a VQ decode of a large picture): call it now and then from the work, on the loop's
+ * thread; it sends the heartbeat when one is due, so the supervisor does not take a slow
+ * replica for a hung one. */
+void gf_stage_keepalive(gf_stage_t *st);
+
 /* Frames waiting for downstream credit, over all outlets. */
 int gf_stage_outbox(const gf_stage_t *st);
 

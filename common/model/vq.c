@@ -56,7 +56,9 @@ struct gf_vq {
     float *work;        /* [work_len] conv scratch */
     float *gn_work;     /* GF_GROUP_NORM_WORK(max_images, widest) group norm scratch */
     int64_t work_len, max_elems;
-    int32_t *ids; /* [max_images*gh*gw] checked codes, on the backend */
+    int32_t *ids;            /* [max_images*gh*gw] checked codes, on the backend */
+    void (*tick)(void *ctx); /* called after every conv, if set */
+    void *tick_ctx;
 };
 
 void gf_vq_config_default(struct gf_vq_config *c)
@@ -519,6 +521,13 @@ static void s_conv_run(struct gf_vq *vq, float *y, const float *x, int n, int h,
                        const struct s_conv *c)
 {
     vq->be->ops->conv2d(vq->be, y, x, n, h, w, c->k, &c->w, &c->b, vq->work, vq->work_len);
+    if (vq->tick)
+        vq->tick(vq->tick_ctx);
+}
+
+void gf_vq_set_tick(struct gf_vq *vq, void (*fn)(void *ctx), void *ctx)
+{
+    vq->tick = fn, vq->tick_ctx = ctx;
 }
 
 /* *x[n][hw][cin] → *x[n][hw][cout]: shortcut(x) + conv2(swish(GN(conv1(swish(GN(x)))))) */

@@ -60,4 +60,8 @@ double gf_vq_flops(const struct gf_vq *vq);
  * [-1, 1]. Returns GF_EINVAL (logged) for n out of range or a code outside the codebook. */
 int gf_vq_decode(struct gf_vq *vq, const int32_t *codes, int n, float *out);
 
+/* fn(ctx) is called after every convolution of a decode (tens of times per image), e.g. to keep
+ * a stage's heartbeats going through a long decode; NULL turns it off. */
+void gf_vq_set_tick(struct gf_vq *vq, void (*fn)(void *ctx), void *ctx);
+
 #endif

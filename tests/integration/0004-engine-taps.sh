@@ -71,7 +71,10 @@ import statistics, sys
 w = statistics.median(map(float, sys.argv[1].split()))
 wo = statistics.median(map(float, sys.argv[2].split()))
 print("median requests/s with a stuck tap %.0f, without %.0f (ratio %.2f)" % (w, wo, w / wo))
-assert w >= 0.9 * wo, "a stuck tap slowed the pipeline"
+# A tap that blocked the pipeline would stall it at the subscriber's 10-frame queue: no request
+# would finish. The ratio is printed for the record; on a shared machine it moves by +-15 %, so
+# only a collapse fails the test (the cost itself is measured by tools/bench, not here).
+assert w >= 0.5 * wo, "a stuck tap slowed the pipeline"
 PY
 
 # 3. replay the recorded frames of b into the sink; its tap sees them again
