@@ -23,7 +23,8 @@ PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8p
 
 SHELL := /bin/bash
 CC ?= cc
-NVCC ?= nvcc
+# nvcc from PATH, else where the CUDA Toolkit installs it (a non-login shell may lack its PATH)
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc),nvcc)
 BUILD := build
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
