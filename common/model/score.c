@@ -23,7 +23,8 @@ static const char *const s_rel_names[] = {
 #undef GF_X
 };
 
-/* A pixel belongs to the nearest palette colour within this distance (RGB, squared). */
+/* A pixel belongs to the nearest palette colour within this distance (RGB, squared) when no grey
+ * is nearer. */
 #define S_MAX_DIST2 (80 * 80)
 
 const struct gf_score_colour *gf_score_palette(int *n)
@@ -190,7 +191,11 @@ static void s_classify(const struct gf_image *img, uint8_t *raw, uint8_t *cls)
     int W = img->width, H = img->height;
     for (int i = 0; i < W * H; i++) {
         const uint8_t *p = img->rgb + 3 * (size_t)i;
-        int best = N_COLOURS, bd = S_MAX_DIST2 + 1;
+        /* the greys of the backgrounds: the distance to the grey axis, which a palette colour
+         * must beat */
+        int m = (p[0] + p[1] + p[2]) / 3;
+        int grey = (p[0] - m) * (p[0] - m) + (p[1] - m) * (p[1] - m) + (p[2] - m) * (p[2] - m);
+        int best = N_COLOURS, bd = grey < S_MAX_DIST2 + 1 ? grey : S_MAX_DIST2 + 1;
         for (int c = 0; c < N_COLOURS; c++) {
             int dr = p[0] - s_palette[c].rgb[0], dg = p[1] - s_palette[c].rgb[1],
                 db = p[2] - s_palette[c].rgb[2];

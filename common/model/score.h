@@ -9,10 +9,11 @@
  *      left of", "above", "next to", "inside", ...) links the prompt object before it to the one
  *      after it, and is checked on their planned boxes;
  *   3. does the picture follow the plan? The picture is segmented by the eight palette colours
- *      (nearest colour within a distance, kept where most of its 3x3 neighbourhood agrees; the
- *      grey backgrounds match none); for each planned object with a palette colour, the bounding
- *      box of that colour's connected regions (those of at least min_area pixels) is compared
- *      with the planned box (IoU), and each prompt relation is checked again on the found boxes.
+ *      (nearest colour within a distance and nearer than any grey, kept where most of its 3x3
+ *      neighbourhood agrees; the grey backgrounds match none); for each planned object with a
+ * palette colour, the bounding box of that colour's connected regions (those of at least min_area
+ * pixels) is compared with the planned box (IoU), and each prompt relation is checked again on the
+ * found boxes.
  *
  * The palette and the relation rules are the scene generator's (tools/demo-model/scenes.py);
  * keep the two in step. Coordinates are on the chain's 0..1000 grid throughout.

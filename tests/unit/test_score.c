@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "model/png.h"
 #include "model/score.h"
 
 enum { S_SQUARE, S_CIRCLE, S_TRIANGLE, S_DIAMOND };
@@ -257,13 +258,68 @@ static void test_demo_model_marker(void **state)
     rmdir(dir);
 }
 
+/* The scene generator's own pictures (tools/demo-model/scenes.py --seed 5 --count 24 --png, in
+ * tests/data/demo-scenes/) against their own chains and prompts: every planned object is found
+ * where it was planned, every prompt object is named, every relation holds in plan and picture.
+ * This holds the C palette and relation rules to the generator's. */
+static void test_generator_scenes(void **state)
+{
+    FILE *f = fopen("tests/data/demo-scenes/scenes.jsonl", "r");
+    assert_non_null(f);
+    char line[8192];
+    int n = 0, n_rel = 0;
+    double worst = 1;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        const char *chain = json_string_value(json_object_get(j, "chain"));
+        const char *prompt = json_string_value(json_object_get(j, "prompt"));
+        int index = (int)json_integer_value(json_object_get(j, "index"));
+        size_t n_obj = json_array_size(json_object_get(j, "objects"));
+        char path[128];
+        snprintf(path, sizeof path, "tests/data/demo-scenes/%05d.png", index);
+        struct gf_image img;
+        assert_int_equal(gf_png_read_file(path, &img), 0);
+        gf_layout_t *lay = NULL;
+        assert_int_equal(gf_layout_parse(chain, strlen(chain), &lay), 0);
+        assert_int_equal(gf_layout_n_objects(lay), n_obj);
+        struct gf_score s;
+        assert_int_equal(
+            gf_score_compute(&img, gf_layout_objects(lay), gf_layout_n_objects(lay), prompt, &s),
+            0);
+        assert_int_equal(s.scored, (int)n_obj);
+        for (int i = 0; i < s.n_objects; i++) {
+            if (s.obj[i].iou < 0.85)
+                fail_msg("scene %d '%s': IoU %.2f", index, s.obj[i].phrase, s.obj[i].iou);
+            worst = s.obj[i].iou < worst ? s.obj[i].iou : worst;
+        }
+        assert_int_equal(s.n_prompt, (int)n_obj);
+        assert_int_equal(s.named, (int)n_obj);
+        int has_rel = !json_is_null(json_object_get(j, "relation"));
+        assert_int_equal(s.n_relations, has_rel);
+        if (has_rel) {
+            assert_true(s.rel[0].in_plan);
+            assert_true(s.rel[0].in_image);
+            n_rel++;
+        }
+        gf_layout_destroy(&lay);
+        gf_image_release(&img);
+        json_decref(j);
+        n++;
+    }
+    fclose(f);
+    assert_int_equal(n, 24);
+    assert_true(n_rel > 10);
+    printf("# 24 generator scenes, %d with a relation, worst IoU %.3f\n", n_rel, worst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_followed),          cmocka_unit_test(test_blurred),
         cmocka_unit_test(test_moved_and_missing), cmocka_unit_test(test_chain_against_prompt),
         cmocka_unit_test(test_prompt_parsing),    cmocka_unit_test(test_relation_rules),
-        cmocka_unit_test(test_demo_model_marker),
+        cmocka_unit_test(test_demo_model_marker), cmocka_unit_test(test_generator_scenes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
