@@ -209,9 +209,8 @@ def prompt_of(scene):
     return text
 
 
-_VERB = ["is placed", "sits", "appears", "is drawn"]
-_REST = ["Nearby there is", "The scene also holds", "Elsewhere sits"]
-_SIZE_PROSE = {"small": "is small", "large": "is large", "": "is of medium size"}
+_VERB = ["is placed", "sits", "is drawn"]
+_REST = ["Nearby is", "Elsewhere is"]
 
 
 def tagged(o):
@@ -231,8 +230,6 @@ def chain_of(scene, rng):
                                           RELATION_PHRASE[rel["rel"]], tagged(objs[1])))
         for o in objs[2:]:
             parts.append("%s a %s." % (rng.choice(_REST), tagged(o)))
-    for o in objs:
-        parts.append("The %s %s %s." % (o["colour"], o["shape"], _SIZE_PROSE[size_word(o["side"])]))
     parts.append("The background is %s." % BACKGROUNDS[scene["background"]][0])
     return " ".join(parts) + "<begin_of_image>"
 
