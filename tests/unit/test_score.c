@@ -260,8 +260,8 @@ static void test_demo_model_marker(void **state)
 
 /* The scene generator's own pictures (tools/demo-model/scenes.py --seed 5 --count 24 --png, in
  * tests/data/demo-scenes/) against their own chains and prompts: every planned object is found
- * with IoU above 0.8 (the majority filter trims a small triangle's tip)
- * where it was planned, every prompt object is named, every relation holds in plan and picture.
+ * where it was planned (IoU above 0.8: the majority filter trims a small triangle's tip), every
+ * prompt object is named, every relation holds in plan and picture.
  * This holds the C palette and relation rules to the generator's. */
 static void test_generator_scenes(void **state)
 {
