@@ -8,6 +8,8 @@
 #   make fuzz       build the libFuzzer targets (clang); run each for FUZZ_RUNS inputs (default
 #                   100000) or FUZZ_SECONDS (default 600), whichever ends first
 #   make format     clang-format every .c/.h/.cu file
+#   make demo-model retrain the demo model into models/got-r1-demo (PyPI, about 2 hours on 2
+#                   cores; docs/demo-model.md)
 #   make deps       apt-get install the Debian packages the build and the tests need
 #   V=1             show full compile lines
 
@@ -66,7 +68,7 @@ UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 CU_SRC := $(wildcard common/kernels/cuda/*.cu)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
 
-.PHONY: all run test bench format deps clean oracle asan fuzz
+.PHONY: all run test bench format deps clean oracle asan fuzz demo-model
 .SECONDARY:
 all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN)
 
@@ -136,6 +138,9 @@ deps:
 run: deps
 	$(MAKE) all
 	tools/run-default.sh
+
+demo-model: all
+	tools/demo-model/train.sh models/got-r1-demo
 
 test: deps
 	$(MAKE) all
