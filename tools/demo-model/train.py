@@ -62,7 +62,7 @@ CONFIGS = {
                  vq_steps=700, vq_batch=16, vq_lr=1e-3, vq_crop=64, vq_full_share=0.15,
                  lm=dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4,
                          num_attention_heads=4, max_position_embeddings=1024),
-                 lm_steps=6000, lm_batch=32, lm_lr=1e-3, p_uncond=0.1),
+                 lm_steps=3600, lm_batch=32, lm_lr=1.5e-3, p_uncond=0.1),
 }
 
 
@@ -427,10 +427,16 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny data and steps: a smoke run")
     ap.add_argument("--seed", type=int, default=20260101, help="data seed (scenes.py)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--vq-steps", type=int, help="override the configuration's (experiments)")
+    ap.add_argument("--lm-steps", type=int, help="override the configuration's (experiments)")
     ap.add_argument("--estimate", action="store_true",
                     help="time a few steps of the configuration and print the run's estimate")
     a = ap.parse_args()
-    cfg = CONFIGS["quick" if a.quick else "full"]
+    cfg = dict(CONFIGS["quick" if a.quick else "full"])
+    if a.vq_steps:
+        cfg["vq_steps"] = a.vq_steps
+    if a.lm_steps:
+        cfg["lm_steps"] = a.lm_steps
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
