@@ -258,6 +258,54 @@ def encode_all(vq, imgs, log):
     return codes
 
 
+def boxes_by_colour(img):
+    """{palette colour: (x1, y1, x2, y2) in pixels} of a uint8 [H, W, 3] picture: nearest palette
+    colour, nearer than the grey axis (as common/model/score.c decides, without its majority
+    filter and region sizes): a quick look at what the C score will find."""
+    px = img.reshape(-1, 3).astype(np.int32)
+    pal = np.array(list(scenes.PALETTE.values()), np.int32)
+    d = ((px[:, None, :] - pal[None]) ** 2).sum(-1)
+    grey = ((px - px.mean(1, keepdims=True).astype(np.int32)) ** 2).sum(-1)
+    best = d.argmin(1)
+    keep = (d.min(1) < 80 * 80) & (d.min(1) < grey)
+    cls = np.where(keep, best, -1).reshape(img.shape[:2])
+    out = {}
+    for i, name in enumerate(scenes.PALETTE):
+        ys, xs = np.nonzero(cls == i)
+        if len(xs) >= 8:
+            out[name] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    return out
+
+
+def iou(a, b):
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / u
+
+
+@torch.no_grad()
+def vq_ceiling(vq, cfg, log, seed=77, n=64):
+    """Mean IoU of the planned boxes with what the VQ's own reconstruction of held-out scenes
+    shows: the most the language model can reach when it writes the codes exactly."""
+    sc = scenes.make(seed, n)
+    imgs = np.stack([scenes.render(s, cfg["image_size"]) for s in sc])
+    codes = vq.encode(to_tensor(imgs))[1]
+    rec = vq.decode_codes(codes, *grid_of(vq, imgs))
+    px = ((rec + 1) * 127.5).clamp(0, 255).floor().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    ious = []
+    for s, img in zip(sc, px):
+        found = boxes_by_colour(img)
+        k = cfg["image_size"] / scenes.STEPS
+        for o in s["objects"]:
+            plan = [c * k for c in o["box"]]
+            ious.append(iou(plan, found[o["colour"]]) if o["colour"] in found else 0.0)
+    log("vq ceiling: held-out scenes (seed %d) through the VQ: mean IoU %.3f over %d objects" % (
+        seed, sum(ious) / len(ious), len(ious)))
+
+
 def grid_of(vq, imgs):
     side = imgs.shape[1] // 2 ** (len(vq.v["decoder_ch_mult"]) - 1)
     return side, side
@@ -461,6 +509,7 @@ def main():
     times["vq_s"] = time.time() - t
     t = time.time()
     codes = encode_all(vq, imgs, log)
+    vq_ceiling(vq, cfg, log)
     times["encode_s"] = time.time() - t
     t = time.time()
     model = train_lm(cfg, vocab, texts, codes, ids, log)
