@@ -10,6 +10,8 @@
 #   make format     clang-format every .c/.h/.cu file
 #   make gpu        only the CUDA backend, the model library and the GPU check programs (what
 #                   tests/gpu/run.sh builds; needs nvcc and jansson, nothing else)
+#   make demo-model retrain the demo model into models/got-r1-demo (PyPI, about 2 hours on 2
+#                   cores; docs/demo-model.md)
 #   make deps       apt-get install the Debian packages the build and the tests need
 #   V=1             show full compile lines
 
@@ -94,7 +96,7 @@ GPU_SRC := $(wildcard tests/gpu/*.c)
 GPU_BIN := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(GPU_SRC)) $(BUILD)/gpu/mkmodel
 MODEL_LDLIBS := -ljansson -lpthread -lm -ldl
 
-.PHONY: all run test bench format deps clean oracle asan fuzz gpu
+.PHONY: all run test bench format deps clean oracle asan fuzz gpu demo-model
 .SECONDARY:
 all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN) \
      $(CUDA_TARGETS) $(GPU_BIN)
@@ -193,6 +195,9 @@ deps:
 run: deps
 	$(MAKE) all
 	tools/run-default.sh
+
+demo-model: all
+	tools/demo-model/train.sh models/got-r1-demo
 
 test: deps
 	$(MAKE) all

@@ -16,7 +16,8 @@
  * over temperature (0 = greedy; default 1); image_top_k over top_k; image_top_p over top_p;
  * cfg_weight (default 5; <= 1 turns CFG off); parallel_size over parallel (images per request,
  * default 1). Stage only: model, threads, image_size and patch_size (grid side = image_size /
- * patch_size, default 384 / 16 = 24), rows (KV rows, default 2 * batch), max_seq (default 2048),
+ * patch_size; default the checkpoint's gen_vision_config.params image_size and patch_size, else
+ * 384 / 16 = 24), rows (KV rows, default 2 * batch), max_seq (default 2048),
  * chunk (re-prefill tokens per step at most, default 128; a step is also kept to about a quarter
  * of the heartbeat timeout).
  */
@@ -32,6 +33,7 @@
 #include "model/checkpoint.h"
 #include "model/imagegen.h"
 #include "model/llm.h"
+#include "model/vq.h"
 
 enum { S_FREE, S_WAITING, S_PREFILL, S_RUNNING };
 
@@ -312,8 +314,13 @@ static void s_shutdown(gf_stage_t *st)
 /* Sizes from the stage's parameters; 0 or GF_EINVAL (logged). */
 static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def)
 {
-    long image_size = gf_graph_param_long(def, "image_size", 384);
-    long patch_size = gf_graph_param_long(def, "patch_size", 16);
+    /* the checkpoint's picture (gen_vision_config.params, 384 / 16 when absent) unless the
+     * stage says otherwise */
+    struct gf_vq_config vc;
+    if (gf_vq_config_load(s->ck->dir, &vc) != 0)
+        gf_vq_config_default(&vc);
+    long image_size = gf_graph_param_long(def, "image_size", vc.image_size);
+    long patch_size = gf_graph_param_long(def, "patch_size", vc.patch_size);
     s->n_reqs = def->batch;
     s->n_rows = (int)gf_graph_param_long(def, "rows", 2L * def->batch);
     s->max_seq = (int)gf_graph_param_long(def, "max_seq", 2048);

@@ -175,7 +175,10 @@ static int s_init(gf_stage_t *st)
         return err;
     }
     /* build (and so check) the decoder for the configured grid now, not at the first request */
-    int grid = (int)gf_graph_param_long(info->def, "grid", 24);
+    struct gf_vq_config vc;
+    if (gf_vq_config_load(dir, &vc) != 0)
+        gf_vq_config_default(&vc);
+    int grid = (int)gf_graph_param_long(info->def, "grid", gf_vq_config_grid(&vc));
     if ((err = s_decoder_for(s, grid, grid)) != 0)
         gf_log_error("cannot build the VQ decoder of '%s' for a %dx%d grid", dir, grid, grid);
     return err;

@@ -75,17 +75,27 @@ void gf_vq_config_default(struct gf_vq_config *c)
     c->n_res = 2;
     c->groups = 32;
     c->eps = 1e-6f;
+    c->image_size = 384;
+    c->patch_size = 16;
+}
+
+int gf_vq_config_grid(const struct gf_vq_config *c)
+{
+    return c->image_size / c->patch_size;
 }
 
 /* --- config ----------------------------------------------------------------------------------- */
 
+/* num_res_blocks may be 0 (one res block a level); every other size is positive */
 static int s_int(const char *path, json_t *p, const char *key, int *val, int *bad)
 {
     json_t *v = json_object_get(p, key);
+    int min = strcmp(key, "num_res_blocks") == 0 ? 0 : 1;
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 1 << 24) {
-        gf_log_error("'%s': gen_vision_config.params.%s must be a positive integer", path, key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > 1 << 24) {
+        gf_log_error("'%s': gen_vision_config.params.%s must be an integer of at least %d", path,
+                     key, min);
         (*bad)++;
         return 0;
     }
@@ -123,6 +133,14 @@ int gf_vq_config_parse(const char *path, const char *text, struct gf_vq_config *
     s_int(path, p, "ch", &c->ch, &bad);
     s_int(path, p, "z_channels", &c->z_channels, &bad);
     s_int(path, p, "num_res_blocks", &c->n_res, &bad);
+    s_int(path, p, "image_size", &c->image_size, &bad);
+    s_int(path, p, "patch_size", &c->patch_size, &bad);
+    if (c->image_size % c->patch_size != 0 || c->image_size > 4096) {
+        gf_log_error("'%s': gen_vision_config.params.image_size %d must be a multiple of "
+                     "patch_size %d and at most 4096",
+                     path, c->image_size, c->patch_size);
+        bad++;
+    }
     json_t *l2 = json_object_get(p, "codebook_l2_norm");
     if (json_is_boolean(l2))
         c->l2_norm = json_is_true(l2);
@@ -165,7 +183,7 @@ int gf_vq_config_parse(const char *path, const char *text, struct gf_vq_config *
     return bad ? GF_ESCHEMA : 0;
 }
 
-static int s_config_load(const char *dir, struct gf_vq_config *c)
+int gf_vq_config_load(const char *dir, struct gf_vq_config *c)
 {
     char path[4096], *text;
     int rc = gf_config_read(dir, path, sizeof path, &text);
@@ -455,7 +473,7 @@ int gf_vq_new(struct gf_backend *be, const struct gf_ckpt *ck, int max_images, i
         return GF_ENOMEM;
     vq->be = be;
     vq->max_images = max_images, vq->gh = grid_h, vq->gw = grid_w;
-    int rc = s_config_load(ck->dir, &vq->cfg);
+    int rc = gf_vq_config_load(ck->dir, &vq->cfg);
     if (rc < 0)
         goto fail;
     int bad = 0;

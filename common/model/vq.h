@@ -32,6 +32,11 @@ struct gf_vq_config {
     int n_res;                     /* num_res_blocks: 2 (each level holds n_res + 1) */
     int groups;                    /* GroupNorm groups: 32 */
     float eps;                     /* GroupNorm eps: 1e-6 */
+    /* the picture the language model writes codes for (gen_vision_config.params image_size and
+     * patch_size, written by the demo-model trainer; GoT-R1 leaves them out): 384 and 16, so a
+     * grid of image_size / patch_size = 24 codes a side */
+    int image_size;
+    int patch_size;
 };
 
 /* The VQ-16 defaults (VQ_16() in GoT-R1's vq_model.py takes no arguments). */
@@ -39,6 +44,11 @@ void gf_vq_config_default(struct gf_vq_config *c);
 /* Reads gen_vision_config.params from the config.json text; absent fields keep the defaults.
  * Logs one line per problem; returns 0, GF_EPARSE or GF_ESCHEMA. */
 int gf_vq_config_parse(const char *path, const char *json, struct gf_vq_config *c);
+
+/* Reads `dir`/config.json and parses it as above. 0, GF_EIO, GF_EPARSE or GF_ESCHEMA (logged). */
+int gf_vq_config_load(const char *dir, struct gf_vq_config *c);
+/* Codes a side of the picture: image_size / patch_size. */
+int gf_vq_config_grid(const struct gf_vq_config *c);
 
 struct gf_vq;
 

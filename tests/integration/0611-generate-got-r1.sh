@@ -24,6 +24,7 @@ meta = json.load(open(d + "/meta.json"))
 stages = set(meta["timings_ms"])
 assert {"gateway", "tokenize", "reason", "layout", "imagegen", "vq"} <= stages, stages
 assert meta["params"]["parallel"] == 2 and meta["params"]["seed"] == 5, meta
+assert "score" not in meta, "a model without gotflow_demo in config.json was scored"
 chain = open(d + "/reasoning.txt", encoding="utf-8", errors="replace").read()
 assert chain.endswith("<begin_of_image>"), chain[-40:]
 streamed = open(sys.argv[2], encoding="utf-8", errors="replace").read()

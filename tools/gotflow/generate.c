@@ -15,6 +15,7 @@
 #include "model/layout.h"
 #include "model/png.h"
 #include "model/render.h"
+#include "model/score.h"
 
 struct s_out {
     char dir[4096];
@@ -127,6 +128,28 @@ static void s_layout_files(struct s_out *o, const char *text, size_t len, struct
     gf_layout_destroy(&lay);
 }
 
+/* The layout-adherence score of image 0 (score.h), for the demo model only; NULL otherwise. */
+static json_t *s_score(const struct gf_generate_meta *m, const char *text, size_t len,
+                       const struct gf_image *first, int quiet)
+{
+    if (!first->rgb || !gf_score_is_demo_model(m->model))
+        return NULL;
+    gf_layout_t *lay = NULL;
+    if (gf_layout_parse(text, len, &lay) != 0)
+        return NULL;
+    struct gf_score *sc = malloc(sizeof *sc);
+    json_t *j = NULL;
+    if (sc && gf_score_compute(first, gf_layout_objects(lay), gf_layout_n_objects(lay), m->prompt,
+                               sc) == 0) {
+        j = gf_score_to_json(sc);
+        if (!quiet)
+            gf_score_print(sc, stdout);
+    }
+    free(sc);
+    gf_layout_destroy(&lay);
+    return j;
+}
+
 static json_t *s_meta(const gf_frame_t *a, const struct gf_generate_meta *m)
 {
     json_t *j = json_object(), *p = json_object();
@@ -169,8 +192,10 @@ int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf
     s_images(&o, answer, &first);
     const char *text;
     size_t len;
+    json_t *score = NULL;
     if (gf_frame_get_str(answer, "text", &text, &len) == 0 && strcmp(answer->kind, "result") == 0) {
         s_write_bytes(&o, "reasoning.txt", text, len);
+        score = s_score(m, text, len, &first, as_json);
         s_layout_files(&o, text, len, &first);
     } else {
         s_missing(&o, "reasoning.txt", "the result has no reasoning 'text'");
@@ -178,6 +203,8 @@ int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf
     gf_image_release(&first);
     json_t *meta = s_meta(answer, m);
     json_object_set(meta, "files", o.files);
+    if (score)
+        json_object_set_new(meta, "score", score);
     char path[4200];
     s_path(&o, "meta.json", path, sizeof path);
     s_wrote(&o, "meta.json", json_dump_file(meta, path, JSON_INDENT(2)) == 0 ? 0 : GF_EIO);

@@ -27,6 +27,8 @@ static void s_usage(FILE *f)
             "  --vq-mult A,B,..    decoder channel multipliers (default 1,1,2,2,4)\n"
             "  --vq-z N            z_channels (default 2 x vq-ch)\n"
             "  --vq-res N          res blocks per level minus one (default 2)\n"
+            "  --image-size N --patch-size N  the picture the codes make, written into\n"
+            "                      gen_vision_config (default: not written, so 384 and 16)\n"
             "  --dtype f32|f16|bf16  (default f32)\n"
             "  --shards N          split into N files with model.safetensors.index.json\n"
             "  --seed N            (default 1)\n"
@@ -115,6 +117,8 @@ int main(int argc, char **argv)
         O_VQM,
         O_VQZ,
         O_VQR,
+        O_IMG,
+        O_PATCH,
         O_DT,
         O_SH,
         O_SEED,
@@ -124,17 +128,14 @@ int main(int argc, char **argv)
         O_HELP
     };
     static const struct option opts[] = {
-        {"size", 1, 0, O_SIZE},        {"hidden", 1, 0, O_HID},
-        {"intermediate", 1, 0, O_INT}, {"layers", 1, 0, O_LAY},
-        {"heads", 1, 0, O_HEADS},      {"kv-heads", 1, 0, O_KV},
-        {"vocab", 1, 0, O_VOC},        {"image-vocab", 1, 0, O_IVOC},
-        {"code-dim", 1, 0, O_CD},      {"max-pos", 1, 0, O_MAXP},
-        {"vq-ch", 1, 0, O_VQ},         {"vq-mult", 1, 0, O_VQM},
-        {"vq-z", 1, 0, O_VQZ},         {"vq-res", 1, 0, O_VQR},
-        {"dtype", 1, 0, O_DT},         {"shards", 1, 0, O_SH},
-        {"seed", 1, 0, O_SEED},        {"out", 1, 0, O_OUT},
-        {"tokenizer", 1, 0, O_TOK},    {"dry-run", 0, 0, O_DRY},
-        {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
+        {"size", 1, 0, O_SIZE},        {"hidden", 1, 0, O_HID},       {"intermediate", 1, 0, O_INT},
+        {"layers", 1, 0, O_LAY},       {"heads", 1, 0, O_HEADS},      {"kv-heads", 1, 0, O_KV},
+        {"vocab", 1, 0, O_VOC},        {"image-vocab", 1, 0, O_IVOC}, {"code-dim", 1, 0, O_CD},
+        {"max-pos", 1, 0, O_MAXP},     {"vq-ch", 1, 0, O_VQ},         {"vq-mult", 1, 0, O_VQM},
+        {"vq-z", 1, 0, O_VQZ},         {"vq-res", 1, 0, O_VQR},       {"image-size", 1, 0, O_IMG},
+        {"patch-size", 1, 0, O_PATCH}, {"dtype", 1, 0, O_DT},         {"shards", 1, 0, O_SH},
+        {"seed", 1, 0, O_SEED},        {"out", 1, 0, O_OUT},          {"tokenizer", 1, 0, O_TOK},
+        {"dry-run", 0, 0, O_DRY},      {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
     struct mk_opts o = {.dtype = GF_WTYPE_F32, .shards = 1, .seed = 1};
     struct gf_model_config *c = &o.cfg;
     struct mk_vq *vq = &o.vq;
@@ -204,6 +205,12 @@ int main(int argc, char **argv)
             break;
         case O_VQR:
             vq->n_res = (int)v;
+            break;
+        case O_IMG:
+            vq->image_size = (int)v;
+            break;
+        case O_PATCH:
+            vq->patch_size = (int)v;
             break;
         case O_DT:
             if (strcmp(optarg, "f32") == 0)

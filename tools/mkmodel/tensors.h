@@ -22,6 +22,8 @@ struct mk_vq {
     int mult[8];    /* decoder_ch_mult (VQ-16: 1, 1, 2, 2, 4) */
     int z_channels; /* 0 means 2 * ch (VQ-16: 256) */
     int n_res;      /* num_res_blocks (VQ-16: 2) */
+    int image_size; /* gen_vision_config image_size, 0 = not written (384) */
+    int patch_size; /* gen_vision_config patch_size, 0 = not written (16) */
 };
 
 struct mk_list {

@@ -33,6 +33,10 @@ static json_t *s_vq_params(const struct mk_opts *o)
     const struct mk_vq *v = &o->vq;
     json_t *p = json_pack("{s:i, s:i}", "image_token_size", o->cfg.image_vocab, "n_embed",
                           o->cfg.aligner_in);
+    if (v->image_size > 0)
+        json_object_set_new(p, "image_size", json_integer(v->image_size));
+    if (v->patch_size > 0)
+        json_object_set_new(p, "patch_size", json_integer(v->patch_size));
     if (v->ch <= 0)
         return p;
     int z = v->z_channels ? v->z_channels : 2 * v->ch;
