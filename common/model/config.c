@@ -58,16 +58,24 @@ static void s_expect(const char *path, int ok, int *bad, const char *fmt, int a,
     (*bad)++;
 }
 
-int gf_config_parse(const char *path, const char *text, struct gf_model_config *c)
+json_t *gf_config_object(const char *path, const char *text)
 {
-    int bad = 0;
     json_error_t jerr;
     json_t *root = json_loads(text, 0, &jerr);
     if (!json_is_object(root)) {
         gf_log_error("'%s': not a JSON object (line %d: %s)", path, jerr.line, jerr.text);
         json_decref(root);
-        return GF_EPARSE;
+        return NULL;
     }
+    return root;
+}
+
+int gf_config_parse(const char *path, const char *text, struct gf_model_config *c)
+{
+    int bad = 0;
+    json_t *root = gf_config_object(path, text);
+    if (!root)
+        return GF_EPARSE;
     const char *mt = json_string_value(json_object_get(root, "model_type"));
     if (!mt || strcmp(mt, "multi_modality") != 0) {
         gf_log_error("'%s': model_type is '%s', expected 'multi_modality'", path, mt ? mt : "");

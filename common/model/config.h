@@ -33,6 +33,11 @@ struct gf_model_config {
  * receives the file's path for messages. 0, or GF_EIO / GF_ETOOBIG / GF_ENOMEM, logged. */
 int gf_config_read(const char *dir, char *path, size_t pathlen, char **text_p);
 
+/* The JSON object of a config.json text, or NULL after logging where it is not one (path is
+ * only used in the message). The caller json_decref()s it. */
+struct json_t;
+struct json_t *gf_config_object(const char *path, const char *text);
+
 /* Reads and checks `dir`/config.json. Each problem is logged on its own line; returns 0,
  * GF_EIO, GF_EPARSE or GF_ESCHEMA. */
 int gf_config_load(const char *dir, struct gf_model_config *cfg);

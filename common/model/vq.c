@@ -106,13 +106,9 @@ static int s_int(const char *path, json_t *p, const char *key, int *val, int *ba
 int gf_vq_config_parse(const char *path, const char *text, struct gf_vq_config *c)
 {
     int bad = 0;
-    json_error_t jerr;
-    json_t *root = json_loads(text, 0, &jerr);
-    if (!json_is_object(root)) {
-        gf_log_error("'%s': not a JSON object (line %d: %s)", path, jerr.line, jerr.text);
-        json_decref(root);
+    json_t *root = gf_config_object(path, text);
+    if (!root)
         return GF_EPARSE;
-    }
     gf_vq_config_default(c);
     json_t *gv = json_object_get(root, "gen_vision_config");
     const char *cls = json_string_value(json_object_get(gv, "cls"));
