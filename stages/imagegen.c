@@ -344,15 +344,10 @@ static int s_init(gf_stage_t *st)
 {
     struct gf_stage_info *info = gf_stage_info(st);
     const struct gf_stage_def *def = info->def;
-    const char *dir = gf_graph_param(def, "model");
+    const char *dir = gf_stage_model_dir(info);
     int rc;
     if (!dir)
-        dir = info->graph->model;
-    if (!dir || !*dir) {
-        gf_log_error("no checkpoint: set 'model:' in the graph or 'params.model' of stage '%s'",
-                     def->name);
         return GF_EINVAL;
-    }
     struct gf_backend *be = gf_stage_backend_new(info);
     if (!be)
         return GF_EUNSUPPORTED;

@@ -77,14 +77,9 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
 static int s_init(gf_stage_t *st)
 {
     struct gf_stage_info *info = gf_stage_info(st);
-    const char *dir = gf_graph_param(info->def, "model");
+    const char *dir = gf_stage_model_dir(info);
     if (!dir)
-        dir = info->graph->model;
-    if (!dir || !*dir) {
-        gf_log_error("no checkpoint: set 'model:' in the graph or 'params.model' of stage '%s'",
-                     info->def->name);
         return GF_EINVAL;
-    }
     char err[1024];
     struct gf_got_tok *got = NULL;
     int rc = gf_got_tok_open(dir, &got, err, sizeof err);

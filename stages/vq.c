@@ -149,14 +149,9 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
 static int s_init(gf_stage_t *st)
 {
     struct gf_stage_info *info = gf_stage_info(st);
-    const char *dir = gf_graph_param(info->def, "model");
+    const char *dir = gf_stage_model_dir(info);
     if (!dir)
-        dir = info->graph->model;
-    if (!dir || !*dir) {
-        gf_log_error("no checkpoint: set 'model:' in the graph or 'params.model' of stage '%s'",
-                     info->def->name);
         return GF_EINVAL;
-    }
     struct gf_backend *be = gf_stage_backend_new(info);
     if (!be)
         return GF_EUNSUPPORTED;

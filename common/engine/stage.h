@@ -81,6 +81,10 @@ struct gf_backend;
  * (gf_backend_destroy). */
 struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info);
 
+/* The checkpoint directory of a model stage: params.model, else the graph's model:. NULL, after
+ * logging what to set, when neither is given. */
+const char *gf_stage_model_dir(const struct gf_stage_info *info);
+
 struct gf_stage_info *gf_stage_info(gf_stage_t *st);
 
 /* The process's CURVE setup, for stages that bind sockets of their own (the gateway). */

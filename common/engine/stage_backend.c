@@ -1,4 +1,4 @@
-/* stage_backend.c — a stage replica's backend, from its device in the graph. */
+/* stage_backend.c — a model stage's backend, from its device in the graph, and its checkpoint. */
 #include "core/log.h"
 #include "engine/graph.h"
 #include "engine/stage.h"
@@ -23,4 +23,17 @@ struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info)
         gf_log_info("stage '%s' replica %d on cuda:%d (%s)", def->name, info->replica,
                     info->device.index, mode == GF_CUDA_F32 ? "f32" : "bf16");
     return be;
+}
+
+const char *gf_stage_model_dir(const struct gf_stage_info *info)
+{
+    const char *dir = gf_graph_param(info->def, "model");
+    if (!dir)
+        dir = info->graph->model;
+    if (!dir || !*dir) {
+        gf_log_error("no checkpoint: set 'model:' in the graph or 'params.model' of stage '%s'",
+                     info->def->name);
+        return NULL;
+    }
+    return dir;
 }
