@@ -78,8 +78,17 @@ CU_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS ?= -O3 -g
 CUDA_SO := $(BUILD)/lib/libgotflow-cuda.so
 ifeq ($(HAVE_NVCC),1)
-CUDA_HOME := $(realpath $(dir $(realpath $(shell command -v $(NVCC))))..)
-CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib))
+# nvcc says where its toolkit is (TOP); nvcc on PATH may be a wrapper script outside it
+CUDA_HOME := $(realpath $(or $(shell $(NVCC) --dryrun -c -x cu /dev/null -o /dev/null 2>&1 | \
+    sed -n 's/^\#\$$ TOP=//p'),$(dir $(realpath $(shell command -v $(NVCC))))..))
+CUDA_LIBDIR := $(firstword $(foreach d,$(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib \
+    /usr/local/cuda/lib64,$(if $(wildcard $(d)/libcublas.so),$(d))))
+ifeq ($(CUDA_LIBDIR),)
+$(warning nvcc found but no libcublas.so beside its toolkit ($(CUDA_HOME)): building without CUDA)
+HAVE_NVCC :=
+endif
+endif
+ifeq ($(HAVE_NVCC),1)
 CU_OBJ := $(patsubst %.cu,$(BUILD)/cuobj/%.o,$(CU_SRC))
 CUDA_TARGETS := $(CUDA_SO)
 $(BUILD)/obj/common/kernels/cuda_load.o: CPPFLAGS += -DGF_CUDA_LIB='"$(abspath $(CUDA_SO))"'

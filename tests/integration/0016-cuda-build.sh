@@ -7,7 +7,9 @@
 so=$build/lib/libgotflow-cuda.so
 [ -f "$so" ] || skip "this build has no CUDA backend (no nvcc at build time)"
 readelf -d "$so" | grep -q 'NEEDED.*libcublas' || fail "'$so' does not need libcublas"
-readelf -d "$so" | grep -Eq '(RUNPATH|RPATH).*cuda' || fail "'$so' has no run path to CUDA"
+rp=$(readelf -d "$so" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
+[ -n "$rp" ] && ls "$rp"/libcublas.so* >/dev/null 2>&1 ||
+    fail "'$so' has no run path to the CUDA libraries (run path: '${rp:-none}')"
 env -u LD_LIBRARY_PATH ldd "$so" | grep -E 'libcublas|libcudart' | grep -q 'not found' &&
     fail "CUDA libraries of '$so' not found: $(ldd "$so" | grep 'not found')"
 for b in "$build"/bin/* "$build"/test-bin/*; do
