@@ -6,8 +6,8 @@ the C runtime reads (MODEL.md §2-§5, common/model/{checkpoint,vq}.c).
   GELU, `gen_head.vision_head`), the image-token input (`gen_embed` then `gen_aligner.layers.{0,2}`
   with an exact GELU between). Same math as transformers' LlamaForCausalLM (RMSNorm, rotate-half
   RoPE, SwiGLU, no biases) and GoT-R1's heads.
-- `VQ`: a LlamaGen VQ-16 autoencoder (encoder, l2-normalised codebook, decoder) with smaller
-  sizes. Only `gen_vision_model.quantize.embedding`, `post_quant_conv` and `decoder.*` ship; the
+- `VQ`: a LlamaGen VQ-16 autoencoder (patch-local encoder, l2-normalised codebook, decoder)
+  with smaller sizes. Only `gen_vision_model.quantize.embedding`, `post_quant_conv` and `decoder.*` ship; the
   decoder is exactly the one common/model/vq.c runs.
 """
 import math
@@ -228,15 +228,6 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class Downsample(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, stride=2, padding=0)
-
-    def forward(self, x):
-        return self.conv(F.pad(x, (0, 1, 0, 1)))
-
-
 class DecLevel(nn.Module):
     def __init__(self, cin, cout, n_blocks, attn, up):
         super().__init__()
@@ -282,32 +273,37 @@ class Decoder(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
-class Encoder(nn.Module):
-    """LlamaGen's encoder form: conv_in, levels from the finest (downsample after every level but
-    the last, attention at the last), mid, norm_out, swish, conv_out to z channels."""
+class PixelNorm(nn.Module):
+    """LayerNorm over the channels of each position: normalises without looking elsewhere."""
 
-    def __init__(self, ch, mult, z, n_res):
+    def __init__(self, c):
         super().__init__()
-        L = len(mult)
-        self.conv_in = nn.Conv2d(3, ch, 3, padding=1)
-        blocks, cin = [], ch
-        for l in range(L):
-            cout = ch * mult[l]
-            for i in range(n_res):
-                blocks.append(ResnetBlock(cin, cout))
-                cin = cout
-                if l == L - 1:
-                    blocks.append(AttnBlock(cout))
-            if l != L - 1:
-                blocks.append(Downsample(cin))
-        self.blocks = nn.Sequential(*blocks)
-        self.mid = nn.Sequential(ResnetBlock(cin, cin), AttnBlock(cin), ResnetBlock(cin, cin))
-        self.norm_out = _norm(cin)
-        self.conv_out = nn.Conv2d(cin, z, 3, padding=1)
+        self.norm = nn.LayerNorm(c)
 
     def forward(self, x):
-        h = self.mid(self.blocks(self.conv_in(x)))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Encoder(nn.Module):
+    """A patch-local encoder (not shipped, so its form is free): convolutions whose kernel equals
+    their stride, without normalisation, so that a code is a function of its own patch's pixels
+    alone. LlamaGen's encoder (3x3 convolutions, GroupNorm over the whole picture, attention in
+    its middle) gives the same patch different codes in different pictures, and the language
+    model then has to learn that noise: on this domain its image loss stalled at 2.2 nats."""
+
+    def __init__(self, ch, mult, z):
+        super().__init__()
+        layers, cin = [], 3
+        for l in range(len(mult) - 1):  # one 2x2 stride-2 convolution per halving
+            cout = ch * mult[l + 1]
+            layers += [nn.Conv2d(cin, cout, 2, stride=2), PixelNorm(cout), nn.SiLU(),
+                       nn.Conv2d(cout, cout, 1), PixelNorm(cout), nn.SiLU()]
+            cin = cout
+        layers.append(nn.Conv2d(cin, z, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
 
 
 class Quantizer(nn.Module):
@@ -342,7 +338,7 @@ class VQ(nn.Module):
         super().__init__()
         self.v = v
         ch, mult, z, D = v["ch"], v["decoder_ch_mult"], v["z_channels"], v["n_embed"]
-        self.encoder = Encoder(ch, mult, z, v["encoder_res_blocks"])
+        self.encoder = Encoder(ch, mult, z)
         self.quant_conv = nn.Conv2d(z, D, 1)
         self.quantize = Quantizer(v["image_token_size"], D)
         self.post_quant_conv = nn.Conv2d(D, z, 1)

@@ -50,7 +50,7 @@ CONFIGS = {
     # every step end to end in a few minutes, on tiny data: proves the pipeline, learns little
     "quick": dict(n_scenes=600, bpe_vocab=400, image_size=128, patch_size=16,
                   vq=dict(ch=32, decoder_ch_mult=[1, 1, 2, 2, 4], z_channels=64, n_embed=8,
-                          image_token_size=256, num_res_blocks=0, encoder_res_blocks=0),
+                          image_token_size=256, num_res_blocks=0),
                   vq_steps=30, vq_batch=8, vq_lr=1e-3, vq_crop=64, vq_full_share=0.2,
                   lm=dict(hidden_size=64, intermediate_size=172, num_hidden_layers=2,
                           num_attention_heads=2, max_position_embeddings=1024),
@@ -58,7 +58,7 @@ CONFIGS = {
     # the shipped model: sized from measured step times to fit 2 hours on 2 cores
     "full": dict(n_scenes=24000, bpe_vocab=1024, image_size=128, patch_size=16,
                  vq=dict(ch=32, decoder_ch_mult=[1, 1, 2, 2, 4], z_channels=64, n_embed=8,
-                         image_token_size=1024, num_res_blocks=0, encoder_res_blocks=0),
+                         image_token_size=1024, num_res_blocks=0),
                  vq_steps=700, vq_batch=16, vq_lr=1e-3, vq_crop=64, vq_full_share=0.15,
                  lm=dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4,
                          num_attention_heads=4, max_position_embeddings=1024),
@@ -206,6 +206,7 @@ def train_vq(cfg, imgs, log):
     steps, B, K = cfg["vq_steps"], cfg["vq_batch"], v["image_token_size"]
     gen = np.random.default_rng(1)
     used = torch.zeros(K)
+    n_used = 0
     t0 = time.time()
     for step in range(1, steps + 1):
         lr = cfg["vq_lr"] * min(1.0, step / 100) * (0.5 * (1 + math.cos(math.pi * step / steps))
@@ -220,6 +221,12 @@ def train_vq(cfg, imgs, log):
             cells = (x.shape[2] - crop) // cfg["patch_size"]
             cy, cx = (int(c) * cfg["patch_size"] for c in gen.integers(0, cells + 1, 2))
             x = x[:, :, cy:cy + crop, cx:cx + crop]
+        if step == 1:  # the codebook starts on the encoder's own first outputs
+            with torch.no_grad():
+                zf0 = F.normalize(vq.quant_conv(vq.encoder(x)).permute(0, 2, 3, 1)
+                                  .reshape(-1, v["n_embed"]), dim=-1)
+                pick = zf0[torch.randint(0, zf0.shape[0], (K,))]
+                vq.quantize.embedding.weight.copy_(pick + 0.05 * torch.randn_like(pick))
         rec, codes, qloss, zf = vq(x)
         # flat colours: squared error, plus a weight on the pixels that are not background grey
         err = (rec - x).pow(2)
@@ -230,15 +237,17 @@ def train_vq(cfg, imgs, log):
         loss.backward()
         opt.step()
         used += torch.bincount(codes.flatten(), minlength=K).float()
-        if step % 100 == 0 or step == steps:
+        if step % 25 == 0 and step < steps * 0.8:
             dead = (used == 0).nonzero().flatten()
-            if len(dead) and step < steps * 0.8:  # restart unused codes on recent encodings
+            if len(dead):  # restart codes unused for 25 steps on recent encodings
                 with torch.no_grad():
                     pick = zf[torch.randint(0, zf.shape[0], (len(dead),))]
                     vq.quantize.embedding.weight[dead] = pick + 0.01 * torch.randn_like(pick)
-            eta(log, "vq", step, steps, t0, "loss %.4f (rec %.4f, q %.4f) codes used %d/%d" % (
-                loss.item(), rloss.item(), qloss.item(), int((used > 0).sum()), K))
+            n_used = int((used > 0).sum())
             used.zero_()
+        if step % 100 == 0 or step == steps:
+            eta(log, "vq", step, steps, t0, "loss %.4f (rec %.4f, q %.4f) codes used %d/%d" % (
+                loss.item(), rloss.item(), qloss.item(), max(n_used, int((used > 0).sum())), K))
     return vq
 
 
