@@ -129,8 +129,10 @@ struct gf_ops {
      * running them (0, or < 0: not recording, run them as usual); graph_end stops, keeps the
      * work under (owner, key) and runs it (0, or < 0: recording failed and nothing ran, so run
      * the ops again as usual); graph_run runs the work kept under (owner, key) (0, or < 0: none
-     * kept); graph_drop forgets every recording of owner. Recorded work reads its inputs from
-     * the same buffers at every run; only their contents may change. */
+     * kept: GF_ENOTFOUND, record it now; GF_EAGAIN, first sight of the key, run the ops as usual
+     * so that everything they touch is set up before a recording); graph_drop forgets every
+     * recording of owner. Recorded work reads its inputs from the same buffers at every run; only
+     * their contents may change. */
     int (*graph_begin)(struct gf_backend *be);
     int (*graph_end)(struct gf_backend *be, const void *owner, uint64_t key);
     int (*graph_run)(struct gf_backend *be, const void *owner, uint64_t key);

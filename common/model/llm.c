@@ -244,11 +244,12 @@ int gf_llm_forward(struct gf_llm *m, const struct gf_tok *toks, int n)
     o->to_device(m->be, m->slot, m->h_slot, n * 4);
     o->to_device(m->be, m->pos, m->h_pos, n * 4);
     uint64_t key = o->graph_run ? s_graph_key(toks, n) : 0;
-    if (key && o->graph_run(m->be, m, key) == 0) {
+    int kept = key ? o->graph_run(m->be, m, key) : GF_EUNSUPPORTED;
+    if (kept == 0) {
         m->n_out = n;
         return n;
     }
-    int recording = key && o->graph_begin(m->be) == 0;
+    int recording = kept == GF_ENOTFOUND && o->graph_begin(m->be) == 0;
     m->n_out = s_body(m, toks, n);
     if (recording && o->graph_end(m->be, m, key) < 0)
         m->n_out = s_body(m, toks, n); /* recording failed and nothing ran */

@@ -180,42 +180,53 @@ static int s_insert(struct gf_cuda *c, const struct gf_cuda_res *r)
     return 0;
 }
 
-/* Copies w to the device in its device dtype: the stored bytes first, then a conversion. */
-static struct gf_cuda_res *s_upload(struct gf_cuda *c, const struct gf_mat *w)
+/* Copies w into r (r->host set) in its device dtype: the stored bytes first, then a conversion.
+ * 0, or < 0 with r->dev NULL. */
+static int s_fill(struct gf_cuda *c, const struct gf_mat *w, struct gf_cuda_res *r)
 {
-    struct gf_cuda_res r = {w->data, NULL, gf_cuda_wtype(c, w), 0};
     int64_t count = w->rows * w->cols;
     size_t stored = count * s_size(w->dtype);
-    r.bytes = count * s_size(r.dtype);
+    r->dtype = gf_cuda_wtype(c, w);
+    r->host_dtype = w->dtype;
+    r->bytes = count * s_size(r->dtype);
+    r->dev = NULL;
     void *stage = NULL;
-    if (cudaMalloc(&r.dev, r.bytes ? r.bytes : 1) != cudaSuccess) {
-        cudaGetLastError();
-        c->host.log(GF_LOG_ERROR, "cuda:%d: out of device memory for a %lldx%lld weight (%zu MiB)",
-                    c->device, (long long)w->rows, (long long)w->cols, r.bytes >> 20);
+    if (c->capturing) { /* no allocation may happen while a step is being recorded */
+        c->host.log(GF_LOG_WARN, "cuda:%d: a %lldx%lld weight is not resident while recording",
+                    c->device, (long long)w->rows, (long long)w->cols);
         c->n_failed++;
-        return NULL;
+        return GF_EAGAIN;
+    }
+    if (cudaMalloc(&r->dev, r->bytes ? r->bytes : 1) != cudaSuccess) {
+        cudaGetLastError();
+        r->dev = NULL;
+        c->host.log(GF_LOG_ERROR, "cuda:%d: out of device memory for a %lldx%lld weight (%zu MiB)",
+                    c->device, (long long)w->rows, (long long)w->cols, r->bytes >> 20);
+        c->n_failed++;
+        return GF_ENOMEM;
     }
     /* Copies on the backend's stream: a cudaMemcpy from pageable memory may return before its
      * DMA lands, and the stream is non-blocking, so only stream order makes the conversion (and
      * every later op) see the bytes. */
     int ok;
-    if (r.dtype == w->dtype) {
-        ok = GF_CU(c, cudaMemcpyAsync(r.dev, w->data, stored, cudaMemcpyHostToDevice, c->stream));
+    if (r->dtype == w->dtype) {
+        ok = GF_CU(c, cudaMemcpyAsync(r->dev, w->data, stored, cudaMemcpyHostToDevice, c->stream));
     } else {
         ok = GF_CU(c, cudaMalloc(&stage, stored ? stored : 1)) &&
              GF_CU(c, cudaMemcpyAsync(stage, w->data, stored, cudaMemcpyHostToDevice, c->stream));
         if (ok)
-            gf_cuda_convert(c, r.dev, r.dtype, stage, w->dtype, count);
+            gf_cuda_convert(c, r->dev, r->dtype, stage, w->dtype, count);
     }
     ok = GF_CU(c, cudaStreamSynchronize(c->stream)) && ok;
     if (stage)
         GF_CU(c, cudaFree(stage));
-    if (!ok || s_insert(c, &r) < 0) {
-        cudaFree(r.dev);
-        return NULL;
+    if (!ok) {
+        cudaFree(r->dev);
+        r->dev = NULL;
+        return GF_EIO;
     }
-    c->res_bytes += r.bytes;
-    return s_find(c, w->data);
+    c->res_bytes += r->bytes;
+    return 0;
 }
 
 const void *gf_cuda_weight(struct gf_cuda *c, const struct gf_mat *w, enum gf_wtype *dtype)
@@ -225,10 +236,29 @@ const void *gf_cuda_weight(struct gf_cuda *c, const struct gf_mat *w, enum gf_wt
         return w->data;
     }
     struct gf_cuda_res *r = s_find(c, w->data);
-    if (!r)
-        r = s_upload(c, w);
-    if (!r)
+    if (r && (r->host_dtype != w->dtype || r->dtype != gf_cuda_wtype(c, w) ||
+              r->bytes != (size_t)(w->rows * w->cols) * s_size(r->dtype))) {
+        /* the host address now holds another weight (the old one was freed): upload anew */
+        if (r->dev) {
+            GF_CU(c, cudaStreamSynchronize(c->stream));
+            cudaFree(r->dev);
+            c->res_bytes -= r->bytes;
+        }
+        if (s_fill(c, w, r) < 0)
+            return NULL; /* the entry stays, with no device copy: the next use tries again */
+    } else if (!r) {
+        struct gf_cuda_res n = {w->data, NULL, GF_WTYPE_F32, 0, GF_WTYPE_F32};
+        if (s_fill(c, w, &n) < 0)
+            return NULL;
+        if (s_insert(c, &n) < 0) {
+            cudaFree(n.dev);
+            c->res_bytes -= n.bytes;
+            return NULL;
+        }
+        r = s_find(c, w->data);
+    } else if (!r->dev && s_fill(c, w, r) < 0) {
         return NULL;
+    }
     *dtype = r->dtype;
     return r->dev;
 }

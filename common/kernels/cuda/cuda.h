@@ -41,6 +41,7 @@ struct gf_cuda_res {
     void *dev;
     enum gf_wtype dtype; /* on the device */
     size_t bytes;
+    enum gf_wtype host_dtype; /* with bytes, what tells a reused host address from the weight */
 };
 
 struct gf_cuda_alloc {
@@ -67,9 +68,10 @@ struct gf_cuda {
     void *draws;      /* GF_MAX_DRAWS struct gf_draw, then as many int32 ids (sample.cu) */
     void *blas_ws;    /* GF_CUDA_BLAS_WORKSPACE */
     int use_graphs;   /* GOTFLOW_CUDA_GRAPHS=1: decode steps recorded and replayed */
-    int capturing, failed_before_capture;
+    int capturing, failed_before_capture, logged_before_capture;
     struct gf_cuda_graph graphs[GF_CUDA_GRAPHS];
-    int n_graphs, next_graph;
+    struct gf_cuda_graph seen[GF_CUDA_GRAPHS]; /* keys run once, eagerly (exec NULL) */
+    int n_graphs, next_graph, next_seen;
 };
 
 /* The device the calling thread has current (cudaSetDevice is per thread). */

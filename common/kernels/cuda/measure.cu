@@ -50,6 +50,7 @@ gf_cuda_measure(int device, struct gf_cuda_ceilings *out, char *why, size_t len)
     const float one = 1.0f, zero = 0.0f;
     memset(out, 0, sizeof *out);
     S_TRY(cudaSetDevice(device));
+    gf_cuda_tls_device = device; /* what gf_cuda_of trusts */
     S_TRY(cudaGetDeviceProperties(&prop, device));
     snprintf(out->name, sizeof out->name, "%.120s", prop.name);
     out->sms = prop.multiProcessorCount;

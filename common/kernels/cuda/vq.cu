@@ -16,29 +16,33 @@
 
 #define S_GN_MAX_SPLITS 64
 
-/* grid (splits, n), one thread per channel (blockDim >= c): sums of x and x² over the split's
+#define S_GN_MAX_CHANNELS 2048 /* acc[2][c] doubles in shared memory: 32 KiB */
+
+/* grid (splits, n), threads striding over the channels: sums of x and x² over the split's
  * pixels per channel, then per group in channel order. part[(t*splits + s)*groups + g][2] */
-__global__ void k_gn_partial(double *part, const float *x, int hw, int c, int groups, int splits)
+__global__ void __launch_bounds__(1024)
+    k_gn_partial(double *part, const float *x, int hw, int c, int groups, int splits)
 {
-    extern __shared__ double acc[]; /* [2][blockDim] */
-    int s = blockIdx.x, t = blockIdx.y, ch = threadIdx.x;
+    extern __shared__ double acc[]; /* [2][c] */
+    int s = blockIdx.x, t = blockIdx.y;
     int64_t p0 = (int64_t)hw * s / splits, p1 = (int64_t)hw * (s + 1) / splits;
-    double sum = 0, ss = 0;
-    if (ch < c)
+    for (int ch = threadIdx.x; ch < c; ch += blockDim.x) {
+        double sum = 0, ss = 0;
         for (int64_t p = p0; p < p1; p++) {
             double v = x[((int64_t)t * hw + p) * c + ch];
             sum += v;
             ss += v * v;
         }
-    acc[ch] = sum;
-    acc[blockDim.x + ch] = ss;
+        acc[ch] = sum;
+        acc[c + ch] = ss;
+    }
     __syncthreads();
     int cg = c / groups;
-    if (ch < groups) {
+    for (int g = threadIdx.x; g < groups; g += blockDim.x) {
         double a = 0, b = 0;
         for (int i = 0; i < cg; i++)
-            a += acc[ch * cg + i], b += acc[blockDim.x + ch * cg + i];
-        double *o = part + (((int64_t)t * splits + s) * groups + ch) * 2;
+            a += acc[g * cg + i], b += acc[c + g * cg + i];
+        double *o = part + (((int64_t)t * splits + s) * groups + g) * 2;
         o[0] = a, o[1] = b;
     }
 }
@@ -85,8 +89,8 @@ void gf_cuda_group_norm(struct gf_backend *be, float *y, const float *x, int n, 
     const float *bd = (const float *)gf_cuda_weight(cu, b, &db);
     if (!wd || !bd || n <= 0)
         return;
-    if (c > 1024 || c % groups) {
-        gf_cuda_fail(cu, __FILE__, __LINE__, "group_norm", "over 1024 channels or uneven groups");
+    if (c > S_GN_MAX_CHANNELS || c % groups) {
+        gf_cuda_fail(cu, __FILE__, __LINE__, "group_norm", "over 2048 channels or uneven groups");
         return;
     }
     /* work holds GF_GROUP_NORM_WORK(n, c) = 40·n·c floats: partials (4 floats each) + stats */
@@ -96,10 +100,10 @@ void gf_cuda_group_norm(struct gf_backend *be, float *y, const float *x, int n, 
         splits--;
     double *part = (double *)work; /* cudaMalloc'ed: aligned for doubles */
     float *stats = work + (int64_t)n * splits * groups * 4;
-    int threads = (c + 31) / 32 * 32;
+    int threads = c < 1024 ? (c + 31) / 32 * 32 : 1024;
     dim3 grid(splits, n);
-    k_gn_partial<<<grid, threads, 2 * threads * sizeof(double), cu->stream>>>(part, x, hw, c,
-                                                                              groups, splits);
+    k_gn_partial<<<grid, threads, 2 * c * sizeof(double), cu->stream>>>(part, x, hw, c, groups,
+                                                                        splits);
     GF_LAUNCHED(cu);
     k_gn_stats<<<(n * groups + 127) / 128, 128, 0, cu->stream>>>(stats, part, n, groups, splits,
                                                                  (double)hw * (c / groups), eps);
