@@ -11,7 +11,8 @@
 #   mean IoU   over prompts, of the mean IoU of the planned objects with what the picture shows
 #   picture    prompts with a relation that the found boxes satisfy too (for information)
 # and checked against the targets (named >= 95%, relation >= 90%, mean IoU >= 0.6); it ends with
-# "N passed, N failed" and exits 1 when a target is missed. Sampling: TEXT_T, IMAGE_T (default 0:
+# "N passed, N failed" and exits 1 when a target is missed (with FLOORS="A B C", when a figure
+# falls below its floor instead: a regression check of a checkpoint whose figures are known). Sampling: TEXT_T, IMAGE_T (default 0:
 # greedy) and CFG (default 5) from the environment. The per-prompt results stay in
 # $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
 # Needs only the C build and Debian's python3 (no PyTorch).
@@ -92,5 +93,11 @@ for what, v, target in checks:
 print("%-55s %8.3f %8s" % ("(picture satisfies the relation too)", rel_img / max(rel_n, 1), "-"))
 print("results: %s/eval.jsonl" % out)
 print("%d passed, %d failed" % (ok, len(checks) - ok))
+floors = os.environ.get("FLOORS")
+if floors:  # a regression check of a checkpoint whose figures are known (not the targets)
+    fl = [float(x) for x in floors.split()]
+    low = [w for (w, v, _), f in zip(checks, fl) if v < f]
+    print("floors %s: %s" % (floors, "held" if not low else "NOT held: " + "; ".join(low)))
+    sys.exit(1 if low else 0)
 sys.exit(0 if ok == len(checks) else 1)
 PY
