@@ -426,7 +426,7 @@ def export(out, cfg, model, vq, seed, log, extra):
                                 generator="tools/demo-model/scenes.py", **extra)
     with open(conf_path, "w") as f:
         json.dump(conf, f, indent=2, sort_keys=True)
-    log("export: %s, %d tensors, %.1f MB" % (path, len(sd), os.path.getsize(path) / 1e6))
+    log("export: model.safetensors, %d tensors, %.1f MB" % (len(sd), os.path.getsize(path) / 1e6))
 
 
 @torch.no_grad()
