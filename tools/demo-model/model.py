@@ -7,8 +7,8 @@ the C runtime reads (MODEL.md §2-§5, common/model/{checkpoint,vq}.c).
   with an exact GELU between). Same math as transformers' LlamaForCausalLM (RMSNorm, rotate-half
   RoPE, SwiGLU, no biases) and GoT-R1's heads.
 - `VQ`: a LlamaGen VQ-16 autoencoder (patch-local encoder, l2-normalised codebook, decoder)
-  with smaller sizes. Only `gen_vision_model.quantize.embedding`, `post_quant_conv` and `decoder.*` ship; the
-  decoder is exactly the one common/model/vq.c runs.
+  with smaller sizes. Only `gen_vision_model.quantize.embedding`, `post_quant_conv` and
+  `decoder.*` ship; the decoder is exactly the one common/model/vq.c runs.
 """
 import math
 
