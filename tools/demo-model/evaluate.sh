@@ -13,8 +13,8 @@
 # and checked against the targets (named >= 95%, relation >= 90%, mean IoU >= 0.6); it ends with
 # "N passed, N failed" and exits 1 when a target is missed (with FLOORS="A B C", when a figure
 # falls below its floor instead: a regression check of a checkpoint whose figures are known).
-# Sampling: TEXT_T, IMAGE_T (default 0: greedy) and CFG (default 5) from the environment. The per-prompt results stay in
-# $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
+# Sampling: TEXT_T, IMAGE_T (default 0: greedy) and CFG (default 5) from the environment. The
+# per-prompt results stay in $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
 # Needs only the C build and Debian's python3 (no PyTorch).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 DIR [N] [SEED]" >&2; exit 2; }
