@@ -86,3 +86,13 @@ uint16_t gf_f32_to_f16(float f)
     uint32_t r = abs + 0xfff + ((abs >> 13) & 1) - ((127 - 15) << 23);
     return (uint16_t)(sign | (r >> 13));
 }
+
+void gf_wtype_put(void *data, int64_t i, enum gf_wtype dt, float v)
+{
+    if (dt == GF_WTYPE_F32)
+        ((float *)data)[i] = v;
+    else if (dt == GF_WTYPE_F16)
+        ((uint16_t *)data)[i] = gf_f32_to_f16(v);
+    else
+        ((uint16_t *)data)[i] = gf_f32_to_bf16(v);
+}

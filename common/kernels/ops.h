@@ -23,6 +23,8 @@ float gf_bf16_to_f32(uint16_t h);
 uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
 float gf_f16_to_f32(uint16_t h);
 uint16_t gf_f32_to_f16(float f); /* round to nearest even */
+/* Stores v as element i of data, an array of dt (rounded to nearest even). */
+void gf_wtype_put(void *data, int64_t i, enum gf_wtype dt, float v);
 
 /* A matrix [rows][cols] in its stored dtype; a vector is rows = 1. Borrowed, never freed here. */
 struct gf_mat {

@@ -32,15 +32,8 @@ static struct gf_mat s_mat(enum gf_wtype dt, int64_t rows, int64_t cols)
 {
     struct gf_mat m = {dt, rows, cols, NULL};
     void *p = malloc(rows * cols * gf_wtype_size(dt));
-    for (int64_t i = 0; i < rows * cols; i++) {
-        float v = s_rand() * 0.5f;
-        if (dt == GF_WTYPE_F32)
-            ((float *)p)[i] = v;
-        else if (dt == GF_WTYPE_F16)
-            ((uint16_t *)p)[i] = gf_f32_to_f16(v);
-        else
-            ((uint16_t *)p)[i] = gf_f32_to_bf16(v);
-    }
+    for (int64_t i = 0; i < rows * cols; i++)
+        gf_wtype_put(p, i, dt, s_rand() * 0.5f);
     m.data = p;
     return m;
 }
