@@ -35,10 +35,33 @@ __global__ void k_fill(uint16_t *p, int64_t n) /* small bf16 values from a hash 
         }                                                                                          \
     } while (0)
 
+enum { WARM = 3, RUNS = 10 };
+
+/* *tflops of n×n×n products of a and b (type dt) into c (f32), timed between e0 and e1. */
+static int s_gemm_tflops(cublasHandle_t h, cudaEvent_t e0, cudaEvent_t e1, int n, const void *a,
+                         const void *b, void *c, cudaDataType_t dt, double *tflops, char *why,
+                         size_t len)
+{
+    const float one = 1.0f, zero = 0.0f;
+    float ms = 0;
+    for (int i = 0; i < WARM + RUNS; i++) {
+        if (i == WARM)
+            S_TRY(cudaEventRecord(e0));
+        S_TRY_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, a, dt, n, b, dt, n,
+                                &zero, c, CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    }
+    S_TRY(cudaEventRecord(e1));
+    S_TRY(cudaEventSynchronize(e1));
+    S_TRY(cudaEventElapsedTime(&ms, e0, e1));
+    *tflops = 2.0 * n * n * (double)n * RUNS / (ms * 1e-3) * 1e-12;
+    return 0;
+out:
+    return -1;
+}
+
 extern "C" __attribute__((visibility("default"))) int
 gf_cuda_measure(int device, struct gf_cuda_ceilings *out, char *why, size_t len)
 {
-    enum { WARM = 3, RUNS = 10 };
     const size_t copy_bytes = (size_t)2 << 30;
     const int G = 8192, F = 4096;
     void *a = NULL, *b = NULL, *c = NULL;
@@ -47,7 +70,6 @@ gf_cuda_measure(int device, struct gf_cuda_ceilings *out, char *why, size_t len)
     cudaDeviceProp prop;
     float ms = 0;
     int rc = -1;
-    const float one = 1.0f, zero = 0.0f;
     memset(out, 0, sizeof *out);
     S_TRY(cudaSetDevice(device));
     gf_cuda_tls_device = device; /* what gf_cuda_of trusts */
@@ -74,31 +96,12 @@ gf_cuda_measure(int device, struct gf_cuda_ceilings *out, char *why, size_t len)
     /* bf16 products: a, b hold G*G bf16 each (128 MiB), c the f32 result */
     S_TRY(cudaMalloc(&c, (size_t)G * G * 4));
     S_TRY_BLAS(cublasCreate(&h));
-    for (int i = 0; i < WARM + RUNS; i++) {
-        if (i == WARM)
-            S_TRY(cudaEventRecord(e0));
-        S_TRY_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, G, G, G, &one, a, CUDA_R_16BF, G, b,
-                                CUDA_R_16BF, G, &zero, c, CUDA_R_32F, G, CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
-    }
-    S_TRY(cudaEventRecord(e1));
-    S_TRY(cudaEventSynchronize(e1));
-    S_TRY(cudaEventElapsedTime(&ms, e0, e1));
-    out->bf16_tflops = 2.0 * G * G * (double)G * RUNS / (ms * 1e-3) * 1e-12;
-
+    if (s_gemm_tflops(h, e0, e1, G, a, b, c, CUDA_R_16BF, &out->bf16_tflops, why, len) < 0)
+        goto out;
     /* f32 products without TF32: F*F floats of the same (bf16-pattern) bytes are finite */
     S_TRY_BLAS(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
-    for (int i = 0; i < WARM + RUNS; i++) {
-        if (i == WARM)
-            S_TRY(cudaEventRecord(e0));
-        S_TRY_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, F, F, F, &one, a, CUDA_R_32F, F, b,
-                                CUDA_R_32F, F, &zero, c, CUDA_R_32F, F, CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
-    }
-    S_TRY(cudaEventRecord(e1));
-    S_TRY(cudaEventSynchronize(e1));
-    S_TRY(cudaEventElapsedTime(&ms, e0, e1));
-    out->f32_tflops = 2.0 * F * F * (double)F * RUNS / (ms * 1e-3) * 1e-12;
+    if (s_gemm_tflops(h, e0, e1, F, a, b, c, CUDA_R_32F, &out->f32_tflops, why, len) < 0)
+        goto out;
     rc = 0;
 out:
     if (h)
