@@ -63,7 +63,7 @@ CONFIGS = {
                  vq_steps=1400, vq_batch=16, vq_lr=1e-3, vq_crop=64, vq_full_share=0.15,
                  lm=dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4,
                          num_attention_heads=4, max_position_embeddings=1024),
-                 lm_steps=2000, lm_batch=32, lm_lr=1.5e-3, p_uncond=0.1),
+                 lm_steps=2800, lm_batch=32, lm_lr=1.5e-3, p_uncond=0.1),
 }
 
 
@@ -330,8 +330,9 @@ def lm_config(cfg, vocab):
     return c
 
 
-def lm_loss(model, batch, pad, p_uncond, rng):
-    """batch: list of (prompt ids, chain ids, codes [n]). Returns (text loss, image loss)."""
+def lm_loss(model, batch, pad, uncond):
+    """batch: list of (prompt ids, chain ids, codes [n]); uncond: per sample, whether its
+    conditioning is replaced by pad. Returns the sums of the text and the image losses."""
     H = model.c["hidden_size"]
     seqs, t_pos, t_tgt, i_pos = [], [], [], []
     n_img = batch[0][2].shape[0]
@@ -339,13 +340,12 @@ def lm_loss(model, batch, pad, p_uncond, rng):
     for b, (p, c, codes) in enumerate(batch):
         ids = torch.tensor(p + c)
         L = len(ids)
-        uncond = rng.random() < p_uncond
-        if uncond:
+        if uncond[b]:
             ids = ids.clone()
             ids[1:L - 1] = pad
         seqs.append((ids, codes))
         lens.append(L + n_img - 1)
-        if not uncond:  # chain tokens: predicted from the position before each
+        if not uncond[b]:  # chain tokens: predicted from the position before each
             for j in range(len(p), L):
                 t_pos.append((b, j - 1))
                 t_tgt.append(int(ids[j]))
@@ -360,10 +360,11 @@ def lm_loss(model, batch, pad, p_uncond, rng):
     h = model(x)
     img_tgt = torch.stack([codes for _, codes in seqs]).flatten()
     ib, it = zip(*i_pos)
-    li = F.cross_entropy(model.image_logits(h[list(ib), list(it)]), img_tgt)
+    li = F.cross_entropy(model.image_logits(h[list(ib), list(it)]), img_tgt, reduction="sum")
     if t_pos:
         tb, tt = zip(*t_pos)
-        lt = F.cross_entropy(model.text_logits(h[list(tb), list(tt)]), torch.tensor(t_tgt))
+        lt = F.cross_entropy(model.text_logits(h[list(tb), list(tt)]), torch.tensor(t_tgt),
+                             reduction="sum")
     else:
         lt = torch.zeros(())
     return lt, li
@@ -394,16 +395,25 @@ def train_lm(cfg, vocab, texts, codes, ids, log):
             pos = 0
         idx = order[pos:pos + B]
         pos += B
-        batch = [(texts[i][0], texts[i][1], codes[i]) for i in idx]
-        lt, li = lm_loss(model, batch, ids[PAD], cfg["p_uncond"], rng)
-        loss = lt + li
+        uncond = [rng.random() < cfg["p_uncond"] for _ in idx]
+        # two micro-batches of similar lengths (sorted), so that little of a step is padding;
+        # the gradient is that of the whole batch's mean text and image losses
+        idx = sorted(zip(idx, uncond), key=lambda t: len(texts[t[0]][0]) + len(texts[t[0]][1]))
+        n_text = sum(len(texts[i][1]) for i, u in idx if not u)
+        n_image = len(idx) * codes.shape[1]
         opt.zero_grad()
-        loss.backward()
+        lt = li = 0.0
+        for part in (idx[:B // 2], idx[B // 2:]):
+            batch = [(texts[i][0], texts[i][1], codes[i]) for i, _ in part]
+            st, si = lm_loss(model, batch, ids[PAD], [u for _, u in part])
+            loss = st / max(n_text, 1) + si / n_image
+            loss.backward()
+            lt, li = lt + st.item() / max(n_text, 1), li + si.item() / n_image
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 50 == 0 or step == steps:
             eta(log, "lm", step, steps, t0, "text loss %.3f  image loss %.3f  lr %.2e" % (
-                lt.item(), li.item(), lr))
+                lt, li, lr))
     return model
 
 
