@@ -20,7 +20,9 @@ if [ -n "$model" ]; then
 elif [ -f "$demo/config.json" ] && [ -f "$demo/model.safetensors" ]; then
     # the demo model knows eight colours, four shapes and six relations (docs/demo-model.md)
     prompt=${PROMPT:-"a red circle to the left of a blue square"}
-    args+=(--model "$demo" --text-temperature 0 --image-temperature 0 --max-tokens 300)
+    # greedy, guidance weight 1.5 (GoT-R1 uses 5; docs/demo-model.md has the sweep)
+    args+=(--model "$demo" --text-temperature 0 --image-temperature 0 --cfg-weight 1.5 \
+        --max-tokens 300)
 else
     prompt=${PROMPT:-"a red apple to the left of a blue vase on a wooden table"}
     if [ ! -f models/got-r1-tiny/config.json ]; then

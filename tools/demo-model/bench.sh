@@ -5,7 +5,8 @@
 # DIR: a demo checkpoint (default: a random one of the full configuration's shapes made by
 # mkmodel; its chains run to MAX_TOKENS, default 60, about a trained chain's length). N requests
 # (default 8) are submitted at once, ROUNDS times (default 2) per replica count; every model stage
-# runs one thread (THREADS), so two imagegen replicas use two cores.
+# runs one thread (THREADS), so two imagegen replicas use two cores; greedy, guidance weight CFG
+# (default 1.5, the demo model's setting).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PWD/build/bin:$PATH GOTFLOW_STAGE_PATH=$PWD/build/bin
@@ -17,6 +18,7 @@ model=${1:-}
 n=${2:-8}
 rounds=${3:-2}
 threads=${THREADS:-1}
+cfg=${CFG:-1.5} # the demo model's guidance weight (docs/demo-model.md)
 max_tokens=${MAX_TOKENS:-60}
 if [ -z "$model" ]; then
     model=$work/ckpt
@@ -29,7 +31,7 @@ else
     temp="temperature: 0"
 fi
 echo "== $(date -u +%FT%TZ) $(nproc) cores, load average before: $(cut -d" " -f1-3 /proc/loadavg)"
-echo "model $model; $n requests at once; $threads thread(s) per model stage"
+echo "model $model; $n requests at once; CFG $cfg; $threads thread(s) per model stage"
 for replicas in 1 2; do
     cat >"$work/p$replicas.yaml" <<YAML
 name: demo-bench-$replicas
@@ -40,7 +42,7 @@ stages:
   reason: {kind: reason, batch: $n, params: {$temp, threads: $threads}}
   layout: {kind: layout}
   imagegen: {kind: imagegen, replicas: $replicas, batch: $n,
-             params: {temperature: 0, cfg_weight: 5, threads: $threads}}
+             params: {temperature: 0, cfg_weight: $cfg, threads: $threads}}
   vq: {kind: vq, batch: $n, params: {threads: $threads}}
   sink: {kind: sink}
 edges: [gateway -> tokenize -> reason -> layout -> imagegen -> vq -> sink]

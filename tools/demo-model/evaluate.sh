@@ -13,7 +13,9 @@
 # and checked against the targets (named >= 95%, relation >= 90%, mean IoU >= 0.6); it ends with
 # "N passed, N failed" and exits 1 when a target is missed (with FLOORS="A B C", when a figure
 # falls below its floor instead: a regression check of a checkpoint whose figures are known).
-# Sampling: TEXT_T, IMAGE_T (default 0: greedy) and CFG (default 5) from the environment. The
+# Sampling: TEXT_T, IMAGE_T (default 0: greedy) and CFG (default 1.5, the demo model's setting,
+# docs/demo-model.md; GoT-R1's own is 5) from the environment. Two more lines break the figures
+# down: relations held per relation (plan and picture), mean IoU per number of objects. The
 # per-prompt results stay in $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
 # Needs only the C build and Debian's python3 (no PyTorch).
 set -euo pipefail
@@ -47,7 +49,7 @@ python3 -c '
 import json, sys
 for i, l in enumerate(open(sys.argv[1])):
     print("%d\t%s" % (i, json.loads(l)["prompt"]))' "$work/scenes.jsonl" >"$work/prompts.tsv"
-export work out TEXT_T=${TEXT_T:-0} IMAGE_T=${IMAGE_T:-0} CFG=${CFG:-5}
+export work out TEXT_T=${TEXT_T:-0} IMAGE_T=${IMAGE_T:-0} CFG=${CFG:-1.5}
 tr '\n' '\0' <"$work/prompts.tsv" | xargs -0 -P 4 -I{} bash -c '
     i=${1%%	*}; p=${1#*	}
     gotflow generate "$p" --pipeline "$work/eval.yaml" --out "$out" --id "p$i" --seed "$i" \
@@ -91,6 +93,20 @@ for what, v, target in checks:
     print("%-55s %8.3f %8.2f  %s" % (what, v, target, "pass" if v >= target else "FAIL"))
     ok += v >= target
 print("%-55s %8.3f %8s" % ("(picture satisfies the relation too)", rel_img / max(rel_n, 1), "-"))
+by_rel, by_n = {}, {}
+for r, sc in zip(rows, scenes):
+    s = r["score"]
+    k = len(sc["objects"])
+    by_n.setdefault(k, []).append(s["mean_iou"] if s else 0.0)
+    if s and s["relations"] and sc["relation"]:
+        t = by_rel.setdefault(sc["relation"]["rel"], [0, 0, 0])
+        t[0] += 1
+        t[1] += s["relations"][0]["in_plan"]
+        t[2] += s["relations"][0]["in_image"]
+print("relation held, plan / picture: " + ", ".join(
+    "%s %d/%d %d/%d" % (k, v[1], v[0], v[2], v[0]) for k, v in sorted(by_rel.items())))
+print("mean IoU by number of objects: " + ", ".join(
+    "%d: %.2f (%d prompts)" % (k, sum(v) / len(v), len(v)) for k, v in sorted(by_n.items())))
 print("results: %s/eval.jsonl" % out)
 print("%d passed, %d failed" % (ok, len(checks) - ok))
 floors = os.environ.get("FLOORS")
