@@ -10,7 +10,7 @@
 #   make format     clang-format every .c/.h/.cu file
 #   make gpu        only the CUDA backend, the model library and the GPU check programs (what
 #                   tests/gpu/run.sh builds; needs nvcc and jansson, nothing else)
-#   make demo-model retrain the demo model into models/got-r1-demo (PyPI, about 85 min on 2
+#   make demo-model retrain the demo model into models/got-r1-demo (PyPI, about 105 min on 2
 #                   cores; docs/demo-model.md)
 #   make deps       apt-get install the Debian packages the build and the tests need
 #   V=1             show full compile lines
