@@ -21,7 +21,7 @@ DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
                python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2
 FUZZ_PKGS := clang libclang-rt-14-dev
-PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc
+PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib
 
 SHELL := /bin/bash
 CC ?= cc

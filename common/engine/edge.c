@@ -211,6 +211,8 @@ void gf_inlet_service(gf_inlet_t *self, int64_t now_ms)
 struct s_item {
     struct s_item *next;
     int target; /* replica, or -1 for any */
+    char id[GF_FRAME_ID_MAX];
+    uint32_t n; /* attempt */
     size_t len;
     uint8_t data[];
 };
@@ -414,7 +416,7 @@ static void s_flush(gf_outlet_t *self)
     }
 }
 
-int gf_outlet_send(gf_outlet_t *self, const char *id, const void *data, size_t len)
+int gf_outlet_send(gf_outlet_t *self, const char *id, uint32_t n, const void *data, size_t len)
 {
     int target = self->by_id ? (int)(s_hash(id) % (uint32_t)self->n) : -1;
     if (!self->head) {
@@ -427,6 +429,8 @@ int gf_outlet_send(gf_outlet_t *self, const char *id, const void *data, size_t l
         return GF_ENOMEM;
     it->next = NULL;
     it->target = target;
+    snprintf(it->id, sizeof it->id, "%s", id);
+    it->n = n;
     it->len = len;
     memcpy(it->data, data, len);
     if (!self->head) /* frames now wait: ask for credit at once, not at the next keepalive */
@@ -440,6 +444,34 @@ int gf_outlet_send(gf_outlet_t *self, const char *id, const void *data, size_t l
     self->tail = it;
     self->queued++;
     return 0;
+}
+
+void gf_outlet_each_queued(const gf_outlet_t *self,
+                           void (*fn)(void *ctx, const char *id, uint32_t n), void *ctx)
+{
+    for (const struct s_item *it = self->head; it; it = it->next)
+        fn(ctx, it->id, it->n);
+}
+
+int gf_outlet_cancel(gf_outlet_t *self, const char *id, uint32_t below_n)
+{
+    int dropped = 0;
+    struct s_item **pp = &self->head, *prev = NULL;
+    while (*pp) {
+        struct s_item *it = *pp;
+        if (it->n < below_n && strcmp(it->id, id) == 0) {
+            *pp = it->next;
+            if (self->tail == it)
+                self->tail = prev;
+            free(it);
+            self->queued--;
+            dropped++;
+            continue;
+        }
+        prev = it;
+        pp = &it->next;
+    }
+    return dropped;
 }
 
 void gf_outlet_on_readable(gf_outlet_t *self, int r)

@@ -33,6 +33,7 @@
 #include <zmq.h>
 
 #include "engine/credit.h"
+#include "engine/frame.h"
 #include "engine/security.h"
 
 #define GF_EDGE_CTL 0xC1
@@ -91,8 +92,16 @@ const char *gf_outlet_stage(const gf_outlet_t *self);
 int gf_outlet_size(const gf_outlet_t *self);
 void *gf_outlet_socket(gf_outlet_t *self, int replica);
 
-/* Sends (or queues, copying) one frame for request `id`. 0, or GF_ENOMEM. */
-int gf_outlet_send(gf_outlet_t *self, const char *id, const void *data, size_t len);
+/* Sends (or queues, copying) one frame for attempt `n` of request `id`. 0, or GF_ENOMEM. */
+int gf_outlet_send(gf_outlet_t *self, const char *id, uint32_t n, const void *data, size_t len);
+
+/* Calls `fn` for each frame waiting for credit, oldest first (heartbeats list them). */
+void gf_outlet_each_queued(const gf_outlet_t *self,
+                           void (*fn)(void *ctx, const char *id, uint32_t n), void *ctx);
+
+/* Drops the waiting frames of request `id` with an attempt number below `below_n` (superseded).
+ * Returns how many were dropped. */
+int gf_outlet_cancel(gf_outlet_t *self, const char *id, uint32_t below_n);
 
 /* Reads credit messages waiting on replica `r`'s socket, then flushes what credit allows. */
 void gf_outlet_on_readable(gf_outlet_t *self, int r);

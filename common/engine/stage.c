@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/strmap.h"
 #include "core/version.h"
 #include "engine/control.h"
 #include "engine/edge.h"
@@ -24,7 +25,9 @@
 #define S_JOIN_MAX_PARTS 8
 #define S_FAILED_RING 256
 #define S_HIST_BUCKETS 32
-#define S_REPORT_IDS 512
+#define S_REPORT_IDS 4096 /* ids a heartbeat lists; more sets in_flight_cut */
+#define S_CANCEL_KEEP 4096 /* superseded requests remembered */
+#define S_UNKNOWN_N UINT32_MAX
 
 struct s_join {
     char id[GF_FRAME_ID_MAX];
@@ -74,6 +77,15 @@ struct gf_stage {
     int extra_requests;
     char extra_ids[S_REPORT_IDS][GF_FRAME_ID_MAX];
     int n_extra_ids;
+    /* frames taken off the inlet during a long process()/step() (gf_stage_keepalive), handled
+     * by the loop when it gets back; listed in heartbeats meanwhile */
+    zmq_msg_t *deferred;
+    char (*deferred_ids)[GF_FRAME_ID_MAX];
+    int n_deferred, deferred_cap;
+    /* superseded attempts: id -> lowest attempt number still wanted (as a pointer value) */
+    gf_strmap_t *cancelled;
+    char (*cancel_ring)[GF_FRAME_ID_MAX];
+    int cancel_next;
     uint64_t hb_seq;
     int64_t started_ms, next_hb_ms;
     Gotflow__Counters counters;
@@ -109,6 +121,31 @@ int gf_stage_outbox(const gf_stage_t *st)
     for (int i = 0; i < st->n_outlets; i++)
         n += gf_outlet_queued(st->outlets[i]);
     return n;
+}
+
+void gf_stage_each_outbox(const gf_stage_t *st, void (*fn)(void *ctx, const char *id, uint32_t n),
+                          void *ctx)
+{
+    for (int i = 0; i < st->n_outlets; i++)
+        gf_outlet_each_queued(st->outlets[i], fn, ctx);
+}
+
+static void s_cancel(gf_stage_t *st, const char *id, uint32_t below);
+
+void gf_stage_cancel(gf_stage_t *st, const char *id, uint32_t below)
+{
+    char *ids[1] = {(char *)id};
+    uint32_t ns[1] = {below};
+    Gotflow__Cancel cancel = GOTFLOW__CANCEL__INIT;
+    cancel.ids = ids;
+    cancel.n_ids = 1;
+    cancel.ns = ns;
+    cancel.n_ns = 1;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_CANCEL;
+    c.cancel = &cancel;
+    gf_control_send(st->control, NULL, 0, &c);
+    s_cancel(st, id, below);
 }
 
 void gf_stage_set_requests(gf_stage_t *st, int n, const char *const *ids, int n_ids)
@@ -184,13 +221,19 @@ static void s_seal(gf_stage_t *st, const gf_frame_t *in)
     gf_emit_end(&st->emit, st->info.def->name, st->info.replica, in ? in->t_in_us : gf_now_us());
 }
 
+static int s_superseded(const gf_stage_t *st, const char *id, uint32_t n);
+
 static int s_send_sealed(gf_stage_t *st)
 {
     const void *data = gf_emit_data(&st->emit);
     size_t len = gf_emit_len(&st->emit);
     int err = 0;
+    if (s_superseded(st, st->emit.id, st->emit.n)) {
+        st->counters.superseded++; /* a newer attempt of the request is on its way */
+        return 0;
+    }
     for (int i = 0; i < st->n_outlets; i++)
-        if (gf_outlet_send(st->outlets[i], st->emit.id, data, len) != 0)
+        if (gf_outlet_send(st->outlets[i], st->emit.id, st->emit.n, data, len) != 0)
             err = GF_ENOMEM;
     st->counters.emitted++;
     s_tap(st, st->emit.kind, data, len);
@@ -316,6 +359,79 @@ static int s_failed_before(gf_stage_t *st, const char *id)
     return 0;
 }
 
+/* Superseded attempts ---------------------------------------------------------------------- */
+
+static int s_superseded(const gf_stage_t *st, const char *id, uint32_t n)
+{
+    if (!st->cancelled)
+        return 0;
+    uintptr_t below = (uintptr_t)gf_strmap_get(st->cancelled, id);
+    return below && n < below;
+}
+
+static int s_drop_superseded_parts(gf_stage_t *st, const char *id)
+{
+    int dropped = 0;
+    for (int i = 0; i < st->n_joins; i++) {
+        struct s_join *j = &st->joins[i];
+        if (strcmp(j->id, id) != 0)
+            continue;
+        int keep = 0;
+        for (int k = 0; k < j->n_parts; k++) {
+            if (s_superseded(st, id, j->parts[k]->n)) {
+                gf_frame_destroy(&j->parts[k]); /* waiting parts gave their credit back */
+                dropped++;
+            } else {
+                j->parts[keep++] = j->parts[k];
+            }
+        }
+        j->n_parts = keep;
+        if (!keep)
+            st->joins[i--] = st->joins[--st->n_joins];
+    }
+    return dropped;
+}
+
+/* The gateway superseded attempts below `below` of request `id`: drop them wherever they wait
+ * here. Work already in process() finishes, but what it emits is dropped (s_send_sealed). */
+static void s_cancel(gf_stage_t *st, const char *id, uint32_t below)
+{
+    if (!gf_frame_id_ok(id, strlen(id)) || below == 0)
+        return;
+    if (!st->cancelled) {
+        st->cancelled = gf_strmap_new();
+        st->cancel_ring = calloc(S_CANCEL_KEEP, sizeof *st->cancel_ring);
+        if (!st->cancelled || !st->cancel_ring)
+            return;
+    }
+    uintptr_t old = (uintptr_t)gf_strmap_get(st->cancelled, id);
+    if (old >= below)
+        return;
+    if (!old) {
+        char *slot = st->cancel_ring[st->cancel_next];
+        if (slot[0])
+            gf_strmap_take(st->cancelled, slot); /* forget the oldest */
+        snprintf(slot, GF_FRAME_ID_MAX, "%s", id);
+        st->cancel_next = (st->cancel_next + 1) % S_CANCEL_KEEP;
+    }
+    if (gf_strmap_put(st->cancelled, id, (void *)(uintptr_t)below) != 0)
+        return;
+    uint64_t dropped = 0;
+    for (int i = 0, len = st->q_len; i < len; i++) {
+        gf_frame_t *f = s_dequeue(st);
+        if (s_superseded(st, f->id, f->n)) {
+            gf_stage_done(st, &f);
+            dropped++;
+        } else {
+            s_enqueue(st, f); /* cannot fail: the ring has room for what it held */
+        }
+    }
+    for (int o = 0; o < st->n_outlets; o++)
+        dropped += (uint64_t)gf_outlet_cancel(st->outlets[o], id, below);
+    dropped += (uint64_t)s_drop_superseded_parts(st, id);
+    st->counters.superseded += dropped;
+}
+
 /* Forwards an error frame downstream unchanged but for the trace. */
 static void s_pass_error(gf_stage_t *st, gf_frame_t **f)
 {
@@ -408,6 +524,11 @@ static void s_on_message(gf_stage_t *st, zmq_msg_t *msg)
         return;
     }
     f->t_in_us = gf_now_us();
+    if (s_superseded(st, f->id, f->n)) {
+        st->counters.superseded++;
+        gf_stage_done(st, &f);
+        return;
+    }
     int is_error = strcmp(f->kind, "error") == 0;
     if (st->n_upstream > 1) {
         if (is_error) {
@@ -475,23 +596,57 @@ static uint64_t s_rss_kb(void)
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
 }
 
+/* What a heartbeat lists: every (id, attempt) held here. */
+struct s_idlist {
+    char *ids[S_REPORT_IDS];
+    uint32_t ns[S_REPORT_IDS];
+    int n, cut;
+};
+
+static void s_idlist_add(struct s_idlist *l, const char *id, uint32_t n)
+{
+    if (l->n == S_REPORT_IDS) {
+        l->cut = 1;
+        return;
+    }
+    l->ids[l->n] = (char *)id;
+    l->ns[l->n++] = n;
+}
+
+static void s_idlist_cb(void *ctx, const char *id, uint32_t n)
+{
+    s_idlist_add(ctx, id, n);
+}
+
 static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
 {
     Gotflow__Heartbeat hb = GOTFLOW__HEARTBEAT__INIT;
     const struct gf_credit_ledger *l = gf_inlet_ledger(st->inlet);
-    char *ids[S_REPORT_IDS];
-    size_t n_ids = 0;
-    for (int i = 0; i < st->n_active && n_ids < S_REPORT_IDS; i++)
-        ids[n_ids++] = st->active[i]->id;
-    for (int i = 0; i < st->q_len && n_ids < S_REPORT_IDS; i++)
-        ids[n_ids++] = st->queue[(st->q_head + i) % st->q_cap]->id;
-    for (int i = 0; i < st->n_extra_ids && n_ids < S_REPORT_IDS; i++)
-        ids[n_ids++] = st->extra_ids[i];
+    struct s_idlist ids = {.n = 0};
+    for (int i = 0; i < st->n_active; i++)
+        s_idlist_add(&ids, st->active[i]->id, st->active[i]->n);
+    for (int i = 0; i < st->q_len; i++) {
+        const gf_frame_t *f = st->queue[(st->q_head + i) % st->q_cap];
+        s_idlist_add(&ids, f->id, f->n);
+    }
+    for (int i = 0; i < st->n_joins; i++)
+        for (int k = 0; k < st->joins[i].n_parts; k++)
+            s_idlist_add(&ids, st->joins[i].id, st->joins[i].parts[k]->n);
+    for (int i = 0; i < st->n_deferred; i++)
+        s_idlist_add(&ids, st->deferred_ids[i], S_UNKNOWN_N);
+    for (int o = 0; o < st->n_outlets; o++)
+        gf_outlet_each_queued(st->outlets[o], s_idlist_cb, &ids);
+    for (int i = 0; i < st->n_extra_ids; i++)
+        s_idlist_add(&ids, st->extra_ids[i], S_UNKNOWN_N);
     hb.seq = ++st->hb_seq;
     hb.state = st->draining ? "draining" : "ready";
-    hb.in_flight = ids;
-    hb.n_in_flight = n_ids;
-    hb.requests = (uint32_t)(st->n_active + st->q_len + st->n_joins + st->extra_requests);
+    hb.in_flight = ids.ids;
+    hb.n_in_flight = (size_t)ids.n;
+    hb.in_flight_n = ids.ns;
+    hb.n_in_flight_n = (size_t)ids.n;
+    hb.in_flight_cut = ids.cut;
+    hb.requests = (uint32_t)(st->n_active + st->q_len + st->n_joins + st->n_deferred +
+                             st->extra_requests);
     hb.queue_depth = (uint32_t)st->q_len;
     hb.held = (uint32_t)l->held;
     hb.credits_out = (uint32_t)gf_credit_outstanding(l);
@@ -517,11 +672,53 @@ static int s_hb_ms(const gf_stage_t *st)
     return st->graph->supervisor.heartbeat_ms > 0 ? st->graph->supervisor.heartbeat_ms : 500;
 }
 
+/* Takes the data frames waiting on the inlet aside, so that a heartbeat sent in the middle of a
+ * long process() or step() lists them too: a frame is never in nobody's account for longer
+ * than the transit between two processes. The loop handles them when it gets back. */
+static void s_defer_inlet(gf_stage_t *st)
+{
+    for (int k = 0; k < 1024; k++) {
+        if (st->n_deferred == st->deferred_cap) {
+            int ncap = st->deferred_cap ? st->deferred_cap * 2 : 16;
+            zmq_msg_t *m = realloc(st->deferred, (size_t)ncap * sizeof *m);
+            if (!m)
+                return;
+            st->deferred = m;
+            char(*ids)[GF_FRAME_ID_MAX] = realloc(st->deferred_ids, (size_t)ncap * sizeof *ids);
+            if (!ids)
+                return;
+            st->deferred_ids = ids;
+            st->deferred_cap = ncap;
+        }
+        int idle;
+        zmq_msg_t *msg = &st->deferred[st->n_deferred];
+        int got = gf_inlet_recv(st->inlet, msg, &idle);
+        if (got != 1) {
+            if (idle || got < 0)
+                return;
+            continue;
+        }
+        gf_frame_peek_id(zmq_msg_data(msg), zmq_msg_size(msg), st->deferred_ids[st->n_deferred]);
+        st->n_deferred++;
+    }
+}
+
+static void s_on_message(gf_stage_t *st, zmq_msg_t *msg);
+
+static void s_take_deferred(gf_stage_t *st)
+{
+    int n = st->n_deferred;
+    st->n_deferred = 0; /* s_on_message never defers */
+    for (int i = 0; i < n; i++)
+        s_on_message(st, &st->deferred[i]);
+}
+
 void gf_stage_keepalive(gf_stage_t *st)
 {
     int64_t now = gf_mono_ms();
     if (!st || now < st->next_hb_ms)
         return;
+    s_defer_inlet(st);
     s_heartbeat(st, now);
     st->next_hb_ms = now + s_hb_ms(st);
 }
@@ -536,7 +733,13 @@ static void s_on_control(gf_stage_t *st)
         } else if (c->msg_case == GOTFLOW__CONTROL__MSG_SHUTDOWN) {
             st->stop = 1;
         } else if (c->msg_case == GOTFLOW__CONTROL__MSG_LOST && st->ops->on_lost) {
-            st->ops->on_lost(st, (const char *const *)c->lost->ids, (int)c->lost->n_ids);
+            st->ops->on_lost(st, c->lost);
+        } else if (c->msg_case == GOTFLOW__CONTROL__MSG_CENSUS && st->ops->on_census) {
+            st->ops->on_census(st, c->census);
+        } else if (c->msg_case == GOTFLOW__CONTROL__MSG_CANCEL) {
+            size_t n = c->cancel->n_ids < c->cancel->n_ns ? c->cancel->n_ids : c->cancel->n_ns;
+            for (size_t i = 0; i < n; i++)
+                s_cancel(st, c->cancel->ids[i], c->cancel->ns[i]);
         }
         gotflow__control__free_unpacked(c, NULL);
     }
@@ -708,6 +911,8 @@ static void s_loop(gf_stage_t *st)
             if (items[i].revents & ZMQ_POLLIN)
                 gf_outlet_on_readable(st->outlets[owner[i - first_out][0]],
                                       owner[i - first_out][1]);
+        if (st->n_deferred)
+            s_take_deferred(st);
         if (items[0].revents & ZMQ_POLLIN) {
             for (int k = 0; k < 1024; k++) {
                 zmq_msg_t msg;
@@ -820,6 +1025,11 @@ out:
     zmq_ctx_term(st->info.zctx);
     gf_emit_release(&st->emit);
     gf_graph_destroy(&st->graph);
+    for (int i = 0; i < st->n_deferred; i++)
+        zmq_msg_close(&st->deferred[i]);
+    free(st->deferred), free(st->deferred_ids);
+    gf_strmap_destroy(&st->cancelled);
+    free(st->cancel_ring);
     free(st->queue), free(st->active), free(st->joins);
     free(st);
     return rc;

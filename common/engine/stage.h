@@ -32,6 +32,7 @@
 #include "engine/frame.h"
 #include "engine/graph.h"
 #include "engine/security.h"
+#include "proto/control.pb-c.h"
 
 typedef struct gf_stage gf_stage_t;
 
@@ -55,7 +56,9 @@ struct gf_stage_ops {
     /* Optional: called on every turn of the loop (at least every 20 ms), for timers. */
     void (*tick)(gf_stage_t *st, int64_t now_ms);
     /* Optional: the supervisor reports requests lost with a replica that died (gateway). */
-    void (*on_lost)(gf_stage_t *st, const char *const *ids, int n);
+    void (*on_lost)(gf_stage_t *st, const Gotflow__Lost *lost);
+    /* Optional: the supervisor's census of what every replica holds (gateway). */
+    void (*on_census)(gf_stage_t *st, const Gotflow__Census *census);
     /* Optional: called once before exit. */
     void (*shutdown)(gf_stage_t *st);
 };
@@ -135,5 +138,13 @@ void gf_stage_keepalive(gf_stage_t *st);
 
 /* Frames waiting for downstream credit, over all outlets. */
 int gf_stage_outbox(const gf_stage_t *st);
+
+/* Calls `fn` for each frame waiting for downstream credit (request id, attempt). */
+void gf_stage_each_outbox(const gf_stage_t *st, void (*fn)(void *ctx, const char *id, uint32_t n),
+                          void *ctx);
+
+/* Tells the supervisor that attempts of request `id` below `below` are superseded; it passes
+ * the word to every replica, which drops them wherever they wait (gateway). */
+void gf_stage_cancel(gf_stage_t *st, const char *id, uint32_t below);
 
 #endif

@@ -62,13 +62,13 @@ int gf_bpe_build(struct gf_bpe *b)
         if (b->tok_off[id] == SIZE_MAX)
             continue;
         const char *s = b->strings.p + b->tok_off[id];
-        if (gf_strmap_put(&b->vocab, s, b->tok_len[id], id))
+        if (gf_tokmap_put(&b->vocab, s, b->tok_len[id], id))
             return GF_ENOMEM;
     }
     for (int i = 0; i < 256; i++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", i);
-        b->byte_ids[i] = gf_strmap_get(&b->vocab, name, 6);
+        b->byte_ids[i] = gf_tokmap_get(&b->vocab, name, 6);
     }
     b->cache = calloc(S_CACHE_CAP, sizeof *b->cache);
     return b->cache ? 0 : GF_ENOMEM;
@@ -135,7 +135,7 @@ static int s_merge_put(struct gf_bpe *b, int32_t l, int32_t r, int32_t rank, int
 int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, size_t rl, int rank,
                      char *err, size_t errlen)
 {
-    int32_t li = gf_strmap_get(&b->vocab, l, ll), ri = gf_strmap_get(&b->vocab, r, rl);
+    int32_t li = gf_tokmap_get(&b->vocab, l, ll), ri = gf_tokmap_get(&b->vocab, r, rl);
     if (li < 0 || ri < 0) {
         snprintf(err, errlen, "merge '%.*s %.*s' names a token missing from the vocab", (int)ll, l,
                  (int)rl, r);
@@ -153,7 +153,7 @@ int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, 
         return GF_ENOMEM;
     memcpy(m, l, ll);
     memcpy(m + ll, r, rl);
-    int32_t id = gf_strmap_get(&b->vocab, m, ll + rl);
+    int32_t id = gf_tokmap_get(&b->vocab, m, ll + rl);
     if (id < 0)
         snprintf(err, errlen, "merge result '%.*s' is missing from the vocab", (int)(ll + rl), m);
     if (m != stack)
@@ -167,7 +167,7 @@ int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, 
 static int32_t s_char_id(const struct gf_bpe *b, const char *c, size_t n, bool first, bool last)
 {
     if (!(b->prefix && !first) && !(b->suffix && last))
-        return gf_strmap_get(&b->vocab, c, n);
+        return gf_tokmap_get(&b->vocab, c, n);
     char tmp[128];
     size_t pl = b->prefix && !first ? strlen(b->prefix) : 0;
     size_t sl = b->suffix && last ? strlen(b->suffix) : 0;
@@ -176,7 +176,7 @@ static int32_t s_char_id(const struct gf_bpe *b, const char *c, size_t n, bool f
     memcpy(tmp, b->prefix ? b->prefix : "", pl);
     memcpy(tmp + pl, c, n);
     memcpy(tmp + pl + n, b->suffix ? b->suffix : "", sl);
-    return gf_strmap_get(&b->vocab, tmp, pl + n + sl);
+    return gf_tokmap_get(&b->vocab, tmp, pl + n + sl);
 }
 
 struct s_syms {
@@ -392,7 +392,7 @@ int gf_bpe_encode(struct gf_bpe *b, const char *w, size_t len, struct gf_ids *ou
     if (!len)
         return 0;
     if (b->ignore_merges) {
-        int32_t id = gf_strmap_get(&b->vocab, w, len);
+        int32_t id = gf_tokmap_get(&b->vocab, w, len);
         if (id >= 0)
             return gf_ids_push(out, id);
     }
@@ -428,7 +428,7 @@ out:
 
 void gf_bpe_release(struct gf_bpe *b)
 {
-    gf_strmap_release(&b->vocab);
+    gf_tokmap_release(&b->vocab);
     gf_buf_release(&b->strings);
     free(b->tok_off);
     free(b->tok_len);

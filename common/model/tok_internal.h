@@ -25,17 +25,17 @@ int gf_buf_put(struct gf_buf *b, const void *data, size_t n);
 void gf_buf_release(struct gf_buf *b);
 
 /* --- string -> id hash map ------------------------------------------------------------------- */
-struct gf_strmap {
-    struct gf_strmap_slot {
+struct gf_tokmap {
+    struct gf_tokmap_slot {
         const char *key; /* borrowed: points into storage the owner keeps alive */
         uint32_t len;
         int32_t val;
     } * slots;
     size_t n, cap;
 };
-int gf_strmap_put(struct gf_strmap *m, const char *key, size_t len, int32_t val);
-int32_t gf_strmap_get(const struct gf_strmap *m, const char *key, size_t len); /* -1 if absent */
-void gf_strmap_release(struct gf_strmap *m);
+int gf_tokmap_put(struct gf_tokmap *m, const char *key, size_t len, int32_t val);
+int32_t gf_tokmap_get(const struct gf_tokmap *m, const char *key, size_t len); /* -1 if absent */
+void gf_tokmap_release(struct gf_tokmap *m);
 uint64_t gf_hash_bytes(const void *p, size_t n);
 
 /* --- patterns (Split, Replace): a literal string or a regex run as HF runs it ---------------- */
@@ -140,7 +140,7 @@ struct gf_merge_slot {
     int32_t rank, id;
 };
 struct gf_bpe {
-    struct gf_strmap vocab;
+    struct gf_tokmap vocab;
     struct gf_buf strings; /* all token strings, NUL-separated */
     size_t *tok_off;       /* id -> offset into strings, SIZE_MAX when the id is unused */
     uint32_t *tok_len;
@@ -222,7 +222,7 @@ struct gf_tmpl_item {
 struct gf_tokenizer {
     struct gf_added *added;
     size_t n_added;
-    struct gf_strmap added_map; /* content -> index into added */
+    struct gf_tokmap added_map; /* content -> index into added */
     /* lookup indexes, rebuilt by gf_added_index(): added tokens by kind and first byte (longest
      * first) in by_first[first_off[kind][b] .. first_off[kind][b + 1]); index by id */
     uint32_t *by_first;

@@ -40,10 +40,10 @@ uint64_t gf_hash_bytes(const void *p, size_t n)
     return h ^ (h >> 29);
 }
 
-static int s_strmap_grow(struct gf_strmap *m)
+static int s_tokmap_grow(struct gf_tokmap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 1024;
-    struct gf_strmap_slot *slots = calloc(cap, sizeof *slots);
+    struct gf_tokmap_slot *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return GF_ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
@@ -60,9 +60,9 @@ static int s_strmap_grow(struct gf_strmap *m)
     return 0;
 }
 
-int gf_strmap_put(struct gf_strmap *m, const char *key, size_t len, int32_t val)
+int gf_tokmap_put(struct gf_tokmap *m, const char *key, size_t len, int32_t val)
 {
-    if ((m->n + 1) * 2 > m->cap && s_strmap_grow(m))
+    if ((m->n + 1) * 2 > m->cap && s_tokmap_grow(m))
         return GF_ENOMEM;
     size_t j = gf_hash_bytes(key, len) & (m->cap - 1);
     while (m->slots[j].key) {
@@ -72,12 +72,12 @@ int gf_strmap_put(struct gf_strmap *m, const char *key, size_t len, int32_t val)
         }
         j = (j + 1) & (m->cap - 1);
     }
-    m->slots[j] = (struct gf_strmap_slot){key, (uint32_t)len, val};
+    m->slots[j] = (struct gf_tokmap_slot){key, (uint32_t)len, val};
     m->n++;
     return 0;
 }
 
-int32_t gf_strmap_get(const struct gf_strmap *m, const char *key, size_t len)
+int32_t gf_tokmap_get(const struct gf_tokmap *m, const char *key, size_t len)
 {
     if (!m->cap)
         return -1;
@@ -90,7 +90,7 @@ int32_t gf_strmap_get(const struct gf_strmap *m, const char *key, size_t len)
     return -1;
 }
 
-void gf_strmap_release(struct gf_strmap *m)
+void gf_tokmap_release(struct gf_tokmap *m)
 {
     free(m->slots);
     memset(m, 0, sizeof *m);

@@ -231,10 +231,10 @@ int gf_tokenizer_encode(const gf_tokenizer_t *tok, const char *text, size_t len,
 int32_t gf_tokenizer_token_id(const gf_tokenizer_t *tok, const char *token)
 {
     size_t n = strlen(token);
-    int32_t k = gf_strmap_get(&tok->added_map, token, n);
+    int32_t k = gf_tokmap_get(&tok->added_map, token, n);
     if (k >= 0)
         return tok->added[k].id;
-    int32_t id = gf_strmap_get(&tok->bpe.vocab, token, n);
+    int32_t id = gf_tokmap_get(&tok->bpe.vocab, token, n);
     return id >= 0 ? id : GF_ENOTFOUND;
 }
 
@@ -288,7 +288,7 @@ void gf_tokenizer_destroy(gf_tokenizer_t **tok_p)
     free(t->added);
     free(t->by_first);
     free(t->by_id);
-    gf_strmap_release(&t->added_map);
+    gf_tokmap_release(&t->added_map);
     gf_norm_release(&t->norm);
     gf_pretok_release(&t->pretok);
     gf_bpe_release(&t->bpe);

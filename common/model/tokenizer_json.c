@@ -349,7 +349,7 @@ static int s_model(struct s_ld *ld, json_t *o, struct gf_bpe *b)
     if ((rc = s_opt_string(ld, o, "unk_token", "model", &unk)))
         return rc;
     if (unk) {
-        b->unk_id = gf_strmap_get(&b->vocab, unk, strlen(unk));
+        b->unk_id = gf_tokmap_get(&b->vocab, unk, strlen(unk));
         free(unk);
         if (b->unk_id < 0)
             return s_fail(ld, GF_ESCHEMA, "model.unk_token", "not in the vocab");
@@ -441,7 +441,7 @@ static int s_added(struct s_ld *ld, json_t *arr, gf_tokenizer_t *t)
             return s_fail(ld, GF_ESCHEMA, path, "content does not normalize");
     }
     for (size_t i = 0; i < t->n_added; i++) {
-        if (gf_strmap_put(&t->added_map, t->added[i].content, t->added[i].len, (int32_t)i))
+        if (gf_tokmap_put(&t->added_map, t->added[i].content, t->added[i].len, (int32_t)i))
             return GF_ENOMEM;
     }
     return gf_added_index(t);
@@ -634,9 +634,9 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
         size_t len = strlen(tokens[i]);
         if (!len || gf_utf8_valid_prefix(tokens[i], len) != len)
             return GF_EINVAL;
-        if (gf_strmap_get(&tok->added_map, tokens[i], len) >= 0)
+        if (gf_tokmap_get(&tok->added_map, tokens[i], len) >= 0)
             continue;
-        int32_t id = gf_strmap_get(&tok->bpe.vocab, tokens[i], len);
+        int32_t id = gf_tokmap_get(&tok->bpe.vocab, tokens[i], len);
         if (id < 0)
             id = gf_tokenizer_size(tok);
         struct gf_added *v = realloc(tok->added, (tok->n_added + 1) * sizeof *v);
@@ -655,9 +655,9 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
         }
         tok->n_added++;
         /* the map borrows contents; rebuild it since the array moved */
-        gf_strmap_release(&tok->added_map);
+        gf_tokmap_release(&tok->added_map);
         for (size_t k = 0; k < tok->n_added; k++)
-            if (gf_strmap_put(&tok->added_map, tok->added[k].content, tok->added[k].len,
+            if (gf_tokmap_put(&tok->added_map, tok->added[k].content, tok->added[k].len,
                               (int32_t)k))
                 return GF_ENOMEM;
     }

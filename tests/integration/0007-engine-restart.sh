@@ -7,7 +7,7 @@ cat >"$work/p.yaml" <<'YAML'
 name: restart
 supervisor: {heartbeat_ms: 100, heartbeat_timeout_ms: 1000, restart_backoff_ms: 50}
 stages:
-  gateway: {kind: gateway, params: {timeout_ms: 1500}}
+  gateway: {kind: gateway, params: {timeout_ms: 1500, max_attempts: 1}}
   a: {kind: test-transform, params: {add: 1}}
   b: {kind: test-transform, params: {mul: 2}}
   sink: {kind: sink}
@@ -15,7 +15,8 @@ YAML
 start_pipeline "$work/p.yaml"
 run_dir=$GOTFLOW_RUN_ROOT/restart
 pid0=$(cat "$run_dir/b.0.pid")
-# the request dies with the replica; the gateway answers it ETIMEDOUT at its deadline
+# the request dies with the replica, which crashed: with max_attempts 1 it is not tried again (a
+# request that crashes its replica must not crash it for ever); the gateway answers ETIMEDOUT
 echo '{"id": "boom", "x": 1, "crash": "b"}' | gotflow submit "$work/p.yaml" --timeout 5 >"$work/boom.jsonl" || true
 grep -q '"id":"boom".*"code":"ETIMEDOUT"' "$work/boom.jsonl" || fail "lost request not answered: $(cat "$work/boom.jsonl")" 
 gotflow status "$work/p.yaml" --wait-ready --timeout 10 >/dev/null

@@ -107,11 +107,14 @@ int cmd_replay(int argc, char **argv)
                 continue;
         }
         gf_frame_t *fr = NULL;
+        uint32_t attempt = 0;
         snprintf(id, sizeof id, "replay");
-        if (gf_frame_decode(r.frame, r.len, 0, &fr, NULL, 0, NULL) == 0)
+        if (gf_frame_decode(r.frame, r.len, 0, &fr, NULL, 0, NULL) == 0) {
             snprintf(id, sizeof id, "%s", fr->id);
+            attempt = fr->n;
+        }
         gf_frame_destroy(&fr);
-        gf_outlet_send(out, id, r.frame, r.len);
+        gf_outlet_send(out, id, attempt, r.frame, r.len);
         n++;
     }
     free(r.frame);

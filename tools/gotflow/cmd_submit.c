@@ -9,6 +9,7 @@
 
 #include "cmd.h"
 #include "core/error.h"
+#include "core/strmap.h"
 #include "engine/edge.h"
 #include "engine/frame.h"
 #include "engine/json.h"
@@ -21,7 +22,10 @@ static const char s_usage[] =
     "pipeline and prints each answer as one JSON line as soon as it arrives (in completion "
     "order).\n"
     "A request is {\"id\": ..., \"kind\": ..., \"params\": {...}, ...payload}; id is optional\n"
-    "(the gateway makes one), kind defaults to \"prompt\". Binary values are {\"$bin\": BASE64}.\n"
+    "(one is made), kind defaults to \"prompt\". Binary values are {\"$bin\": BASE64}.\n"
+    "Each request is answered once: when the connection to the gateway breaks (the gateway\n"
+    "restarted), the requests not yet answered are sent again under their ids, and the gateway\n"
+    "attaches them to the work already in flight or answers them from its journal.\n"
     "\n"
     "  --window N       at most N requests in flight at once (default 256)\n"
     "  --timeout SEC    give up on answers after SEC seconds of silence (default 60)\n"
@@ -36,10 +40,63 @@ static const char s_usage[] =
     "exit status: 0 every request got a result, 1 some got an error or no answer, 2 usage\n";
 
 struct s_submit {
-    void *sock;
+    void *sock, *monitor;
     long max_bin;
-    long answered, errors;
+    long answered, errors, duplicates;
+    gf_strmap_t *outstanding; /* id -> struct s_out: sent, not yet answered */
+    int disconnected;         /* the connection broke since the last resubmission */
 };
+
+struct s_out {
+    size_t len;
+    uint8_t bytes[];
+};
+
+/* Sends every request not yet answered again (after the gateway came back). */
+static void s_resubmit(struct s_submit *s)
+{
+    size_t pos = 0, n = 0;
+    void *v;
+    while (gf_strmap_next(s->outstanding, &pos, &v)) {
+        struct s_out *o = v;
+        zmq_send(s->sock, o->bytes, o->len, 0);
+        n++;
+    }
+    if (n)
+        fprintf(stderr, "gotflow submit: reconnected to the gateway; sent %zu unanswered requests "
+                        "again\n",
+                n);
+}
+
+/* Connection events: a reconnection after a break means the gateway may have lost what it was
+ * told (it restarted); it keeps a journal, so sending again is safe. */
+static void s_on_monitor(struct s_submit *s)
+{
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) {
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, s->monitor, 0);
+            zmq_msg_close(&addr);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            s->disconnected = 1;
+        } else if (event == ZMQ_EVENT_CONNECTED && s->disconnected) {
+            s->disconnected = 0;
+            s_resubmit(s);
+        }
+    }
+}
 
 static int s_print_answer(struct s_submit *s)
 {
@@ -54,7 +111,13 @@ static int s_print_answer(struct s_submit *s)
     if (gf_frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 0, &f, why, sizeof why, NULL) != 0) {
         fprintf(stderr, "gotflow submit: undecodable answer (%s)\n", why);
         s->errors++;
+    } else if (!gf_strmap_get(s->outstanding, f->id)) {
+        s->duplicates++; /* answered already (sent twice across a gateway restart) */
+        gf_frame_destroy(&f);
+        zmq_msg_close(&m);
+        return 1;
     } else {
+        free(gf_strmap_take(s->outstanding, f->id));
         json_t *j = gf_json_from_msgpack(f->root, s->max_bin);
         char *line = json_dumps(j, JSON_COMPACT);
         printf("%s\n", line);
@@ -151,12 +214,24 @@ int cmd_submit(int argc, char **argv)
                 gw = i;
         gf_security_client(&sec, s.sock, endpoint, gf_plan_host_key(g, gw, 0));
     }
+    s.outstanding = gf_strmap_new();
+    if (!s.outstanding)
+        return 1;
+    if (zmq_socket_monitor(s.sock, "inproc://submit-monitor",
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        s.monitor = zmq_socket(ctx, ZMQ_PAIR);
+        if (s.monitor && zmq_connect(s.monitor, "inproc://submit-monitor") != 0) {
+            zmq_close(s.monitor);
+            s.monitor = NULL;
+        }
+    }
     if (zmq_connect(s.sock, endpoint) != 0) {
         fprintf(stderr, "gotflow submit: cannot connect to '%s': %s\n", endpoint,
                 zmq_strerror(zmq_errno()));
         return 1;
     }
-    long sent = 0, lineno = 0, bad = 0;
+    long sent = 0, lineno = 0, bad = 0, made = 0;
+    uint64_t instance = gf_instance_id() & 0xffffffffffull;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -175,7 +250,11 @@ int cmd_submit(int argc, char **argv)
                 continue;
             json_error_t jerr;
             json_t *j = json_loadb(line, (size_t)len, 0, &jerr);
-            char why[256] = "";
+            char why[256] = "", id[GF_FRAME_ID_MAX];
+            if (j && json_is_object(j) && !json_object_get(j, "id")) {
+                snprintf(id, sizeof id, "%016llx-%ld", (unsigned long long)instance, ++made);
+                json_object_set_new(j, "id", json_string(id));
+            }
             msgpack_sbuffer_clear(&sb);
             msgpack_packer pk;
             msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -186,14 +265,30 @@ int cmd_submit(int argc, char **argv)
                 json_decref(j);
                 continue;
             }
+            const char *jid = json_string_value(json_object_get(j, "id"));
+            snprintf(id, sizeof id, "%s", jid ? jid : "");
             json_decref(j);
+            struct s_out *o = malloc(sizeof *o + sb.size);
+            if (o) {
+                o->len = sb.size;
+                memcpy(o->bytes, sb.data, sb.size);
+                if (gf_strmap_get(s.outstanding, id) || gf_strmap_put(s.outstanding, id, o) != 0) {
+                    free(o); /* a bad or repeated id: the gateway answers it; no resubmission */
+                    o = NULL;
+                }
+            }
             zmq_send(s.sock, sb.data, sb.size, 0);
             sent++;
         }
-        zmq_pollitem_t item = {s.sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, eof ? 200 : 0) > 0)
+        zmq_pollitem_t items[2] = {{s.sock, 0, ZMQ_POLLIN, 0}, {s.monitor, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, s.monitor ? 2 : 1, eof ? 200 : 0) > 0) {
             while (s_print_answer(&s))
                 last_progress = gf_mono_ms();
+            if (s.monitor && (items[1].revents & ZMQ_POLLIN)) {
+                s_on_monitor(&s);
+                last_progress = gf_mono_ms(); /* a restart is progress of a kind */
+            }
+        }
         if (eof && s.answered < sent && gf_mono_ms() - last_progress > timeout_s * 1000) {
             fprintf(stderr, "gotflow submit: %ld of %ld requests unanswered after %ld s\n",
                     sent - s.answered, sent, timeout_s);
@@ -203,6 +298,13 @@ int cmd_submit(int argc, char **argv)
     }
     free(line);
     msgpack_sbuffer_destroy(&sb);
+    size_t pos = 0;
+    void *v;
+    while (gf_strmap_next(s.outstanding, &pos, &v))
+        free(v);
+    gf_strmap_destroy(&s.outstanding);
+    if (s.monitor)
+        zmq_close(s.monitor);
     if (in != stdin)
         fclose(in);
     zmq_close(s.sock);

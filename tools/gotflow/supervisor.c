@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,6 +31,9 @@
 #include "metrics.h"
 
 enum s_state { S_STARTING, S_READY, S_EXITED, S_STOPPED };
+
+/* A replica that dies sooner than this after it started is backed off before the next start. */
+#define S_QUICK_DEATH_MS 5000
 static const char *const s_state_names[] = {"starting", "ready", "restarting", "stopped"};
 
 struct s_replica {
@@ -41,6 +46,8 @@ struct s_replica {
     Gotflow__Heartbeat *hb; /* last heartbeat, owned (via its envelope) */
     Gotflow__Control *hb_env;
     uint64_t hb_after_drain; /* heartbeats received since Drain was sent */
+    int hb_fresh;            /* a heartbeat came since the last census */
+    int killed_by_us;        /* the supervisor killed it (hung, over its memory limit) */
     double rate;             /* requests done per second, smoothed */
     uint64_t rate_done;
     int64_t rate_ms;
@@ -57,6 +64,11 @@ struct s_sup {
     int phase; /* 0 running, 1 draining, 2 stopping */
     int exit_code;
     int64_t drain_deadline_ms, started_ms;
+    int census;              /* this supervisor sees every replica: it sends the gateways censuses */
+    int64_t next_census_ms;
+    uint64_t crashes;        /* replicas that crashed or hung (Lost.suspect) */
+    int lock_fd;             /* flock on the run directory's supervisor.lock */
+    int wrote_pid;           /* supervisor.pid is ours to remove */
 };
 
 static int s_sigpipe[2] = {-1, -1};
@@ -200,6 +212,14 @@ static void s_log_tail(struct s_sup *sv, struct s_replica *r)
 
 /* Control messages --------------------------------------------------------------------------- */
 
+/* A gateway superseded attempts: every other live replica here hears of it. */
+static void s_relay_cancel(struct s_sup *sv, const struct s_replica *from, const Gotflow__Control *c)
+{
+    for (int i = 0; i < sv->n_reps; i++)
+        if (&sv->reps[i] != from && sv->reps[i].pid > 0)
+            gf_control_send(sv->control, sv->reps[i].rid, strlen(sv->reps[i].rid), c);
+}
+
 static void s_on_control(struct s_sup *sv)
 {
     char rid[128];
@@ -237,13 +257,18 @@ static void s_on_control(struct s_sup *sv)
                             r->rid, (int)r->pid, (unsigned long long)(c->heartbeat->rss_kb / 1024),
                             sv->graph->supervisor.max_rss_mb);
                 kill(r->pid, SIGKILL); /* the reaper restarts it and reports its requests */
+                r->killed_by_us = 1;
             }
             r->rate_done = c->heartbeat->counters ? c->heartbeat->counters->done : 0;
             r->rate_ms = now;
             r->hb_env = c;
             r->hb = c->heartbeat;
             r->hb_after_drain++;
+            r->hb_fresh = 1;
             continue; /* kept */
+        case GOTFLOW__CONTROL__MSG_CANCEL:
+            s_relay_cancel(sv, r, c);
+            break;
         case GOTFLOW__CONTROL__MSG_FAULT: {
             char why[512];
             snprintf(why, sizeof why, "%s failed at %s: %s", rid, c->fault->what, c->fault->why);
@@ -269,7 +294,7 @@ static int s_is_gateway(struct s_sup *sv, struct s_replica *r);
 
 /* Tells the local gateways which requests a dead replica held (from its last heartbeat), so they
  * send them again at once instead of waiting for a deadline. */
-static void s_report_lost(struct s_sup *sv, struct s_replica *dead)
+static void s_report_lost(struct s_sup *sv, struct s_replica *dead, int suspect)
 {
     if (!dead->hb || dead->hb->n_in_flight == 0 || s_is_gateway(sv, dead))
         return;
@@ -277,6 +302,11 @@ static void s_report_lost(struct s_sup *sv, struct s_replica *dead)
     lost.replica = dead->rid;
     lost.ids = dead->hb->in_flight;
     lost.n_ids = dead->hb->n_in_flight;
+    if (dead->hb->n_in_flight_n == dead->hb->n_in_flight) {
+        lost.ns = dead->hb->in_flight_n;
+        lost.n_ns = dead->hb->n_in_flight_n;
+    }
+    lost.suspect = suspect;
     Gotflow__Control c = GOTFLOW__CONTROL__INIT;
     c.msg_case = GOTFLOW__CONTROL__MSG_LOST;
     c.lost = &lost;
@@ -307,16 +337,29 @@ static void s_reap(struct s_sup *sv)
         else
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
         int64_t now = gf_mono_ms();
-        if (now - r->started_ms > 30000) /* it ran a good while: forgive earlier crashes */
-            r->in_a_row = 0, r->backoff_ms = 0;
         const struct gf_supervisor_opts *o = &sv->graph->supervisor;
-        r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : o->restart_backoff_ms;
-        if (r->backoff_ms > o->restart_backoff_max_ms)
-            r->backoff_ms = o->restart_backoff_max_ms;
+        if (now - r->started_ms > S_QUICK_DEATH_MS) {
+            /* it ran a while: a one-off death (killed, crashed on one input). Restart at once,
+             * so a stage with one replica is not left without one; forgive earlier crashes
+             * when it ran a good while */
+            if (now - r->started_ms > 30000)
+                r->in_a_row = 0;
+            r->backoff_ms = 0;
+        } else {
+            /* it died again within seconds of starting: back off, doubling */
+            r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : o->restart_backoff_ms;
+            if (r->backoff_ms > o->restart_backoff_max_ms)
+                r->backoff_ms = o->restart_backoff_max_ms;
+        }
         r->in_a_row++;
         gf_log_warn("%s (pid %d) %s; restarting in %d ms", r->rid, (int)pid, how, r->backoff_ms);
         s_log_tail(sv, r);
-        s_report_lost(sv, r);
+        /* killed from outside (SIGKILL or SIGTERM not sent by us) is no fault of its requests */
+        int outside = WIFSIGNALED(status) && !r->killed_by_us &&
+                      (WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGTERM);
+        r->killed_by_us = 0;
+        sv->crashes += !outside;
+        s_report_lost(sv, r, !outside);
         if (r->hb_env) { /* its last heartbeat no longer describes anything */
             gotflow__control__free_unpacked(r->hb_env, NULL);
             r->hb_env = NULL;
@@ -352,9 +395,72 @@ static void s_check_health(struct s_sup *sv, int64_t now)
             gf_log_warn("%s (pid %d) missed its heartbeats for %lld ms; killing it", r->rid,
                         (int)r->pid, (long long)(now - r->last_hb_ms));
             kill(r->pid, SIGKILL);
+            r->killed_by_us = 1;
             r->last_hb_ms = now; /* the reaper restarts it */
         }
     }
+}
+
+/* Census ------------------------------------------------------------------------------------ */
+
+/* Once every live replica has sent a heartbeat since the last census (and at most once per
+ * heartbeat period), the gateways get the union of the (id, attempt) pairs the others hold. A
+ * gateway re-issues an attempt that several censuses in a row do not list (stages/gateway.c):
+ * this catches what no death report names, such as a frame that was on its way to a replica when
+ * it died. Replicas that are starting or dead hold nothing and are left out. */
+static void s_census(struct s_sup *sv, int64_t now)
+{
+    if (!sv->census || sv->phase == 2 || now < sv->next_census_ms)
+        return;
+    size_t total = 0;
+    int complete = 1, gateways = 0;
+    for (int i = 0; i < sv->n_reps; i++) {
+        struct s_replica *r = &sv->reps[i];
+        if (s_is_gateway(sv, r)) {
+            gateways += r->pid > 0 && r->state == S_READY;
+            continue;
+        }
+        if (r->pid <= 0 || r->state != S_READY)
+            continue;
+        if (!r->hb_fresh || !r->hb)
+            return; /* wait for its heartbeat */
+        complete &= !r->hb->in_flight_cut && r->hb->n_in_flight_n == r->hb->n_in_flight;
+        total += r->hb->n_in_flight;
+    }
+    if (!gateways)
+        return;
+    char **ids = malloc((total ? total : 1) * sizeof *ids);
+    uint32_t *ns = malloc((total ? total : 1) * sizeof *ns);
+    if (!ids || !ns)
+        goto out;
+    size_t n = 0;
+    for (int i = 0; i < sv->n_reps; i++) {
+        struct s_replica *r = &sv->reps[i];
+        if (s_is_gateway(sv, r) || r->pid <= 0 || r->state != S_READY || !r->hb)
+            continue;
+        for (size_t k = 0; k < r->hb->n_in_flight && k < r->hb->n_in_flight_n; k++) {
+            ids[n] = r->hb->in_flight[k];
+            ns[n++] = r->hb->in_flight_n[k];
+        }
+        r->hb_fresh = 0;
+    }
+    Gotflow__Census census = GOTFLOW__CENSUS__INIT;
+    census.ids = ids;
+    census.n_ids = n;
+    census.ns = ns;
+    census.n_ns = n;
+    census.complete = complete;
+    census.crashes = sv->crashes;
+    Gotflow__Control c = GOTFLOW__CONTROL__INIT;
+    c.msg_case = GOTFLOW__CONTROL__MSG_CENSUS;
+    c.census = &census;
+    for (int i = 0; i < sv->n_reps; i++)
+        if (s_is_gateway(sv, &sv->reps[i]) && sv->reps[i].pid > 0)
+            gf_control_send(sv->control, sv->reps[i].rid, strlen(sv->reps[i].rid), &c);
+    sv->next_census_ms = now + sv->graph->supervisor.heartbeat_ms;
+out:
+    free(ids);
+    free(ns);
 }
 
 /* Draining and stopping ---------------------------------------------------------------------- */
@@ -611,6 +717,66 @@ static int s_copy_file(const char *from, const char *to)
     return rc;
 }
 
+/* True when process `pid` runs with `run_dir` on its command line (a replica of that run). */
+static int s_runs_in(pid_t pid, const char *run_dir)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (buf[i] == 0 && strcmp(buf + i + 1, run_dir) == 0)
+            return 1;
+    return 0;
+}
+
+/* Replicas left running by an earlier supervisor of this run directory that died without
+ * stopping them: asked to stop, then killed, so that the new ones start clean (the gateway's
+ * journal carries what they held). */
+static void s_stop_strays(struct s_sup *sv)
+{
+    pid_t strays[GF_GRAPH_MAX_STAGES * GF_GRAPH_MAX_REPLICAS];
+    int n = 0;
+    DIR *d = opendir(sv->run_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < (int)(sizeof strays / sizeof *strays)) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".pid") != 0 ||
+            strcmp(e->d_name, "supervisor.pid") == 0)
+            continue;
+        char path[GF_PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", sv->run_dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        int pid = 0;
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        if (pid > 0 && pid != getpid() && s_runs_in(pid, sv->run_dir) && kill(pid, SIGTERM) == 0)
+            strays[n++] = pid;
+    }
+    closedir(d);
+    if (!n)
+        return;
+    gf_log_warn("stopping %d replica(s) left by an earlier supervisor of '%s'", n, sv->run_dir);
+    int64_t deadline = gf_mono_ms() + 3000;
+    for (int i = 0; i < n; i++) {
+        while (kill(strays[i], 0) == 0 && s_runs_in(strays[i], sv->run_dir)) {
+            if (gf_mono_ms() > deadline) {
+                kill(strays[i], SIGKILL);
+                break;
+            }
+            usleep(10000);
+        }
+    }
+}
+
 static int s_prepare_run_dir(struct s_sup *sv)
 {
     char path[GF_PATH_MAX + 32];
@@ -618,26 +784,36 @@ static int s_prepare_run_dir(struct s_sup *sv)
         gf_log_error("cannot create run directory '%s': %s", sv->run_dir, strerror(errno));
         return GF_EIO;
     }
-    snprintf(path, sizeof path, "%s/supervisor.pid", sv->run_dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        int pid = 0;
-        if (fscanf(f, "%d", &pid) == 1 && pid > 0 && pid != getpid() && kill(pid, 0) == 0) {
-            fclose(f);
-            gf_log_error("pipeline '%s' is already running in '%s' (supervisor pid %d); stop it "
-                         "first or pass another --run-dir",
-                         sv->graph->name, sv->run_dir, pid);
-            return GF_EEXIST;
-        }
-        fclose(f);
+    /* one supervisor per run directory: the lock dies with its holder, however it ends */
+    snprintf(path, sizeof path, "%s/supervisor.lock", sv->run_dir);
+    sv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sv->lock_fd < 0) {
+        gf_log_error("cannot open '%s': %s", path, strerror(errno));
+        return GF_EIO;
     }
-    f = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/supervisor.pid", sv->run_dir);
+    if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int pid = 0;
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        gf_log_error("pipeline '%s' is already running in '%s' (supervisor pid %d); stop it "
+                     "first or pass another --run-dir",
+                     sv->graph->name, sv->run_dir, pid);
+        return GF_EEXIST;
+    }
+    s_stop_strays(sv);
+    FILE *f = fopen(path, "w");
     if (!f) {
         gf_log_error("cannot write '%s': %s", path, strerror(errno));
         return GF_EIO;
     }
     fprintf(f, "%d\n", (int)getpid());
     fclose(f);
+    sv->wrote_pid = 1;
     snprintf(path, sizeof path, "%s/graph.yaml", sv->run_dir);
     if (s_copy_file(sv->opts->graph_path, path) != 0) {
         gf_log_error("cannot copy the graph to '%s'", path);
@@ -727,6 +903,9 @@ static int s_setup(struct s_sup *sv)
             snprintf(rep->rid, sizeof rep->rid, "%s.%d", g->stages[s].name, r);
         }
     }
+    /* the census needs every replica's heartbeat: one supervisor of a multi-host graph sees only
+     * its own, so there the death reports and the attempt deadlines do the work */
+    sv->census = sv->n_reps == total;
     return 0;
 }
 
@@ -749,11 +928,13 @@ static void s_cleanup(struct s_sup *sv)
         zmq_close(sv->metrics);
     if (sv->zctx)
         zmq_ctx_term(sv->zctx);
-    if (sv->run_dir[0]) {
+    if (sv->wrote_pid) { /* only the supervisor that wrote it removes it */
         char path[GF_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/supervisor.pid", sv->run_dir);
         unlink(path);
     }
+    if (sv->lock_fd > 0)
+        close(sv->lock_fd);
     gf_graph_destroy(&sv->graph);
 }
 
@@ -817,6 +998,7 @@ int gf_supervise(const struct gf_supervise_opts *opts)
         s_reap(&sv);
         int64_t now = gf_mono_ms();
         s_check_health(&sv, now);
+        s_census(&sv, now);
         if (sv.phase == 1) {
             if (s_drained(&sv)) {
                 gf_log_info("drained; stopping");
