@@ -79,12 +79,18 @@ struct gf_supervisor_opts {
     int max_rss_mb;   /* replace a replica whose resident memory passes this; 0 = no limit */
 };
 
+/* `security:` — how the graph's tcp endpoints are protected. CURVE is the default: a graph with
+ * tcp endpoints (hosts, a gateway bound off loopback) must carry the hosts' keys, unless it says
+ * `security: none`. */
+enum gf_graph_security { GF_GRAPH_SECURITY_CURVE, GF_GRAPH_SECURITY_NONE };
+
 struct gf_graph {
     char path[4096];                  /* file it was loaded from */
     char name[GF_GRAPH_NAME_MAX];     /* `name:`, default: file name without extension */
     char model[4096];                 /* `model:`, "" when absent */
     long max_frame_bytes;             /* `max_frame_bytes:` (default 64 MiB) */
     char metrics[GF_GRAPH_VALUE_MAX]; /* `metrics:` tcp endpoint of the Prometheus text, or "" */
+    enum gf_graph_security security;  /* `security:` (default curve) */
     struct gf_supervisor_opts supervisor;
     struct gf_stage_def stages[GF_GRAPH_MAX_STAGES];
     int n_stages;

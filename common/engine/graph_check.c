@@ -2,7 +2,8 @@
  *
  * In order: the implicit gateway and sink, the defaults, the one-gateway rule, the edges (named
  * ones resolved, or a linear chain), placement, a topological order (which finds the cycles),
- * and last that every stage lies on a path from the gateway to a sink.
+ * that every stage lies on a path from the gateway to a sink, and last that tcp endpoints are
+ * secured with CURVE unless the graph says `security: none`.
  */
 #include <stdio.h>
 #include <string.h>
@@ -304,6 +305,66 @@ static void s_connected(struct gf_graph_build *b)
     }
 }
 
+/* --- security --------------------------------------------------------------------------------- */
+
+/* True when a tcp:// endpoint can only be reached from this machine: 127.x, ::1, localhost, lo. */
+static int s_loopback(const char *endpoint)
+{
+    const char *host = endpoint + 6, *colon = strrchr(host, ':');
+    size_t len = colon ? (size_t)(colon - host) : strlen(host);
+    static const char *const names[] = {"localhost", "[::1]", "::1", "lo", NULL};
+    if (len > 4 && strncmp(host, "127.", 4) == 0)
+        return 1;
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == len && strncmp(host, names[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+static const char s_keys_how[] =
+    "make a key pair per host with 'gotflow keygen HOST.key' and set each host's 'curve_public' "
+    "to the public key it prints, or add 'security: none' to run in plaintext";
+
+/* Secure by default: tcp endpoints (every host's inlets and taps, a gateway bound off loopback)
+ * are CURVE servers, which needs every host's key, unless the graph says `security: none`. */
+static void s_security(struct gf_graph_build *b)
+{
+    const gf_graph_t *g = b->graph;
+    int keyed = 0;
+    for (int h = 0; h < g->n_hosts; h++)
+        keyed += g->hosts[h].curve_public[0] != 0;
+    if (g->security == GF_GRAPH_SECURITY_NONE) {
+        if (keyed)
+            gf_graph_error_at(b, b->security_line, b->security_col,
+                              "'security: none' but hosts carry 'curve_public' keys: remove the "
+                              "keys to run in plaintext, or this line to run under CURVE");
+        return;
+    }
+    if (g->n_hosts > 0 && keyed == 0)
+        gf_graph_error_at(b, b->hosts_line, b->hosts_col,
+                          "the hosts have no 'curve_public' keys, so their tcp endpoints would "
+                          "be open in plaintext to anyone who can reach them: %s",
+                          s_keys_how);
+    else if (keyed)
+        for (int h = 0; h < g->n_hosts; h++)
+            if (!g->hosts[h].curve_public[0])
+                gf_graph_error_at(b, b->host_line[h], b->host_col[h],
+                                  "host '%s' has no 'curve_public' key while other hosts do: "
+                                  "under CURVE every host needs one (make it with 'gotflow "
+                                  "keygen %s.key')",
+                                  g->hosts[h].name, g->hosts[h].name);
+    for (int i = 0; i < g->n_stages && !keyed; i++) {
+        const struct gf_stage_def *st = &g->stages[i];
+        if (s_is(g, i, "gateway") && strncmp(st->bind, "tcp://", 6) == 0 && !s_loopback(st->bind))
+            gf_graph_error_at(b, b->src[i].bind_line, b->src[i].bind_col,
+                              "gateway '%s' binds '%s' in plaintext, open to anyone who can "
+                              "reach it: bind a loopback address (127.0.0.1), or give the graph "
+                              "hosts with 'curve_public' keys (made with 'gotflow keygen "
+                              "HOST.key'), or add 'security: none'",
+                              st->name, st->bind);
+    }
+}
+
 void gf_graph_check(struct gf_graph_build *b)
 {
     s_implicit_stages(b);
@@ -314,4 +375,5 @@ void gf_graph_check(struct gf_graph_build *b)
     s_order(b);
     if (edges_rc == 0)
         s_connected(b);
+    s_security(b);
 }

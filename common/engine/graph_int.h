@@ -24,6 +24,7 @@ struct gf_graph_stage_src {
     int has_replicas, has_device, has_batch, has_credits;
     int replicas_line, replicas_col;
     int credits_line, credits_col;
+    int bind_line, bind_col; /* the gateway's `bind` value */
 };
 
 /* An edge or a placement named in the file, resolved once every stage is known. */
@@ -59,7 +60,10 @@ struct gf_graph_build {
 
     struct gf_graph_defaults defaults;
     struct gf_graph_stage_src src[GF_GRAPH_MAX_STAGES];
-    int has_stages, stages_line, stages_col; /* the `stages:` key */
+    int has_stages, stages_line, stages_col;                         /* the `stages:` key */
+    int hosts_line, hosts_col;                                       /* the `hosts:` key */
+    int host_line[GF_GRAPH_MAX_HOSTS], host_col[GF_GRAPH_MAX_HOSTS]; /* each host's name */
+    int has_security, security_line, security_col;                   /* the `security:` value */
 
     int has_edges;
     struct gf_graph_named_edge named_edges[GF_GRAPH_MAX_EDGES];

@@ -207,6 +207,8 @@ static void s_stage_pair(struct gf_graph_yaml *y, int index, yaml_node_t *key, y
         break;
     case ST_BIND:
         s_bind(y, key, value, st);
+        src->bind_line = GF_YAML_LINE(value);
+        src->bind_col = GF_YAML_COL(value);
         break;
     case ST_OUT:
         if (strcmp(st->kind, "sink") != 0)

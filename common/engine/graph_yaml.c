@@ -15,8 +15,8 @@
 #include "engine/graph_yaml_int.h"
 
 static const char *const s_top_keys[] = {
-    "name",      "model",      "defaults",        "stages",  "edges", "hosts",
-    "placement", "supervisor", "max_frame_bytes", "metrics", NULL};
+    "name",      "model",      "defaults",        "stages",  "edges",    "hosts",
+    "placement", "supervisor", "max_frame_bytes", "metrics", "security", NULL};
 enum {
     TOP_NAME,
     TOP_MODEL,
@@ -27,7 +27,8 @@ enum {
     TOP_PLACEMENT,
     TOP_SUPERVISOR,
     TOP_MAX_FRAME,
-    TOP_METRICS
+    TOP_METRICS,
+    TOP_SECURITY
 };
 
 static const char *const s_defaults_keys[] = {"device", "batch", "replicas", "credits", NULL};
@@ -154,6 +155,8 @@ static void s_hosts_pair(struct gf_graph_yaml *y, int index, yaml_node_t *key, y
         return;
     }
     gf_graph_yaml_name_check(y, key, "host", 1);
+    y->b->host_line[g->n_hosts] = GF_YAML_LINE(key);
+    y->b->host_col[g->n_hosts] = GF_YAML_COL(key);
     struct gf_host *h = &g->hosts[g->n_hosts++];
     snprintf(h->name, sizeof h->name, "%s", name);
     h->port_base = 7100;
@@ -300,6 +303,24 @@ static void s_edges(struct gf_graph_yaml *y, yaml_node_t *value)
 
 /* --- top level -------------------------------------------------------------------------------- */
 
+static void s_security(struct gf_graph_yaml *y, yaml_node_t *value)
+{
+    char mode[16];
+    if (gf_graph_yaml_string(y, value, "security", mode, sizeof mode) < 0)
+        return;
+    if (strcmp(mode, "curve") == 0) {
+        y->b->graph->security = GF_GRAPH_SECURITY_CURVE;
+    } else if (strcmp(mode, "none") == 0) {
+        y->b->graph->security = GF_GRAPH_SECURITY_NONE;
+    } else {
+        gf_graph_yaml_error(y, value, "bad 'security' '%s': expected 'curve' or 'none'", mode);
+        return;
+    }
+    y->b->has_security = 1;
+    y->b->security_line = GF_YAML_LINE(value);
+    y->b->security_col = GF_YAML_COL(value);
+}
+
 static void s_name(struct gf_graph_yaml *y, yaml_node_t *value)
 {
     gf_graph_t *g = y->b->graph;
@@ -360,7 +381,12 @@ static void s_top_pair(struct gf_graph_yaml *y, int index, yaml_node_t *key, yam
             gf_graph_yaml_map_walk(y, value, s_sup_keys, "in 'supervisor'", s_supervisor_pair,
                                    NULL);
         break;
+    case TOP_SECURITY:
+        s_security(y, value);
+        break;
     case TOP_HOSTS:
+        y->b->hosts_line = GF_YAML_LINE(key);
+        y->b->hosts_col = GF_YAML_COL(key);
         if (!optional_absent && gf_graph_yaml_expect_map(y, value, "hosts", NULL))
             gf_graph_yaml_map_walk(y, value, NULL, "in 'hosts'", s_hosts_pair, NULL);
         break;

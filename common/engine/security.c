@@ -2,11 +2,74 @@
 #include "engine/security.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "core/error.h"
 #include "core/log.h"
+
+#define S_REPORT_MS 10000 /* at most one log line per endpoint this often */
+
+/* One CURVE server socket's monitor: the PAIR socket its events arrive on (created and connected
+ * by the thread that binds, then read only by the ZAP thread, handed over under `lock`), and the
+ * plaintext peers refused since the last report. */
+struct s_watched {
+    void *pair;
+    char endpoint[GF_GRAPH_VALUE_MAX];
+    long refused;
+    long long last_report_ms;
+};
+
+struct gf_security_watch {
+    void *zctx;
+    pthread_mutex_t lock;
+    struct s_watched w[GF_SECURITY_MAX_WATCHED];
+    int n;
+};
+
+static long long s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Logs what `w` refused since its last report, when there is something and it is time. */
+static void s_report(struct s_watched *w, long long now)
+{
+    if (w->refused == 0 || now - w->last_report_ms < S_REPORT_MS)
+        return;
+    gf_log_warn("refused %ld plaintext (non-CURVE) connection%s on '%s'%s: the peer does not use "
+                "CURVE (a graph with 'security: none', or a client without a key file)",
+                w->refused, w->refused == 1 ? "" : "s", w->endpoint,
+                w->last_report_ms ? " in the last 10 s" : "");
+    w->refused = 0;
+    w->last_report_ms = now;
+}
+
+/* One monitor event: [u16 event, u32 value][endpoint]. Handshakes that failed before ZAP was
+ * asked (no CURVE greeting, a mechanism mismatch, a malformed handshake) count as refused. */
+static void s_on_event(struct s_watched *w)
+{
+    zmq_msg_t msg;
+    uint16_t event = 0;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, w->pair, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    if (zmq_msg_size(&msg) >= 6)
+        memcpy(&event, zmq_msg_data(&msg), sizeof event);
+    while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, w->pair, ZMQ_DONTWAIT) >= 0)
+        ;
+    zmq_msg_close(&msg);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        w->refused++;
+    s_report(w, s_now_ms());
+}
 
 int gf_security_wanted(const gf_graph_t *g)
 {
@@ -46,16 +109,32 @@ int gf_key_file_read(const char *path, char public_key[GF_KEY_Z85], char secret_
 static void *s_zap_main(void *arg)
 {
     struct gf_security *sec = arg;
+    struct gf_security_watch *wt = sec->watch;
     while (!sec->zap_stop) {
-        zmq_pollitem_t it = {sec->zap, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&it, 1, 100) <= 0)
+        zmq_pollitem_t it[1 + GF_SECURITY_MAX_WATCHED] = {{sec->zap, 0, ZMQ_POLLIN, 0}};
+        pthread_mutex_lock(&wt->lock);
+        int n_watched = wt->n;
+        pthread_mutex_unlock(&wt->lock);
+        for (int i = 0; i < n_watched; i++)
+            it[1 + i] = (zmq_pollitem_t){wt->w[i].pair, 0, ZMQ_POLLIN, 0};
+        int ready = zmq_poll(it, 1 + n_watched, 100);
+        long long now = s_now_ms();
+        for (int i = 0; i < n_watched; i++)
+            if (ready > 0 && (it[1 + i].revents & ZMQ_POLLIN))
+                s_on_event(&wt->w[i]);
+            else
+                s_report(&wt->w[i], now);
+        if (ready <= 0 || !(it[0].revents & ZMQ_POLLIN))
             continue;
         zmq_msg_t part[7];
         int n = 0, more = 1;
         while (more && n < 7) {
             zmq_msg_init(&part[n]);
-            if (zmq_msg_recv(&part[n], sec->zap, 0) < 0)
+            if (zmq_msg_recv(&part[n], sec->zap, 0) < 0) {
+                zmq_msg_close(&part[n]);
+                more = 0;
                 break;
+            }
             more = zmq_msg_more(&part[n++]);
         }
         while (more) { /* more parts than a ZAP request has */
@@ -125,6 +204,11 @@ int gf_security_init(struct gf_security *sec, void *zctx, const gf_graph_t *g, c
     }
     sec->enabled = 1;
     if (serve) {
+        sec->watch = calloc(1, sizeof *sec->watch);
+        if (!sec->watch)
+            return GF_ENOMEM;
+        sec->watch->zctx = zctx;
+        pthread_mutex_init(&sec->watch->lock, NULL);
         sec->zap = zmq_socket(zctx, ZMQ_REP);
         if (!sec->zap || zmq_bind(sec->zap, "inproc://zeromq.zap.01") != 0) {
             gf_log_error("cannot start the ZAP handler: %s", zmq_strerror(zmq_errno()));
@@ -148,6 +232,44 @@ void gf_security_release(struct gf_security *sec)
         zmq_close(sec->zap);
         sec->zap = NULL;
     }
+    if (sec->watch) {
+        for (int i = 0; i < sec->watch->n; i++)
+            zmq_close(sec->watch->w[i].pair);
+        pthread_mutex_destroy(&sec->watch->lock);
+        free(sec->watch);
+        sec->watch = NULL;
+    }
+}
+
+/* Starts the socket monitor of CURVE server `sock` and hands its PAIR end to the ZAP thread. */
+static void s_watch(const struct gf_security *sec, void *sock, const char *endpoint)
+{
+    struct gf_security_watch *wt = sec->watch;
+    char mon[64];
+    if (!wt || !sec->zap_running || wt->n == GF_SECURITY_MAX_WATCHED)
+        return;
+    snprintf(mon, sizeof mon, "inproc://gotflow.security.monitor.%d", wt->n);
+    if (zmq_socket_monitor(sock, mon,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+        gf_log_warn("cannot watch '%s' for plaintext peers: %s", endpoint,
+                    zmq_strerror(zmq_errno()));
+        return;
+    }
+    void *pair = zmq_socket(wt->zctx, ZMQ_PAIR);
+    if (!pair || zmq_connect(pair, mon) != 0) {
+        if (pair)
+            zmq_close(pair);
+        zmq_socket_monitor(sock, NULL, 0);
+        return;
+    }
+    pthread_mutex_lock(&wt->lock);
+    struct s_watched *w = &wt->w[wt->n];
+    memset(w, 0, sizeof *w);
+    w->pair = pair;
+    snprintf(w->endpoint, sizeof w->endpoint, "%s", endpoint);
+    wt->n++;
+    pthread_mutex_unlock(&wt->lock);
 }
 
 static int s_tcp(const char *endpoint)
@@ -163,6 +285,7 @@ void gf_security_server(const struct gf_security *sec, void *sock, const char *e
     zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec->secret_key, 40);
     zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "gotflow", 7);
+    s_watch(sec, sock, endpoint);
 }
 
 void gf_security_client(const struct gf_security *sec, void *sock, const char *endpoint,

@@ -246,6 +246,16 @@ int gf_stage_send(gf_stage_t *st, const gf_frame_t *in)
     return s_send_sealed(st);
 }
 
+void gf_stage_seal(gf_stage_t *st, const gf_frame_t *in)
+{
+    s_seal(st, in);
+}
+
+int gf_stage_send_sealed(gf_stage_t *st)
+{
+    return s_send_sealed(st);
+}
+
 void gf_stage_publish(gf_stage_t *st, const gf_frame_t *in)
 {
     gf_emit_end(&st->emit, st->info.def->name, st->info.replica, in ? in->t_in_us : gf_now_us());

@@ -101,6 +101,13 @@ gf_emit_t *gf_stage_begin_id(gf_stage_t *st, const char *id, uint32_t n, const c
  * sends it to every downstream stage and publishes it on the tap. 0 or GF_ENOMEM. */
 int gf_stage_send(gf_stage_t *st, const gf_frame_t *in);
 
+/* gf_stage_send() in two steps, for a stage that must act on the sealed frame before anyone sees
+ * it (the sink writes it to disk first): gf_stage_seal() seals the begun frame (its bytes are
+ * then gf_emit_data() of the builder), gf_stage_send_sealed() sends it as gf_stage_send() would.
+ * Beginning another frame (or gf_stage_fail()) in between drops the sealed one unsent. */
+void gf_stage_seal(gf_stage_t *st, const gf_frame_t *in);
+int gf_stage_send_sealed(gf_stage_t *st);
+
 /* Seals the begun frame and publishes it on the tap only (text_delta and other progress). */
 void gf_stage_publish(gf_stage_t *st, const gf_frame_t *in);
 

@@ -25,4 +25,5 @@ $out"
     n=$((n + 1))
 done
 echo "$n bad graphs rejected with the right position"
-gotflow check "$top"/tests/graphs/long-form.yaml "$top"/tests/graphs/short-form.yaml
+gotflow check "$top"/tests/graphs/long-form.yaml "$top"/tests/graphs/short-form.yaml \
+    "$top"/tests/graphs/plaintext-hosts.yaml

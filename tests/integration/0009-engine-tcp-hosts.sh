@@ -7,6 +7,7 @@
 base=$((20000 + RANDOM % 20000))
 cat >"$work/p.yaml" <<YAML
 name: twohosts
+security: none  # plaintext on purpose: both hosts are this machine's loopback (CURVE: 0013)
 hosts:
   front: {address: 127.0.0.1, port_base: $base}
   back: {address: 127.0.0.1, port_base: $((base + 100))}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CURVE: a graph whose hosts carry public keys runs every tcp edge and tap under CURVE. The
 # pipeline works across its two hosts (here both on loopback); a peer with a key that is not one
-# of the hosts' is refused and logged, a peer without CURVE gets nowhere, and a supervisor
-# started without its key file refuses to start.
+# of the hosts' is refused and logged, a peer without CURVE gets nowhere and is logged, and a
+# supervisor started without its key file refuses to start.
 . "$(dirname "$0")/lib.sh"
 $PY -c 'import zmq, sys; sys.exit(0 if zmq.has("curve") else 1)' || skip "libzmq without CURVE"
 gotflow keygen "$work/front.key" >"$work/front.pub"
@@ -107,6 +107,18 @@ PY
 sleep 0.5
 grep -q "refused a connection" "$GOTFLOW_RUN_ROOT/curve-back/work.0.log" ||
     fail "the stranger was not refused: $(tail -3 "$GOTFLOW_RUN_ROOT/curve-back/work.0.log")"
+# the peer without CURVE never reaches the key check: the replica logs it from its socket's
+# handshake events (at most once per 10 s per endpoint, with a count)
+grep -q "refused 1 plaintext (non-CURVE) connection on 'tcp://127.0.0.1:$((base + 100))'" \
+    "$GOTFLOW_RUN_ROOT/curve-back/work.0.log" ||
+    fail "the plaintext peer was not logged: $(tail -3 "$GOTFLOW_RUN_ROOT/curve-back/work.0.log")"
+[ "$(grep -c "plaintext (non-CURVE) connection.* on 'tcp://127.0.0.1:$((base + 100))'" \
+    "$GOTFLOW_RUN_ROOT/curve-back/work.0.log")" = 1 ] ||
+    fail "the stranger with a key was taken for a plaintext peer too"
+grep -q "plaintext (non-CURVE) connection on 'tcp://127.0.0.1:$((base + 101))'" \
+    "$GOTFLOW_RUN_ROOT/curve-back/work.0.log" || fail "the plain tap subscriber was not logged"
+grep -q "plaintext (non-CURVE) connection on 'tcp://127.0.0.1:$((base + 50))'" \
+    "$GOTFLOW_RUN_ROOT/curve-front/gateway.0.log" || fail "the plain client at the gateway was not logged"
 gotflow status "$work/p.yaml" --host back --json | $PY -c '
 import json, sys
 w = json.load(sys.stdin)["replicas"][0]

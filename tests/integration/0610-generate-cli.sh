@@ -39,3 +39,23 @@ grep -q "starting pipeline" "$work/gen2.json" && fail "started a second pipeline
 gotflow status pipelines/layout.yaml >/dev/null || fail "the running pipeline was stopped"
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
+
+# a full disk: what cannot be written is named with its path and the cause, exit status 1, and
+# no partial or temporary file is left (each file is written whole and renamed into place)
+disk=$work/disk
+mkdir -p "$disk"
+if mount -t tmpfs -o size=8k gftest-gen "$disk" 2>/dev/null; then
+    set +e
+    gotflow generate "$chain" --pipeline pipelines/layout.yaml --out "$disk" --id full \
+        >"$work/full.txt" 2>&1
+    rc=$?
+    set -e
+    cat "$work/full.txt"
+    umount_ok() { umount "$disk" 2>/dev/null || umount -l "$disk"; }
+    [ $rc = 1 ] || { umount_ok; fail "exit status $rc on a full disk: $(cat "$work/full.txt")"; }
+    grep -q "cannot write '$disk/full/.*': No space left on device" "$work/full.txt" ||
+        { umount_ok; fail "the failure is not named: $(cat "$work/full.txt")"; }
+    bad=$(find "$disk" -type f \( -name '*.tmp-*' -o -empty \) | head -3)
+    umount_ok
+    [ -z "$bad" ] || fail "partial or temporary files left: $bad"
+fi

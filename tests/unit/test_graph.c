@@ -161,7 +161,7 @@ static void test_missing_field(void **state)
     s_expect_schema("stages:\n  reason: {replicas: 2}\n", "2:3",
                     "missing required key 'kind' in stage 'reason'");
     s_expect_schema("name: x\nmodel: m\n", "1:1", "missing required key 'stages'");
-    s_expect_schema("stages: [reason]\nhosts:\n  a: {port_base: 7200}\n", "3:3",
+    s_expect_schema("stages: [reason]\nhosts:\n  a: {port_base: 7200}\nsecurity: none\n", "3:3",
                     "missing required key 'address' in host 'a'");
 }
 
@@ -171,8 +171,8 @@ static void test_bad_endpoint(void **state)
                     "bad endpoint 'tcp://127.0.0.1:70000': port must be 1..65535");
     s_expect_schema("stages:\n  gw: {kind: gateway, bind: \"udp://x:1\"}\n", "2:29",
                     "bad endpoint 'udp://x:1': expected 'ipc://PATH' or 'tcp://HOST:PORT'");
-    s_expect_schema("stages: [reason]\nhosts:\n  a: {address: \"10.0.0.300\"}\n", "3:16",
-                    "bad host address '10.0.0.300': not a valid IPv4 address");
+    s_expect_schema("stages: [reason]\nhosts:\n  a: {address: \"10.0.0.300\"}\nsecurity: none\n",
+                    "3:16", "bad host address '10.0.0.300': not a valid IPv4 address");
     s_expect_schema("stages:\n  r: {kind: reason, bind: \"ipc:///tmp/x\"}\n", "2:21",
                     "'bind' is only for gateway stages ('r' is a 'reason')");
 }
@@ -195,8 +195,8 @@ static void test_out_of_range(void **state)
     s_expect_schema("stages:\n  g: {kind: gateway, replicas: 2}\n", "2:32",
                     "gateway 'g' must have 1 replica, got 2: the gateway holds the client "
                     "connections");
-    s_expect_schema("stages: [reason]\nhosts: {a: {address: h, port_base: 99}}\n", "2:36",
-                    "'port_base' must be between 1024 and 65000, got 99");
+    s_expect_schema("stages: [reason]\nhosts: {a: {address: h, port_base: 99}}\nsecurity: none\n",
+                    "2:36", "'port_base' must be between 1024 and 65000, got 99");
 }
 
 static void test_duplicate_key(void **state)
@@ -456,7 +456,8 @@ static void test_hosts_placement(void **state)
                                "placement: {reason: gpu, vq: gpu, sink: cpu-box}\n"
                                "hosts:\n"
                                "  cpu-box: {address: cpu.example.org}\n"
-                               "  gpu: {address: \"[fd00::2]\", port_base: 9000}\n",
+                               "  gpu: {address: \"[fd00::2]\", port_base: 9000}\n"
+                               "security: none\n",
                                NULL, NULL);
     assert_int_equal(g->n_hosts, 2);
     assert_int_equal(gf_graph_host(g, "gpu"), 1);
@@ -470,8 +471,8 @@ static void test_hosts_placement(void **state)
     assert_int_equal(g->stages[gf_graph_stage(g, "sink")].host, 0);
     gf_graph_destroy(&g);
 
-    s_expect_schema("stages: [vq]\nhosts: {a: {address: h}}\nplacement: {vk: a}\n", "3:13",
-                    "placement of unknown stage 'vk'");
+    s_expect_schema("stages: [vq]\nhosts: {a: {address: h}}\nplacement: {vk: a}\nsecurity: none\n",
+                    "3:13", "placement of unknown stage 'vk'");
     s_expect_schema("stages: [vq]\nhosts: {a: {address: h, curve_public: abc}}\n", "2:39",
                     "bad 'curve_public' of host 'a': expected 40 Z85 characters");
 }
@@ -674,7 +675,8 @@ static void test_placement_list(void **state)
                                "  a: {address: 10.0.0.1, port_base: 7000}\n"
                                "  b: {address: 10.0.0.2, port_base: 8000}\n"
                                "placement: {work: [a, b]}\n"
-                               "stages: {work: {kind: reason, replicas: 3}}\n",
+                               "stages: {work: {kind: reason, replicas: 3}}\n"
+                               "security: none\n",
                                NULL, NULL);
     int w = gf_graph_stage(g, "work");
     assert_int_equal(gf_graph_replica_host(g, w, 0), 0);
@@ -694,24 +696,93 @@ static void test_placement_list(void **state)
     assert_non_null(strstr(s_err, "p.yaml:1:21: placement of 'reason' is an empty list"));
 }
 
+/* Secure by default: tcp endpoints without CURVE keys are refused unless the graph says
+ * `security: none`. */
+static void test_security(void **state)
+{
+    static const char key_a[] = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    char yaml[512];
+    s_expect_schema("stages: [reason]\nhosts:\n  a: {address: 10.0.0.1}\n", "2:1",
+                    "the hosts have no 'curve_public' keys, so their tcp endpoints would be open "
+                    "in plaintext to anyone who can reach them: make a key pair per host with "
+                    "'gotflow keygen HOST.key'");
+    s_expect_schema("stages: [reason]\nsecurity: curve\nhosts: {a: {address: h}}\n", "3:1",
+                    "or add 'security: none' to run in plaintext");
+    s_expect_schema("stages:\n  gw: {kind: gateway, bind: \"tcp://0.0.0.0:5555\"}\n", "2:29",
+                    "gateway 'gw' binds 'tcp://0.0.0.0:5555' in plaintext");
+    s_expect_schema("stages:\n  gw: {kind: gateway, bind: \"tcp://*:5555\"}\n", "2:29",
+                    "or add 'security: none'");
+    s_expect_schema("stages: [reason]\nsecurity: plain\n", "2:11",
+                    "bad 'security' 'plain': expected 'curve' or 'none'");
+    snprintf(yaml, sizeof yaml,
+             "stages: [reason]\nsecurity: none\nhosts: {a: {address: h, curve_public: \"%s\"}}\n",
+             key_a);
+    s_expect_schema(yaml, "2:11", "'security: none' but hosts carry 'curve_public' keys");
+    snprintf(yaml, sizeof yaml,
+             "stages: [reason]\nhosts:\n  a: {address: h, curve_public: \"%s\"}\n"
+             "  b: {address: i}\n",
+             key_a);
+    s_expect_schema(yaml, "4:3", "host 'b' has no 'curve_public' key while other hosts do");
+
+    /* accepted: the explicit plaintext form, keys on every host, a loopback gateway */
+    gf_graph_t *g =
+        s_parse_ok("stages: [reason]\nhosts: {a: {address: h}}\nsecurity: none\n", NULL, NULL);
+    assert_int_equal(g->security, GF_GRAPH_SECURITY_NONE);
+    gf_graph_destroy(&g);
+    g = s_parse_ok("security: none\nstages: {gw: {kind: gateway, bind: \"tcp://*:5555\"}}\n", NULL,
+                   NULL);
+    gf_graph_destroy(&g);
+    snprintf(yaml, sizeof yaml,
+             "stages: [reason]\nsecurity: curve\nhosts: {a: {address: h, curve_public: \"%s\"}}\n"
+             "placement: {gateway: a}\n",
+             key_a);
+    g = s_parse_ok(yaml, NULL, NULL);
+    assert_int_equal(g->security, GF_GRAPH_SECURITY_CURVE);
+    gf_graph_destroy(&g);
+    static const char *const loopback[] = {"tcp://127.0.0.1:5555", "tcp://localhost:5555",
+                                           "tcp://[::1]:5555", "ipc:///tmp/gw"};
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+        snprintf(yaml, sizeof yaml, "stages: {gw: {kind: gateway, bind: \"%s\"}}\n", loopback[i]);
+        g = s_parse_ok(yaml, NULL, NULL);
+        assert_int_equal(g->security, GF_GRAPH_SECURITY_CURVE);
+        gf_graph_destroy(&g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_key),         cmocka_unit_test(test_wrong_type),
-        cmocka_unit_test(test_unknown_kind),        cmocka_unit_test(test_unknown_kind_callback),
-        cmocka_unit_test(test_dangling_edge),       cmocka_unit_test(test_duplicate_edge),
-        cmocka_unit_test(test_self_edge),           cmocka_unit_test(test_cycle),
-        cmocka_unit_test(test_missing_field),       cmocka_unit_test(test_bad_endpoint),
-        cmocka_unit_test(test_bad_device),          cmocka_unit_test(test_out_of_range),
-        cmocka_unit_test(test_duplicate_key),       cmocka_unit_test(test_yaml_syntax),
-        cmocka_unit_test(test_not_a_graph),         cmocka_unit_test(test_graph_rules),
-        cmocka_unit_test(test_multiple_errors),     cmocka_unit_test(test_error_truncated),
-        cmocka_unit_test(test_short_form),          cmocka_unit_test(test_long_form_design),
-        cmocka_unit_test(test_defaults_applied),    cmocka_unit_test(test_params_flattened),
-        cmocka_unit_test(test_hosts_placement),     cmocka_unit_test(test_topological_order),
-        cmocka_unit_test(test_downstream_upstream), cmocka_unit_test(test_endpoint_check),
-        cmocka_unit_test(test_damaged_input),       cmocka_unit_test(test_load_missing_file),
-        cmocka_unit_test(test_graph_files),         cmocka_unit_test(test_placement_list),
+        cmocka_unit_test(test_security),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_unknown_kind),
+        cmocka_unit_test(test_unknown_kind_callback),
+        cmocka_unit_test(test_dangling_edge),
+        cmocka_unit_test(test_duplicate_edge),
+        cmocka_unit_test(test_self_edge),
+        cmocka_unit_test(test_cycle),
+        cmocka_unit_test(test_missing_field),
+        cmocka_unit_test(test_bad_endpoint),
+        cmocka_unit_test(test_bad_device),
+        cmocka_unit_test(test_out_of_range),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_yaml_syntax),
+        cmocka_unit_test(test_not_a_graph),
+        cmocka_unit_test(test_graph_rules),
+        cmocka_unit_test(test_multiple_errors),
+        cmocka_unit_test(test_error_truncated),
+        cmocka_unit_test(test_short_form),
+        cmocka_unit_test(test_long_form_design),
+        cmocka_unit_test(test_defaults_applied),
+        cmocka_unit_test(test_params_flattened),
+        cmocka_unit_test(test_hosts_placement),
+        cmocka_unit_test(test_topological_order),
+        cmocka_unit_test(test_downstream_upstream),
+        cmocka_unit_test(test_endpoint_check),
+        cmocka_unit_test(test_damaged_input),
+        cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_graph_files),
+        cmocka_unit_test(test_placement_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@ graph() { # NAME PORT_BASE CURVE(0/1)
     [ "$3" = 1 ] && key=", curve_public: \"$(cat "$work/a.pub")\""
     cat <<YAML
 name: $1
+security: $([ "$3" = 1 ] && echo curve || echo none)
 hosts: {a: {address: 127.0.0.1, port_base: $2$key}}
 stages:
   gateway: {kind: gateway}

@@ -34,7 +34,9 @@ static const char s_usage[] =
     "for the image tokens, then writes into OUT/ID/: image_K.png (one per parallel image),\n"
     "reasoning.txt, layout.json, layout.png (the planned boxes), overlay.png (the boxes over\n"
     "image_0) and meta.json (prompt, every parameter, seed, model, gotflow version, per-stage\n"
-    "timings). Files the pipeline's result has no data for are left out, and said so. With the\n"
+    "timings). Each file is written whole (a temporary file, fsynced and renamed) or not at\n"
+    "all; one that cannot be written is named with the cause. Files the pipeline's result has\n"
+    "no data for are left out, and said so. With the\n"
     "demo model (config.json has `gotflow_demo`) it also prints the layout-adherence score of\n"
     "image_0 (objects found by colour, IoU with the planned boxes, relations held) and writes\n"
     "it into meta.json as `score` (docs/demo-model.md).\n"
@@ -53,7 +55,8 @@ static const char s_usage[] =
     "  --keep                  leave a pipeline this command started running\n"
     "  --json                  print one JSON object (files, timings) instead of the stream\n"
     "\n"
-    "exit status: 0 written, 1 the pipeline answered an error or failed, 2 usage\n";
+    "exit status: 0 written, 1 the pipeline answered an error or failed, or a file could not\n"
+    "be written, 2 usage\n";
 
 struct s_opts {
     const char *prompt, *pipeline, *model, *out, *id;

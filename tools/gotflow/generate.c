@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/version.h"
 #include "engine/json.h"
 #include "model/image.h"
@@ -29,32 +30,58 @@ static void s_path(const struct s_out *o, const char *name, char *buf, size_t le
     snprintf(buf, len, "%s/%s", o->dir, name);
 }
 
-static void s_wrote(struct s_out *o, const char *name, int err)
+/* Writes OUT/ID/NAME durably (core/file.h): complete, or not there. Records the name, or
+ * reports the failure with the path and the errno and marks the run failed. */
+static int s_write_bytes(struct s_out *o, const char *name, const void *p, size_t n)
 {
+    char path[4200], why[4400];
+    s_path(o, name, path, sizeof path);
+    int err = gf_file_write_atomic(path, p, n, NULL, why, sizeof why);
     if (err) {
-        fprintf(stderr, "gotflow generate: cannot write '%s/%s': %s\n", o->dir, name,
-                gf_strerror(err));
+        fprintf(stderr, "gotflow generate: %s\n", why);
         o->failed = 1;
-        return;
+        return err;
     }
     json_array_append_new(o->files, json_string(name));
+    return 0;
+}
+
+/* A picture: encoded in memory, then written as above. */
+static int s_write_png(struct s_out *o, const char *name, const struct gf_image *img)
+{
+    uint8_t *png = NULL;
+    size_t len = 0;
+    int err = gf_png_write_mem(img, &png, &len);
+    if (err) {
+        fprintf(stderr, "gotflow generate: cannot encode '%s/%s': %s\n", o->dir, name,
+                gf_strerror(err));
+        o->failed = 1;
+        return err;
+    }
+    err = s_write_bytes(o, name, png, len);
+    free(png);
+    return err;
+}
+
+/* A JSON document, indented, with a final newline. */
+static int s_write_json(struct s_out *o, const char *name, const json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2));
+    if (!text) {
+        fprintf(stderr, "gotflow generate: cannot write '%s/%s': out of memory\n", o->dir, name);
+        o->failed = 1;
+        return GF_ENOMEM;
+    }
+    size_t len = strlen(text);
+    text[len] = '\n'; /* over the NUL, which is not written */
+    int err = s_write_bytes(o, name, text, len + 1);
+    free(text);
+    return err;
 }
 
 static void s_missing(struct s_out *o, const char *name, const char *why)
 {
     json_object_set_new(o->missing, name, json_string(why));
-}
-
-static int s_write_bytes(struct s_out *o, const char *name, const void *p, size_t n)
-{
-    char path[4200];
-    s_path(o, name, path, sizeof path);
-    FILE *f = fopen(path, "wb");
-    int err = !f || fwrite(p, 1, n, f) != n ? GF_EIO : 0;
-    if (f && fclose(f) != 0)
-        err = GF_EIO;
-    s_wrote(o, name, err);
-    return err;
 }
 
 /* image_K.png from `png` (one bin per image) or `pixels` (u8 [P, H, W, 3]); image 0 kept for the
@@ -85,10 +112,8 @@ static int s_images(struct s_out *o, const gf_frame_t *a, struct gf_image *first
                 break;
             memcpy(img.rgb, (const uint8_t *)t.data + (size_t)k * per, per);
             snprintf(name, sizeof name, "image_%lld.png", (long long)k);
-            char path[4200];
-            s_path(o, name, path, sizeof path);
-            s_wrote(o, name, gf_png_write_file(path, &img));
-            n++;
+            if (s_write_png(o, name, &img) == 0)
+                n++;
             if (k == 0)
                 *first = img;
             else
@@ -103,25 +128,21 @@ static int s_images(struct s_out *o, const gf_frame_t *a, struct gf_image *first
 static void s_layout_files(struct s_out *o, const char *text, size_t len, struct gf_image *first)
 {
     gf_layout_t *lay = NULL;
-    char path[4200];
     if (gf_layout_parse(text, len, &lay) != 0)
         return;
     json_t *j = gf_layout_to_json(lay);
-    s_path(o, "layout.json", path, sizeof path);
-    s_wrote(o, "layout.json", json_dump_file(j, path, JSON_INDENT(2)) == 0 ? 0 : GF_EIO);
+    s_write_json(o, "layout.json", j);
     json_decref(j);
     struct gf_image canvas;
     int side = first->rgb ? first->width : 384;
     if (gf_render_canvas(&canvas, side, first->rgb ? first->height : 384, gf_layout_objects(lay),
                          gf_layout_n_objects(lay)) == 0) {
-        s_path(o, "layout.png", path, sizeof path);
-        s_wrote(o, "layout.png", gf_png_write_file(path, &canvas));
+        s_write_png(o, "layout.png", &canvas);
         gf_image_release(&canvas);
     }
     if (first->rgb) {
         gf_render_layout(first, gf_layout_objects(lay), gf_layout_n_objects(lay));
-        s_path(o, "overlay.png", path, sizeof path);
-        s_wrote(o, "overlay.png", gf_png_write_file(path, first));
+        s_write_png(o, "overlay.png", first);
     } else {
         s_missing(o, "overlay.png", "no image to draw the boxes over");
     }
@@ -182,10 +203,14 @@ int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf
         return 1;
     }
     struct s_out o = {.files = json_array(), .missing = json_object()};
-    mkdir(out, 0755);
     snprintf(o.dir, sizeof o.dir, "%s/%s", out, answer->id);
-    if (mkdir(o.dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "gotflow generate: cannot create '%s': %s\n", o.dir, strerror(errno));
+    const char *fail_dir = mkdir(out, 0755) != 0 && errno != EEXIST     ? out
+                           : mkdir(o.dir, 0755) != 0 && errno != EEXIST ? o.dir
+                                                                        : NULL;
+    if (fail_dir) {
+        fprintf(stderr, "gotflow generate: cannot create '%s': %s\n", fail_dir, strerror(errno));
+        json_decref(o.files);
+        json_decref(o.missing);
         return 1;
     }
     struct gf_image first = {0};
@@ -205,9 +230,7 @@ int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf
     json_object_set(meta, "files", o.files);
     if (score)
         json_object_set_new(meta, "score", score);
-    char path[4200];
-    s_path(&o, "meta.json", path, sizeof path);
-    s_wrote(&o, "meta.json", json_dump_file(meta, path, JSON_INDENT(2)) == 0 ? 0 : GF_EIO);
+    s_write_json(&o, "meta.json", meta);
     if (as_json) {
         json_object_set_new(meta, "dir", json_string(o.dir));
         json_object_set(meta, "missing", o.missing);
