@@ -9,11 +9,13 @@
 # Seeds are read from tests/fuzz/corpus/<target>/ (see make-seeds.sh); new inputs go to
 # build/fuzz/corpus/<target>/, each run's full output to build/fuzz/<target>.log, and a crash,
 # leak, timeout or out-of-memory input to build/fuzz/crashes/<target>/. Exit status 1 when any
-# target found one, with the reproducer's path; run from the repository root.
+# target found one, with the reproducer's path; an input slower than 10 s (libFuzzer's slow-unit)
+# is listed but does not fail the run. Run from the repository root.
 set -uo pipefail
 seconds=${FUZZ_SECONDS:-60}
 runs=${FUZZ_RUNS:+-runs=$FUZZ_RUNS}
 failed=()
+notes=()
 printf '%-18s %7s %10s %8s %7s %9s %6s %7s %7s\n' target seconds executions exec/s inputs bytes \
     cov ft crashes
 for bin in "$@"; do
@@ -38,14 +40,19 @@ for bin in "$@"; do
     cov=$(echo "$status" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$status" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     corp=$(echo "$status" | sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p')
-    found=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log")
+    written=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log")
+    found=$(echo "$written" | grep -v '/slow-unit-' || true)
+    slow=$(echo "$written" | grep '/slow-unit-' || true)
     n_found=$(echo -n "$found" | grep -c . || true)
+    [ -z "$slow" ] || notes+=("$name: an input took $(sed -n 's/^Slowest unit: //p' "$log" |
+        tail -n 1) (not a failure): $slow")
     printf '%-18s %7s %10s %8s %7s %9s %6s %7s %7s\n' "$name" "$took" "${execs:-?}" \
         "${rate:-?}" "${corp%%/*}" "${corp#*/}" "${cov:-?}" "${ft:-?}" "$n_found"
     if [ "$rc" != 0 ] || [ "$n_found" != 0 ]; then
         failed+=("$name: exit $rc, reproducer: ${found:-none written}; see $log")
     fi
 done
+[ ${#notes[@]} = 0 ] || printf 'slow: %s\n' "${notes[@]}"
 if [ ${#failed[@]} != 0 ]; then
     printf 'FAIL: %s\n' "${failed[@]}" >&2
     echo "reproduce with: build/fuzz/<target> <reproducer> (from the repository root)" >&2
