@@ -5,8 +5,9 @@
 #   make test       install missing packages, build, run every suite; ends with "N passed, N failed"
 #   make bench      build and run the benchmarks under tools/bench/
 #   make asan       build in build/asan with AddressSanitizer + UBSan and run every suite there
-#   make fuzz       build the libFuzzer targets (clang); run each for FUZZ_RUNS inputs (default
-#                   100000) or FUZZ_SECONDS (default 600), whichever ends first
+#   make fuzz       build every libFuzzer target tests/fuzz/fuzz_*.c (clang) and run each for
+#                   FUZZ_SECONDS seconds (default 60; FUZZ_RUNS=N also caps the inputs, opt-in);
+#                   prints executions, corpus, cov/ft and crashes per target, fails on a crash
 #   make format     clang-format every .c/.h/.cu file
 #   make gpu        only the CUDA backend, the model library and the GPU check programs (what
 #                   tests/gpu/run.sh builds; needs nvcc and jansson, nothing else)
@@ -221,11 +222,13 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    GOTFLOW_BUILD=build/asan tests/run.sh
 
-# Fuzz targets: tests/fuzz/fuzz_<parser>.c, each linked with the library built by clang with
-# -fsanitize=fuzzer-no-link. Seeds in tests/fuzz/corpus/<target>/ (small, committed); what a run
-# finds goes to build/fuzz/corpus/<target>/ (copy a find into the seeds when it is worth keeping).
-FUZZ_RUNS ?= 100000
-FUZZ_SECONDS ?= 600
+# Fuzz targets: tests/fuzz/fuzz_<parser>.c (any new one is picked up), each linked with the
+# library built by clang with -fsanitize=fuzzer-no-link. Seeds in tests/fuzz/corpus/<target>/
+# (small, committed, rebuilt by tests/fuzz/make-seeds.sh); tests/fuzz/run.sh runs each target for
+# FUZZ_SECONDS, puts what it finds in build/fuzz/corpus/<target>/ (copy a find into the seeds
+# when it is worth keeping) and a crash in build/fuzz/crashes/<target>/, and fails on one.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
@@ -234,13 +237,7 @@ fuzz: deps
 	    || { apt-get install -y -qq $(FUZZ_PKGS) >/dev/null; break; }; done
 	$(MAKE) BUILD=build/fuzz-lib CC=clang CFLAGS="$(FUZZ_FLAGS)" build/fuzz-lib/libgotflow.a
 	$(MAKE) fuzz-bins
-	@for b in $(FUZZ_BIN); do n=$$(basename $$b); \
-	    mkdir -p build/fuzz/corpus/$$n tests/fuzz/corpus/$$n; \
-	    echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	    dict=; [ -f tests/fuzz/$${n#fuzz_}.dict ] && dict=-dict=tests/fuzz/$${n#fuzz_}.dict; \
-	    $$b -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$dict \
-	        build/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 1; \
-	    [ $${PIPESTATUS[0]} = 0 ] || exit 1; done
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run.sh $(FUZZ_BIN)
 
 .PHONY: fuzz-bins
 fuzz-bins: $(FUZZ_BIN)

@@ -398,8 +398,8 @@ static void s_top_pair(struct gf_graph_yaml *y, int index, yaml_node_t *key, yam
 }
 
 /* Records libyaml's complaint at its mark (reader errors carry a byte offset instead). */
-static int s_parser_error(struct gf_graph_yaml *y, const yaml_parser_t *p, const char *text,
-                          size_t len)
+int gf_graph_yaml_parser_error(struct gf_graph_yaml *y, const yaml_parser_t *p, const char *text,
+                               size_t len)
 {
     if (p->error == YAML_MEMORY_ERROR)
         return GF_ENOMEM;
@@ -428,7 +428,7 @@ static int s_no_second_document(struct gf_graph_yaml *y, yaml_parser_t *parser, 
 {
     yaml_document_t next;
     if (!yaml_parser_load(parser, &next))
-        return s_parser_error(y, parser, text, len);
+        return gf_graph_yaml_parser_error(y, parser, text, len);
     yaml_node_t *root = yaml_document_get_root_node(&next);
     if (root)
         gf_graph_error_at(y->b, GF_YAML_LINE(root), GF_YAML_COL(root),
@@ -459,12 +459,14 @@ int gf_graph_yaml_read(struct gf_graph_build *b, const char *text, size_t len)
 {
     struct gf_graph_yaml y = {.b = b};
     yaml_parser_t parser;
+    int rc = gf_graph_yaml_bounds(&y, text, len);
+    if (rc < 0)
+        return rc;
     if (!yaml_parser_initialize(&parser))
         return GF_ENOMEM;
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    int rc;
     if (!yaml_parser_load(&parser, &y.doc)) {
-        rc = s_parser_error(&y, &parser, text, len);
+        rc = gf_graph_yaml_parser_error(&y, &parser, text, len);
         goto out_parser;
     }
     rc = s_root(&y, yaml_document_get_root_node(&y.doc));

@@ -13,6 +13,14 @@
 #define GF_GRAPH_BATCH_MAX 4096
 #define GF_GRAPH_CREDITS_MAX (1 << 20)
 
+/* Bounds on any graph file, checked on the parser's events before a node tree is built (see
+ * docs/pipeline-yaml.md, "Limits"): collections nested deeper than DEPTH_MAX, more than NODES_MAX
+ * nodes with every alias counted as the nodes it stands for, or more than ANCHORS_MAX anchors are
+ * refused at the node that passes the bound. */
+#define GF_GRAPH_YAML_DEPTH_MAX 64L
+#define GF_GRAPH_YAML_NODES_MAX 100000L
+#define GF_GRAPH_YAML_ANCHORS_MAX 256L
+
 #define GF_YAML_LINE(node) ((int)(node)->start_mark.line + 1)
 #define GF_YAML_COL(node) ((int)(node)->start_mark.column + 1)
 #define GF_YAML_STR(node) ((const char *)(node)->data.scalar.value)
@@ -25,6 +33,15 @@ struct gf_graph_yaml {
 /* Called for each pair of a map with the key's index in the allowed list (-1 without a list). */
 typedef void (*gf_graph_yaml_pair_fn)(struct gf_graph_yaml *y, int index, yaml_node_t *key,
                                       yaml_node_t *value, void *arg);
+
+/* The first pass (graph_yaml_bounds.c): 0 when `text` is within the bounds above, else the
+ * problem is recorded and GF_EPARSE (or GF_ENOMEM) returned. Syntax errors are recorded here too.
+ */
+int gf_graph_yaml_bounds(struct gf_graph_yaml *y, const char *text, size_t len);
+
+/* Records libyaml's complaint at its mark; GF_EPARSE, or GF_ENOMEM. */
+int gf_graph_yaml_parser_error(struct gf_graph_yaml *y, const yaml_parser_t *p, const char *text,
+                               size_t len);
 
 void gf_graph_yaml_error(struct gf_graph_yaml *y, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

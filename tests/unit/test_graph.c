@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "engine/graph.h"
@@ -601,6 +602,121 @@ static void test_damaged_input(void **state)
     }
 }
 
+/* --- bounds on the YAML itself ---------------------------------------------------------------- */
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* `prefix`, then `open` n times, then `close` n times: a file nested n + 1 deep. */
+static char *s_nested(const char *prefix, const char *open, const char *close, size_t n)
+{
+    size_t lp = strlen(prefix), lo = strlen(open), lc = strlen(close);
+    char *text = malloc(lp + n * (lo + lc) + 2);
+    assert_non_null(text);
+    char *p = text;
+    memcpy(p, prefix, lp);
+    p += lp;
+    for (size_t i = 0; i < n; i++, p += lo)
+        memcpy(p, open, lo);
+    for (size_t i = 0; i < n; i++, p += lc)
+        memcpy(p, close, lc);
+    memcpy(p, "\n", 2);
+    return text;
+}
+
+static void test_nesting_bound(void **state)
+{
+    /* a million flow sequences deep: refused where the 64th level opens, at once (libyaml's
+     * scanner alone would take hours over the whole file) */
+    char *deep = s_nested("stages: ", "[", "]", 1000000);
+    double t0 = s_now();
+    s_expect_one(deep, GF_EPARSE, "1:72", "nesting deeper than 64");
+    assert_true(s_now() - t0 < 5.0);
+    free(deep);
+    /* block sequences on one line, and block maps */
+    deep = s_nested("stages:\n", "- ", "", 100000);
+    s_expect_one(deep, GF_EPARSE, "2:127", "nesting deeper than 64");
+    free(deep);
+    deep = s_nested("", "{a: ", "}", 100);
+    s_expect_one(deep, GF_EPARSE, "1:257", "nesting deeper than 64");
+    free(deep);
+    /* 64 levels are within the bound: the schema speaks, not the bound */
+    deep = s_nested("stages: [x]\nedges: ", "[", "]", 63);
+    gf_graph_t *g = NULL;
+    assert_int_equal(
+        gf_graph_parse(deep, strlen(deep), "t.yaml", NULL, NULL, &g, s_err, sizeof s_err),
+        GF_ESCHEMA);
+    assert_non_null(strstr(s_err, "t.yaml:2:9: bad edge"));
+    assert_null(strstr(s_err, "nesting"));
+    free(deep);
+}
+
+/* A stage whose params are `levels` maps deep: {a: {a: ... {a: 1}}}. */
+static char *s_deep_params(int levels)
+{
+    char *inner = s_nested("", "{a: ", "}", (size_t)levels);
+    char *yaml = malloc(strlen(inner) + 64);
+    assert_non_null(yaml);
+    int n = sprintf(yaml, "stages:\n  r:\n    kind: reason\n    params: %.*s1", levels * 4, inner);
+    sprintf(yaml + n, "%s", inner + levels * 4);
+    free(inner);
+    return yaml;
+}
+
+/* The deepest file the schema allows (params nested 8 below the top map) loads. */
+static void test_deep_legal(void **state)
+{
+    char *yaml = s_deep_params(9);
+    gf_graph_t *g = s_parse_ok(yaml, NULL, NULL);
+    const struct gf_stage_def *r = &g->stages[gf_graph_stage(g, "r")];
+    assert_string_equal(gf_graph_param(r, "a.a.a.a.a.a.a.a.a"), "1");
+    gf_graph_destroy(&g);
+    free(yaml);
+    yaml = s_deep_params(10);
+    s_expect_schema(yaml, "4:49", "'params' nested deeper than 8");
+    free(yaml);
+}
+
+static void test_alias_bound(void **state)
+{
+    /* aliases within the bound work as in any YAML */
+    gf_graph_t *g = s_parse_ok("defaults: {device: &two [cpu, cpu]}\n"
+                               "stages: {r: {kind: reason, device: *two}}\n",
+                               NULL, NULL);
+    assert_int_equal(g->stages[gf_graph_stage(g, "r")].n_devices, 2);
+    gf_graph_destroy(&g);
+    /* "billion laughs": nine levels of ten aliases each would stand for 10^9 nodes */
+    char yaml[2048];
+    int n =
+        snprintf(yaml, sizeof yaml, "stages: [reason]\nl0: &l0 [a, a, a, a, a, a, a, a, a, a]\n");
+    for (int i = 1; i < 10; i++) {
+        n += snprintf(yaml + n, sizeof yaml - (size_t)n, "l%d: &l%d [", i, i);
+        for (int k = 0; k < 10; k++)
+            n += snprintf(yaml + n, sizeof yaml - (size_t)n, "%s*l%d", k ? ", " : "", i - 1);
+        n += snprintf(yaml + n, sizeof yaml - (size_t)n, "]\n");
+    }
+    double t0 = s_now();
+    s_expect_one(yaml, GF_EPARSE, "6:45", "more than 100000 YAML nodes");
+    assert_true(s_now() - t0 < 5.0);
+    s_expect_one("stages: &s [reason, *s]\n", GF_EPARSE, "1:21",
+                 "alias '*s' stands for a node that contains it");
+    /* anchors are counted too */
+    char *many = malloc(300 * 16 + 64);
+    assert_non_null(many);
+    n = sprintf(many, "stages: [reason]\nx: [");
+    for (int i = 0; i < 300; i++)
+        n += sprintf(many + n, "%s&a%d 1", i ? ", " : "", i);
+    sprintf(many + n, "]\n");
+    char where[32];
+    snprintf(where, sizeof where, "2:%d", (int)(strstr(many, "&a256 ") - strchr(many, '\n')));
+    s_expect_one(many, GF_EPARSE, where, "more than 256 YAML anchors");
+    free(many);
+}
+
 /* --- files ------------------------------------------------------------------------------------ */
 
 static void test_load_missing_file(void **state)
@@ -783,6 +899,9 @@ int main(void)
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_graph_files),
         cmocka_unit_test(test_placement_list),
+        cmocka_unit_test(test_nesting_bound),
+        cmocka_unit_test(test_deep_legal),
+        cmocka_unit_test(test_alias_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
