@@ -115,7 +115,7 @@ int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg,
 {
     struct s_hello_msg h = {0};
     int rc = s_hello_parse(msg, len, &h, why, why_cap);
-    if (rc < 0) {
+    if (rc < 0) { /* ignored */
         l->violations++;
         if (peer >= 0)
             l->peers[peer].violations++;
@@ -126,7 +126,8 @@ int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg,
     struct gf_credit_peer *cp = &l->peers[peer];
     const char *rule = NULL;
     if ((rc = gf_credit_sync(l, peer, h.instance, h.sent, &rule)) < 0)
-        return s_why(why, why_cap, rc, "'H' sent total %" PRIu64 ": %s", h.sent, rule);
+        return s_why(why, why_cap, rc, "'H' sent total %" PRIu64 ": %s; %s", h.sent, rule,
+                     rc == GF_ESCHEMA ? "the peer is reset to no unused credit" : "ignored");
     if ((h.flags & 2) && h.epoch == cp->epoch)
         gf_credit_release_peer(l, peer);
     if (h.flags & 1)
@@ -265,7 +266,7 @@ static void s_inlet_warn(gf_inlet_t *self, int peer, zmq_msg_t *rid, zmq_msg_t *
     for (size_t k = 0; k < n; k++)
         snprintf(id + 2 * k, 3, "%02x", r[k]);
     const char *addr = zmq_msg_gets(msg, "Peer-Address");
-    gf_log_warn("inlet '%s': edge peer '%s'%s%s%s broke the protocol: %s; ignored, and further "
+    gf_log_warn("inlet '%s': edge peer '%s'%s%s%s broke the protocol: %s; further "
                 "violations from it are counted, not logged%s",
                 self->endpoint, id, addr && *addr ? " (address '" : "", addr && *addr ? addr : "",
                 addr && *addr ? "')" : "", why,
@@ -599,7 +600,7 @@ void gf_outlet_on_readable(gf_outlet_t *self, int r)
         size_t len = (size_t)n < sizeof m ? (size_t)n : sizeof m; /* longer is wrong anyway */
         if (gf_edge_outlet_grant(&rep->c, m, len, why, sizeof why) < 0 && !rep->c.warned) {
             rep->c.warned = 1;
-            gf_log_warn("outlet to '%s': replica %d broke the protocol: %s; ignored, and further "
+            gf_log_warn("outlet to '%s': replica %d broke the protocol: %s; ignored; further "
                         "violations from it are counted, not logged",
                         self->stage, r, why);
         }
