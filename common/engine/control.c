@@ -26,6 +26,13 @@ int gf_control_send(void *sock, const void *rid, size_t rid_len, const Gotflow__
     return rc;
 }
 
+Gotflow__Control *gf_control_decode(const void *data, size_t len)
+{
+    if (!data && len)
+        return NULL;
+    return gotflow__control__unpack(NULL, len, data);
+}
+
 Gotflow__Control *gf_control_recv(void *sock, char *rid, size_t *rid_len, size_t rid_cap)
 {
     for (;;) {
@@ -61,8 +68,7 @@ Gotflow__Control *gf_control_recv(void *sock, char *rid, size_t *rid_len, size_t
             more = zmq_msg_recv(&extra, sock, 0) >= 0 && zmq_msg_more(&extra);
             zmq_msg_close(&extra);
         }
-        Gotflow__Control *c =
-            gotflow__control__unpack(NULL, zmq_msg_size(&part), zmq_msg_data(&part));
+        Gotflow__Control *c = gf_control_decode(zmq_msg_data(&part), zmq_msg_size(&part));
         zmq_msg_close(&part);
         if (c)
             return c;

@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,12 +64,132 @@ static uint64_t s_get64(const uint8_t *p)
     return v;
 }
 
+static uint32_t s_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Checking what a peer says ------------------------------------------------------------------ */
+
+static int s_why(char *why, size_t cap, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int s_why(char *why, size_t cap, int rc, const char *fmt, ...)
+{
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+struct s_hello_msg {
+    uint64_t instance, sent;
+    uint8_t flags;
+    uint32_t epoch;
+};
+
+/* Parses an 'H': 0, or GF_EPARSE / GF_ESCHEMA with `why` set. */
+static int s_hello_parse(const uint8_t *p, size_t len, struct s_hello_msg *h, char *why,
+                         size_t why_cap)
+{
+    if (len < 2 || p[0] != GF_EDGE_CTL)
+        return s_why(why, why_cap, GF_EPARSE, "not an edge-control message (%zu bytes)", len);
+    if (p[1] != 'H')
+        return s_why(why, why_cap, GF_EPARSE, "unknown edge-control type 0x%02x at an inlet", p[1]);
+    if (len != GF_EDGE_HELLO_LEN)
+        return s_why(why, why_cap, GF_EPARSE, "'H' of %zu bytes, not %d", len, GF_EDGE_HELLO_LEN);
+    h->instance = s_get64(p + 2);
+    h->sent = s_get64(p + 10);
+    h->flags = p[18];
+    h->epoch = s_get32(p + 19);
+    if (h->flags & ~3u)
+        return s_why(why, why_cap, GF_ESCHEMA, "'H' with unknown flags 0x%02x", h->flags);
+    return 0;
+}
+
+int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg, size_t len,
+                          char *why, size_t why_cap)
+{
+    struct s_hello_msg h = {0};
+    int rc = s_hello_parse(msg, len, &h, why, why_cap);
+    if (rc < 0) { /* ignored */
+        l->violations++;
+        if (peer >= 0)
+            l->peers[peer].violations++;
+        return rc;
+    }
+    if (peer < 0)
+        return s_why(why, why_cap, GF_EBUSY, "no room for another peer (%d known)", l->n_peers);
+    struct gf_credit_peer *cp = &l->peers[peer];
+    const char *rule = NULL;
+    if ((rc = gf_credit_sync(l, peer, h.instance, h.sent, &rule)) < 0)
+        return s_why(why, why_cap, rc, "'H' sent total %" PRIu64 ": %s; %s", h.sent, rule,
+                     rc == GF_ESCHEMA ? "the peer is reset to no unused credit" : "ignored");
+    if ((h.flags & 2) && h.epoch == cp->epoch)
+        gf_credit_release_peer(l, peer);
+    if (h.flags & 1)
+        gf_credit_demand(l, peer);
+    cp->dirty = cp->forced = 1; /* answer with its total: cheap, self-healing */
+    return 0;
+}
+
+int64_t gf_edge_credit_left(const struct gf_edge_credit *c)
+{
+    if (!c->instance || c->granted <= c->sent)
+        return 0;
+    uint64_t left = c->granted - c->sent;
+    return left < GF_EDGE_CREDIT_MAX ? (int64_t)left : GF_EDGE_CREDIT_MAX;
+}
+
+int gf_edge_outlet_grant(struct gf_edge_credit *c, const void *msg, size_t len, char *why,
+                         size_t why_cap)
+{
+    const uint8_t *m = msg;
+    if (len != GF_EDGE_CREDIT_LEN || m[0] != GF_EDGE_CTL || m[1] != 'C') {
+        c->violations++;
+        return s_why(why, why_cap, GF_EPARSE, "not a 'C' message (%zu bytes)", len);
+    }
+    uint64_t inst = s_get64(m + 2), granted = s_get64(m + 10);
+    uint32_t epoch = s_get32(m + 18);
+    if (!inst) {
+        c->violations++;
+        return s_why(why, why_cap, GF_ESCHEMA, "'C' with instance 0");
+    }
+    if (granted > c->sent && granted - c->sent > GF_EDGE_CREDIT_MAX) {
+        c->violations++;
+        return s_why(why, why_cap, GF_ESCHEMA,
+                     "'C' granted total %" PRIu64 " is more than %d beyond the %" PRIu64
+                     " frames sent",
+                     granted, GF_EDGE_CREDIT_MAX, c->sent);
+    }
+    if (inst != c->instance) {
+        /* a new downstream process: it takes our sent total as its baseline */
+        c->instance = inst;
+        c->epoch = epoch;
+        c->released = 0;
+    } else if (c->released && (int32_t)(epoch - c->epoch) <= 0) {
+        return 0; /* granted before our release was seen */
+    } else if (epoch != c->epoch) {
+        c->epoch = epoch;
+        c->released = 0;
+    }
+    c->granted = granted;
+    return 0;
+}
+
 /* Inlet -------------------------------------------------------------------------------------- */
 
 struct gf_inlet {
     void *sock;
     uint64_t instance;
     int paused;
+    char endpoint[256];
+    int64_t warn_ms;     /* last protocol warning */
+    long warn_skipped;   /* warnings not logged since, to keep to one a second */
+    long warned_unknown; /* violations already reported for messages with no ledger peer */
     struct gf_credit_ledger ledger;
 };
 
@@ -89,6 +212,8 @@ gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long ma
         goto out_sock;
     }
     self->instance = gf_instance_id();
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    self->warn_ms = INT64_MIN / 2;
     gf_credit_init(&self->ledger, capacity);
     return self;
 
@@ -117,6 +242,38 @@ void *gf_inlet_socket(gf_inlet_t *self)
 const struct gf_credit_ledger *gf_inlet_ledger(const gf_inlet_t *self)
 {
     return &self->ledger;
+}
+
+/* Logs a peer's first protocol violation, at most one line per GF_EDGE_WARN_MS per inlet. */
+static void s_inlet_warn(gf_inlet_t *self, int peer, zmq_msg_t *rid, zmq_msg_t *msg,
+                         const char *why, int64_t now)
+{
+    if (peer >= 0) {
+        struct gf_credit_peer *cp = &self->ledger.peers[peer];
+        if (cp->warned)
+            return;
+        cp->warned = 1;
+    } else if (self->warned_unknown++ > 0) {
+        return; /* a full peer table is reported once */
+    }
+    if (now - self->warn_ms < GF_EDGE_WARN_MS) {
+        self->warn_skipped++;
+        return;
+    }
+    char id[2 * GF_CREDIT_RID_MAX + 1] = "";
+    const uint8_t *r = zmq_msg_data(rid);
+    size_t n = zmq_msg_size(rid) < GF_CREDIT_RID_MAX ? zmq_msg_size(rid) : GF_CREDIT_RID_MAX;
+    for (size_t k = 0; k < n; k++)
+        snprintf(id + 2 * k, 3, "%02x", r[k]);
+    const char *addr = zmq_msg_gets(msg, "Peer-Address");
+    gf_log_warn("inlet '%s': edge peer '%s'%s%s%s broke the protocol: %s; further "
+                "violations from it are counted, not logged%s",
+                self->endpoint, id, addr && *addr ? " (address '" : "", addr && *addr ? addr : "",
+                addr && *addr ? "')" : "", why,
+                self->warn_skipped ? " (other peers' first violations were not logged either)"
+                                   : "");
+    self->warn_ms = now;
+    self->warn_skipped = 0;
 }
 
 int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle)
@@ -148,25 +305,19 @@ int gf_inlet_recv(gf_inlet_t *self, zmq_msg_t *msg, int *idle)
         if (rc < 0)
             break;
     }
-    int peer = gf_credit_peer(&self->ledger, zmq_msg_data(&rid), zmq_msg_size(&rid), gf_mono_ms());
-    zmq_msg_close(&rid);
+    int64_t now = gf_mono_ms();
+    int peer = gf_credit_peer(&self->ledger, zmq_msg_data(&rid), zmq_msg_size(&rid), now);
     const uint8_t *p = zmq_msg_data(msg);
     size_t len = zmq_msg_size(msg);
-    if (len >= 2 && p[0] == GF_EDGE_CTL) {
-        if (p[1] == 'H' && len == 23 && peer >= 0) {
-            struct gf_credit_peer *cp = &self->ledger.peers[peer];
-            uint32_t epoch = (uint32_t)p[19] | (uint32_t)p[20] << 8 | (uint32_t)p[21] << 16 |
-                             (uint32_t)p[22] << 24;
-            gf_credit_sync(&self->ledger, peer, s_get64(p + 10));
-            if ((p[18] & 2) && epoch == cp->epoch)
-                gf_credit_release_peer(&self->ledger, peer);
-            if (p[18] & 1)
-                gf_credit_demand(&self->ledger, peer);
-            cp->dirty = cp->forced = 1; /* answer with its total: cheap, self-healing */
-        }
+    if (len >= 1 && p[0] == GF_EDGE_CTL) {
+        char why[160];
+        if (gf_edge_inlet_control(&self->ledger, peer, p, len, why, sizeof why) < 0)
+            s_inlet_warn(self, peer, &rid, msg, why, now);
+        zmq_msg_close(&rid);
         zmq_msg_close(msg);
         return 0;
     }
+    zmq_msg_close(&rid);
     if (peer >= 0)
         gf_credit_on_frame(&self->ledger, peer);
     else
@@ -194,7 +345,7 @@ void gf_inlet_service(gf_inlet_t *self, int64_t now_ms)
         struct gf_credit_peer *p = &l->peers[i];
         if (!gf_credit_should_announce(l, i))
             continue;
-        uint8_t m[22] = {GF_EDGE_CTL, 'C'};
+        uint8_t m[GF_EDGE_CREDIT_LEN] = {GF_EDGE_CTL, 'C'};
         s_put64(m + 2, self->instance);
         s_put64(m + 10, p->granted);
         for (int k = 0; k < 4; k++)
@@ -219,10 +370,7 @@ struct s_item {
 
 struct s_replica {
     void *sock;
-    uint64_t instance;
-    uint64_t granted, sent;
-    uint32_t epoch;    /* of the last grant accepted */
-    int released;      /* gave credit back in `epoch`: ignore grants of that epoch */
+    struct gf_edge_credit c;
     int64_t active_ms; /* last send, or last time frames waited for it */
     int wanted;        /* frames in the queue could go to it */
     long sent_total;
@@ -241,12 +389,12 @@ struct gf_outlet {
 static void s_hello_flags(gf_outlet_t *self, int r, uint8_t flags)
 {
     struct s_replica *rep = &self->reps[r];
-    uint8_t m[23] = {GF_EDGE_CTL, 'H'};
+    uint8_t m[GF_EDGE_HELLO_LEN] = {GF_EDGE_CTL, 'H'};
     s_put64(m + 2, self->instance);
-    s_put64(m + 10, rep->sent);
+    s_put64(m + 10, rep->c.sent);
     m[18] = flags;
     for (int k = 0; k < 4; k++)
-        m[19 + k] = (uint8_t)(rep->epoch >> (8 * k));
+        m[19 + k] = (uint8_t)(rep->c.epoch >> (8 * k));
     zmq_send(rep->sock, m, sizeof m, ZMQ_DONTWAIT);
 }
 
@@ -332,7 +480,7 @@ void *gf_outlet_socket(gf_outlet_t *self, int r)
 
 static int64_t s_credit(const struct s_replica *rep)
 {
-    return rep->instance ? (int64_t)(rep->granted - rep->sent) : 0;
+    return gf_edge_credit_left(&rep->c);
 }
 
 int gf_outlet_credits(const gf_outlet_t *self)
@@ -388,7 +536,7 @@ static int s_send_to(gf_outlet_t *self, int r, const void *data, size_t len)
     if (zmq_send(self->reps[r].sock, data, len, ZMQ_DONTWAIT) != (int)len)
         return GF_EAGAIN;
     self->reps[r].active_ms = gf_mono_ms();
-    self->reps[r].sent++;
+    self->reps[r].c.sent++;
     self->reps[r].sent_total++;
     return 0;
 }
@@ -480,24 +628,14 @@ void gf_outlet_on_readable(gf_outlet_t *self, int r)
     uint8_t m[64];
     int n;
     while ((n = zmq_recv(rep->sock, m, sizeof m, ZMQ_DONTWAIT)) >= 0) {
-        if (n != 22 || m[0] != GF_EDGE_CTL || m[1] != 'C')
-            continue;
-        uint64_t inst = s_get64(m + 2), granted = s_get64(m + 10);
-        uint32_t epoch =
-            (uint32_t)m[18] | (uint32_t)m[19] << 8 | (uint32_t)m[20] << 16 | (uint32_t)m[21] << 24;
-        if (inst != rep->instance) {
-            /* a new downstream process: its totals start again */
-            rep->instance = inst;
-            rep->sent = 0;
-            rep->epoch = epoch;
-            rep->released = 0;
-        } else if (rep->released && (int32_t)(epoch - rep->epoch) <= 0) {
-            continue; /* granted before our release was seen */
-        } else if (epoch != rep->epoch) {
-            rep->epoch = epoch;
-            rep->released = 0;
+        char why[160];
+        size_t len = (size_t)n < sizeof m ? (size_t)n : sizeof m; /* longer is wrong anyway */
+        if (gf_edge_outlet_grant(&rep->c, m, len, why, sizeof why) < 0 && !rep->c.warned) {
+            rep->c.warned = 1;
+            gf_log_warn("outlet to '%s': replica %d broke the protocol: %s; ignored; further "
+                        "violations from it are counted, not logged",
+                        self->stage, r, why);
         }
-        rep->granted = granted;
     }
     s_flush(self);
 }
@@ -523,12 +661,12 @@ void gf_outlet_service(gf_outlet_t *self, int64_t now_ms)
         struct s_replica *rep = &self->reps[r];
         if (rep->wanted)
             rep->active_ms = now_ms;
-        else if (!rep->released && s_credit(rep) > 0 &&
+        else if (!rep->c.released && s_credit(rep) > 0 &&
                  now_ms - rep->active_ms > GF_EDGE_IDLE_RELEASE_MS) {
             /* unused credit nothing here can use: give it back so another peer can */
             s_hello_flags(self, r, 2);
-            rep->released = 1;
-            rep->granted = rep->sent;
+            rep->c.released = 1;
+            rep->c.granted = rep->c.sent;
         }
     }
     if (now_ms - self->last_hello_ms >= GF_EDGE_KEEPALIVE_MS) {

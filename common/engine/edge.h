@@ -23,6 +23,24 @@
  * Frames with no credit anywhere wait in the outlet's queue; the stage stops granting its own
  * credits while any queue is long, which carries back-pressure up the pipeline.
  *
+ * The upstream's `sent` counts every frame sent to that downstream replica since the outlet was
+ * made: it does not start again when the downstream restarts. A new downstream instance takes
+ * it as the baseline of that peer at its first 'H' (credit.h), so the two always count the same
+ * frames.
+ *
+ * Nothing read from an edge is trusted (gf_edge_inlet_control, gf_edge_outlet_grant):
+ *   - a control message of another length or letter, with flags other than 1 and 2, or with a
+ *     counter beyond GF_CREDIT_TOTAL_MAX is ignored;
+ *   - an 'H' `sent` total is checked against the ledger (credit.h): outside
+ *     [received, granted + capacity] within one upstream instance, the peer is reset to no unused
+ *     credit; a release whose epoch is not the peer's current one is ignored (stale, or of an
+ *     earlier instance of this replica);
+ *   - a 'C' with instance 0, or whose `granted` passes `sent` + GF_EDGE_CREDIT_MAX (more credit
+ *     than any replica can hold), is ignored; a lower total than before is taken as it is (it
+ *     only lowers what is sent).
+ * Each is counted; the first one from a peer is logged (and at most one such line per second per
+ * inlet), and the process keeps serving every other peer.
+ *
  * Threads: an inlet or outlet is used by one thread.
  */
 #ifndef GF_ENGINE_EDGE_H
@@ -40,6 +58,10 @@
 #define GF_EDGE_KEEPALIVE_MS 250
 #define GF_EDGE_PEER_EXPIRY_MS 3000
 #define GF_EDGE_IDLE_RELEASE_MS 20
+#define GF_EDGE_HELLO_LEN 23
+#define GF_EDGE_CREDIT_LEN 22
+#define GF_EDGE_CREDIT_MAX GF_CREDIT_CAPACITY_MAX /* most credit one replica can grant */
+#define GF_EDGE_WARN_MS 1000                      /* at most one protocol warning per inlet */
 
 typedef struct gf_inlet gf_inlet_t;
 typedef struct gf_outlet gf_outlet_t;
@@ -49,6 +71,35 @@ void gf_socket_defaults(void *sock, long max_frame_bytes);
 
 /* A random 64-bit process instance id (nonzero). */
 uint64_t gf_instance_id(void);
+
+/* Checking and applying what a peer says (pure: no sockets) -------------------------------- */
+
+/* An edge-control message `msg` (`len` bytes, first byte GF_EDGE_CTL) that arrived at an inlet
+ * from ledger peer `peer` (-1: the ledger had no room for it). Applies a valid 'H' to the ledger
+ * and marks the peer to be answered. Returns 0, or a negative GF_E* code when the message broke a
+ * rule above (it was ignored, or the peer was reset); then `why` holds a lowercase reason. */
+int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg, size_t len,
+                          char *why, size_t why_cap);
+
+/* An outlet's view of one downstream replica's credit. */
+struct gf_edge_credit {
+    uint64_t instance; /* of the downstream process; 0 until its first 'C' */
+    uint64_t granted;  /* its last accepted total */
+    uint64_t sent;     /* frames sent to it in all (since the outlet was made) */
+    uint32_t epoch;    /* of the last grant accepted */
+    int released;      /* gave credit back in `epoch`: ignore grants of that epoch */
+    long violations;   /* 'C' messages from it that broke a rule */
+    int warned;        /* logged once */
+};
+
+/* A message `msg` (`len` bytes) read from the replica whose credit is `c`. Applies a valid 'C'.
+ * Returns 0 (also for a stale grant, quietly ignored), or a negative GF_E* code when the message
+ * broke a rule (ignored; `why` says which). */
+int gf_edge_outlet_grant(struct gf_edge_credit *c, const void *msg, size_t len, char *why,
+                         size_t why_cap);
+
+/* Frames that may be sent now: granted - sent, 0 before any 'C' or when below. */
+int64_t gf_edge_credit_left(const struct gf_edge_credit *c);
 
 /* Inlet (downstream side) --------------------------------------------------------------------- */
 
