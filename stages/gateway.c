@@ -50,6 +50,7 @@
 
 #define S_LATENCIES 32       /* answers the automatic attempt deadline looks back on */
 #define S_CENSUS_MISSES 3    /* complete censuses in a row that must miss an attempt */
+#define S_DUE_MAX 256        /* re-issues one census or sweep starts (the rest: the next one) */
 
 /* Journal record types */
 enum {
@@ -79,6 +80,7 @@ struct s_pending {
     int missing;                 /* complete censuses in a row that did not list it */
     uint32_t n;                  /* current attempt */
     int suspect_losses, reissues;
+    int carried; /* read from an earlier gateway's journal: is it still held anywhere? */
     char kind[GF_FRAME_KIND_MAX];
     uint8_t *request; /* the client's map, to send again */
     size_t request_len;
@@ -106,6 +108,8 @@ struct s_gateway {
     int n_latencies, next_latency;
     uint64_t reissued;
     long undispatched; /* attempts sent since the last s_track_dispatch found all gone */
+    long carried;      /* requests carried over and not yet found held or sent again */
+    int64_t carried_by_ms; /* without a census by then, the carried ones are sent again */
     int64_t next_sweep_ms, next_sync_ms;
     int unsynced;
     gf_emit_t reply;
@@ -633,6 +637,26 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
     return 0;
 }
 
+static void s_send_carried(gf_stage_t *st)
+{
+    struct s_gateway *gw = s_gw(st);
+    size_t pos = 0;
+    void *v;
+    const char *id;
+    char due[S_DUE_MAX][GF_FRAME_ID_MAX];
+    int n = 0;
+    while (n < S_DUE_MAX && (id = gf_strmap_next(gw->journal, &pos, &v)))
+        if (((struct s_pending *)v)->carried)
+            snprintf(due[n++], GF_FRAME_ID_MAX, "%s", id);
+    for (int i = 0; i < n; i++) {
+        struct s_pending *p = gf_strmap_get(gw->journal, due[i]);
+        p->carried = 0;
+        gw->carried--;
+        if (s_reissue(st, due[i], p, 0, "carried over from an earlier gateway"))
+            s_pending_free(gf_strmap_take(gw->journal, due[i]));
+    }
+}
+
 /* Requests past their deadline are answered ETIMEDOUT and forgotten: a client is never left
  * waiting in silence, and a drain is not held up by a request lost with a crashed replica. */
 static void s_tick(gf_stage_t *st, int64_t now_ms)
@@ -648,6 +672,8 @@ static void s_tick(gf_stage_t *st, int64_t now_ms)
     if (now_ms < gw->next_sweep_ms)
         return;
     gw->next_sweep_ms = now_ms + 100;
+    if (gw->carried && gw->censuses < 2 && now_ms > gw->carried_by_ms)
+        s_send_carried(st); /* no census here (several hosts): send them all again */
     size_t pos = 0;
     void *v;
     const char *id;
@@ -714,20 +740,37 @@ static void s_on_census(gf_stage_t *st, const Gotflow__Census *census)
         if (n1 > have)
             gf_strmap_put(held, census->ids[i], (void *)n1);
     }
-    char due[64][GF_FRAME_ID_MAX];
-    int due_suspect[64];
+    char due[S_DUE_MAX][GF_FRAME_ID_MAX];
+    int due_suspect[S_DUE_MAX];
     int n_due = 0;
     size_t pos = 0;
     void *v;
     const char *id;
     while ((id = gf_strmap_next(gw->journal, &pos, &v))) {
         struct s_pending *p = v;
+        uintptr_t have = (uintptr_t)gf_strmap_get(held, id);
+        if (p->carried) {
+            if (gw->censuses < 2)
+                continue; /* the first may hold heartbeats from before this process */
+            p->carried = 0;
+            gw->carried--;
+            if (have) { /* some attempt of it is at work: that one goes on */
+                if (have != UINTPTR_MAX && have - 1 > p->n)
+                    p->n = (uint32_t)(have - 1);
+                p->census_at_dispatch = gw->censuses;
+            } else if (n_due < S_DUE_MAX) {
+                due_suspect[n_due] = 2; /* carried over and held nowhere */
+                snprintf(due[n_due++], GF_FRAME_ID_MAX, "%s", id);
+            } else {
+                p->carried = 1, gw->carried++; /* the next census */
+            }
+            continue;
+        }
         if (!p->dispatched_ms || gw->censuses <= p->census_at_dispatch + 1)
             continue; /* still here, or left too recently for every heartbeat to know */
-        uintptr_t have = (uintptr_t)gf_strmap_get(held, id);
         if (have > p->n)
             p->missing = 0;
-        else if (++p->missing >= S_CENSUS_MISSES && n_due < 64) {
+        else if (++p->missing >= S_CENSUS_MISSES && n_due < S_DUE_MAX) {
             /* gone while a replica crashed: it may be what crashed it */
             due_suspect[n_due] = gw->crashes > p->crashes_at_dispatch;
             snprintf(due[n_due++], GF_FRAME_ID_MAX, "%s", id);
@@ -736,9 +779,10 @@ static void s_on_census(gf_stage_t *st, const Gotflow__Census *census)
     gf_strmap_destroy(&held);
     for (int i = 0; i < n_due; i++) {
         struct s_pending *p = gf_strmap_get(gw->journal, due[i]);
-        if (p && s_reissue(st, due[i], p, due_suspect[i],
-                           due_suspect[i] ? "held by no replica after a replica crashed (census)"
-                                          : "held by no replica (census)"))
+        static const char *const why[] = {"held by no replica (census)",
+                                          "held by no replica after a replica crashed (census)",
+                                          "carried over from an earlier gateway, held by no replica"};
+        if (p && s_reissue(st, due[i], p, due_suspect[i] == 1, why[due_suspect[i]]))
             s_pending_free(gf_strmap_take(gw->journal, due[i]));
     }
 }
@@ -763,20 +807,20 @@ static int s_open_journal(gf_stage_t *st)
         gf_log_info("journal '%s': %zu requests in flight and %zu kept answers carried over", path,
                     carried, gf_strmap_size(gw->answers));
     int64_t now = gf_mono_ms();
-    char(*ids)[GF_FRAME_ID_MAX] = calloc(carried ? carried : 1, sizeof *ids);
-    if (!ids)
-        return GF_ENOMEM;
-    size_t pos = 0, k = 0;
-    const char *id;
-    while (k < carried && (id = gf_strmap_next(gw->journal, &pos, NULL)))
-        snprintf(ids[k++], GF_FRAME_ID_MAX, "%s", id);
-    for (size_t i = 0; i < k; i++) {
-        struct s_pending *p = gf_strmap_get(gw->journal, ids[i]);
+    /* What the replicas still hold goes on (the census says which): sending everything again
+     * would throw away the work in flight. The rest is sent again at the second census. */
+    size_t pos = 0;
+    void *v;
+    while (gf_strmap_next(gw->journal, &pos, &v)) {
+        struct s_pending *p = v;
         p->deadline_ms = gw->timeout_ms > 0 ? now + gw->timeout_ms : INT64_MAX;
-        if (s_reissue(st, ids[i], p, 0, "carried over from an earlier gateway"))
-            s_pending_free(gf_strmap_take(gw->journal, ids[i]));
+        p->dispatched_ms = now;
+        p->attempt_deadline_ms = INT64_MAX;
+        p->carried = 1;
     }
-    free(ids);
+    gw->carried = (long)carried;
+    int hb = info->graph->supervisor.heartbeat_ms > 0 ? info->graph->supervisor.heartbeat_ms : 500;
+    gw->carried_by_ms = now + 10 * hb;
     return 0;
 }
 

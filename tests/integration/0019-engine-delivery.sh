@@ -64,6 +64,8 @@ took=$(($(date +%s) - t0))
 check_answers "$work/out1.jsonl" 100 || fail "wrong answers after killing a with $seen in its outbox"
 [ $took -lt 30 ] || fail "took $took s: lost frames waited for a deadline"
 grep -q "lost with replica a.0" "$run_dir/gateway.0.log" || fail "the loss was not reported"
+grep -q "a.0 (pid .*) was killed by signal 9; restarting in 0 ms" "$work/supervisor.log" ||
+    fail "a stage with one replica was not restarted at once"
 echo "1. killed a.0 with $seen frames in its outbox: 100 answered once in $took s"
 stop_pipeline
 

@@ -6,6 +6,7 @@
 #
 #   tools/bench/chaos.sh [N] [INTERVAL...]        (defaults: 300 requests; 1 and 0.3 seconds)
 #   MODEL=DIR tools/bench/chaos.sh                (default models/got-r1-demo)
+#   KEEP=1 tools/bench/chaos.sh                   keeps the logs and answers in /tmp/gfchaos.*
 #
 # The graph: the demo model, 2 replicas of reason, imagegen and vq, one thread per model stage,
 # greedy, guidance weight 1.5 (the demo model's), every other setting the default. For each run
@@ -30,7 +31,7 @@ sup=
 cleanup() {
     [ -n "$sup" ] && kill -9 "$sup" 2>/dev/null
     pkill -9 -f "$work" 2>/dev/null || true
-    rm -rf "$work"
+    if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -97,6 +98,7 @@ run() {
     wait "$sup" 2>/dev/null || true
     sup=
     echo "$t0 $t1" >"$work/time-$name"
+    cat "$GOTFLOW_RUN_ROOT"/chaos/gateway.*.log >"$work/gateway-$name.log" 2>/dev/null || true
 }
 
 report() {
@@ -130,6 +132,14 @@ print("%-12s sent %d  once %d  twice %d  unanswered %d  wrong %d  timeouts %d  e
        (t1 - t0) / (f1 - f0)))
 if kills:
     print("             kills by kind: " + ", ".join("%s %d" % kv for kv in sorted(kinds.items())))
+    why = collections.Counter()
+    for line in open(work + "/gateway-%s.log" % name, errors="replace"):
+        if "; sending attempt" in line:
+            w = line.split("': ", 1)[1].split("; sending attempt")[0]
+            why["lost with a replica" if w.startswith("lost with") else
+                "attempt deadline" if w.startswith("attempt") else w] += 1
+    print("             re-issues: " + (", ".join("%s %d" % kv for kv in sorted(why.items()))
+                                        or "none"))
 PY
 }
 

@@ -42,6 +42,7 @@ struct s_replica {
     pid_t pid;
     enum s_state state;
     int restarts, in_a_row, backoff_ms;
+    int quick_deaths; /* deaths in a row within S_QUICK_DEATH_MS of starting */
     int64_t started_ms, last_hb_ms, restart_at_ms;
     Gotflow__Heartbeat *hb; /* last heartbeat, owned (via its envelope) */
     Gotflow__Control *hb_env;
@@ -338,12 +339,12 @@ static void s_reap(struct s_sup *sv)
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
         int64_t now = gf_mono_ms();
         const struct gf_supervisor_opts *o = &sv->graph->supervisor;
-        if (now - r->started_ms > S_QUICK_DEATH_MS) {
-            /* it ran a while: a one-off death (killed, crashed on one input). Restart at once,
-             * so a stage with one replica is not left without one; forgive earlier crashes
-             * when it ran a good while */
-            if (now - r->started_ms > 30000)
-                r->in_a_row = 0;
+        r->quick_deaths = now - r->started_ms > S_QUICK_DEATH_MS ? 0 : r->quick_deaths + 1;
+        if (now - r->started_ms > 30000) /* it ran a good while: forgive earlier crashes */
+            r->in_a_row = 0;
+        if (r->quick_deaths < 2) {
+            /* a one-off death (killed, crashed on one input): restart at once, so a stage with
+             * one replica is not left without one */
             r->backoff_ms = 0;
         } else {
             /* it died again within seconds of starting: back off, doubling */
