@@ -28,12 +28,12 @@ assert max(count.values()) == 1, "answered twice: %s" % [k for k, v in count.ite
 PY
 }
 
-graph() { # graph NAME SLOW_US
+graph() { # graph NAME SLOW_US [GATEWAY_PARAMS]
     cat >"$work/$1.yaml" <<YAML
 name: $1
 supervisor: {heartbeat_ms: 100, heartbeat_timeout_ms: 2000}
 stages:
-  gateway: {kind: gateway, params: {timeout_ms: 120000}}
+  gateway: {kind: gateway, params: {timeout_ms: 120000${3:+, $3}}}
   a: {kind: test-transform, params: {add: 1}}
   b: {kind: test-transform, credits: 2, params: {mul: 2, delay_us: $2}}
   c: {kind: test-transform, params: {add: 3}}
@@ -103,8 +103,9 @@ echo "3. killed the supervisor under load: 100 answered once"
 stop_pipeline
 no_orphans "$run_dir" || fail "replicas of the killed supervisor are still running"
 
-# 4. a backlog at the gateway: 300 requests at once through b (2 ms each, 2 credits)
-graph backlog 2000
+# 4. a backlog at the gateway: 300 requests at once through b (4 ms each, 2 credits), about 1.2 s
+#    of work, with a fixed attempt deadline of 0.5 s: it counts from when each frame leaves
+graph backlog 4000 "attempt_timeout_ms: 500"
 start_pipeline "$work/backlog.yaml"
 run_dir=$GOTFLOW_RUN_ROOT/backlog
 requests 300 >"$work/req300.jsonl"

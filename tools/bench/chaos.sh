@@ -17,14 +17,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
-export PATH=$top/build/bin:$PATH GOTFLOW_STAGE_PATH=$top/build/bin
+build=${GOTFLOW_BUILD:-build}
+export PATH=$top/$build/bin:$PATH GOTFLOW_STAGE_PATH=$top/$build/bin
 case "${1:-}" in -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 n=${1:-300}
 shift || true
 intervals=("$@")
 [ ${#intervals[@]} -gt 0 ] || intervals=(1 0.3)
 model=$(cd "${MODEL:-models/got-r1-demo}" && pwd)
-[ -x build/bin/gotflow ] || make -s all
+[ -x "$build/bin/gotflow" ] || make -s all
 work=$(mktemp -d /tmp/gfchaos.XXXXXX)
 export GOTFLOW_RUN_ROOT=$work/run
 sup=
