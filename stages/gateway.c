@@ -56,6 +56,7 @@
 enum {
     S_REC_SUBMIT = 'S',  /* a request accepted: its kind and bytes */
     S_REC_ATTEMPT = 'A', /* attempt n sent */
+    S_REC_LEFT = 'X',    /* attempt n left the gateway (it was waiting for credit before) */
     S_REC_ANSWER = 'D',  /* its answer came: the answer's bytes */
     S_REC_REPLIED = 'R', /* the answer went to the client */
     S_REC_FORGET = 'F',  /* given up and answered with an error */
@@ -81,6 +82,7 @@ struct s_pending {
     uint32_t n;                  /* current attempt */
     int suspect_losses, reissues;
     int carried; /* read from an earlier gateway's journal: is it still held anywhere? */
+    int left;    /* the current attempt left the gateway (journal 'X'); replay only */
     char kind[GF_FRAME_KIND_MAX];
     uint8_t *request; /* the client's map, to send again */
     size_t request_len;
@@ -259,7 +261,11 @@ static void s_on_record(void *ctx, const struct gf_journal_rec *rec)
     } else if (rec->type == S_REC_ATTEMPT) {
         struct s_pending *p = gf_strmap_get(gw->journal, rec->id);
         if (p && rec->n > p->n)
-            p->n = rec->n;
+            p->n = rec->n, p->left = 0;
+    } else if (rec->type == S_REC_LEFT) {
+        struct s_pending *p = gf_strmap_get(gw->journal, rec->id);
+        if (p && rec->n == p->n)
+            p->left = 1;
     } else if (rec->type == S_REC_ANSWER) {
         s_pending_free(gf_strmap_take(gw->journal, rec->id));
         s_answer_keep(gw, rec->id, rec->data, rec->len);
@@ -290,9 +296,13 @@ static int s_fill(void *ctx, gf_journal_t *fresh)
     size_t pos = 0;
     void *v;
     const char *id;
-    while ((id = gf_strmap_next(gw->journal, &pos, &v)))
-        if (s_put_submit(fresh, id, v) != 0)
+    while ((id = gf_strmap_next(gw->journal, &pos, &v))) {
+        const struct s_pending *p = v;
+        if (s_put_submit(fresh, id, p) != 0 ||
+            ((p->dispatched_ms || p->left) &&
+             gf_journal_append(fresh, S_REC_LEFT, id, p->n, NULL, 0) != 0))
             return GF_EIO;
+    }
     for (struct s_answer *a = gw->ans_head; a; a = a->next)
         if (gf_journal_append(fresh, S_REC_ANSWER, a->id, 0, a->bytes, a->len) != 0)
             return GF_EIO;
@@ -429,6 +439,7 @@ static void s_track_dispatch(gf_stage_t *st, int64_t now_ms)
             continue;
         }
         p->dispatched_ms = now_ms;
+        s_journal(st, S_REC_LEFT, id, p->n, NULL, 0);
         p->census_at_dispatch = gw->censuses;
         p->crashes_at_dispatch = gw->crashes;
         p->attempt_deadline_ms = timeout == INT64_MAX ? INT64_MAX : now_ms + timeout;
@@ -811,7 +822,8 @@ static int s_open_journal(gf_stage_t *st)
      * would throw away the work in flight. The rest is sent again at the second census. */
     size_t pos = 0;
     void *v;
-    while (gf_strmap_next(gw->journal, &pos, &v)) {
+    const char *id;
+    while ((id = gf_strmap_next(gw->journal, &pos, &v))) {
         struct s_pending *p = v;
         p->deadline_ms = gw->timeout_ms > 0 ? now + gw->timeout_ms : INT64_MAX;
         p->dispatched_ms = now;
@@ -819,6 +831,23 @@ static int s_open_journal(gf_stage_t *st)
         p->carried = 1;
     }
     gw->carried = (long)carried;
+    /* those that never left the earlier gateway are held nowhere: send them now */
+    char(*ids)[GF_FRAME_ID_MAX] = calloc(carried ? carried : 1, sizeof *ids);
+    if (!ids)
+        return GF_ENOMEM;
+    size_t k = 0;
+    pos = 0;
+    while (k < carried && (id = gf_strmap_next(gw->journal, &pos, &v)))
+        if (!((struct s_pending *)v)->left)
+            snprintf(ids[k++], GF_FRAME_ID_MAX, "%s", id);
+    for (size_t i = 0; i < k; i++) {
+        struct s_pending *p = gf_strmap_get(gw->journal, ids[i]);
+        p->carried = 0;
+        gw->carried--;
+        if (s_reissue(st, ids[i], p, 0, "carried over from an earlier gateway, never sent"))
+            s_pending_free(gf_strmap_take(gw->journal, ids[i]));
+    }
+    free(ids);
     int hb = info->graph->supervisor.heartbeat_ms > 0 ? info->graph->supervisor.heartbeat_ms : 500;
     gw->carried_by_ms = now + 10 * hb;
     return 0;
