@@ -531,9 +531,9 @@ static void s_on_request(gf_stage_t *st, const struct s_client *c, const uint8_t
     size_t off = 0;
     if (!err && msgpack_unpack_next(&u, (const char *)data, len, &off) != MSGPACK_UNPACK_SUCCESS)
         err = GF_EPARSE, snprintf(why, sizeof why, "not msgpack");
-    if (!err && (u.data.type != MSGPACK_OBJECT_MAP || u.data.via.map.size > GF_EMIT_MAX_KEYS - 5))
+    if (!err && (u.data.type != MSGPACK_OBJECT_MAP || u.data.via.map.size > GF_REQUEST_MAX_KEYS))
         err = GF_ESCHEMA,
-        snprintf(why, sizeof why, "a request is a map of at most %d keys", GF_EMIT_MAX_KEYS - 5);
+        snprintf(why, sizeof why, "a request is a map of at most %d keys", GF_REQUEST_MAX_KEYS);
     const msgpack_object *o = err ? NULL : gf_map_get(&u.data, "id");
     if (o) {
         if (o->type != MSGPACK_OBJECT_STR || !gf_frame_id_ok(o->via.str.ptr, o->via.str.size))

@@ -12,7 +12,8 @@
  * Adds `codes` (i32 [parallel, grid_h*grid_w], raster order) and `grid` [h, w] to everything the
  * request carried, and publishes `progress` {step, of} on the tap every few steps.
  *
- * Parameters, request `params` key over the stage's graph `params:` key: seed; image_temperature
+ * Parameters, request `params` key over the stage's graph `params:` key over the checkpoint's
+ * generation_config.json (model/genconfig.h): seed; image_temperature
  * over temperature (0 = greedy; default 1); image_top_k over top_k; image_top_p over top_p;
  * cfg_weight (default 5; <= 1 turns CFG off); parallel_size over parallel (images per request,
  * default 1). Stage only: model, threads, image_size and patch_size (grid side = image_size /
@@ -31,6 +32,7 @@
 #include "engine/pace.h"
 #include "engine/stage.h"
 #include "model/checkpoint.h"
+#include "model/genconfig.h"
 #include "model/imagegen.h"
 #include "model/llm.h"
 #include "model/vq.h"
@@ -63,6 +65,8 @@ struct s_imagegen {
     int grid_h, grid_w, n_image, n_rows, max_seq, progress_every;
     uint64_t next_order;
     int last_running; /* requests in the last step, logged when it changes */
+    /* the specs below, their defaults taken from the checkpoint's generation_config.json */
+    struct gf_param_spec temperature, top_k, top_p, cfg, parallel;
 };
 
 static const struct gf_param_spec s_temperature = {
@@ -123,6 +127,24 @@ static int s_read_seq(struct s_imagegen *s, struct s_req *r, char *why, size_t w
     return rc;
 }
 
+/* The specs with the checkpoint's generation defaults (model/genconfig.h) in place of GoT-R1's. */
+static int s_defaults(struct s_imagegen *s, const char *dir)
+{
+    struct gf_genconfig gc;
+    char why[4400];
+    int rc = gf_genconfig_load(dir, &gc, why, sizeof why);
+    if (rc < 0) {
+        gf_log_error("%s", why);
+        return rc;
+    }
+    s->temperature = s_temperature, s->top_k = s_top_k, s->top_p = s_top_p, s->cfg = s_cfg;
+    s->parallel = s_parallel;
+    struct gf_param_spec *specs[] = {&s->temperature, &s->top_k, &s->top_p, &s->cfg, &s->parallel};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++)
+        specs[i]->dflt = gf_genconfig_get(&gc, specs[i]->req, specs[i]->dflt);
+    return 0;
+}
+
 static int s_admit(struct s_imagegen *s, const struct gf_stage_def *def, struct s_req *r, char *why,
                    size_t whylen)
 {
@@ -132,11 +154,11 @@ static int s_admit(struct s_imagegen *s, const struct gf_stage_def *def, struct 
         (rc = gf_params_special(r->frame, "pad", s->ck->cfg.vocab, &r->ig.pad_id, why, whylen)) <
             0 ||
         (rc = gf_params_seed(r->frame, def, 1000, &r->ig.seed, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_temperature, &temperature, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_top_k, &top_k, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_top_p, &top_p, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_cfg, &cfg, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_parallel, &parallel, why, whylen)) < 0)
+        (rc = gf_params_get(r->frame, def, &s->temperature, &temperature, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->top_k, &top_k, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->top_p, &top_p, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->cfg, &cfg, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->parallel, &parallel, why, whylen)) < 0)
         return rc;
     r->ig.sampler = (struct gf_sampler){(float)temperature, (int)top_k, (float)top_p};
     r->ig.cfg_weight = (float)cfg;
@@ -362,7 +384,7 @@ static int s_init(gf_stage_t *st)
         gf_log_error("cannot open the checkpoint '%s'", dir);
         goto fail;
     }
-    if ((rc = s_sizes(s, def)) < 0)
+    if ((rc = s_sizes(s, def)) < 0 || (rc = s_defaults(s, dir)) < 0)
         goto fail;
     int IV = s->ck->cfg.image_vocab;
     rc = GF_ENOMEM;

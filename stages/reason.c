@@ -13,9 +13,10 @@
  * ending with <begin_of_image>), `text` (the chain decoded with special tokens kept) and
  * `caption` (the `text` it came with) to everything the request carried.
  *
- * Parameters, request `params` key over the stage's graph `params:` key: seed; text_temperature
- * over temperature (0 = greedy; default 1); text_top_k over top_k (0 = off); text_top_p over
- * top_p (1 = off); max_tokens (1..600, default 600). Stage only: model (else the graph's
+ * Parameters, request `params` key over the stage's graph `params:` key over the checkpoint's
+ * generation_config.json (model/genconfig.h): seed; text_temperature over temperature (0 =
+ * greedy; default 1); text_top_k over top_k (0 = off); text_top_p over top_p (1 = off);
+ * max_tokens (1..600, default 600). Stage only: model (else the graph's
  * model:), threads (0 = every core), max_seq (KV positions per row, default 2048), chunk
  * (prefill tokens per step, default 128). `batch` requests are in flight at once.
  */
@@ -29,6 +30,7 @@
 #include "engine/pace.h"
 #include "engine/stage.h"
 #include "model/checkpoint.h"
+#include "model/genconfig.h"
 #include "model/got_prompt.h"
 #include "model/llm.h"
 #include "model/sampler.h"
@@ -66,6 +68,8 @@ struct s_reason {
     struct gf_pace pace; /* tokens per step, sized to a quarter of the heartbeat timeout */
     uint64_t next_order;
     int last_rows; /* rows of the last decode step, logged when it changes */
+    /* the specs below, their defaults taken from the checkpoint's generation_config.json */
+    struct gf_param_spec temperature, top_k, top_p, max_tokens;
 };
 
 static const struct gf_param_spec s_temperature = {
@@ -73,6 +77,21 @@ static const struct gf_param_spec s_temperature = {
 static const struct gf_param_spec s_top_k = {"text_top_k", NULL, "top_k", 0, 0, 1 << 30, 1};
 static const struct gf_param_spec s_top_p = {"text_top_p", NULL, "top_p", 1.0, 1e-6, 1.0, 0};
 static const struct gf_param_spec s_max_tokens = {"max_tokens", NULL, "max_tokens", 600, 1, 600, 1};
+
+/* The specs with the checkpoint's generation defaults (model/genconfig.h) in place of GoT-R1's. */
+static int s_defaults(struct s_reason *s, const char *dir, char *why, size_t whylen)
+{
+    struct gf_genconfig gc;
+    int rc = gf_genconfig_load(dir, &gc, why, whylen);
+    if (rc < 0)
+        return rc;
+    s->temperature = s_temperature, s->top_k = s_top_k, s->top_p = s_top_p;
+    s->max_tokens = s_max_tokens;
+    struct gf_param_spec *specs[] = {&s->temperature, &s->top_k, &s->top_p, &s->max_tokens};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++)
+        specs[i]->dflt = gf_genconfig_get(&gc, specs[i]->req, specs[i]->dflt);
+    return 0;
+}
 
 /* --- leaving ---------------------------------------------------------------------------------- */
 
@@ -194,10 +213,10 @@ static int s_admit(struct s_reason *s, const struct gf_stage_def *def, struct s_
                             whylen)) < 0 ||
         (rc = gf_params_special(r->frame, "begin_of_image", s->vocab, &r->boi, why, whylen)) < 0 ||
         (rc = gf_params_seed(r->frame, def, 1000, &r->seed, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_temperature, &temperature, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_top_k, &top_k, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_top_p, &top_p, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s_max_tokens, &max_tokens, why, whylen)) < 0)
+        (rc = gf_params_get(r->frame, def, &s->temperature, &temperature, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->top_k, &top_k, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->top_p, &top_p, why, whylen)) < 0 ||
+        (rc = gf_params_get(r->frame, def, &s->max_tokens, &max_tokens, why, whylen)) < 0)
         return rc;
     r->sampler = (struct gf_sampler){(float)temperature, (int)top_k, (float)top_p};
     r->max_tokens = (int)max_tokens;
@@ -373,6 +392,10 @@ static int s_init(gf_stage_t *st)
     }
     if ((rc = gf_got_tok_open(dir, &s->got, err, sizeof err)) < 0) {
         gf_log_error("cannot load the tokenizer of '%s': %s", dir, err);
+        goto fail;
+    }
+    if ((rc = s_defaults(s, dir, err, sizeof err)) < 0) {
+        gf_log_error("%s", err);
         goto fail;
     }
     s->vocab = s->ck->cfg.vocab;

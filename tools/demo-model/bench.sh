@@ -5,8 +5,9 @@
 # DIR: a demo checkpoint (default: a random one of the full configuration's shapes made by
 # mkmodel; its chains run to MAX_TOKENS, default 60, about a trained chain's length). N requests
 # (default 8) are submitted at once, ROUNDS times (default 2) per replica count; every model stage
-# runs one thread (THREADS), so two imagegen replicas use two cores; greedy, guidance weight CFG
-# (default 1.5, the demo model's setting).
+# runs one thread (THREADS), so two imagegen replicas use two cores. Sampling: the checkpoint's
+# generation_config.json (the demo model's, greedy with guidance weight 1.5, is copied into the
+# random one), the guidance weight overridden by CFG when set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PWD/build/bin:$PATH GOTFLOW_STAGE_PATH=$PWD/build/bin
@@ -18,20 +19,22 @@ model=${1:-}
 n=${2:-8}
 rounds=${3:-2}
 threads=${THREADS:-1}
-cfg=${CFG:-1.5} # the demo model's guidance weight (docs/demo-model.md)
+cfg=${CFG:-}
 max_tokens=${MAX_TOKENS:-60}
 if [ -z "$model" ]; then
     model=$work/ckpt
     mkmodel --out "$model" --hidden 256 --intermediate 688 --layers 4 --heads 4 --kv-heads 4 \
         --vocab 1088 --max-pos 1024 --image-vocab 1024 --vq-ch 32 --vq-mult 1,1,2,2,4 --vq-z 64 \
         --vq-res 0 --image-size 128 --patch-size 16 >/dev/null
-    temp="temperature: 0, max_tokens: $max_tokens"
+    cp models/got-r1-demo/generation_config.json "$model/"
+    reason_params="max_tokens: $max_tokens, "
 else
     model=$(cd "$model" && pwd)
-    temp="temperature: 0"
+    reason_params=
 fi
+imagegen_params=${cfg:+"cfg_weight: $cfg, "}
 echo "== $(date -u +%FT%TZ) $(nproc) cores, load average before: $(cut -d" " -f1-3 /proc/loadavg)"
-echo "model $model; $n requests at once; CFG $cfg; $threads thread(s) per model stage"
+echo "model $model; $n requests at once; CFG ${cfg:-from the checkpoint}; $threads thread(s) per model stage"
 for replicas in 1 2; do
     cat >"$work/p$replicas.yaml" <<YAML
 name: demo-bench-$replicas
@@ -39,10 +42,10 @@ model: $model
 stages:
   gateway: {kind: gateway}
   tokenize: {kind: tokenize}
-  reason: {kind: reason, batch: $n, params: {$temp, threads: $threads}}
+  reason: {kind: reason, batch: $n, params: {${reason_params}threads: $threads}}
   layout: {kind: layout}
   imagegen: {kind: imagegen, replicas: $replicas, batch: $n,
-             params: {temperature: 0, cfg_weight: $cfg, threads: $threads}}
+             params: {${imagegen_params}threads: $threads}}
   vq: {kind: vq, batch: $n, params: {threads: $threads}}
   sink: {kind: sink}
 edges: [gateway -> tokenize -> reason -> layout -> imagegen -> vq -> sink]

@@ -12,8 +12,9 @@
 #   picture    prompts with a relation that the found boxes satisfy too (for information)
 # and checked against the targets (named >= 95%, relation >= 90%, mean IoU >= 0.6); it ends with
 # "N passed, N failed" and exits 1 when a target is missed.
-# Sampling: TEXT_T, IMAGE_T (default 0: greedy) and CFG (default 1.5, the demo model's setting,
-# docs/demo-model.md; GoT-R1's own is 5) from the environment. Two more lines break the figures
+# Sampling: the checkpoint's own (its generation_config.json: the demo model's is greedy with
+# guidance weight 1.5, docs/demo-model.md), each overridden by TEXT_T, IMAGE_T or CFG from the
+# environment when set. Two more lines break the figures
 # down: relations held per relation (plan and picture), mean IoU per number of objects. The
 # per-prompt results stay in $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
 # Needs only the C build and Debian's python3 (no PyTorch).
@@ -48,12 +49,16 @@ python3 -c '
 import json, sys
 for i, l in enumerate(open(sys.argv[1])):
     print("%d\t%s" % (i, json.loads(l)["prompt"]))' "$work/scenes.jsonl" >"$work/prompts.tsv"
-export work out TEXT_T=${TEXT_T:-0} IMAGE_T=${IMAGE_T:-0} CFG=${CFG:-1.5}
+flags=()
+[ -n "${TEXT_T:-}" ] && flags+=(--text-temperature "$TEXT_T")
+[ -n "${IMAGE_T:-}" ] && flags+=(--image-temperature "$IMAGE_T")
+[ -n "${CFG:-}" ] && flags+=(--cfg-weight "$CFG")
+export work out FLAGS="${flags[*]:-}"
 tr '\n' '\0' <"$work/prompts.tsv" | xargs -0 -P 4 -I{} bash -c '
     i=${1%%	*}; p=${1#*	}
+    # FLAGS: numbers and option names only, split on purpose
     gotflow generate "$p" --pipeline "$work/eval.yaml" --out "$out" --id "p$i" --seed "$i" \
-        --text-temperature "$TEXT_T" --image-temperature "$IMAGE_T" --cfg-weight "$CFG" \
-        --json >"$out/p$i.json" 2>"$out/p$i.err" || echo "prompt $i failed: $(tail -1 "$out/p$i.err")" >&2
+        $FLAGS --json >"$out/p$i.json" 2>"$out/p$i.err" || echo "prompt $i failed: $(tail -1 "$out/p$i.err")" >&2
 ' _ {}
 t1=$(date +%s)
 python3 - "$out" "$n" "$work/scenes.jsonl" $((t1 - t0)) <<'PY'

@@ -15,7 +15,9 @@ Steps, each logged with its time and, while training, progress and ETA:
      <begin_of_image>) is replaced by pad in a share of the samples, as the unconditional row of
      classifier-free guidance sees it (MODEL.md §1.4);
   6. export: model.safetensors with the language model, heads, codebook, post_quant_conv and
-     decoder; config.json gains `gotflow_demo` (data seed, sizes, steps); train.log beside it.
+     decoder; config.json gains `gotflow_demo` (data seed, sizes, steps); generation_config.json
+     carries the model's sampling defaults (GENERATION below), which every entry point uses
+     unless told otherwise; train.log beside it.
 
 Step counts are fixed per configuration (not time-boxed), so a run is reproducible from its seed;
 the full configuration was sized from measured step times to fit 2 hours on 2 cores (the shipped
@@ -419,6 +421,13 @@ def train_lm(cfg, vocab, texts, codes, ids, log):
 
 # --- 6. export ---------------------------------------------------------------------------------
 
+# The demo model's generation defaults, written as generation_config.json beside the weights (the
+# keys are the reason and imagegen stages' request parameters, common/model/genconfig.h): greedy
+# chain and picture, guidance weight 1.5 (GoT-R1's is 5; docs/demo-model.md has the sweep), chains
+# of at most 300 tokens (a trained chain is about 60).
+GENERATION = {"text_temperature": 0.0, "image_temperature": 0.0, "cfg_weight": 1.5,
+              "max_tokens": 300}
+
 
 def export(out, cfg, model, vq, seed, log, extra):
     sd = {}
@@ -436,6 +445,9 @@ def export(out, cfg, model, vq, seed, log, extra):
                                 generator="tools/demo-model/scenes.py", **extra)
     with open(conf_path, "w") as f:
         json.dump(conf, f, indent=2, sort_keys=True)
+    with open(os.path.join(out, "generation_config.json"), "w") as f:
+        json.dump(GENERATION, f, indent=2, sort_keys=True)
+        f.write("\n")
     log("export: model.safetensors, %d tensors, %.1f MB" % (len(sd), os.path.getsize(path) / 1e6))
 
 

@@ -24,6 +24,7 @@
 #include "engine/frame.h"
 #include "engine/json.h"
 #include "generate.h"
+#include "model/genconfig.h"
 #include "util.h"
 
 static const char s_usage[] =
@@ -49,6 +50,9 @@ static const char s_usage[] =
     "  --image-temperature T   temperature of the image tokens (default 1.0; 0 = greedy)\n"
     "  --parallel N            pictures for the prompt (default 1)\n"
     "  --max-tokens N          longest reasoning chain (default 600)\n"
+    "                          (these five: the defaults are GoT-R1's, unless the checkpoint's\n"
+    "                          generation_config.json or the graph's stage params say otherwise;\n"
+    "                          a flag is over both; meta.json records the values used)\n"
     "  --out DIR               output folder (default out)\n"
     "  --id ID                 request id and folder name (default: from the clock)\n"
     "  --timeout SEC           give up after SEC seconds (default 3600)\n"
@@ -64,6 +68,7 @@ struct s_opts {
     double cfg_weight, text_temp, image_temp;
     long parallel, max_tokens, timeout_s;
     int keep, as_json, have_seed;
+    int have_cfg, have_text_temp, have_image_temp, have_parallel, have_max_tokens;
 };
 
 static double s_double(const char *opt, const char *v)
@@ -118,18 +123,23 @@ static int s_parse(int argc, char **argv, struct s_opts *o)
             break;
         case 'c':
             o->cfg_weight = s_double("--cfg-weight", optarg);
+            o->have_cfg = 1;
             break;
         case 't':
             o->text_temp = s_double("--text-temperature", optarg);
+            o->have_text_temp = 1;
             break;
         case 'i':
             o->image_temp = s_double("--image-temperature", optarg);
+            o->have_image_temp = 1;
             break;
         case 'n':
             o->parallel = gf_cli_long("generate", "--parallel", optarg, 1, 16);
+            o->have_parallel = 1;
             break;
         case 'x':
             o->max_tokens = gf_cli_long("generate", "--max-tokens", optarg, 1, 4096);
+            o->have_max_tokens = 1;
             break;
         case 'o':
             o->out = optarg;
@@ -257,6 +267,8 @@ static int s_wait_ready(const char *graph, pid_t sup, char *run_dir, int64_t dea
 
 /* The request -------------------------------------------------------------------------------- */
 
+/* The request: the seed and the parameters given on the command line; the rest the stages take
+ * from their graph params and the checkpoint's generation_config.json. */
 static void s_pack_request(const struct s_opts *o, const char *id, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
@@ -269,19 +281,83 @@ static void s_pack_request(const struct s_opts *o, const char *id, msgpack_sbuff
     msgpack_pack_str_with_body(&pk, "text", 4);
     msgpack_pack_str_with_body(&pk, o->prompt, strlen(o->prompt));
     msgpack_pack_str_with_body(&pk, "params", 6);
-    msgpack_pack_map(&pk, 6);
+    msgpack_pack_map(&pk, 1 + o->have_cfg + o->have_text_temp + o->have_image_temp +
+                              o->have_parallel + o->have_max_tokens);
     msgpack_pack_str_with_body(&pk, "seed", 4);
     msgpack_pack_int64(&pk, o->seed);
-    msgpack_pack_str_with_body(&pk, "cfg_weight", 10);
-    msgpack_pack_double(&pk, o->cfg_weight);
-    msgpack_pack_str_with_body(&pk, "text_temperature", 16);
-    msgpack_pack_double(&pk, o->text_temp);
-    msgpack_pack_str_with_body(&pk, "image_temperature", 17);
-    msgpack_pack_double(&pk, o->image_temp);
-    msgpack_pack_str_with_body(&pk, "parallel_size", 13);
-    msgpack_pack_int64(&pk, o->parallel);
-    msgpack_pack_str_with_body(&pk, "max_tokens", 10);
-    msgpack_pack_int64(&pk, o->max_tokens);
+    if (o->have_cfg) {
+        msgpack_pack_str_with_body(&pk, "cfg_weight", 10);
+        msgpack_pack_double(&pk, o->cfg_weight);
+    }
+    if (o->have_text_temp) {
+        msgpack_pack_str_with_body(&pk, "text_temperature", 16);
+        msgpack_pack_double(&pk, o->text_temp);
+    }
+    if (o->have_image_temp) {
+        msgpack_pack_str_with_body(&pk, "image_temperature", 17);
+        msgpack_pack_double(&pk, o->image_temp);
+    }
+    if (o->have_parallel) {
+        msgpack_pack_str_with_body(&pk, "parallel_size", 13);
+        msgpack_pack_int64(&pk, o->parallel);
+    }
+    if (o->have_max_tokens) {
+        msgpack_pack_str_with_body(&pk, "max_tokens", 10);
+        msgpack_pack_int64(&pk, o->max_tokens);
+    }
+}
+
+/* A parameter the stages will use when the request does not give it: the graph's stage param
+ * `key` of the first stage of `kind`, else the checkpoint's generation_config.json `name`, else
+ * dflt (the stage's own default). */
+static double s_default(const gf_graph_t *g, const struct gf_genconfig *gc, const char *kind,
+                        const char *key, const char *name, double dflt)
+{
+    for (int i = 0; i < g->n_stages; i++) {
+        if (strcmp(g->stages[i].kind, kind) != 0)
+            continue;
+        const char *v = gf_graph_param(&g->stages[i], key);
+        char *end;
+        double d = v ? strtod(v, &end) : 0;
+        if (v && end != v && !*end)
+            return d;
+        break;
+    }
+    return gf_genconfig_get(gc, name, dflt);
+}
+
+/* Fills in what the flags did not give, as the stages will (for meta.json); 0, or 1 after saying
+ * why the checkpoint cannot be used. */
+static int s_defaults(struct s_opts *o, const gf_graph_t *g)
+{
+    struct gf_genconfig gc = {0};
+    char why[4400], path[4200];
+    struct stat st;
+    if (g->model[0]) {
+        snprintf(path, sizeof path, "%s/config.json", g->model);
+        if (stat(path, &st) != 0) {
+            fprintf(stderr,
+                    "gotflow generate: no checkpoint in '%s' (no config.json); the demo model is "
+                    "models/got-r1-demo, --model DIR names another\n",
+                    g->model);
+            return 1;
+        }
+        if (gf_genconfig_load(g->model, &gc, why, sizeof why) < 0) {
+            fprintf(stderr, "gotflow generate: %s\n", why);
+            return 1;
+        }
+    }
+    if (!o->have_cfg)
+        o->cfg_weight = s_default(g, &gc, "imagegen", "cfg_weight", "cfg_weight", 5.0);
+    if (!o->have_text_temp)
+        o->text_temp = s_default(g, &gc, "reason", "temperature", "text_temperature", 1.0);
+    if (!o->have_image_temp)
+        o->image_temp = s_default(g, &gc, "imagegen", "temperature", "image_temperature", 1.0);
+    if (!o->have_parallel)
+        o->parallel = (long)s_default(g, &gc, "imagegen", "parallel", "parallel_size", 1);
+    if (!o->have_max_tokens)
+        o->max_tokens = (long)s_default(g, &gc, "reason", "max_tokens", "max_tokens", 600);
+    return 0;
 }
 
 /* Subscribes to `stage.kind.` of every replica of `stage`, if the graph has that stage. */
@@ -418,6 +494,8 @@ int cmd_generate(int argc, char **argv)
     }
     pid_t sup = -1;
     rc = 1;
+    if (s_defaults(&o, g))
+        goto out;
     int running = gf_plan_find_run(graph_path, NULL, run_dir, sizeof run_dir, 1) == 0 &&
                   gf_cli_supervisor_alive(run_dir);
     if (running && o.model) {
