@@ -302,7 +302,7 @@ static void test_peer_limit(void **state)
 {
     struct gf_credit_ledger l;
     gf_credit_init(&l, 1000);
-    char rid[8], why[160];
+    char rid[16], why[160];
     uint8_t m[GF_EDGE_HELLO_LEN];
     for (int i = 0; i < GF_CREDIT_MAX_PEERS; i++) {
         snprintf(rid, sizeof rid, "p%d", i);
