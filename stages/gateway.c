@@ -48,9 +48,9 @@
 #include "engine/plan.h"
 #include "engine/stage.h"
 
-#define S_LATENCIES 32       /* answers the automatic attempt deadline looks back on */
-#define S_CENSUS_MISSES 3    /* complete censuses in a row that must miss an attempt */
-#define S_DUE_MAX 256        /* re-issues one census or sweep starts (the rest: the next one) */
+#define S_LATENCIES 32    /* answers the automatic attempt deadline looks back on */
+#define S_CENSUS_MISSES 3 /* complete censuses in a row that must miss an attempt */
+#define S_DUE_MAX 256     /* re-issues one census or sweep starts (the rest: the next one) */
 
 /* Journal record types */
 enum {
@@ -73,13 +73,13 @@ struct s_client {
 
 struct s_pending {
     struct s_client client;
-    int64_t deadline_ms;         /* the request's: answered ETIMEDOUT after it */
-    int64_t dispatched_ms;       /* when this attempt left the gateway; 0 while it waits here */
-    int64_t attempt_deadline_ms; /* this attempt's: re-issued after it */
-    uint64_t census_at_dispatch; /* censuses seen when it left */
+    int64_t deadline_ms;          /* the request's: answered ETIMEDOUT after it */
+    int64_t dispatched_ms;        /* when this attempt left the gateway; 0 while it waits here */
+    int64_t attempt_deadline_ms;  /* this attempt's: re-issued after it */
+    uint64_t census_at_dispatch;  /* censuses seen when it left */
     uint64_t crashes_at_dispatch; /* replica crashes the supervisor had counted then */
-    int missing;                 /* complete censuses in a row that did not list it */
-    uint32_t n;                  /* current attempt */
+    int missing;                  /* complete censuses in a row that did not list it */
+    uint32_t n;                   /* current attempt */
     int suspect_losses, reissues;
     int carried; /* read from an earlier gateway's journal: is it still held anywhere? */
     int left;    /* the current attempt left the gateway (journal 'X'); replay only */
@@ -109,8 +109,8 @@ struct s_gateway {
     int64_t latencies[S_LATENCIES];
     int n_latencies, next_latency;
     uint64_t reissued;
-    long undispatched; /* attempts sent since the last s_track_dispatch found all gone */
-    long carried;      /* requests carried over and not yet found held or sent again */
+    long undispatched;     /* attempts sent since the last s_track_dispatch found all gone */
+    long carried;          /* requests carried over and not yet found held or sent again */
     int64_t carried_by_ms; /* without a census by then, the carried ones are sent again */
     int64_t next_sweep_ms, next_sync_ms;
     int unsynced;
@@ -790,9 +790,9 @@ static void s_on_census(gf_stage_t *st, const Gotflow__Census *census)
     gf_strmap_destroy(&held);
     for (int i = 0; i < n_due; i++) {
         struct s_pending *p = gf_strmap_get(gw->journal, due[i]);
-        static const char *const why[] = {"held by no replica (census)",
-                                          "held by no replica after a replica crashed (census)",
-                                          "carried over from an earlier gateway, held by no replica"};
+        static const char *const why[] = {
+            "held by no replica (census)", "held by no replica after a replica crashed (census)",
+            "carried over from an earlier gateway, held by no replica"};
         if (p && s_reissue(st, due[i], p, due_suspect[i] == 1, why[due_suspect[i]]))
             s_pending_free(gf_strmap_take(gw->journal, due[i]));
     }
@@ -805,8 +805,7 @@ static int s_open_journal(gf_stage_t *st)
     struct s_gateway *gw = s_gw(st);
     const struct gf_stage_info *info = gf_stage_info(st);
     char path[GF_PATH_MAX + 128], why[512];
-    snprintf(path, sizeof path, "%s/%s.%d.journal", info->run_dir, info->def->name,
-             info->replica);
+    snprintf(path, sizeof path, "%s/%s.%d.journal", info->run_dir, info->def->name, info->replica);
     gw->file = gf_journal_open(path, 5000, s_on_record, gw, why, sizeof why);
     if (!gw->file) {
         gf_log_error("%s", why);

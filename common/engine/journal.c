@@ -117,8 +117,8 @@ static uint64_t s_replay(int fd, void (*fn)(void *, const struct gf_journal_rec 
         good += 8 + (uint64_t)len;
     }
     if (damage)
-        gf_log_warn("journal '%s': %s at byte %llu; keeping the %llu bytes before it", path,
-                    damage, (unsigned long long)good, (unsigned long long)good);
+        gf_log_warn("journal '%s': %s at byte %llu; keeping the %llu bytes before it", path, damage,
+                    (unsigned long long)good, (unsigned long long)good);
     free(body);
     return good;
 }

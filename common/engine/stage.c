@@ -25,7 +25,7 @@
 #define S_JOIN_MAX_PARTS 8
 #define S_FAILED_RING 256
 #define S_HIST_BUCKETS 32
-#define S_REPORT_IDS 4096 /* ids a heartbeat lists; more sets in_flight_cut */
+#define S_REPORT_IDS 4096  /* ids a heartbeat lists; more sets in_flight_cut */
 #define S_CANCEL_KEEP 4096 /* superseded requests remembered */
 #define S_UNKNOWN_N UINT32_MAX
 
@@ -655,8 +655,8 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
     hb.in_flight_n = ids.ns;
     hb.n_in_flight_n = (size_t)ids.n;
     hb.in_flight_cut = ids.cut;
-    hb.requests = (uint32_t)(st->n_active + st->q_len + st->n_joins + st->n_deferred +
-                             st->extra_requests);
+    hb.requests =
+        (uint32_t)(st->n_active + st->q_len + st->n_joins + st->n_deferred + st->extra_requests);
     hb.queue_depth = (uint32_t)st->q_len;
     hb.held = (uint32_t)l->held;
     hb.credits_out = (uint32_t)gf_credit_outstanding(l);

@@ -9,7 +9,8 @@
 #   KEEP=1 tools/bench/chaos.sh                   keeps the logs and answers in /tmp/gfchaos.*
 #
 # The graph: the demo model, 2 replicas of reason, imagegen and vq, one thread per model stage,
-# greedy, guidance weight 1.5 (the demo model's), every other setting the default. For each run
+# every other setting the default (the demo model's own generation_config.json: greedy, guidance
+# weight 1.5). For each run
 # it prints: sent, answered once, answered twice, unanswered, wrong (chain or PNG bytes differ from
 # the fault-free run), timeouts (answered ETIMEDOUT), other errors, kills (and of which kind), wall
 # time and its ratio to the fault-free wall time. Goal: 0 unanswered, twice, wrong and timeouts;
@@ -42,10 +43,9 @@ model: "$model"
 stages:
   gateway: {kind: gateway}
   tokenize: {kind: tokenize}
-  reason: {kind: reason, replicas: 2, batch: 4, params: {temperature: 0, threads: 1}}
+  reason: {kind: reason, replicas: 2, batch: 4, params: {threads: 1}}
   layout: {kind: layout}
-  imagegen: {kind: imagegen, replicas: 2, batch: 4,
-             params: {temperature: 0, cfg_weight: 1.5, threads: 1}}
+  imagegen: {kind: imagegen, replicas: 2, batch: 4, params: {threads: 1}}
   vq: {kind: vq, replicas: 2, batch: 4, params: {threads: 1}}
   sink: {kind: sink}
 edges: [gateway -> tokenize -> reason -> layout -> imagegen -> vq -> sink]

@@ -445,12 +445,19 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
     msgpack_sbuffer_init(&sb);
     s_pack_request(o, id, &sb);
     zmq_send(req, sb.data, sb.size, 0);
-    msgpack_sbuffer_destroy(&sb);
+    void *mon = gf_cli_watch_new(ctx, req, "generate");
+    int broken = 0;
     int64_t deadline = gf_mono_ms() + o->timeout_s * 1000;
     while (!answer && gf_mono_ms() < deadline) {
-        zmq_pollitem_t items[] = {{req, 0, ZMQ_POLLIN, 0}, {sub, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, 200) <= 0)
+        zmq_pollitem_t items[] = {
+            {req, 0, ZMQ_POLLIN, 0}, {sub, 0, ZMQ_POLLIN, 0}, {mon, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, mon ? 3 : 2, 200) <= 0)
             continue;
+        if (mon && (items[2].revents & ZMQ_POLLIN) && gf_cli_watch_reconnected(mon, &broken)) {
+            /* the gateway restarted: ask again under the same id (docs/protocol.md) */
+            fprintf(stderr, "\ngotflow generate: reconnected to the gateway; asking again\n");
+            zmq_send(req, sb.data, sb.size, 0);
+        }
         if (items[1].revents & ZMQ_POLLIN)
             s_on_tap(sub, id, o->as_json);
         if (items[0].revents & ZMQ_POLLIN) {
@@ -471,6 +478,9 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
         fputc('\n', stderr);
     if (!answer)
         fprintf(stderr, "gotflow generate: no answer within %ld s\n", o->timeout_s);
+    msgpack_sbuffer_destroy(&sb);
+    if (mon)
+        zmq_close(mon);
 out:
     zmq_close(req);
     zmq_close(sub);

@@ -63,39 +63,10 @@ static void s_resubmit(struct s_submit *s)
         n++;
     }
     if (n)
-        fprintf(stderr, "gotflow submit: reconnected to the gateway; sent %zu unanswered requests "
-                        "again\n",
+        fprintf(stderr,
+                "gotflow submit: reconnected to the gateway; sent %zu unanswered requests "
+                "again\n",
                 n);
-}
-
-/* Connection events: a reconnection after a break means the gateway may have lost what it was
- * told (it restarted); it keeps a journal, so sending again is safe. */
-static void s_on_monitor(struct s_submit *s)
-{
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size(&ev) >= 2)
-            memcpy(&event, zmq_msg_data(&ev), 2);
-        int more = zmq_msg_more(&ev);
-        zmq_msg_close(&ev);
-        if (more) {
-            zmq_msg_init(&addr);
-            zmq_msg_recv(&addr, s->monitor, 0);
-            zmq_msg_close(&addr);
-        }
-        if (event == ZMQ_EVENT_DISCONNECTED) {
-            s->disconnected = 1;
-        } else if (event == ZMQ_EVENT_CONNECTED && s->disconnected) {
-            s->disconnected = 0;
-            s_resubmit(s);
-        }
-    }
 }
 
 static int s_print_answer(struct s_submit *s)
@@ -217,14 +188,7 @@ int cmd_submit(int argc, char **argv)
     s.outstanding = gf_strmap_new();
     if (!s.outstanding)
         return 1;
-    if (zmq_socket_monitor(s.sock, "inproc://submit-monitor",
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
-        s.monitor = zmq_socket(ctx, ZMQ_PAIR);
-        if (s.monitor && zmq_connect(s.monitor, "inproc://submit-monitor") != 0) {
-            zmq_close(s.monitor);
-            s.monitor = NULL;
-        }
-    }
+    s.monitor = gf_cli_watch_new(ctx, s.sock, "submit");
     if (zmq_connect(s.sock, endpoint) != 0) {
         fprintf(stderr, "gotflow submit: cannot connect to '%s': %s\n", endpoint,
                 zmq_strerror(zmq_errno()));
@@ -284,9 +248,10 @@ int cmd_submit(int argc, char **argv)
         if (zmq_poll(items, s.monitor ? 2 : 1, eof ? 200 : 0) > 0) {
             while (s_print_answer(&s))
                 last_progress = gf_mono_ms();
-            if (s.monitor && (items[1].revents & ZMQ_POLLIN)) {
-                s_on_monitor(&s);
-                last_progress = gf_mono_ms(); /* a restart is progress of a kind */
+            if (s.monitor && (items[1].revents & ZMQ_POLLIN) &&
+                gf_cli_watch_reconnected(s.monitor, &s.disconnected)) {
+                s_resubmit(&s); /* the gateway keeps a journal: sending again is safe */
+                last_progress = gf_mono_ms();
             }
         }
         if (eof && s.answered < sent && gf_mono_ms() - last_progress > timeout_s * 1000) {

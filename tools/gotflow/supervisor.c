@@ -65,11 +65,11 @@ struct s_sup {
     int phase; /* 0 running, 1 draining, 2 stopping */
     int exit_code;
     int64_t drain_deadline_ms, started_ms;
-    int census;              /* this supervisor sees every replica: it sends the gateways censuses */
+    int census; /* this supervisor sees every replica: it sends the gateways censuses */
     int64_t next_census_ms;
-    uint64_t crashes;        /* replicas that crashed or hung (Lost.suspect) */
-    int lock_fd;             /* flock on the run directory's supervisor.lock */
-    int wrote_pid;           /* supervisor.pid is ours to remove */
+    uint64_t crashes; /* replicas that crashed or hung (Lost.suspect) */
+    int lock_fd;      /* flock on the run directory's supervisor.lock */
+    int wrote_pid;    /* supervisor.pid is ours to remove */
 };
 
 static int s_sigpipe[2] = {-1, -1};
@@ -214,7 +214,8 @@ static void s_log_tail(struct s_sup *sv, struct s_replica *r)
 /* Control messages --------------------------------------------------------------------------- */
 
 /* A gateway superseded attempts: every other live replica here hears of it. */
-static void s_relay_cancel(struct s_sup *sv, const struct s_replica *from, const Gotflow__Control *c)
+static void s_relay_cancel(struct s_sup *sv, const struct s_replica *from,
+                           const Gotflow__Control *c)
 {
     for (int i = 0; i < sv->n_reps; i++)
         if (&sv->reps[i] != from && sv->reps[i].pid > 0)

@@ -116,3 +116,47 @@ struct gf_backend *gf_cli_backend(const char *device, int threads, const char *p
     gf_cuda_mode_parse(precision, &mode);
     return gf_backend_cuda_new(atoi(device + 5), mode);
 }
+
+void *gf_cli_watch_new(void *ctx, void *sock, const char *name)
+{
+    char ep[128];
+    snprintf(ep, sizeof ep, "inproc://watch-%s-%p", name, sock);
+    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return NULL;
+    void *mon = zmq_socket(ctx, ZMQ_PAIR);
+    if (mon && zmq_connect(mon, ep) != 0) {
+        zmq_close(mon);
+        return NULL;
+    }
+    return mon;
+}
+
+int gf_cli_watch_reconnected(void *monitor, int *broken)
+{
+    int back = 0;
+    for (;;) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return back;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        int more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        while (more) { /* the endpoint */
+            zmq_msg_t part;
+            zmq_msg_init(&part);
+            more = zmq_msg_recv(&part, monitor, 0) >= 0 && zmq_msg_more(&part);
+            zmq_msg_close(&part);
+        }
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            *broken = 1;
+        } else if (event == ZMQ_EVENT_CONNECTED && *broken) {
+            *broken = 0;
+            back = 1;
+        }
+    }
+}

@@ -20,6 +20,15 @@ int gf_cli_supervisor_alive(const char *run_dir);
  * answer (caller owns), or NULL after `timeout_ms` with the reason printed. */
 json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
 
+/* Watches the connection of a client socket to the gateway: when it breaks and comes back (the
+ * gateway restarted), the client must send its unanswered requests again (docs/protocol.md).
+ * Returns the monitor socket to poll (caller closes it), or NULL when monitoring is not possible. */
+void *gf_cli_watch_new(void *ctx, void *sock, const char *name);
+
+/* Reads the monitor's events; returns 1 when the connection came back after a break since the
+ * last call that returned 1 (`broken` keeps the state between calls, start it at 0). */
+int gf_cli_watch_reconnected(void *monitor, int *broken);
+
 /* Parses a positive integer option value or exits with a usage message. */
 long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, long max);
 
