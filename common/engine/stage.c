@@ -25,7 +25,7 @@
 #define S_JOIN_MAX_PARTS 8
 #define S_FAILED_RING 256
 #define S_HIST_BUCKETS 32
-#define S_REPORT_IDS 4096 /* ids a heartbeat lists; more sets in_flight_cut */
+#define S_REPORT_IDS 4096  /* ids a heartbeat lists; more sets in_flight_cut */
 #define S_CANCEL_KEEP 4096 /* superseded requests remembered */
 #define S_UNKNOWN_N UINT32_MAX
 
@@ -655,8 +655,8 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
     hb.in_flight_n = ids.ns;
     hb.n_in_flight_n = (size_t)ids.n;
     hb.in_flight_cut = ids.cut;
-    hb.requests = (uint32_t)(st->n_active + st->q_len + st->n_joins + st->n_deferred +
-                             st->extra_requests);
+    hb.requests =
+        (uint32_t)(st->n_active + st->q_len + st->n_joins + st->n_deferred + st->extra_requests);
     hb.queue_depth = (uint32_t)st->q_len;
     hb.held = (uint32_t)l->held;
     hb.credits_out = (uint32_t)gf_credit_outstanding(l);
@@ -755,11 +755,15 @@ static void s_on_control(gf_stage_t *st)
     }
 }
 
+/* Tells the supervisor why this replica cannot go on: in the stage's own words (the errors it
+ * logged since gf_log_mark()), else the code's name. */
 static void s_fault(gf_stage_t *st, const char *what, int err)
 {
+    char why[1024];
+    gf_log_errors(why, sizeof why);
     Gotflow__Fault fault = GOTFLOW__FAULT__INIT;
     fault.what = (char *)what;
-    fault.why = (char *)gf_strerror(err);
+    fault.why = why[0] ? why : (char *)gf_strerror(err);
     fault.code = err;
     Gotflow__Control c = GOTFLOW__CONTROL__INIT;
     c.msg_case = GOTFLOW__CONTROL__MSG_FAULT;
@@ -1006,15 +1010,17 @@ int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
         gf_log_error("cannot connect to '%s': %s", ep, zmq_strerror(zmq_errno()));
         goto out;
     }
+    gf_log_mark();
     int err = s_setup(st, stage_name);
     if (err) {
         s_fault(st, "setup", err);
         goto out;
     }
     s_hello(st);
+    gf_log_mark();
     if (ops->init && (err = ops->init(st)) != 0) {
-        gf_log_error("init failed: %s", gf_strerror(err));
         s_fault(st, "init", err);
+        gf_log_error("init failed: %s", gf_strerror(err));
         goto out;
     }
     s_ready(st);
