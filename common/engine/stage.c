@@ -876,7 +876,8 @@ static int s_setup(gf_stage_t *st, const char *stage_name)
     zmq_setsockopt(st->tap, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(st->tap, ZMQ_LINGER, &linger, sizeof linger);
     gf_plan_tap(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
-    gf_security_server(&st->sec, st->tap, ep);
+    if (gf_security_server(&st->sec, st->tap, ep) != 0)
+        return GF_EZMQ;
     if (zmq_bind(st->tap, ep) != 0) {
         gf_log_error("cannot bind tap '%s': %s", ep, zmq_strerror(zmq_errno()));
         return GF_EZMQ;

@@ -218,7 +218,8 @@ int cmd_submit(int argc, char **argv)
         for (int i = 0; i < g->n_stages && gw < 0; i++)
             if (strcmp(g->stages[i].kind, "gateway") == 0)
                 gw = i;
-        gf_security_client(&sec, s.sock, endpoint, gf_plan_host_key(g, gw, 0));
+        if (gf_security_client(&sec, s.sock, endpoint, gf_plan_host_key(g, gw, 0)) != 0)
+            return 1;
     }
     s.outstanding = gf_strmap_new();
     if (!s.outstanding)
