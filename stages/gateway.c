@@ -891,7 +891,8 @@ static int s_init(gf_stage_t *st)
         return rc;
     gf_plan_gateway(info->graph, info->run_dir, info->index, ep, sizeof ep);
     /* a tcp client endpoint of a secured graph admits only the hosts' keys, like every edge */
-    gf_security_server(gf_stage_security(st), gw->clients, ep);
+    if (gf_security_server(gf_stage_security(st), gw->clients, ep) != 0)
+        return GF_EZMQ;
     if (zmq_bind(gw->clients, ep) != 0) {
         gf_log_error("cannot bind the client endpoint '%s': %s", ep, zmq_strerror(zmq_errno()));
         return GF_EZMQ;

@@ -353,7 +353,7 @@ static void s_shutdown(gf_stage_t *st)
     struct s_reason *s = gf_stage_info(st)->user;
     if (!s)
         return;
-    for (int k = 0; k < s->n_reqs; k++) {
+    for (int k = 0; s->reqs && k < s->n_reqs; k++) {
         if (s->reqs[k].frame)
             gf_stage_done(st, &s->reqs[k].frame);
         s_req_release(s, &s->reqs[k]);

@@ -7,11 +7,20 @@
 #ifndef GF_CORE_LOG_H
 #define GF_CORE_LOG_H
 
+#include <stddef.h>
+
 enum gf_log_level { GF_LOG_ERROR, GF_LOG_WARN, GF_LOG_INFO, GF_LOG_DEBUG };
 
 /* Sets the prefix ("reason.1") and the level; GOTFLOW_LOG=debug|info|warn|error overrides it. */
 void gf_log_init(const char *who, enum gf_log_level level);
 void gf_log(enum gf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Remembers the error lines logged from now on (their message, without the prefix), so that a
+ * process can report what went wrong in its own words: gf_log_errors() writes the last one, and
+ * the first in parentheses when it differs ("cannot open the checkpoint 'm' (cannot open
+ * 'm/config.json': No such file or directory)"), or "" when none was logged since. */
+void gf_log_mark(void);
+void gf_log_errors(char *out, size_t len);
 
 #define gf_log_error(...) gf_log(GF_LOG_ERROR, __VA_ARGS__)
 #define gf_log_warn(...) gf_log(GF_LOG_WARN, __VA_ARGS__)

@@ -206,7 +206,8 @@ gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long ma
     int hwm = 0; /* credits bound the traffic; never drop on the data plane */
     zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    gf_security_server(sec, self->sock, endpoint);
+    if (gf_security_server(sec, self->sock, endpoint) != 0)
+        goto out_sock;
     if (zmq_bind(self->sock, endpoint) != 0) {
         gf_log_error("cannot bind '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         goto out_sock;
@@ -429,7 +430,8 @@ gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints
         zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
         int64_t small = 4096; /* credit messages only, but CURVE handshakes pass here too */
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &small, sizeof small);
-        gf_security_client(sec, s, endpoints[r], server_publics ? server_publics[r] : NULL);
+        if (gf_security_client(sec, s, endpoints[r], server_publics ? server_publics[r] : NULL))
+            goto out_fail;
         if (zmq_connect(s, endpoints[r]) != 0) {
             gf_log_error("cannot connect to '%s': %s", endpoints[r], zmq_strerror(zmq_errno()));
             goto out_fail;

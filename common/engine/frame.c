@@ -490,6 +490,19 @@ void gf_emit_release(gf_emit_t *e)
     msgpack_sbuffer_destroy(&e->out);
 }
 
+void gf_emit_trim(gf_emit_t *e, size_t keep)
+{
+    if (e->body.alloc > keep) {
+        msgpack_sbuffer_destroy(&e->body);
+        msgpack_sbuffer_init(&e->body);
+        msgpack_packer_init(&e->pk, &e->body, msgpack_sbuffer_write);
+    }
+    if (e->out.alloc > keep) {
+        msgpack_sbuffer_destroy(&e->out);
+        msgpack_sbuffer_init(&e->out);
+    }
+}
+
 void gf_emit_begin_id(gf_emit_t *e, const char *id, uint32_t n, const char *kind)
 {
     msgpack_sbuffer_clear(&e->body);

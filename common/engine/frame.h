@@ -147,6 +147,11 @@ typedef struct gf_emit {
 void gf_emit_init(gf_emit_t *e);
 void gf_emit_release(gf_emit_t *e);
 
+/* Frees the builder's buffers when they hold more than `keep` bytes of capacity (a big frame
+ * leaves them that large; a builder keeps its capacity between frames otherwise). Only between
+ * frames: what gf_emit_data() returned is gone. */
+void gf_emit_trim(gf_emit_t *e, size_t keep);
+
 /* Starts a frame for request (id, n). */
 void gf_emit_begin_id(gf_emit_t *e, const char *id, uint32_t n, const char *kind);
 /* Starts a frame for the same request as `from` (its id and attempt; its trace carried). */

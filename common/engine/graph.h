@@ -138,6 +138,27 @@ const char *gf_graph_param(const struct gf_stage_def *stage, const char *key);
 long gf_graph_param_long(const struct gf_stage_def *stage, const char *key, long dflt);
 double gf_graph_param_double(const struct gf_stage_def *stage, const char *key, double dflt);
 
+/* The parameters a built-in stage kind reads (docs/pipeline-yaml.md lists them). A graph that
+ * gives such a kind a parameter not listed, or a value of the wrong type or range, does not load.
+ * GF_PARAM_INT with lo == hi == 0 takes any 64-bit integer; GF_PARAM_CHOICE takes one of the
+ * comma-separated `choices`. */
+enum gf_param_type { GF_PARAM_INT, GF_PARAM_NUMBER, GF_PARAM_STRING, GF_PARAM_CHOICE };
+
+struct gf_param_decl {
+    const char *name; /* NULL ends a table */
+    enum gf_param_type type;
+    double lo, hi;       /* GF_PARAM_INT and GF_PARAM_NUMBER: the range, both ends included */
+    const char *choices; /* GF_PARAM_CHOICE */
+    const char *what;    /* one line for the docs */
+};
+
+/* The table of `kind` (static, ends with a NULL name), or NULL: the kind takes any parameter. */
+const struct gf_param_decl *gf_graph_param_decls(const char *kind);
+
+/* 0 when `value` fits `d`, else GF_EINVAL with `why` ("'chunk' must be between 1 and ..."). */
+int gf_graph_param_value_check(const struct gf_param_decl *d, const char *value, char *why,
+                               size_t whylen);
+
 /* Fills `out` with the indexes of the stages that `stage` sends to (resp. receives from), in
  * edge order; returns how many it wrote (at most max). */
 int gf_graph_downstream(const gf_graph_t *graph, int stage, int *out, int max);

@@ -376,4 +376,5 @@ void gf_graph_check(struct gf_graph_build *b)
     if (edges_rc == 0)
         s_connected(b);
     s_security(b);
+    gf_graph_params_check(b);
 }

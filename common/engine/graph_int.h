@@ -85,6 +85,9 @@ int gf_graph_yaml_read(struct gf_graph_build *b, const char *text, size_t len);
 /* Completes and checks the graph read by gf_graph_yaml_read(); problems are recorded. */
 void gf_graph_check(struct gf_graph_build *b);
 
+/* Checks every stage's params against its kind's table (graph_params.c); problems are recorded. */
+void gf_graph_params_check(struct gf_graph_build *b);
+
 /* The stage kinds known when the caller passes no kind_known callback; NULL-terminated. */
 extern const char *const gf_graph_builtin_kinds[];
 

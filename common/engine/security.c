@@ -277,23 +277,37 @@ static int s_tcp(const char *endpoint)
     return strncmp(endpoint, "tcp://", 6) == 0;
 }
 
-void gf_security_server(const struct gf_security *sec, void *sock, const char *endpoint)
+/* zmq_setsockopt, logged with the option's name when it fails. */
+static int s_setopt(void *sock, int opt, const char *name, const void *value, size_t len,
+                    const char *endpoint)
 {
-    if (!sec || !sec->enabled || !s_tcp(endpoint))
-        return;
-    int one = 1;
-    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one);
-    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec->secret_key, 40);
-    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "gotflow", 7);
-    s_watch(sec, sock, endpoint);
+    if (zmq_setsockopt(sock, opt, value, len) == 0)
+        return 0;
+    gf_log_error("cannot set %s for '%s': %s", name, endpoint, zmq_strerror(zmq_errno()));
+    return GF_EZMQ;
 }
 
-void gf_security_client(const struct gf_security *sec, void *sock, const char *endpoint,
-                        const char *server_public)
+int gf_security_server(const struct gf_security *sec, void *sock, const char *endpoint)
+{
+    if (!sec || !sec->enabled || !s_tcp(endpoint))
+        return 0;
+    int one = 1;
+    if (s_setopt(sock, ZMQ_CURVE_SERVER, "ZMQ_CURVE_SERVER", &one, sizeof one, endpoint) ||
+        s_setopt(sock, ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", sec->secret_key, 40, endpoint) ||
+        s_setopt(sock, ZMQ_ZAP_DOMAIN, "ZMQ_ZAP_DOMAIN", "gotflow", 7, endpoint))
+        return GF_EZMQ;
+    s_watch(sec, sock, endpoint);
+    return 0;
+}
+
+int gf_security_client(const struct gf_security *sec, void *sock, const char *endpoint,
+                       const char *server_public)
 {
     if (!sec || !sec->enabled || !s_tcp(endpoint) || !server_public || !server_public[0])
-        return;
-    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_public, 40);
-    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, sec->public_key, 40);
-    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec->secret_key, 40);
+        return 0;
+    if (s_setopt(sock, ZMQ_CURVE_SERVERKEY, "ZMQ_CURVE_SERVERKEY", server_public, 40, endpoint) ||
+        s_setopt(sock, ZMQ_CURVE_PUBLICKEY, "ZMQ_CURVE_PUBLICKEY", sec->public_key, 40, endpoint) ||
+        s_setopt(sock, ZMQ_CURVE_SECRETKEY, "ZMQ_CURVE_SECRETKEY", sec->secret_key, 40, endpoint))
+        return GF_EZMQ;
+    return 0;
 }

@@ -52,9 +52,12 @@ void gf_security_release(struct gf_security *sec);
 /* Before binding `endpoint` on `sock`: a CURVE server when secured and tcp; in a serving process
  * (gf_security_init with `serve`) its handshake failures are then watched and logged. Call
  * gf_security_release() only after closing `sock`. */
-void gf_security_server(const struct gf_security *sec, void *sock, const char *endpoint);
-/* Before connecting `sock` to `endpoint` served by a host with `server_public`. */
-void gf_security_client(const struct gf_security *sec, void *sock, const char *endpoint,
-                        const char *server_public);
+/* Returns 0, or GF_EZMQ when an option cannot be set (logged with its name): the socket must
+ * not be used then, it would not be secured. */
+int gf_security_server(const struct gf_security *sec, void *sock, const char *endpoint);
+/* Before connecting `sock` to `endpoint` served by a host with `server_public`. 0 or GF_EZMQ
+ * (logged). */
+int gf_security_client(const struct gf_security *sec, void *sock, const char *endpoint,
+                       const char *server_public);
 
 #endif

@@ -103,7 +103,8 @@ static void s_want(struct gf_ckpt *ck, struct gf_mat *m, const char *name, int64
         return;
     }
     if (!t->dtype_ok) {
-        gf_log_error("'%s': tensor '%s' must be F32, F16 or BF16", ck->dir, name);
+        gf_log_error("'%s': unsupported dtype '%s' for tensor '%s' (F32, F16 and BF16 are read)",
+                     ck->dir, t->dtype_name, name);
         (*bad)++;
         return;
     }

@@ -1,5 +1,6 @@
 /* config.c — config.json of a multi_modality checkpoint into struct gf_model_config. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,19 +9,31 @@
 #include "core/log.h"
 #include "model/config.h"
 
-/* An integer field of obj, or def when absent; logs and counts a bad one. */
+#define S_INT_MAX (1 << 24)
+
+/* An integer field of obj, or def when absent; logs and counts a bad one (not a whole number, or
+ * outside 1..S_INT_MAX) with the file and the key. */
 static int s_int(const char *path, json_t *obj, const char *sect, const char *key, int def,
                  int *bad)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v))
         return def;
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 1 << 24) {
-        gf_log_error("'%s': %s.%s must be a positive integer", path, sect, key);
+    double x = json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
+    if (!json_is_number(v) || x != floor(x)) {
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        gf_log_error("'%s': %s.%s must be an integer, got %s%.40s", path, sect, key,
+                     json_is_string(v) ? "the string " : "", text ? text : "?");
+        free(text);
         (*bad)++;
         return def;
     }
-    return (int)json_integer_value(v);
+    if (x < 1 || x > S_INT_MAX) {
+        gf_log_error("'%s': %s.%s is out of range: %.0f (1 .. %d)", path, sect, key, x, S_INT_MAX);
+        (*bad)++;
+        return def;
+    }
+    return (int)x;
 }
 
 static float s_num(const char *path, json_t *obj, const char *sect, const char *key, double def,
@@ -107,6 +120,7 @@ int gf_config_parse(const char *path, const char *text, struct gf_model_config *
         bad++;
     }
     const char *L = "language_config";
+    int bad_before = bad; /* a value already reported bad is not compared with others */
     c->hidden = s_int(path, lc, L, "hidden_size", 4096, &bad);
     c->intermediate = s_int(path, lc, L, "intermediate_size", 11008, &bad);
     c->n_layers = s_int(path, lc, L, "num_hidden_layers", 32, &bad);
@@ -117,13 +131,14 @@ int gf_config_parse(const char *path, const char *text, struct gf_model_config *
     c->max_pos = s_int(path, lc, L, "max_position_embeddings", 2048, &bad);
     c->rms_eps = s_num(path, lc, L, "rms_norm_eps", 1e-6, &bad);
     c->rope_theta = s_num(path, lc, L, "rope_theta", 10000.0, &bad);
-    s_expect(path, c->n_heads * c->head_dim == c->hidden, &bad,
+    int lang_ok = bad == bad_before;
+    s_expect(path, !lang_ok || c->n_heads * c->head_dim == c->hidden, &bad,
              "heads x head_dim (%d) differs from hidden_size (%d)", c->n_heads * c->head_dim,
              c->hidden);
-    s_expect(path, c->n_heads % c->n_kv_heads == 0, &bad,
+    s_expect(path, !lang_ok || c->n_heads % c->n_kv_heads == 0, &bad,
              "num_attention_heads %d is not a multiple of num_key_value_heads %d", c->n_heads,
              c->n_kv_heads);
-    s_expect(path, c->head_dim % 2 == 0 && c->head_dim <= 512, &bad,
+    s_expect(path, !lang_ok || (c->head_dim % 2 == 0 && c->head_dim <= 512), &bad,
              "head_dim %d must be even and at most %d", c->head_dim, 512);
 
     json_t *gh = s_params(path, root, "gen_head_config", &bad);
@@ -139,22 +154,23 @@ int gf_config_parse(const char *path, const char *text, struct gf_model_config *
         c->aligner_in = s_int(path, ga, "gen_aligner_config.params", "input_dim", 0, &bad);
         c->aligner_depth = s_int(path, ga, "gen_aligner_config.params", "depth", 2, &bad);
         int al_out = s_int(path, ga, "gen_aligner_config.params", "n_embed", 0, &bad);
+        int gen_ok = lang_ok && bad == bad_before;
         const char *pt = json_string_value(json_object_get(ga, "projector_type"));
         if (pt && strcmp(pt, "mlp_gelu") != 0) {
             gf_log_error("'%s': gen_aligner_config projector_type '%s' is not supported", path, pt);
             bad++;
         }
-        s_expect(path, n_embed == c->hidden, &bad,
+        s_expect(path, !gen_ok || n_embed == c->hidden, &bad,
                  "gen_head_config n_embed %d differs from hidden_size %d", n_embed, c->hidden);
-        s_expect(path, al_out == c->hidden, &bad,
+        s_expect(path, !gen_ok || al_out == c->hidden, &bad,
                  "gen_aligner_config n_embed %d differs from hidden_size %d", al_out, c->hidden);
-        s_expect(path, vq_size == c->image_vocab, &bad,
+        s_expect(path, !gen_ok || vq_size == c->image_vocab, &bad,
                  "gen_vision_config image_token_size %d differs from gen_head_config's %d", vq_size,
                  c->image_vocab);
-        s_expect(path, vq_dim == c->aligner_in, &bad,
+        s_expect(path, !gen_ok || vq_dim == c->aligner_in, &bad,
                  "gen_vision_config n_embed %d differs from gen_aligner_config input_dim %d",
                  vq_dim, c->aligner_in);
-        s_expect(path, c->aligner_depth == 2, &bad,
+        s_expect(path, !gen_ok || c->aligner_depth == 2, &bad,
                  "gen_aligner_config depth %d is not supported (only %d)", c->aligner_depth, 2);
     }
     json_decref(root);

@@ -65,6 +65,7 @@ static int s_entry(const char *path, const char *name, json_t *e, const uint8_t 
         return GF_EPARSE;
     }
     t->dtype_ok = s_dtype(json_string_value(dt), &t->dtype);
+    snprintf(t->dtype_name, sizeof t->dtype_name, "%s", json_string_value(dt));
     t->ndim = (int)json_array_size(shape);
     uint64_t count = 1;
     for (int i = 0; i < t->ndim; i++) {
@@ -88,6 +89,15 @@ static int s_entry(const char *path, const char *name, json_t *e, const uint8_t 
         return GF_ESCHEMA;
     }
     uint64_t begin = (uint64_t)json_integer_value(b), end = (uint64_t)json_integer_value(en);
+    if (end - begin != count * esize && !t->dtype_ok) {
+        /* a dtype this program does not read, whose size does not add up either: the dtype is
+         * what to tell (a header rewritten to another dtype, a quantized layout) */
+        gf_log_error("'%s': unsupported dtype '%s' for tensor '%s' (F32, F16 and BF16 are read); "
+                     "its data_offsets hold %llu bytes, not the %llu its shape needs in '%s'",
+                     path, t->dtype_name, name, (unsigned long long)(end - begin),
+                     (unsigned long long)(count * esize), t->dtype_name);
+        return GF_EUNSUPPORTED;
+    }
     if (end - begin != count * esize) {
         gf_log_error("'%s': tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but shape and "
                      "dtype need %llu",

@@ -18,7 +18,8 @@
 
 struct gf_st_tensor {
     char *name;
-    int dtype_ok; /* 0 when the dtype is none of F32/F16/BF16 */
+    int dtype_ok;        /* 0 when the dtype is none of F32/F16/BF16 */
+    char dtype_name[16]; /* as the header says it: "BF16", "F8_E4M3", ... */
     enum gf_wtype dtype;
     int ndim;
     int64_t shape[GF_ST_MAX_DIMS];

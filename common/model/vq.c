@@ -224,7 +224,8 @@ static struct gf_mat s_get(const struct gf_ckpt *ck, int *bad, int ndim, const i
         return m;
     }
     if (!t->dtype_ok) {
-        gf_log_error("'%s': tensor '%s' is not F32, F16 or BF16", ck->dir, name);
+        gf_log_error("'%s': unsupported dtype '%s' for tensor '%s' (F32, F16 and BF16 are read)",
+                     ck->dir, t->dtype_name, name);
         (*bad)++;
         return m;
     }

@@ -33,6 +33,26 @@ static int s_open(const char *dir, struct gf_ckpt **ck)
     return rc;
 }
 
+/* gf_config_parse of `text`, with its error lines captured in s_log. */
+static int s_config(const char *text)
+{
+    struct gf_model_config c;
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    dup2(fileno(tmp), 2);
+    int rc = gf_config_parse("c.json", text, &c);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(s_log, 1, sizeof s_log - 1, tmp);
+    s_log[n] = 0;
+    fclose(tmp);
+    fputs(s_log, stderr);
+    return rc;
+}
+
 static int s_lines(const char *needle)
 {
     int n = 0;
@@ -335,6 +355,56 @@ static void test_config_problems(void **state)
     assert_true(c.rope_theta == 10000.0f && c.rms_eps == 1e-6f);
 }
 
+/* A bad value is named with its file and key, and is not then compared with other values. */
+static void test_config_messages(void **state)
+{
+    char text[1024];
+    const char *fmt = "{\"model_type\": \"multi_modality\", \"language_config\": "
+                      "{\"hidden_size\": %s, \"num_hidden_layers\": %s},"
+                      "\"gen_head_config\": {\"params\": {\"n_embed\": 256, "
+                      "\"image_token_embed\": 256, \"image_token_size\": 16}},"
+                      "\"gen_aligner_config\": {\"params\": {\"input_dim\": 8, \"n_embed\": 256}},"
+                      "\"gen_vision_config\": {\"params\": {\"image_token_size\": 16, "
+                      "\"n_embed\": 8}}}";
+    snprintf(text, sizeof text, fmt, "\"256\"", "2");
+    assert_int_equal(s_config(text), GF_ESCHEMA);
+    assert_int_equal(
+        s_lines("'c.json': language_config.hidden_size must be an integer, got the string "
+                "\"256\""),
+        1);
+    assert_int_equal(s_lines("differs from hidden_size"), 0);
+    assert_int_equal(s_lines("error:"), 1);
+
+    snprintf(text, sizeof text, fmt, "256", "1e9");
+    assert_int_equal(s_config(text), GF_ESCHEMA);
+    assert_int_equal(s_lines("'c.json': language_config.num_hidden_layers is out of range: "
+                             "1000000000 (1 .. 16777216)"),
+                     1);
+    assert_int_equal(s_lines("error:"), 1);
+    snprintf(text, sizeof text, fmt, "256", "0");
+    assert_int_equal(s_config(text), GF_ESCHEMA);
+    assert_int_equal(s_lines("num_hidden_layers is out of range: 0 (1 .. 16777216)"), 1);
+    snprintf(text, sizeof text, fmt, "256", "2");
+    assert_int_equal(s_config(text), 0);
+}
+
+static void s_f8(json_t *h)
+{
+    json_object_set_new(json_object_get(h, "gen_embed.weight"), "dtype", json_string("F8_E4M3"));
+}
+
+/* A dtype this program does not read is what is reported, not the size it makes wrong. */
+static void test_unsupported_dtype(void **state)
+{
+    char *dir = mu_mkmodel(NULL, NULL);
+    s_rewrite(dir, s_f8);
+    struct gf_ckpt *ck = NULL;
+    assert_true(s_open(dir, &ck) < 0);
+    assert_int_equal(s_lines("unsupported dtype 'F8_E4M3' for tensor 'gen_embed.weight'"), 1);
+    assert_int_equal(s_lines("error:"), 1);
+    mu_rmtree(dir);
+}
+
 /* Opening maps the weights: resident memory grows by far less than the file. */
 static void test_open_maps_not_reads(void **state)
 {
@@ -369,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_lying_offsets),
         cmocka_unit_test(test_header_mutations),
         cmocka_unit_test(test_config_problems),
+        cmocka_unit_test(test_config_messages),
+        cmocka_unit_test(test_unsupported_dtype),
         cmocka_unit_test(test_open_maps_not_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

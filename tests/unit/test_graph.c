@@ -18,6 +18,9 @@
 
 static char s_err[16384];
 
+static const char *const gf_graph_builtin_kinds_for_test[] = {
+    "gateway", "sink", "tokenize", "reason", "layout", "imagegen", "vq", NULL};
+
 static gf_graph_t *s_parse_ok(const char *yaml, gf_kind_known_fn kind_known, void *ctx)
 {
     gf_graph_t *g = NULL;
@@ -109,6 +112,12 @@ static int s_only_echo(const char *kind, void *ctx)
 {
     (*(int *)ctx)++;
     return strcmp(kind, "echo") == 0;
+}
+
+static int s_any_kind(const char *kind, void *ctx)
+{
+    (void)kind, (void)ctx;
+    return 1;
 }
 
 static void test_unknown_kind_callback(void **state)
@@ -420,14 +429,14 @@ static void test_params_flattened(void **state)
 {
     gf_graph_t *g = s_parse_ok("stages:\n"
                                "  r:\n"
-                               "    kind: reason\n"
+                               "    kind: echo\n"
                                "    params:\n"
                                "      temperature: 0.7\n"
                                "      sampler: {top_k: 50, top_p: 0.9, stop: [\"a b\", 2]}\n"
                                "      seeds: [1, 2, 3]\n"
                                "      name: \"x: y\"\n"
                                "      bad: 12abc\n",
-                               NULL, NULL);
+                               s_any_kind, NULL);
     const struct gf_stage_def *r = &g->stages[gf_graph_stage(g, "r")];
     assert_int_equal(r->n_params, 7);
     assert_string_equal(gf_graph_param(r, "sampler.top_k"), "50");
@@ -447,8 +456,62 @@ static void test_params_flattened(void **state)
 
     s_expect_schema("stages:\n  r: {kind: reason, params: {a: [{b: 1}]}}\n", "2:34",
                     "parameter 'a': a list may hold only plain values, got a map");
-    s_expect_schema("stages:\n  r: {kind: reason, params: {a.b: 1, a: {b: 2}}}\n", "2:42",
-                    "duplicate parameter 'a.b' in stage 'r'");
+    const char *dup = "stages:\n  r: {kind: echo, params: {a.b: 1, a: {b: 2}}}\n";
+    assert_int_equal(
+        gf_graph_parse(dup, strlen(dup), "t.yaml", s_any_kind, NULL, &g, s_err, sizeof s_err),
+        GF_ESCHEMA);
+    assert_string_equal(s_err, "t.yaml:2:40: duplicate parameter 'a.b' in stage 'r'\n");
+}
+
+/* A built-in kind takes only the params it reads, each checked for type and range where it
+ * stands; a kind without a table (a test kind) takes any. */
+static void test_params_declared(void **state)
+{
+    s_expect_schema("stages:\n  r: {kind: reason, params: {chunk: 0}}\n", "2:37",
+                    "stage 'r': parameter 'chunk' must be between 1 and 65536, got 0");
+    s_expect_schema("stages:\n  r: {kind: reason, params: {chunck: 64}}\n", "2:38",
+                    "unknown parameter 'chunck' of stage 'r'; did you mean 'chunk'?");
+    s_expect_schema("stages:\n  r: {kind: reason, params: {sampler: {top_k: 5}}}\n", "2:47",
+                    "did you mean 'top_k'?");
+    s_expect_schema("stages:\n  r: {kind: reason, params: {temperature: hot}}\n", "2:43",
+                    "parameter 'temperature' must be a number, got 'hot'");
+    s_expect_schema("stages:\n  r: {kind: reason, params: {max_seq: 1.5}}\n", "2:39",
+                    "parameter 'max_seq' must be an integer, got '1.5'");
+    s_expect_schema("stages:\n  r: {kind: imagegen, params: {precision: fp16}}\n", "2:43",
+                    "parameter 'precision' must be one of bf16,f32, got 'fp16'");
+    s_expect_schema("stages:\n  s: {kind: sink, params: {x: 1}}\n", "2:31",
+                    "unknown parameter 'x' of stage 's': a 'sink' stage takes no params");
+    s_expect_schema("stages:\n  g: {kind: gateway, params: {max_attempts: 0}}\n", "2:45",
+                    "parameter 'max_attempts' must be between 1 and 1000, got 0");
+    gf_graph_t *g = s_parse_ok("stages:\n"
+                               "  r: {kind: reason, params: {seed: 18446744073709551615, "
+                               "chunk: 64, precision: f32, model: m}}\n"
+                               "  t: {kind: test-x, params: {anything: at all}}\n",
+                               s_any_kind, NULL);
+    gf_graph_destroy(&g);
+}
+
+/* docs/pipeline-yaml.md lists every parameter of every table, as "| `kind` | `name` |". */
+static void test_params_documented(void **state)
+{
+    FILE *f = fopen("docs/pipeline-yaml.md", "r");
+    assert_non_null(f);
+    static char doc[1 << 20];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = 0;
+    for (int k = 0; gf_graph_builtin_kinds_for_test[k]; k++) {
+        const char *kind = gf_graph_builtin_kinds_for_test[k];
+        const struct gf_param_decl *d = gf_graph_param_decls(kind);
+        assert_non_null(d);
+        for (; d->name; d++) {
+            char row[192];
+            snprintf(row, sizeof row, "| `%s` | `%s` |", kind, d->name);
+            if (!strstr(doc, row))
+                fprintf(stderr, "docs/pipeline-yaml.md lacks the row '%s'\n", row);
+            assert_non_null(strstr(doc, row));
+        }
+    }
 }
 
 static void test_hosts_placement(void **state)
@@ -656,12 +719,13 @@ static void test_nesting_bound(void **state)
 }
 
 /* A stage whose params are `levels` maps deep: {a: {a: ... {a: 1}}}. */
-static char *s_deep_params(int levels)
+static char *s_deep_params(int levels, const char *kind)
 {
     char *inner = s_nested("", "{a: ", "}", (size_t)levels);
     char *yaml = malloc(strlen(inner) + 64);
     assert_non_null(yaml);
-    int n = sprintf(yaml, "stages:\n  r:\n    kind: reason\n    params: %.*s1", levels * 4, inner);
+    int n =
+        sprintf(yaml, "stages:\n  r:\n    kind: %s\n    params: %.*s1", kind, levels * 4, inner);
     sprintf(yaml + n, "%s", inner + levels * 4);
     free(inner);
     return yaml;
@@ -670,13 +734,14 @@ static char *s_deep_params(int levels)
 /* The deepest file the schema allows (params nested 8 below the top map) loads. */
 static void test_deep_legal(void **state)
 {
-    char *yaml = s_deep_params(9);
-    gf_graph_t *g = s_parse_ok(yaml, NULL, NULL);
+    /* a kind without a params table: any parameter name goes */
+    char *yaml = s_deep_params(9, "echo");
+    gf_graph_t *g = s_parse_ok(yaml, s_any_kind, NULL);
     const struct gf_stage_def *r = &g->stages[gf_graph_stage(g, "r")];
     assert_string_equal(gf_graph_param(r, "a.a.a.a.a.a.a.a.a"), "1");
     gf_graph_destroy(&g);
     free(yaml);
-    yaml = s_deep_params(10);
+    yaml = s_deep_params(10, "reason");
     s_expect_schema(yaml, "4:49", "'params' nested deeper than 8");
     free(yaml);
 }
@@ -891,6 +956,8 @@ int main(void)
         cmocka_unit_test(test_long_form_design),
         cmocka_unit_test(test_defaults_applied),
         cmocka_unit_test(test_params_flattened),
+        cmocka_unit_test(test_params_declared),
+        cmocka_unit_test(test_params_documented),
         cmocka_unit_test(test_hosts_placement),
         cmocka_unit_test(test_topological_order),
         cmocka_unit_test(test_downstream_upstream),

@@ -157,6 +157,11 @@ int cmd_submit(int argc, char **argv)
                 gw = i;
         gf_plan_gateway(g, run_dir, gw, ep, sizeof ep);
         endpoint = ep;
+        if (!gf_cli_supervisor_alive(run_dir)) {
+            gf_cli_supervisor_dead("submit", run_dir, argv[optind]);
+            gf_graph_destroy(&g);
+            return 1;
+        }
     }
     FILE *in = stdin;
     if (optind + 1 < argc && strcmp(argv[optind + 1], "-") != 0) {
@@ -183,7 +188,8 @@ int cmd_submit(int argc, char **argv)
         for (int i = 0; i < g->n_stages && gw < 0; i++)
             if (strcmp(g->stages[i].kind, "gateway") == 0)
                 gw = i;
-        gf_security_client(&sec, s.sock, endpoint, gf_plan_host_key(g, gw, 0));
+        if (gf_security_client(&sec, s.sock, endpoint, gf_plan_host_key(g, gw, 0)) != 0)
+            return 1;
     }
     s.outstanding = gf_strmap_new();
     if (!s.outstanding)
@@ -202,7 +208,8 @@ int cmd_submit(int argc, char **argv)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     int eof = 0;
-    int64_t last_progress = gf_mono_ms();
+    int64_t last_progress = gf_mono_ms(), next_alive_ms = 0;
+    int sup_alive = 1;
     while (!eof || s.answered < sent) {
         while (!eof && sent - s.answered < window) {
             if ((len = getline(&line, &cap, in)) < 0) {
@@ -254,7 +261,21 @@ int cmd_submit(int argc, char **argv)
                 last_progress = gf_mono_ms();
             }
         }
+        if (g && gf_mono_ms() >= next_alive_ms) {
+            /* a supervisor that died does not answer; one started again by hand carries on
+             * (the gateway's journal keeps the requests), so say it and keep waiting */
+            int alive = gf_cli_supervisor_alive(run_dir);
+            if (!alive && sup_alive)
+                gf_cli_supervisor_dead("submit", run_dir, argv[optind]);
+            else if (alive && !sup_alive)
+                fprintf(stderr, "gotflow submit: the pipeline's supervisor (pid %d) runs again\n",
+                        gf_cli_supervisor_pid(run_dir));
+            sup_alive = alive;
+            next_alive_ms = gf_mono_ms() + 500;
+        }
         if (eof && s.answered < sent && gf_mono_ms() - last_progress > timeout_s * 1000) {
+            if (g && !sup_alive)
+                gf_cli_supervisor_dead("submit", run_dir, argv[optind]);
             fprintf(stderr, "gotflow submit: %ld of %ld requests unanswered after %ld s\n",
                     sent - s.answered, sent, timeout_s);
             s.errors += sent - s.answered;

@@ -153,8 +153,13 @@ int cmd_tap(int argc, char **argv)
     for (int r = 0; r < g->stages[si].replicas; r++) {
         char ep[GF_PATH_MAX];
         gf_plan_tap(g, run_dir, si, r, 0, ep, sizeof ep);
-        gf_security_client(&sec, sub, ep, gf_plan_host_key(g, si, r));
-        zmq_connect(sub, ep);
+        if (gf_security_client(&sec, sub, ep, gf_plan_host_key(g, si, r)) != 0)
+            return 1;
+        if (zmq_connect(sub, ep) != 0) {
+            fprintf(stderr, "gotflow tap: cannot connect to '%s': %s\n", ep,
+                    zmq_strerror(zmq_errno()));
+            return 1;
+        }
     }
     signal(SIGINT, s_on_signal);
     signal(SIGTERM, s_on_signal);

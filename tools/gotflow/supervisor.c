@@ -509,11 +509,21 @@ static void s_stop_all(struct s_sup *sv)
     const gf_graph_t *g = sv->graph;
     for (int k = 0; k < g->n_stages; k++) {
         int s = g->order[k];
-        int64_t deadline = gf_mono_ms() + g->supervisor.stop_timeout_ms;
+        int64_t deadline = gf_mono_ms() + g->supervisor.stop_timeout_ms, resend_ms = 0;
+        /* a replica still starting reads no control message until its init is done, and one
+         * that has not connected yet never gets the Shutdown (the ROUTER drops it): SIGTERM
+         * makes it leave as soon as its init returns, and the Shutdown is sent again until
+         * every replica is gone */
         for (int i = 0; i < sv->n_reps; i++)
-            if (sv->reps[i].stage == s && sv->reps[i].pid > 0)
-                s_send(sv, &sv->reps[i], GOTFLOW__CONTROL__MSG_SHUTDOWN);
+            if (sv->reps[i].stage == s && sv->reps[i].pid > 0 && sv->reps[i].state == S_STARTING)
+                kill(sv->reps[i].pid, SIGTERM);
         for (;;) {
+            if (gf_mono_ms() >= resend_ms) {
+                for (int i = 0; i < sv->n_reps; i++)
+                    if (sv->reps[i].stage == s && sv->reps[i].pid > 0)
+                        s_send(sv, &sv->reps[i], GOTFLOW__CONTROL__MSG_SHUTDOWN);
+                resend_ms = gf_mono_ms() + 100;
+            }
             s_reap(sv);
             int alive = 0;
             for (int i = 0; i < sv->n_reps; i++)

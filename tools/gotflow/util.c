@@ -26,7 +26,7 @@ int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX]
     return 0;
 }
 
-int gf_cli_supervisor_alive(const char *run_dir)
+int gf_cli_supervisor_pid(const char *run_dir)
 {
     char path[GF_PATH_MAX + 32];
     int pid = 0;
@@ -34,10 +34,31 @@ int gf_cli_supervisor_alive(const char *run_dir)
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    if (fscanf(f, "%d", &pid) != 1)
+    if (fscanf(f, "%d", &pid) != 1 || pid < 0)
         pid = 0;
     fclose(f);
+    return pid;
+}
+
+int gf_cli_supervisor_alive(const char *run_dir)
+{
+    int pid = gf_cli_supervisor_pid(run_dir);
     return pid > 0 && kill(pid, 0) == 0;
+}
+
+void gf_cli_supervisor_dead(const char *cmd, const char *run_dir, const char *pipeline)
+{
+    int pid = gf_cli_supervisor_pid(run_dir);
+    if (pid > 0)
+        fprintf(stderr,
+                "gotflow %s: the pipeline's supervisor (pid %d) is not running; start it with "
+                "'gotflow run %s'\n",
+                cmd, pid, pipeline);
+    else
+        fprintf(stderr,
+                "gotflow %s: the pipeline's supervisor is not running (no supervisor.pid in "
+                "'%s'); start it with 'gotflow run %s'\n",
+                cmd, run_dir, pipeline);
 }
 
 json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)

@@ -16,6 +16,13 @@ int gf_cli_open_run(const char *arg, const char *host, char run_dir[GF_PATH_MAX]
 /* True when the supervisor recorded in `run_dir` is alive. */
 int gf_cli_supervisor_alive(const char *run_dir);
 
+/* The pid recorded in `run_dir`/supervisor.pid, or 0 when there is none. */
+int gf_cli_supervisor_pid(const char *run_dir);
+
+/* Prints, for command `cmd` ("submit"), that the supervisor of `run_dir` is not running and how
+ * to start it (`gotflow run PIPELINE`). */
+void gf_cli_supervisor_dead(const char *cmd, const char *run_dir, const char *pipeline);
+
 /* Sends `request` ("status", "stop") to the supervisor of `run_dir` and returns its JSON
  * answer (caller owns), or NULL after `timeout_ms` with the reason printed. */
 json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
