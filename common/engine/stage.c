@@ -1013,6 +1013,11 @@ int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
     signal(SIGTERM, s_on_sigterm);
     signal(SIGINT, SIG_IGN); /* the supervisor handles ^C and drains in order */
     signal(SIGPIPE, SIG_IGN);
+    /* Big frames (up to max_frame_bytes, 64 MiB by default) pass through every stage: a fixed
+     * mmap threshold gives each one back to the system when it is freed. glibc's sliding
+     * threshold would otherwise rise to the frame's size after the first, and later copies would
+     * stay in the heap for good. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     st->ops = ops;
     st->info.run_dir = st->run_dir;
     st->info.zctx = zmq_ctx_new();
