@@ -879,7 +879,8 @@ static int s_init(gf_stage_t *st)
     gw->clients = zmq_socket(info->zctx, ZMQ_ROUTER);
     if (!gw->clients)
         return GF_EZMQ;
-    gf_socket_defaults(gw->clients, info->graph->max_frame_bytes);
+    if (gf_socket_defaults(gw->clients, info->graph->max_frame_bytes))
+        return GF_EZMQ;
     int hwm = 0;
     int mandatory = 1; /* an answer for a client that is gone fails instead of vanishing */
     if (zmq_setsockopt(gw->clients, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||

@@ -38,16 +38,50 @@ uint64_t gf_instance_id(void)
     return v ? v : 1;
 }
 
-void gf_socket_defaults(void *sock, long max_frame_bytes)
+int gf_sockopt_int(void *sock, int option, int value, const char *name)
 {
-    int linger = 200;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (max_frame_bytes > 0) {
-        /* The application limit is max_frame_bytes (answered with an error frame); the
-         * transport drops the connection of a peer sending more than twice that. */
-        int64_t hard = (int64_t)max_frame_bytes * 2 + 4096;
-        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &hard, sizeof hard);
+    if (zmq_setsockopt(sock, option, &value, sizeof value) == 0)
+        return 0;
+    gf_log_error("cannot set %s on a socket: %s", name, zmq_strerror(zmq_errno()));
+    return GF_EZMQ;
+}
+
+int gf_sockopt_i64(void *sock, int option, int64_t value, const char *name)
+{
+    if (zmq_setsockopt(sock, option, &value, sizeof value) == 0)
+        return 0;
+    gf_log_error("cannot set %s on a socket: %s", name, zmq_strerror(zmq_errno()));
+    return GF_EZMQ;
+}
+
+int gf_zsend(void *sock, const void *data, size_t len, int flags, const char *what)
+{
+    static int64_t last_ms;
+    static long unlogged;
+    if (zmq_send(sock, data, len, flags) == (int)len)
+        return 0;
+    int64_t now = gf_mono_ms();
+    if (now - last_ms >= 1000) {
+        gf_log_warn("cannot send %s: %s%s", what, zmq_strerror(zmq_errno()),
+                    unlogged ? " (and earlier failures not logged)" : "");
+        last_ms = now;
+        unlogged = 0;
+    } else {
+        unlogged++;
     }
+    return GF_EZMQ;
+}
+
+int gf_socket_defaults(void *sock, long max_frame_bytes)
+{
+    if (gf_sockopt_int(sock, ZMQ_LINGER, 200, "ZMQ_LINGER"))
+        return GF_EZMQ;
+    /* The application limit is max_frame_bytes (answered with an error frame); the transport
+     * drops the connection of a peer sending more than twice that. */
+    if (max_frame_bytes > 0 &&
+        gf_sockopt_i64(sock, ZMQ_MAXMSGSIZE, (int64_t)max_frame_bytes * 2 + 4096, "ZMQ_MAXMSGSIZE"))
+        return GF_EZMQ;
+    return 0;
 }
 
 static void s_put64(uint8_t *p, uint64_t v)
@@ -202,10 +236,11 @@ gf_inlet_t *gf_inlet_new(void *zctx, const char *endpoint, int capacity, long ma
     self->sock = zmq_socket(zctx, ZMQ_ROUTER);
     if (!self->sock)
         goto out_free;
-    gf_socket_defaults(self->sock, max_frame_bytes);
-    int hwm = 0; /* credits bound the traffic; never drop on the data plane */
-    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    /* credits bound the traffic; never drop on the data plane (high-water marks 0) */
+    if (gf_socket_defaults(self->sock, max_frame_bytes) ||
+        gf_sockopt_int(self->sock, ZMQ_RCVHWM, 0, "ZMQ_RCVHWM") ||
+        gf_sockopt_int(self->sock, ZMQ_SNDHWM, 0, "ZMQ_SNDHWM"))
+        goto out_sock;
     if (gf_security_server(sec, self->sock, endpoint) != 0)
         goto out_sock;
     if (zmq_bind(self->sock, endpoint) != 0) {
@@ -351,8 +386,10 @@ void gf_inlet_service(gf_inlet_t *self, int64_t now_ms)
         s_put64(m + 10, p->granted);
         for (int k = 0; k < 4; k++)
             m[18 + k] = (uint8_t)(p->epoch >> (8 * k));
-        if (zmq_send(self->sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int)p->rid_len)
-            zmq_send(self->sock, m, sizeof m, ZMQ_DONTWAIT);
+        /* a lost announcement is repaired by the peer's next keepalive */
+        if (gf_zsend(self->sock, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT,
+                     "a credit grant") == 0)
+            gf_zsend(self->sock, m, sizeof m, ZMQ_DONTWAIT, "a credit grant");
         p->announced = p->granted;
         p->dirty = p->forced = 0;
     }
@@ -396,7 +433,7 @@ static void s_hello_flags(gf_outlet_t *self, int r, uint8_t flags)
     m[18] = flags;
     for (int k = 0; k < 4; k++)
         m[19 + k] = (uint8_t)(rep->c.epoch >> (8 * k));
-    zmq_send(rep->sock, m, sizeof m, ZMQ_DONTWAIT);
+    gf_zsend(rep->sock, m, sizeof m, ZMQ_DONTWAIT, "an edge keepalive"); /* the next one repairs */
 }
 
 static void s_hello(gf_outlet_t *self, int r)
@@ -425,11 +462,10 @@ gf_outlet_t *gf_outlet_new(void *zctx, const char *stage, char *const *endpoints
         if (!s)
             goto out_fail;
         self->reps[r].sock = s;
-        gf_socket_defaults(s, 0);
-        int hwm = 0;
-        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        int64_t small = 4096; /* credit messages only, but CURVE handshakes pass here too */
-        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &small, sizeof small);
+        /* what comes back is credit messages only, but CURVE handshakes pass here too */
+        if (gf_socket_defaults(s, 0) || gf_sockopt_int(s, ZMQ_SNDHWM, 0, "ZMQ_SNDHWM") ||
+            gf_sockopt_i64(s, ZMQ_MAXMSGSIZE, 4096, "ZMQ_MAXMSGSIZE"))
+            goto out_fail;
         if (gf_security_client(sec, s, endpoints[r], server_publics ? server_publics[r] : NULL))
             goto out_fail;
         if (zmq_connect(s, endpoints[r]) != 0) {

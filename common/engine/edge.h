@@ -66,8 +66,19 @@
 typedef struct gf_inlet gf_inlet_t;
 typedef struct gf_outlet gf_outlet_t;
 
-/* Sets the socket options every gotflow socket gets (linger, message size limit). */
-void gf_socket_defaults(void *sock, long max_frame_bytes);
+/* Sets the socket options every gotflow socket gets (linger, message size limit). 0, or GF_EZMQ
+ * (logged). */
+int gf_socket_defaults(void *sock, long max_frame_bytes);
+
+/* zmq_setsockopt of an int (or int64) option, logged by `name` on failure. 0, or GF_EZMQ. */
+int gf_sockopt_int(void *sock, int option, int value, const char *name);
+int gf_sockopt_i64(void *sock, int option, int64_t value, const char *name);
+
+/* zmq_send that logs a failure (`what` says which message; at most one line a second per
+ * process, with the count of the ones not logged) and returns 0 or GF_EZMQ. For sends whose
+ * failure costs nothing but that message (a credit announcement, a tap frame, a reply to a
+ * client that is gone). */
+int gf_zsend(void *sock, const void *data, size_t len, int flags, const char *what);
 
 /* A random 64-bit process instance id (nonzero). */
 uint64_t gf_instance_id(void);

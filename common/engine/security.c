@@ -1,6 +1,8 @@
 /* security.c — CURVE keys, server and client socket options, and the ZAP handler. */
 #include "engine/security.h"
 
+#include "engine/edge.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,14 +161,16 @@ static void *s_zap_main(void *arg)
                         "hosts",
                         address[0] ? address : "?", z85[0] ? z85 : "(none)");
         /* reply: version, request id, status code, status text, user id, metadata */
-        if (n >= 2) {
-            zmq_send(sec->zap, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]), ZMQ_SNDMORE);
-            zmq_send(sec->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]), ZMQ_SNDMORE);
-            zmq_send(sec->zap, status, 3, ZMQ_SNDMORE);
-            zmq_send(sec->zap, text, strlen(text), ZMQ_SNDMORE);
-            zmq_send(sec->zap, z85, strlen(z85), ZMQ_SNDMORE);
-            zmq_send(sec->zap, "", 0, 0);
-        }
+        /* a reply that fails leaves the handshake unanswered: libzmq then refuses the peer */
+        if (n >= 2 && (gf_zsend(sec->zap, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]),
+                                ZMQ_SNDMORE, "a ZAP reply") ||
+                       gf_zsend(sec->zap, zmq_msg_data(&part[1]), zmq_msg_size(&part[1]),
+                                ZMQ_SNDMORE, "a ZAP reply") ||
+                       gf_zsend(sec->zap, status, 3, ZMQ_SNDMORE, "a ZAP reply") ||
+                       gf_zsend(sec->zap, text, strlen(text), ZMQ_SNDMORE, "a ZAP reply") ||
+                       gf_zsend(sec->zap, z85, strlen(z85), ZMQ_SNDMORE, "a ZAP reply") ||
+                       gf_zsend(sec->zap, "", 0, 0, "a ZAP reply")))
+            gf_log_error("the ZAP handler could not answer a handshake");
         for (int i = 0; i < n; i++)
             zmq_msg_close(&part[i]);
     }

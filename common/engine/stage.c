@@ -196,10 +196,11 @@ static void s_tap(gf_stage_t *st, const char *kind, const void *data, size_t len
         hdr[i] = (uint8_t)(r >> (8 * i));
     for (int i = 0; i < 8; i++)
         hdr[4 + i] = (uint8_t)(seq >> (8 * i));
-    if (zmq_send(st->tap, topic, (size_t)tl, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    /* a PUB socket drops for slow subscribers by itself; a failure here is the socket's */
+    if (gf_zsend(st->tap, topic, (size_t)tl, ZMQ_SNDMORE | ZMQ_DONTWAIT, "a tap frame") ||
+        gf_zsend(st->tap, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT, "a tap frame") ||
+        gf_zsend(st->tap, data, len, ZMQ_DONTWAIT, "a tap frame"))
         return;
-    zmq_send(st->tap, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(st->tap, data, len, ZMQ_DONTWAIT);
     st->counters.tap_sent++;
 }
 
@@ -871,10 +872,10 @@ static int s_setup(gf_stage_t *st, const char *stage_name)
     if (!st->inlet)
         return GF_EZMQ;
     st->tap = zmq_socket(st->info.zctx, ZMQ_PUB);
-    gf_socket_defaults(st->tap, 0);
-    int hwm = 1000, linger = 0;
-    zmq_setsockopt(st->tap, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(st->tap, ZMQ_LINGER, &linger, sizeof linger);
+    if (!st->tap || gf_socket_defaults(st->tap, 0) ||
+        gf_sockopt_int(st->tap, ZMQ_SNDHWM, 1000, "ZMQ_SNDHWM") ||
+        gf_sockopt_int(st->tap, ZMQ_LINGER, 0, "ZMQ_LINGER"))
+        return GF_EZMQ;
     gf_plan_tap(g, st->run_dir, st->info.index, st->info.replica, 1, ep, sizeof ep);
     if (gf_security_server(&st->sec, st->tap, ep) != 0)
         return GF_EZMQ;
@@ -1028,8 +1029,12 @@ int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
     char ep[GF_PATH_MAX];
     gf_plan_control(st->run_dir, ep, sizeof ep);
     st->control = zmq_socket(st->info.zctx, ZMQ_DEALER);
-    gf_socket_defaults(st->control, 1 << 20);
-    zmq_setsockopt(st->control, ZMQ_ROUTING_ID, st->who, strlen(st->who));
+    if (!st->control || gf_socket_defaults(st->control, 1 << 20))
+        goto out;
+    if (zmq_setsockopt(st->control, ZMQ_ROUTING_ID, st->who, strlen(st->who)) != 0) {
+        gf_log_error("cannot set ZMQ_ROUTING_ID: %s", zmq_strerror(zmq_errno()));
+        goto out;
+    }
     if (zmq_connect(st->control, ep) != 0) {
         gf_log_error("cannot connect to '%s': %s", ep, zmq_strerror(zmq_errno()));
         goto out;

@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "engine/edge.h"
+
 #include "engine/frame.h"
 
 #define S_N_STAGES 5 /* gateway, s1, s2, s3, sink: the trace entries of a result */
@@ -265,11 +267,9 @@ static int s_start(struct s_bench *b)
     snprintf(ep, sizeof ep, "ipc://%s/gateway", b->run_dir);
     b->zctx = zmq_ctx_new();
     b->sock = zmq_socket(b->zctx, ZMQ_DEALER);
-    int zero = 0;
-    zmq_setsockopt(b->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(b->sock, ZMQ_SNDHWM, &zero, sizeof zero);
-    zmq_setsockopt(b->sock, ZMQ_RCVHWM, &zero, sizeof zero);
-    if (zmq_connect(b->sock, ep) != 0) {
+    if (gf_sockopt_int(b->sock, ZMQ_LINGER, 0, "ZMQ_LINGER") ||
+        gf_sockopt_int(b->sock, ZMQ_SNDHWM, 0, "ZMQ_SNDHWM") ||
+        gf_sockopt_int(b->sock, ZMQ_RCVHWM, 0, "ZMQ_RCVHWM") || zmq_connect(b->sock, ep) != 0) {
         fprintf(stderr, "bench: cannot connect to '%s': %s\n", ep, zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -597,9 +597,8 @@ out:
 static int s_echo_main(const char *endpoint)
 {
     void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
-    int rc = 1, zero = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_bind(sock, endpoint) != 0) {
+    int rc = 1;
+    if (gf_sockopt_int(sock, ZMQ_LINGER, 0, "ZMQ_LINGER") || zmq_bind(sock, endpoint) != 0) {
         fprintf(stderr, "bench: cannot bind '%s': %s\n", endpoint, zmq_strerror(zmq_errno()));
         goto out;
     }
@@ -609,8 +608,9 @@ static int s_echo_main(const char *endpoint)
         int len = rid_len >= 0 ? zmq_recv(sock, body, sizeof body, 0) : -1;
         if (len <= 0 || rid_len > (int)sizeof rid || len > (int)sizeof body)
             break;
-        zmq_send(sock, rid, (size_t)rid_len, ZMQ_SNDMORE);
-        zmq_send(sock, body, (size_t)len, 0);
+        if (gf_zsend(sock, rid, (size_t)rid_len, ZMQ_SNDMORE, "an echo") ||
+            gf_zsend(sock, body, (size_t)len, 0, "an echo"))
+            break;
     }
     rc = 0;
 out:
@@ -628,9 +628,8 @@ static int s_echo_start(struct s_bench *b)
     if ((b->echo = s_spawn(argv, log)) < 0)
         return -1;
     b->echo_sock = zmq_socket(b->zctx, ZMQ_DEALER);
-    int zero = 0;
-    zmq_setsockopt(b->echo_sock, ZMQ_LINGER, &zero, sizeof zero);
-    if (zmq_connect(b->echo_sock, ep) != 0) {
+    if (gf_sockopt_int(b->echo_sock, ZMQ_LINGER, 0, "ZMQ_LINGER") ||
+        zmq_connect(b->echo_sock, ep) != 0) {
         fprintf(stderr, "bench: cannot connect to '%s': %s\n", ep, zmq_strerror(zmq_errno()));
         return -1;
     }
@@ -640,7 +639,7 @@ static int s_echo_start(struct s_bench *b)
 static void s_echo_stop(struct s_bench *b)
 {
     if (b->echo_sock) {
-        zmq_send(b->echo_sock, "", 0, 0);
+        gf_zsend(b->echo_sock, "", 0, 0, "the echo's stop"); /* it is killed anyway */
         zmq_close(b->echo_sock);
         b->echo_sock = NULL;
     }

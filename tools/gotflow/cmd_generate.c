@@ -369,10 +369,15 @@ static void s_subscribe(void *sub, const gf_graph_t *g, const char *run_dir, con
         return;
     char topic[160], ep[GF_PATH_MAX];
     snprintf(topic, sizeof topic, "%s.%s.", stage, kind);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    /* the chain and the progress bar are extras: without them the answer still comes */
+    if (zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0)
+        fprintf(stderr, "gotflow generate: cannot subscribe to '%s': %s\n", topic,
+                zmq_strerror(zmq_errno()));
     for (int r = 0; r < g->stages[si].replicas; r++) {
         gf_plan_tap(g, run_dir, si, r, 0, ep, sizeof ep);
-        zmq_connect(sub, ep);
+        if (zmq_connect(sub, ep) != 0)
+            fprintf(stderr, "gotflow generate: cannot connect to the tap '%s': %s\n", ep,
+                    zmq_strerror(zmq_errno()));
     }
 }
 
@@ -427,8 +432,9 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
     void *ctx = zmq_ctx_new(), *req = zmq_socket(ctx, ZMQ_DEALER), *sub = zmq_socket(ctx, ZMQ_SUB);
     gf_frame_t *answer = NULL;
     char ep[GF_PATH_MAX];
-    gf_socket_defaults(req, g->max_frame_bytes);
-    gf_socket_defaults(sub, g->max_frame_bytes);
+    if (!req || !sub || gf_socket_defaults(req, g->max_frame_bytes) ||
+        gf_socket_defaults(sub, g->max_frame_bytes))
+        goto out;
     s_subscribe(sub, g, run_dir, "reason", "text_delta");
     s_subscribe(sub, g, run_dir, "imagegen", "progress");
     int gw = -1;
@@ -444,7 +450,12 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     s_pack_request(o, id, &sb);
-    zmq_send(req, sb.data, sb.size, 0);
+    if (zmq_send(req, sb.data, sb.size, 0) < 0) {
+        fprintf(stderr, "gotflow generate: cannot send the request: %s\n",
+                zmq_strerror(zmq_errno()));
+        msgpack_sbuffer_destroy(&sb);
+        goto out;
+    }
     void *mon = gf_cli_watch_new(ctx, req, "generate");
     int broken = 0;
     int64_t deadline = gf_mono_ms() + o->timeout_s * 1000;
@@ -456,7 +467,9 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
         if (mon && (items[2].revents & ZMQ_POLLIN) && gf_cli_watch_reconnected(mon, &broken)) {
             /* the gateway restarted: ask again under the same id (docs/protocol.md) */
             fprintf(stderr, "\ngotflow generate: reconnected to the gateway; asking again\n");
-            zmq_send(req, sb.data, sb.size, 0);
+            if (zmq_send(req, sb.data, sb.size, 0) < 0)
+                fprintf(stderr, "gotflow generate: cannot send the request again: %s\n",
+                        zmq_strerror(zmq_errno()));
         }
         if (items[1].revents & ZMQ_POLLIN)
             s_on_tap(sub, id, o->as_json);

@@ -59,7 +59,9 @@ static void s_resubmit(struct s_submit *s)
     void *v;
     while (gf_strmap_next(s->outstanding, &pos, &v)) {
         struct s_out *o = v;
-        zmq_send(s->sock, o->bytes, o->len, 0);
+        if (zmq_send(s->sock, o->bytes, o->len, 0) < 0)
+            fprintf(stderr, "gotflow submit: cannot send a request again: %s\n",
+                    zmq_strerror(zmq_errno()));
         n++;
     }
     if (n)
@@ -175,10 +177,10 @@ int cmd_submit(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     void *ctx = zmq_ctx_new();
     s.sock = zmq_socket(ctx, ZMQ_DEALER);
-    gf_socket_defaults(s.sock, g ? g->max_frame_bytes : GF_FRAME_DEFAULT_MAX);
-    int hwm = 0;
-    zmq_setsockopt(s.sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s.sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (!s.sock || gf_socket_defaults(s.sock, g ? g->max_frame_bytes : GF_FRAME_DEFAULT_MAX) ||
+        gf_sockopt_int(s.sock, ZMQ_SNDHWM, 0, "ZMQ_SNDHWM") ||
+        gf_sockopt_int(s.sock, ZMQ_RCVHWM, 0, "ZMQ_RCVHWM"))
+        return 1;
     struct gf_security sec = {0};
     if (g && strncmp(endpoint, "tcp://", 6) == 0 &&
         gf_security_init(&sec, ctx, g, getenv("GOTFLOW_KEY_FILE"), 0) != 0)
@@ -248,7 +250,13 @@ int cmd_submit(int argc, char **argv)
                     o = NULL;
                 }
             }
-            zmq_send(s.sock, sb.data, sb.size, 0);
+            if (zmq_send(s.sock, sb.data, sb.size, 0) < 0) {
+                fprintf(stderr, "gotflow submit: line %ld: cannot send: %s\n", lineno,
+                        zmq_strerror(zmq_errno()));
+                free(gf_strmap_take(s.outstanding, id));
+                bad++;
+                continue;
+            }
             sent++;
         }
         zmq_pollitem_t items[2] = {{s.sock, 0, ZMQ_POLLIN, 0}, {s.monitor, 0, ZMQ_POLLIN, 0}};

@@ -141,10 +141,14 @@ int cmd_tap(int argc, char **argv)
         }
     }
     void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
-    gf_socket_defaults(sub, g->max_frame_bytes);
-    int hwm = 100000;
-    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    if (!sub || gf_socket_defaults(sub, g->max_frame_bytes) ||
+        gf_sockopt_int(sub, ZMQ_RCVHWM, 100000, "ZMQ_RCVHWM") ||
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0) {
+        fprintf(stderr, "gotflow tap: cannot set up the subscriber socket: %s\n",
+                zmq_strerror(zmq_errno()));
+        gf_graph_destroy(&g);
+        return 1;
+    }
     struct gf_security sec;
     if (gf_security_init(&sec, ctx, g, getenv("GOTFLOW_KEY_FILE"), 0) != 0) {
         gf_graph_destroy(&g);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "engine/edge.h"
+
 struct s_buf {
     char *p;
     size_t len, cap;
@@ -136,12 +138,13 @@ void gf_metrics_serve(void *stream, json_t *(*status_fn)(void *ctx), void *ctx)
         if (msg) {
             memcpy(msg, head, (size_t)hl);
             memcpy(msg + hl, text, tl);
-            zmq_send(stream, rid, (size_t)rl, ZMQ_SNDMORE);
-            zmq_send(stream, msg, (size_t)hl + tl, 0);
+            if (gf_zsend(stream, rid, (size_t)rl, ZMQ_SNDMORE, "a metrics answer") == 0)
+                gf_zsend(stream, msg, (size_t)hl + tl, 0, "a metrics answer");
             free(msg);
         }
-        zmq_send(stream, rid, (size_t)rl, ZMQ_SNDMORE); /* close the connection */
-        zmq_send(stream, "", 0, 0);
+        /* close the connection */
+        if (gf_zsend(stream, rid, (size_t)rl, ZMQ_SNDMORE, "a metrics close") == 0)
+            gf_zsend(stream, "", 0, 0, "a metrics close");
         free(body);
     }
 }

@@ -646,8 +646,8 @@ static int s_bind_metrics(struct s_sup *sv)
         snprintf(colon + 1, sizeof ep - (size_t)(colon + 1 - ep), "%ld",
                  strtol(colon + 1, NULL, 10) + sv->host);
     sv->metrics = zmq_socket(sv->zctx, ZMQ_STREAM);
-    int linger = 0;
-    zmq_setsockopt(sv->metrics, ZMQ_LINGER, &linger, sizeof linger);
+    if (!sv->metrics || gf_sockopt_int(sv->metrics, ZMQ_LINGER, 0, "ZMQ_LINGER"))
+        return GF_EZMQ;
     if (zmq_bind(sv->metrics, ep) != 0) {
         gf_log_error("cannot bind the metrics endpoint '%s': %s", ep, zmq_strerror(zmq_errno()));
         return GF_EZMQ;
@@ -687,8 +687,9 @@ static void s_on_admin(struct s_sup *sv)
             snprintf(reply_buf, sizeof reply_buf, "{\"error\":\"unknown request\"}");
         }
         const char *out = reply ? reply : reply_buf;
-        zmq_send(sv->admin, zmq_msg_data(&rid), zmq_msg_size(&rid), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(sv->admin, out, strlen(out), ZMQ_DONTWAIT);
+        if (gf_zsend(sv->admin, zmq_msg_data(&rid), zmq_msg_size(&rid), ZMQ_SNDMORE | ZMQ_DONTWAIT,
+                     "a status answer") == 0)
+            gf_zsend(sv->admin, out, strlen(out), ZMQ_DONTWAIT, "a status answer");
         free(reply);
         zmq_msg_close(&rid);
         zmq_msg_close(&req);
@@ -837,7 +838,8 @@ static int s_prepare_run_dir(struct s_sup *sv)
 static int s_bind(struct s_sup *sv, void **sock, const char *endpoint)
 {
     *sock = zmq_socket(sv->zctx, ZMQ_ROUTER);
-    gf_socket_defaults(*sock, 1 << 20);
+    if (!*sock || gf_socket_defaults(*sock, 1 << 20))
+        return GF_EZMQ;
     if (zmq_bind(*sock, endpoint) != 0) {
         gf_log_error("cannot bind '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         return GF_EZMQ;

@@ -73,9 +73,9 @@ json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
     }
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
     json_t *reply = NULL;
-    gf_socket_defaults(s, 64 << 20);
     gf_plan_admin(run_dir, ep, sizeof ep);
-    if (zmq_connect(s, ep) != 0 || zmq_send(s, request, strlen(request), 0) < 0) {
+    if (!s || gf_socket_defaults(s, 64 << 20) || zmq_connect(s, ep) != 0 ||
+        zmq_send(s, request, strlen(request), 0) < 0) {
         fprintf(stderr, "gotflow: cannot reach the supervisor at '%s': %s\n", ep,
                 zmq_strerror(zmq_errno()));
         goto out;
