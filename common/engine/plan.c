@@ -1,7 +1,9 @@
 /* plan.c — run directory, endpoints and stage programs (see plan.h). */
 #include "engine/plan.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,15 +44,41 @@ static int s_slot(const gf_graph_t *g, int stage, int replica)
     return k;
 }
 
+/* The address a replica binds for its host's `address`: ZeroMQ binds only addresses and
+ * interface names, so a DNS name (a Kubernetes pod's stable name, a Slurm node's name) is looked
+ * up here; when the lookup fails the name is kept and the bind reports it. */
+static const char *s_bind_address(const char *address, char *buf, size_t len)
+{
+    struct in6_addr a6;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    char ip[INET6_ADDRSTRLEN];
+    if (address[0] == '[' || strcmp(address, "*") == 0 || inet_pton(AF_INET, address, &a6) == 1)
+        return address;
+    if (getaddrinfo(address, NULL, &hints, &res) != 0 || !res)
+        return address;
+    const void *sa = res->ai_family == AF_INET6
+                         ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                         : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    if (inet_ntop(res->ai_family, sa, ip, sizeof ip))
+        snprintf(buf, len, res->ai_family == AF_INET6 ? "[%s]" : "%s", ip);
+    else
+        snprintf(buf, len, "%s", address);
+    freeaddrinfo(res);
+    return buf;
+}
+
 static int s_endpoint(const gf_graph_t *g, const char *run_dir, int stage, int replica, int bind,
                       int tap, char *buf, size_t len)
 {
+    char resolved[INET6_ADDRSTRLEN + 2];
     const struct gf_stage_def *st = &g->stages[stage];
     int n;
     if (g->n_hosts > 0) {
         const struct gf_host *h = &g->hosts[gf_graph_replica_host(g, stage, replica)];
         int port = h->port_base + 2 * s_slot(g, stage, replica) + tap;
-        n = snprintf(buf, len, "tcp://%s:%d", bind ? h->address : h->address, port);
+        n = snprintf(buf, len, "tcp://%s:%d",
+                     bind ? s_bind_address(h->address, resolved, sizeof resolved) : h->address,
+                     port);
     } else {
         n = snprintf(buf, len, "ipc://%s/%s.%d.%s", run_dir, st->name, replica, tap ? "tap" : "in");
     }

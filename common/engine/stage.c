@@ -97,9 +97,16 @@ struct gf_stage {
 
 static volatile sig_atomic_t s_terminate;
 
+static pid_t s_supervisor; /* with GOTFLOW_TERM_DRAINS: the parent that drains us */
+
+/* SIGTERM stops the replica, unless GOTFLOW_TERM_DRAINS says the cluster manager signals every
+ * process of a job at once (Slurm's scancel): then the supervisor, signalled too, drains this
+ * replica and stops it in order, and the signal counts only once the supervisor is gone. */
 static void s_on_sigterm(int sig)
 {
     (void)sig;
+    if (s_supervisor > 1 && getppid() == s_supervisor)
+        return;
     s_terminate = 1;
 }
 
@@ -1011,6 +1018,8 @@ int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops)
         return s_usage(argv[0], ops->kind);
     snprintf(st->who, sizeof st->who, "%s.%d", stage_name, st->info.replica);
     gf_log_init(st->who, GF_LOG_INFO);
+    if (getenv("GOTFLOW_TERM_DRAINS"))
+        s_supervisor = getppid();
     signal(SIGTERM, s_on_sigterm);
     signal(SIGINT, SIG_IGN); /* the supervisor handles ^C and drains in order */
     signal(SIGPIPE, SIG_IGN);

@@ -16,6 +16,7 @@ int cmd_version(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_decode_image(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_submit(int argc, char **argv);

@@ -14,6 +14,7 @@ static const struct gf_cmd s_cmds[] = {
     {"status", cmd_status, "show each replica's state, credits, queue depth and throughput"},
     {"tap", cmd_tap, "print (or record) the frames a stage emits"},
     {"replay", cmd_replay, "re-inject recorded frames into a stage of a running pipeline"},
+    {"deploy", cmd_deploy, "write a Slurm batch script or Kubernetes manifests for a pipeline"},
     {"keygen", cmd_keygen, "make a CURVE key pair for a host of a multi-host pipeline"},
     {"layout", cmd_layout, "print and draw the planned layout of a reasoning chain"},
     {"tokenize", cmd_tokenize, "text to token ids and back (JSON lines)"},

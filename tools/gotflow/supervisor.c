@@ -962,6 +962,10 @@ static void s_on_signal_byte(struct s_sup *sv)
             gf_log_info("%s: stopping after the requests in flight (again to stop now)",
                         c == SIGINT ? "interrupted" : "terminated");
             s_begin_drain(sv);
+        } else if (sv->phase == 1 && c == SIGTERM && getenv("GOTFLOW_TERM_DRAINS")) {
+            /* a cluster manager signals every process of a job, and may signal twice (Slurm's
+             * scancel and srun's forwarding): the drain goes on, bounded by drain_timeout_ms */
+            gf_log_info("terminated again: still draining (GOTFLOW_TERM_DRAINS)");
         } else if (sv->phase == 1) {
             gf_log_warn("stopping now; requests in flight are lost");
             sv->exit_code = GF_EXIT_DRAIN_CUT;
