@@ -17,7 +17,8 @@ net=10.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)) br=gfbr$tag
 w=/tmp/gfsl$tag
 mkdir -p "$w"
 teardown() {
-    local pids=""
+    local rc=$? pids=""
+    set +e
     for f in "$w/ctl.pid" "$w"/slurmd-gfn*.pid "$w/munge/pid"; do [ -f "$f" ] && pids="$pids $(cat "$f")"; done
     for p in $pids; do kill "$p" 2>/dev/null; done
     sleep 2
@@ -26,6 +27,7 @@ teardown() {
     ip link del "$br" 2>/dev/null
     rm -rf "$w"
     cleanup
+    exit $rc
 }
 trap teardown EXIT
 ip link add "$br" type bridge 2>/dev/null || skip "cannot make network namespaces and bridges here (needs privilege)"
