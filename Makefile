@@ -20,9 +20,11 @@
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev \
                libpcre2-dev libutf8proc-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
-               python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2
+               python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2 \
+               libmicrohttpd-dev python3-venv
 FUZZ_PKGS := clang libclang-rt-14-dev
-PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib
+PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib \
+        libmicrohttpd
 
 SHELL := /bin/bash
 CC ?= cc
