@@ -48,11 +48,10 @@ struct s_opts {
 
 static int s_parse(int argc, char **argv, struct s_opts *o)
 {
-    static const struct option opts[] = {{"listen", 1, 0, 'l'},  {"keys", 1, 0, 'k'},
-                                         {"max-body", 1, 0, 'b'}, {"max-connections", 1, 0, 'c'},
-                                         {"timeout", 1, 0, 't'}, {"idle", 1, 0, 'i'},
-                                         {"drain", 1, 0, 'd'},   {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"listen", 1, 0, 'l'},          {"keys", 1, 0, 'k'},    {"max-body", 1, 0, 'b'},
+        {"max-connections", 1, 0, 'c'}, {"timeout", 1, 0, 't'}, {"idle", 1, 0, 'i'},
+        {"drain", 1, 0, 'd'},           {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     *o = (struct s_opts){.http = {.listen = "127.0.0.1:8000",
                                   .pipeline = "pipelines/got-r1-cpu.yaml",
                                   .max_body = 1 << 20,
@@ -73,12 +72,11 @@ static int s_parse(int argc, char **argv, struct s_opts *o)
             o->http.max_body = (size_t)gf_cli_long("serve", "--max-body", optarg, 64, 1L << 30);
             break;
         case 'c':
-            o->http.max_conns = (unsigned)gf_cli_long("serve", "--max-connections", optarg, 1,
-                                                      65536);
+            o->http.max_conns =
+                (unsigned)gf_cli_long("serve", "--max-connections", optarg, 1, 65536);
             break;
         case 't':
-            o->http.timeout_ms =
-                (int)gf_cli_long("serve", "--timeout", optarg, 1, 1 << 20) * 1000;
+            o->http.timeout_ms = (int)gf_cli_long("serve", "--timeout", optarg, 1, 1 << 20) * 1000;
             break;
         case 'i':
             o->http.idle_s = (int)gf_cli_long("serve", "--idle", optarg, 1, 1 << 20);
@@ -196,8 +194,7 @@ int cmd_serve(int argc, char **argv)
         if (sig == SIGINT || sig == SIGTERM) {
             fprintf(stderr, "gotflow serve: draining\n");
             if (gf_http_drain(front, (int)o.drain_s * 1000) != 0)
-                fprintf(stderr, "gotflow serve: requests still in flight after %ld s\n",
-                        o.drain_s);
+                fprintf(stderr, "gotflow serve: requests still in flight after %ld s\n", o.drain_s);
             rc = 0;
             break;
         }

@@ -251,8 +251,7 @@ json_t *gf_generate_meta_json(const gf_frame_t *answer, const struct gf_generate
     struct gf_image first = {0};
     if (png && png->type == MSGPACK_OBJECT_ARRAY && png->via.array.size > 0 &&
         png->via.array.ptr[0].type == MSGPACK_OBJECT_BIN &&
-        gf_frame_get_str(answer, "text", &text, &len) == 0 &&
-        gf_score_is_demo_model(m->model) &&
+        gf_frame_get_str(answer, "text", &text, &len) == 0 && gf_score_is_demo_model(m->model) &&
         gf_png_read_mem(png->via.array.ptr[0].via.bin.ptr, png->via.array.ptr[0].via.bin.size,
                         "image_0.png", &first) == 0) {
         json_t *score = s_score(m, text, len, &first, 1);

@@ -400,8 +400,7 @@ static int s_listen(struct gf_http *s, char *why, size_t whylen)
     memcpy(&s->addr, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
     if (!s_loopback((struct sockaddr *)&s->addr) && !s->n_keys) {
-        snprintf(why, whylen,
-                 "'%s' is beyond loopback: give --keys FILE (bearer keys, one a line)",
+        snprintf(why, whylen, "'%s' is beyond loopback: give --keys FILE (bearer keys, one a line)",
                  s->o.listen);
         return -1;
     }
@@ -411,9 +410,8 @@ static int s_listen(struct gf_http *s, char *why, size_t whylen)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, gf_http_access, s, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&s->addr, MHD_OPTION_CONNECTION_LIMIT,
-                            s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)s->o.idle_s, MHD_OPTION_NOTIFY_COMPLETED,
-                            gf_http_completed, s, MHD_OPTION_END);
+                            s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_s,
+                            MHD_OPTION_NOTIFY_COMPLETED, gf_http_completed, s, MHD_OPTION_END);
     if (!s->d) {
         snprintf(why, whylen, "cannot listen on '%s': %s", s->o.listen, strerror(errno));
         return -1;

@@ -11,14 +11,22 @@
 #include "engine/json.h"
 #include "model/layout.h"
 
-static const char *s_known[] = {"prompt",     "n",
-                                "response_format", "size",
-                                "user",       "model",
-                                "stream",     "seed",
-                                "cfg_weight", "text_temperature",
-                                "image_temperature", "max_tokens",
-                                "quality",    "style",
-                                "output_format", "partial_images",
+static const char *s_known[] = {"prompt",
+                                "n",
+                                "response_format",
+                                "size",
+                                "user",
+                                "model",
+                                "stream",
+                                "seed",
+                                "cfg_weight",
+                                "text_temperature",
+                                "image_temperature",
+                                "max_tokens",
+                                "quality",
+                                "style",
+                                "output_format",
+                                "partial_images",
                                 NULL};
 
 static int s_bad(char *why, size_t whylen, const char **param, const char *field, const char *msg)
@@ -73,8 +81,7 @@ static int s_check_size(json_t *j, const struct gf_http_model *mdl, char *why, s
 }
 
 /* The extension fields and n. */
-static int s_params(json_t *j, struct gf_http_req *r, char *why, size_t whylen,
-                    const char **param)
+static int s_params(json_t *j, struct gf_http_req *r, char *why, size_t whylen, const char **param)
 {
     long long n = 1, seed = 0, max_tokens = 0;
     int k;
@@ -131,7 +138,8 @@ static int s_fields(json_t *j, const struct gf_http_model *mdl, struct gf_http_r
     v = json_object_get(j, "prompt");
     if (!json_is_string(v) || json_string_length(v) == 0)
         return s_bad(why, whylen, param, "prompt", "'prompt' must be a non-empty string");
-    if (json_string_length(v) > GF_HTTP_MAX_PROMPT || strlen(json_string_value(v)) != json_string_length(v))
+    if (json_string_length(v) > GF_HTTP_MAX_PROMPT ||
+        strlen(json_string_value(v)) != json_string_length(v))
         return s_bad(why, whylen, param, "prompt",
                      "'prompt' must be at most 32768 bytes, without NUL");
     v = json_object_get(j, "response_format");
@@ -172,8 +180,8 @@ int gf_http_req_parse(const char *body, size_t len, const struct gf_http_model *
     json_error_t err;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
-        snprintf(why, whylen, "the body is not JSON: %s at line %d column %d", err.text,
-                 err.line, err.column);
+        snprintf(why, whylen, "the body is not JSON: %s at line %d column %d", err.text, err.line,
+                 err.column);
         return -1;
     }
     int rc = -1;
@@ -289,8 +297,7 @@ json_t *gf_http_result_json(const gf_frame_t *answer, const struct gf_http_req *
     json_object_set_new(j, "created", json_integer((json_int_t)time(NULL)));
     json_object_set_new(j, "id", json_string(answer->id));
     const msgpack_object *png = gf_frame_get(answer, "png");
-    for (uint32_t k = 0; png && png->type == MSGPACK_OBJECT_ARRAY && k < png->via.array.size;
-         k++) {
+    for (uint32_t k = 0; png && png->type == MSGPACK_OBJECT_ARRAY && k < png->via.array.size; k++) {
         const msgpack_object *b = &png->via.array.ptr[k];
         if (b->type != MSGPACK_OBJECT_BIN)
             continue;
@@ -328,8 +335,7 @@ int gf_http_error_status(const gf_frame_t *answer, const char **type, const char
     gf_frame_get_str(answer, "code", &c, &cl);
     gf_frame_get_str(answer, "message", &msg, &ml);
     gf_frame_get_str(answer, "stage", &stage, &sl);
-    snprintf(message, len, "%.*s (stage '%.*s', %.*s)", (int)ml, msg, (int)sl, stage, (int)cl,
-             c);
+    snprintf(message, len, "%.*s (stage '%.*s', %.*s)", (int)ml, msg, (int)sl, stage, (int)cl, c);
     static const struct {
         const char *code;
         int status;
@@ -355,8 +361,7 @@ int gf_http_error_status(const gf_frame_t *answer, const char **type, const char
     return 500;
 }
 
-char *gf_http_error_body(const char *message, const char *type, const char *param,
-                         const char *code)
+char *gf_http_error_body(const char *message, const char *type, const char *param, const char *code)
 {
     json_t *e = json_object(), *j = json_object();
     json_object_set_new(e, "message", json_string(message));

@@ -4,9 +4,8 @@
 
 #include "http_int.h"
 
-static const char s_index[] =
-    "<!doctype html><meta charset=utf-8><title>gotflow</title>"
-    "<p>gotflow: POST /v1/images/generations (docs/http.md)</p>\n";
+static const char s_index[] = "<!doctype html><meta charset=utf-8><title>gotflow</title>"
+                              "<p>gotflow: POST /v1/images/generations (docs/http.md)</p>\n";
 
 int gf_http_console_file(const char *path, const char **ctype, const char **data, size_t *len)
 {

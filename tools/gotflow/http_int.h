@@ -96,8 +96,7 @@ struct gf_http_conn {
 
 int64_t gf_http_now_ms(void);
 int gf_http_wait(struct gf_http *s, struct gf_http_job *job, int (*ready)(struct gf_http_job *));
-struct gf_http_job *gf_http_job_submit(struct gf_http *s, const struct gf_http_req *r,
-                                       int stream);
+struct gf_http_job *gf_http_job_submit(struct gf_http *s, const struct gf_http_req *r, int stream);
 void gf_http_job_finish(struct gf_http *s, struct gf_http_job **job_p);
 
 enum MHD_Result gf_http_access(void *cls, struct MHD_Connection *c, const char *url,

@@ -15,8 +15,7 @@
 static enum MHD_Result s_send(struct gf_http_conn *cc, struct MHD_Connection *c, int status,
                               const char *ctype, char *body, size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -72,7 +71,8 @@ static int s_authorized(struct gf_http *s, struct MHD_Connection *c)
     return ok;
 }
 
-/* Generation ------------------------------------------------------------------------------------ */
+/* Generation ------------------------------------------------------------------------------------
+ */
 
 static int s_done(struct gf_http_job *j)
 {
@@ -108,8 +108,8 @@ static enum MHD_Result s_answer(struct gf_http_conn *cc, struct MHD_Connection *
     struct gf_http *s = cc->s;
     gf_frame_t *f = NULL;
     char why[512];
-    if (!cc->job->answer || gf_frame_decode(cc->job->answer, cc->job->answer_len, 0, &f, why,
-                                            sizeof why, NULL) != 0)
+    if (!cc->job->answer ||
+        gf_frame_decode(cc->job->answer, cc->job->answer_len, 0, &f, why, sizeof why, NULL) != 0)
         return gf_http_error(cc, c, 502, "the pipeline's answer cannot be read", "server_error",
                              NULL, "bad_answer");
     enum MHD_Result rc;
@@ -155,8 +155,7 @@ static enum MHD_Result s_generate(struct gf_http_conn *cc, struct MHD_Connection
     const char *param = NULL;
     if (gf_http_req_parse(cc->body ? cc->body : "", cc->len, &s->model, &cc->req, why, sizeof why,
                           &param) != 0)
-        return gf_http_error(cc, c, 400, why, "invalid_request_error", param,
-                             "invalid_request");
+        return gf_http_error(cc, c, 400, why, "invalid_request_error", param, "invalid_request");
     cc->have_req = 1;
     cc->job = gf_http_job_submit(s, &cc->req, cc->req.stream);
     if (!cc->job)
@@ -177,12 +176,13 @@ static enum MHD_Result s_generate(struct gf_http_conn *cc, struct MHD_Connection
     return s_answer(cc, c);
 }
 
-/* Other routes ----------------------------------------------------------------------------------- */
+/* Other routes -----------------------------------------------------------------------------------
+ */
 
 static enum MHD_Result s_models(struct gf_http_conn *cc, struct MHD_Connection *c)
 {
-    json_t *m = json_pack("{s:s,s:s,s:i,s:s}", "id", cc->s->model.id, "object", "model",
-                          "created", 0, "owned_by", "gotflow");
+    json_t *m = json_pack("{s:s,s:s,s:i,s:s}", "id", cc->s->model.id, "object", "model", "created",
+                          0, "owned_by", "gotflow");
     return s_json(cc, c, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
 }
 
@@ -306,7 +306,8 @@ static enum MHD_Result s_static(struct gf_http_conn *cc, struct MHD_Connection *
     return rc;
 }
 
-/* Dispatch --------------------------------------------------------------------------------------- */
+/* Dispatch ---------------------------------------------------------------------------------------
+ */
 
 static enum MHD_Result s_route(struct gf_http_conn *cc, struct MHD_Connection *c, const char *url,
                                const char *method)
@@ -332,8 +333,7 @@ static enum MHD_Result s_route(struct gf_http_conn *cc, struct MHD_Connection *c
         return gf_http_error(cc, c, 404, msg, "invalid_request_error", NULL, "not_found");
     }
     if (!s_authorized(s, c))
-        return gf_http_error(cc, c, 401,
-                             "a valid API key is needed: 'Authorization: Bearer KEY'",
+        return gf_http_error(cc, c, 401, "a valid API key is needed: 'Authorization: Bearer KEY'",
                              "invalid_request_error", NULL, "invalid_api_key");
     if (strcmp(url, "/v1/images/generations") == 0 && post)
         return s_generate(cc, c);

@@ -82,8 +82,8 @@ static void s_tap_frame(struct gf_http_conn *cc, const struct gf_http_event *e)
 static void s_error(struct gf_http_conn *cc, const char *message, const char *type,
                     const char *code)
 {
-    s_event(cc, json_pack("{s:s,s:{s:s,s:s,s:n,s:s}}", "type", "error", "error", "message",
-                          message, "type", type, "param", "code", code));
+    s_event(cc, json_pack("{s:s,s:{s:s,s:s,s:n,s:s}}", "type", "error", "error", "message", message,
+                          "type", type, "param", "code", code));
 }
 
 /* The answer: the rest of the chain, the pictures, the final object. */
