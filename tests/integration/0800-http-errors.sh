@@ -101,6 +101,25 @@ wait $serve_pid || fail "serve exited $? after the drain"
 [ -z "$(ls "$GOTFLOW_RUN_ROOT"/http-slow/*.pid 2>/dev/null | xargs -r cat | xargs -r ps -o pid= -p)" ] ||
     fail "the pipeline is still running after serve stopped"
 
+# the connection limit: with one connection held open, a second is refused
+serve --max-connections 1
+$PY - "$url" <<'PY'
+import socket, sys, time, urllib.parse, urllib.request
+u = urllib.parse.urlparse(sys.argv[1])
+held = socket.create_connection((u.hostname, u.port))
+held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive: stays open
+assert b"200" in held.recv(4096).split(b"\r\n")[0]
+try:
+    urllib.request.urlopen(sys.argv[1] + "healthz", timeout=5).read()
+    raise SystemExit("a second connection was served past --max-connections 1")
+except (ConnectionError, urllib.error.URLError, OSError) as e:
+    print("second connection refused:", type(e).__name__)
+held.close()
+time.sleep(0.3)
+assert urllib.request.urlopen(sys.argv[1] + "healthz", timeout=5).status == 200
+PY
+stop_serve
+
 # auth: keys file; /v1 needs a key, health does not
 printf '# keys\nsk-test-0123456789abcdef\n' >"$work/keys"
 serve --keys "$work/keys"
