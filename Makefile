@@ -2,6 +2,7 @@
 #
 #   make            build everything (build/bin/gotflow, build/bin/gotflow-<kind>, ...)
 #   make run        install missing packages, build, run the default pipeline
+#   make serve      the same pipeline behind the HTTP front on 127.0.0.1:8000 (docs/http.md)
 #   make test       install missing packages, build, run every suite; ends with "N passed, N failed"
 #   make bench      build and run the benchmarks under tools/bench/
 #   make asan       build in build/asan with AddressSanitizer + UBSan and run every suite there
@@ -20,9 +21,11 @@
 DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf-c-dev \
                libpcre2-dev libutf8proc-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
-               python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2
+               python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2 \
+               libmicrohttpd-dev python3-venv
 FUZZ_PKGS := clang libclang-rt-14-dev
-PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib
+PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib \
+        libmicrohttpd
 
 SHELL := /bin/bash
 CC ?= cc
@@ -106,7 +109,7 @@ GPU_SRC := $(wildcard tests/gpu/*.c)
 GPU_BIN := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(GPU_SRC)) $(BUILD)/gpu/mkmodel
 MODEL_LDLIBS := -ljansson -lpthread -lm -ldl
 
-.PHONY: all run test bench format deps clean oracle asan fuzz gpu demo-model
+.PHONY: all run serve test bench format deps clean oracle asan fuzz gpu demo-model
 .SECONDARY:
 all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN) \
      $(CUDA_TARGETS) $(GPU_BIN)
@@ -205,6 +208,12 @@ deps:
 run: deps
 	$(MAKE) all
 	tools/run-default.sh
+
+# The demo model's pipeline and the HTTP front (docs/http.md); LISTEN=HOST:PORT, KEYS=FILE.
+serve: deps
+	$(MAKE) all
+	$(BUILD)/bin/gotflow serve pipelines/got-r1-cpu.yaml --listen $(or $(LISTEN),127.0.0.1:8000) \
+	    $(if $(KEYS),--keys $(KEYS))
 
 demo-model: all
 	tools/demo-model/train.sh models/got-r1-demo

@@ -26,6 +26,7 @@ int cmd_replay(int argc, char **argv);
 int cmd_layout(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* True when argv holds -h or --help. */
 int gf_cmd_wants_help(int argc, char **argv);

@@ -307,56 +307,30 @@ static void s_pack_request(const struct s_opts *o, const char *id, msgpack_sbuff
     }
 }
 
-/* A parameter the stages will use when the request does not give it: the graph's stage param
- * `key` of the first stage of `kind`, else the checkpoint's generation_config.json `name`, else
- * dflt (the stage's own default). */
-static double s_default(const gf_graph_t *g, const struct gf_genconfig *gc, const char *kind,
-                        const char *key, const char *name, double dflt)
-{
-    for (int i = 0; i < g->n_stages; i++) {
-        if (strcmp(g->stages[i].kind, kind) != 0)
-            continue;
-        const char *v = gf_graph_param(&g->stages[i], key);
-        char *end;
-        double d = v ? strtod(v, &end) : 0;
-        if (v && end != v && !*end)
-            return d;
-        break;
-    }
-    return gf_genconfig_get(gc, name, dflt);
-}
-
 /* Fills in what the flags did not give, as the stages will (for meta.json); 0, or 1 after saying
  * why the checkpoint cannot be used. */
 static int s_defaults(struct s_opts *o, const gf_graph_t *g)
 {
-    struct gf_genconfig gc = {0};
-    char why[4400], path[4200];
-    struct stat st;
-    if (g->model[0]) {
-        snprintf(path, sizeof path, "%s/config.json", g->model);
-        if (stat(path, &st) != 0) {
-            fprintf(stderr,
-                    "gotflow generate: no checkpoint in '%s' (no config.json); the demo model is "
-                    "models/got-r1-demo, --model DIR names another\n",
-                    g->model);
-            return 1;
-        }
-        if (gf_genconfig_load(g->model, &gc, why, sizeof why) < 0) {
-            fprintf(stderr, "gotflow generate: %s\n", why);
-            return 1;
-        }
+    struct gf_generate_meta m = {.cfg_weight = o->cfg_weight,
+                                 .text_temp = o->text_temp,
+                                 .image_temp = o->image_temp,
+                                 .parallel = o->parallel,
+                                 .max_tokens = o->max_tokens};
+    unsigned have = (o->have_cfg ? GF_GENERATE_HAVE_CFG : 0) |
+                    (o->have_text_temp ? GF_GENERATE_HAVE_TEXT_TEMP : 0) |
+                    (o->have_image_temp ? GF_GENERATE_HAVE_IMAGE_TEMP : 0) |
+                    (o->have_parallel ? GF_GENERATE_HAVE_PARALLEL : 0) |
+                    (o->have_max_tokens ? GF_GENERATE_HAVE_MAX_TOKENS : 0);
+    char why[4600];
+    if (gf_generate_defaults(g, have, &m, why, sizeof why)) {
+        fprintf(stderr, "gotflow generate: %s\n", why);
+        return 1;
     }
-    if (!o->have_cfg)
-        o->cfg_weight = s_default(g, &gc, "imagegen", "cfg_weight", "cfg_weight", 5.0);
-    if (!o->have_text_temp)
-        o->text_temp = s_default(g, &gc, "reason", "temperature", "text_temperature", 1.0);
-    if (!o->have_image_temp)
-        o->image_temp = s_default(g, &gc, "imagegen", "temperature", "image_temperature", 1.0);
-    if (!o->have_parallel)
-        o->parallel = (long)s_default(g, &gc, "imagegen", "parallel", "parallel_size", 1);
-    if (!o->have_max_tokens)
-        o->max_tokens = (long)s_default(g, &gc, "reason", "max_tokens", "max_tokens", 600);
+    o->cfg_weight = m.cfg_weight;
+    o->text_temp = m.text_temp;
+    o->image_temp = m.image_temp;
+    o->parallel = m.parallel;
+    o->max_tokens = m.max_tokens;
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "core/file.h"
 #include "core/version.h"
 #include "engine/json.h"
+#include "model/genconfig.h"
 #include "model/image.h"
 #include "model/layout.h"
 #include "model/png.h"
@@ -171,6 +172,56 @@ static json_t *s_score(const struct gf_generate_meta *m, const char *text, size_
     return j;
 }
 
+/* A parameter the stages will use when the request does not give it: the graph's stage param
+ * `key` of the first stage of `kind`, else the checkpoint's generation_config.json `name`, else
+ * dflt (the stage's own default). */
+static double s_default(const gf_graph_t *g, const struct gf_genconfig *gc, const char *kind,
+                        const char *key, const char *name, double dflt)
+{
+    for (int i = 0; i < g->n_stages; i++) {
+        if (strcmp(g->stages[i].kind, kind) != 0)
+            continue;
+        const char *v = gf_graph_param(&g->stages[i], key);
+        char *end;
+        double d = v ? strtod(v, &end) : 0;
+        if (v && end != v && !*end)
+            return d;
+        break;
+    }
+    return gf_genconfig_get(gc, name, dflt);
+}
+
+int gf_generate_defaults(const gf_graph_t *g, unsigned have, struct gf_generate_meta *m, char *why,
+                         size_t whylen)
+{
+    struct gf_genconfig gc = {0};
+    char path[4200];
+    struct stat st;
+    if (g->model[0]) {
+        snprintf(path, sizeof path, "%s/config.json", g->model);
+        if (stat(path, &st) != 0) {
+            snprintf(why, whylen,
+                     "no checkpoint in '%s' (no config.json); the demo model is "
+                     "models/got-r1-demo, --model DIR names another",
+                     g->model);
+            return 1;
+        }
+        if (gf_genconfig_load(g->model, &gc, why, whylen) < 0)
+            return 1;
+    }
+    if (!(have & GF_GENERATE_HAVE_CFG))
+        m->cfg_weight = s_default(g, &gc, "imagegen", "cfg_weight", "cfg_weight", 5.0);
+    if (!(have & GF_GENERATE_HAVE_TEXT_TEMP))
+        m->text_temp = s_default(g, &gc, "reason", "temperature", "text_temperature", 1.0);
+    if (!(have & GF_GENERATE_HAVE_IMAGE_TEMP))
+        m->image_temp = s_default(g, &gc, "imagegen", "temperature", "image_temperature", 1.0);
+    if (!(have & GF_GENERATE_HAVE_PARALLEL))
+        m->parallel = (long)s_default(g, &gc, "imagegen", "parallel", "parallel_size", 1);
+    if (!(have & GF_GENERATE_HAVE_MAX_TOKENS))
+        m->max_tokens = (long)s_default(g, &gc, "reason", "max_tokens", "max_tokens", 600);
+    return 0;
+}
+
 static json_t *s_meta(const gf_frame_t *a, const struct gf_generate_meta *m)
 {
     json_t *j = json_object(), *p = json_object();
@@ -189,6 +240,26 @@ static json_t *s_meta(const gf_frame_t *a, const struct gf_generate_meta *m)
     const msgpack_object *t = gf_frame_get(a, "timings");
     json_object_set_new(j, "timings_ms", t ? gf_json_from_msgpack(t, 0) : json_null());
     return j;
+}
+
+json_t *gf_generate_meta_json(const gf_frame_t *answer, const struct gf_generate_meta *m)
+{
+    json_t *meta = s_meta(answer, m);
+    const msgpack_object *png = gf_frame_get(answer, "png");
+    const char *text;
+    size_t len;
+    struct gf_image first = {0};
+    if (png && png->type == MSGPACK_OBJECT_ARRAY && png->via.array.size > 0 &&
+        png->via.array.ptr[0].type == MSGPACK_OBJECT_BIN &&
+        gf_frame_get_str(answer, "text", &text, &len) == 0 && gf_score_is_demo_model(m->model) &&
+        gf_png_read_mem(png->via.array.ptr[0].via.bin.ptr, png->via.array.ptr[0].via.bin.size,
+                        "image_0.png", &first) == 0) {
+        json_t *score = s_score(m, text, len, &first, 1);
+        if (score)
+            json_object_set_new(meta, "score", score);
+    }
+    gf_image_release(&first);
+    return meta;
 }
 
 int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf_generate_meta *m,

@@ -8,6 +8,7 @@
 static const struct gf_cmd s_cmds[] = {
     {"decode-image", cmd_decode_image, "decode image token codes into PNG files"},
     {"generate", cmd_generate, "generate pictures for a prompt through a pipeline"},
+    {"serve", cmd_serve, "serve a pipeline over HTTP (OpenAI images API, web console)"},
     {"run", cmd_run, "start a pipeline from its YAML graph and supervise it"},
     {"check", cmd_check, "validate pipeline YAML graphs without starting them"},
     {"submit", cmd_submit, "send requests to a running pipeline and print the results"},
