@@ -58,7 +58,10 @@ with=() without=()
 for i in 1 2 3 4 5; do
     $PY "$work/stuck.py" "$GOTFLOW_RUN_ROOT/taps" >"$work/stuck.log" 2>&1 &
     stuck_pid=$!
-    sleep 0.5
+    for _ in $(seq 50); do # python's start can take a while on a busy machine
+        grep -q subscribed "$work/stuck.log" && break
+        sleep 0.1
+    done
     grep -q subscribed "$work/stuck.log" || fail "stuck subscriber did not start: $(cat "$work/stuck.log")"
     with+=("$(rate)")
     kill $stuck_pid

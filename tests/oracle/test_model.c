@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
 #include <cmocka.h>
 #include <math.h>
 
@@ -399,5 +401,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imagegen_ride_along, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_loop_sampled_batch_invariant, s_bf16, s_teardown),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
 #include <cmocka.h>
 #include <math.h>
 
@@ -233,5 +235,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_vq16, s_vq16, s_teardown),
         cmocka_unit_test_setup_teardown(test_shape_mismatch, s_tiny3, s_teardown),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

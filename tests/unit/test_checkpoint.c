@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
 #include <cmocka.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -443,5 +445,6 @@ int main(void)
         cmocka_unit_test(test_unsupported_dtype),
         cmocka_unit_test(test_open_maps_not_reads),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,5 +262,6 @@ int main(void)
         cmocka_unit_test(test_roundtrip_and_carry), cmocka_unit_test(test_tensor),
         cmocka_unit_test(test_schema_errors_keep_id), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_error_frame)};
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,5 +184,6 @@ int main(void)
         cmocka_unit_test(test_damaged_record),
         cmocka_unit_test(test_rewrite_and_lock),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -157,5 +157,6 @@ int main(void)
         cmocka_unit_test(test_norm_rope_elementwise),
         cmocka_unit_test(test_attention_ragged),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

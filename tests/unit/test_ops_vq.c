@@ -148,5 +148,6 @@ int main(void)
         cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_swish_upsample_softmax_transpose),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,5 +167,6 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_pixel_conversion),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,5 +278,6 @@ int main(void)
         cmocka_unit_test(test_label_stacking), cmocka_unit_test(test_colours),
         cmocka_unit_test(test_text),           cmocka_unit_test(test_edge_cases),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

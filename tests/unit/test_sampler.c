@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
 #include <cmocka.h>
 #include <math.h>
 #include <string.h>
@@ -96,5 +98,6 @@ int main(void)
         cmocka_unit_test(test_stream_keyed),
         cmocka_unit_test(test_cfg),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

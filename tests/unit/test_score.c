@@ -322,5 +322,6 @@ int main(void)
         cmocka_unit_test(test_prompt_parsing),    cmocka_unit_test(test_relation_rules),
         cmocka_unit_test(test_demo_model_marker), cmocka_unit_test(test_generator_scenes),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,5 +209,6 @@ int main(void)
         cmocka_unit_test(test_lookups),    cmocka_unit_test(test_threads),
         cmocka_unit_test(test_got_errors),
     };
+    cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
