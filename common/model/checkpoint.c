@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "kernels/cpu/cpu.h"
 #include "model/checkpoint.h"
 
 const struct gf_st_tensor *gf_ckpt_find(const struct gf_ckpt *ck, const char *name)
@@ -172,12 +173,70 @@ static int s_bind(struct gf_ckpt *ck)
     return bad ? GF_ESCHEMA : 0;
 }
 
+/* One matrix into `type` blocks, row by row through an f32 row. */
+static int s_quantize_mat(struct gf_ckpt *ck, struct gf_mat *m, int type, const char *what)
+{
+    if (m->cols % GF_QK) {
+        gf_log_warn("'%s': %s has %lld columns, not a multiple of %d: kept as %s", ck->dir, what,
+                    (long long)m->cols, GF_QK, gf_wtype_name(m->dtype));
+        return 0;
+    }
+    void **grown = realloc(ck->blocks, (ck->n_blocks + 1) * sizeof *grown);
+    if (!grown)
+        return GF_ENOMEM;
+    ck->blocks = grown;
+    size_t row_bytes = gf_wtype_bytes(type, m->cols);
+    char *q = malloc(row_bytes * m->rows);
+    float *row = malloc(m->cols * sizeof *row);
+    if (!q || !row) {
+        free(q), free(row);
+        return GF_ENOMEM;
+    }
+    for (int64_t r = 0; r < m->rows; r++) {
+        for (int64_t c = 0; c < m->cols; c++)
+            row[c] = gf_mat_get(m, r * m->cols + c);
+        gf_quantize(type, q + r * row_bytes, row, m->cols);
+    }
+    free(row);
+    ck->blocks[ck->n_blocks++] = q;
+    m->dtype = type;
+    m->data = q;
+    return 0;
+}
+
+int gf_ckpt_quantize(struct gf_ckpt *ck, int type)
+{
+    if (!gf_wtype_quantized(type) || ck->quant >= 0)
+        return GF_EINVAL;
+    static const char *const names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                        "gate_proj", "up_proj", "down_proj"};
+    char what[64];
+    int rc = 0;
+    for (int l = 0; l < ck->cfg.n_layers && rc == 0; l++) {
+        struct gf_layer_weights *L = &ck->w.layers[l];
+        struct gf_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7 && rc == 0; i++) {
+            snprintf(what, sizeof what, "layer %d %s", l, names[i]);
+            rc = s_quantize_mat(ck, mats[i], type, what);
+        }
+    }
+    if (rc == 0)
+        rc = s_quantize_mat(ck, &ck->w.lm_head, GF_WTYPE_Q8_0, "lm_head");
+    if (rc < 0) {
+        gf_log_error("'%s': no memory to quantize the weights to %s", ck->dir, gf_wtype_name(type));
+        return rc;
+    }
+    ck->quant = type;
+    return 0;
+}
+
 int gf_ckpt_open(const char *dir, struct gf_ckpt **out)
 {
     int rc = GF_ENOMEM;
     struct gf_ckpt *ck = calloc(1, sizeof *ck);
     if (!ck || !(ck->dir = strdup(dir)))
         goto fail;
+    ck->quant = -1;
     if ((rc = gf_config_load(dir, &ck->cfg)) < 0)
         goto fail;
     char path[4096];
@@ -210,6 +269,9 @@ void gf_ckpt_close(struct gf_ckpt **self_p)
     for (int i = 0; i < ck->n_shards; i++)
         gf_st_close(&ck->shards[i]);
     free(ck->shards);
+    for (int i = 0; i < ck->n_blocks; i++)
+        free(ck->blocks[i]);
+    free(ck->blocks);
     free(ck->w.layers);
     free(ck->dir);
     free(ck);
