@@ -86,7 +86,9 @@ struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info);
 
 struct gf_ckpt;
 /* Quantizes the checkpoint's language model at load when params.precision is q8_0 or q4_0
- * (gf_ckpt_quantize); 0 otherwise. 0, or GF_ENOMEM after logging. */
+ * (gf_ckpt_quantize), or on the CPU, when params has no precision, when the environment's
+ * GOTFLOW_PRECISION is (set by gotflow generate --precision for the pipeline it starts); 0
+ * otherwise. 0, or GF_ENOMEM after logging. */
 int gf_stage_quantize(const struct gf_stage_info *info, struct gf_ckpt *ck);
 
 /* The checkpoint directory of a model stage: params.model, else the graph's model:. NULL, after

@@ -1,4 +1,6 @@
 /* stage_backend.c — a model stage's backend, from its device in the graph, and its checkpoint. */
+#include <stdlib.h>
+
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/graph.h"
@@ -49,6 +51,8 @@ const char *gf_stage_model_dir(const struct gf_stage_info *info)
 int gf_stage_quantize(const struct gf_stage_info *info, struct gf_ckpt *ck)
 {
     const char *prec = gf_graph_param(info->def, "precision");
+    if (!prec && info->device.type == GF_DEVICE_CPU)
+        prec = getenv("GOTFLOW_PRECISION"); /* gotflow generate --precision */
     int quant, rc;
     if (gf_precision_parse(prec, &quant) < 0 || quant < 0)
         return 0; /* a bad name was refused by gf_stage_backend_new */
