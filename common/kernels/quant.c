@@ -11,6 +11,15 @@
 _Static_assert(sizeof(struct gf_block_q8_0) == 34, "q8_0 block is 34 bytes");
 _Static_assert(sizeof(struct gf_block_q4_0) == 18, "q4_0 block is 18 bytes");
 
+/* roundf(v) for |v| < 2^23, without the call: half away from zero */
+static int s_round(float v)
+{
+    float a = fabsf(v);
+    int i = (int)a;
+    i += a - (float)i >= 0.5f;
+    return v < 0 ? -i : i;
+}
+
 /* d = max|x| / 127, q = round(x / d) half away from zero */
 static void s_q8_0(struct gf_block_q8_0 *b, const float *x)
 {
@@ -20,7 +29,7 @@ static void s_q8_0(struct gf_block_q8_0 *b, const float *x)
     float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
     b->d = gf_f32_to_f16(d);
     for (int j = 0; j < GF_QK; j++)
-        b->qs[j] = (int8_t)roundf(x[j] * id);
+        b->qs[j] = (int8_t)s_round(x[j] * id);
 }
 
 /* d = (the element of largest magnitude, the first of equals) / -8, nibble = min(15, trunc(x / d

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/pool.h"
 #include "model/checkpoint.h"
 
 const struct gf_st_tensor *gf_ckpt_find(const struct gf_ckpt *ck, const char *name)
@@ -173,31 +173,55 @@ static int s_bind(struct gf_ckpt *ck)
     return bad ? GF_ESCHEMA : 0;
 }
 
-/* One matrix into `type` blocks, row by row through an f32 row. */
-static int s_quantize_mat(struct gf_ckpt *ck, struct gf_mat *m, int type, const char *what)
+struct s_qjob {
+    const struct gf_mat *m;
+    char *q;
+    int type;
+    int64_t rows_per_task;
+};
+
+/* Rows of one task, each through an f32 row. */
+static void s_quantize_task(void *arg, int task)
 {
-    if (m->cols % GF_QK) {
-        gf_log_warn("'%s': %s has %lld columns, not a multiple of %d: kept as %s", ck->dir, what,
-                    (long long)m->cols, GF_QK, gf_wtype_name(m->dtype));
+    struct s_qjob *j = arg;
+    const struct gf_mat *m = j->m;
+    size_t row_bytes = gf_wtype_bytes(j->type, m->cols);
+    int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    float row[16384];
+    for (int64_t r = r0; r < r1 && r < m->rows; r++) {
+        const uint16_t *h = (const uint16_t *)m->data + r * m->cols;
+        if (m->dtype == GF_WTYPE_F32)
+            memcpy(row, (const float *)m->data + r * m->cols, m->cols * sizeof *row);
+        else if (m->dtype == GF_WTYPE_BF16)
+            for (int64_t c = 0; c < m->cols; c++) {
+                uint32_t u = (uint32_t)h[c] << 16;
+                memcpy(&row[c], &u, 4);
+            }
+        else
+            for (int64_t c = 0; c < m->cols; c++)
+                row[c] = gf_f16_to_f32(h[c]);
+        gf_quantize(j->type, j->q + r * row_bytes, row, m->cols);
+    }
+}
+
+/* One matrix into `type` blocks, its rows spread over the pool. */
+static int s_quantize_mat(struct gf_ckpt *ck, struct gf_pool *pool, struct gf_mat *m, int type,
+                          const char *what)
+{
+    if (m->cols % GF_QK || m->cols > 16384 || gf_wtype_quantized(m->dtype)) {
+        gf_log_warn("'%s': %s has %lld columns, not a multiple of %d up to 16384: kept as %s",
+                    ck->dir, what, (long long)m->cols, GF_QK, gf_wtype_name(m->dtype));
         return 0;
     }
     void **grown = realloc(ck->blocks, (ck->n_blocks + 1) * sizeof *grown);
     if (!grown)
         return GF_ENOMEM;
     ck->blocks = grown;
-    size_t row_bytes = gf_wtype_bytes(type, m->cols);
-    char *q = malloc(row_bytes * m->rows);
-    float *row = malloc(m->cols * sizeof *row);
-    if (!q || !row) {
-        free(q), free(row);
+    char *q = malloc(gf_wtype_bytes(type, m->cols) * m->rows);
+    if (!q)
         return GF_ENOMEM;
-    }
-    for (int64_t r = 0; r < m->rows; r++) {
-        for (int64_t c = 0; c < m->cols; c++)
-            row[c] = gf_mat_get(m, r * m->cols + c);
-        gf_quantize(type, q + r * row_bytes, row, m->cols);
-    }
-    free(row);
+    struct s_qjob j = {m, q, type, 64};
+    gf_pool_run(pool, s_quantize_task, &j, (int)((m->rows + 63) / 64));
     ck->blocks[ck->n_blocks++] = q;
     m->dtype = type;
     m->data = q;
@@ -211,17 +235,22 @@ int gf_ckpt_quantize(struct gf_ckpt *ck, int type)
     static const char *const names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                         "gate_proj", "up_proj", "down_proj"};
     char what[64];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct gf_pool *pool = gf_pool_new(ncpu > 0 ? (int)ncpu : 1);
+    if (!pool)
+        return GF_ENOMEM;
     int rc = 0;
     for (int l = 0; l < ck->cfg.n_layers && rc == 0; l++) {
         struct gf_layer_weights *L = &ck->w.layers[l];
         struct gf_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (int i = 0; i < 7 && rc == 0; i++) {
             snprintf(what, sizeof what, "layer %d %s", l, names[i]);
-            rc = s_quantize_mat(ck, mats[i], type, what);
+            rc = s_quantize_mat(ck, pool, mats[i], type, what);
         }
     }
     if (rc == 0)
-        rc = s_quantize_mat(ck, &ck->w.lm_head, GF_WTYPE_Q8_0, "lm_head");
+        rc = s_quantize_mat(ck, pool, &ck->w.lm_head, GF_WTYPE_Q8_0, "lm_head");
+    gf_pool_destroy(&pool);
     if (rc < 0) {
         gf_log_error("'%s': no memory to quantize the weights to %s", ck->dir, gf_wtype_name(type));
         return rc;
