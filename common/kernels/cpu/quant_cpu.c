@@ -47,14 +47,14 @@ float gf_cpu_qdot_ref(enum gf_wtype dt, const void *w, const struct gf_block_q8_
 }
 
 #if GF_HAVE_AVX2
-/* Block i of a weight row as 32 signed bytes, and its scale. */
+/* Block i of a weight row as 32 bytes: q8_0 as stored (signed), q4_0 as its nibbles 0..15
+ * (unsigned; the -8 is taken off the sums, s_lane_sums). */
 GF_SIMD static GF_INLINE __m256i s_wq(const void *w, int64_t i, enum gf_wtype dt)
 {
     if (dt == GF_WTYPE_Q8_0)
         return _mm256_loadu_si256((const __m256i *)((const struct gf_block_q8_0 *)w)[i].qs);
     __m128i t = _mm_loadu_si128((const __m128i *)((const struct gf_block_q4_0 *)w)[i].qs);
-    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(15));
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(15));
 }
 
 GF_SIMD static GF_INLINE float s_wd(const void *w, int64_t i, enum gf_wtype dt)
@@ -64,11 +64,25 @@ GF_SIMD static GF_INLINE float s_wd(const void *w, int64_t i, enum gf_wtype dt)
     return _cvtsh_ss(d);
 }
 
-/* 8 int32 sums of 4 products each, as floats: |w| · (x with w's sign), paired, then paired. */
-GF_SIMD static GF_INLINE __m256 s_mul_sum(__m256i w, __m256i x)
+/* 8 int32 sums of 4 products each, as floats. q8_0: |w| · (x with w's sign), paired, then
+ * paired. q4_0: nibble · x, paired, then paired, less 8 · (the lane's sum of x), given as x8:
+ * sum((n - 8) x) = sum(n x) - 8 sum(x), the same integers. */
+GF_SIMD static GF_INLINE __m256 s_mul_sum(__m256i w, __m256i x, __m256i x8, enum gf_wtype dt)
 {
-    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+    __m256i ones = _mm256_set1_epi16(1);
+    if (dt == GF_WTYPE_Q8_0) {
+        __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+    }
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(s, x8));
+}
+
+/* 8 times the lane sums of 4 activation bytes (for q4_0). */
+GF_SIMD static GF_INLINE __m256i s_lane_sums8(__m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_set1_epi8(1), x);
+    return _mm256_slli_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), 3);
 }
 
 /* R weight rows x T activation rows (from t0), one vector accumulator each; y[t0 + t][r]. */
@@ -83,12 +97,13 @@ GF_SIMD static GF_INLINE void s_qtile(float *y, int64_t ldy, const struct gf_blo
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i xv[2];
+        __m256i xv[2], x8[2];
         float dx[2];
 #pragma GCC unroll 2
         for (int t = 0; t < T; t++) {
             const struct gf_block_q8_0 *b = xq + (int64_t)(t0 + t) * nb + i;
             xv[t] = _mm256_loadu_si256((const __m256i *)b->qs);
+            x8[t] = dt == GF_WTYPE_Q4_0 ? s_lane_sums8(xv[t]) : xv[t];
             dx[t] = _cvtsh_ss(b->d);
         }
 #pragma GCC unroll 4
@@ -98,8 +113,8 @@ GF_SIMD static GF_INLINE void s_qtile(float *y, int64_t ldy, const struct gf_blo
             float dw = s_wd(wr, i, dt);
 #pragma GCC unroll 2
             for (int t = 0; t < T; t++)
-                acc[r][t] =
-                    _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t]), s_mul_sum(wv, xv[t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t]),
+                                            s_mul_sum(wv, xv[t], x8[t], dt), acc[r][t]);
         }
     }
     for (int r = 0; r < R; r++)
