@@ -384,6 +384,8 @@ static int s_init(gf_stage_t *st)
         gf_log_error("cannot open the checkpoint '%s'", dir);
         goto fail;
     }
+    if ((rc = gf_stage_quantize(info, s->ck)) < 0)
+        goto fail;
     if ((rc = s_sizes(s, def)) < 0 || (rc = s_defaults(s, dir)) < 0)
         goto fail;
     int IV = s->ck->cfg.image_vocab;

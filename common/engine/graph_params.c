@@ -20,14 +20,17 @@
 #define S_MS_MAX 604800000.0 /* a week, in milliseconds */
 
 /* the parameters every model stage reads for its backend and checkpoint */
-#define S_MODEL_PARAMS                                                                             \
+#define S_MODEL_PARAMS(choices, why)                                                               \
     {"model", GF_PARAM_STRING,                                                                     \
      0,       0,                                                                                   \
      NULL,    "checkpoint directory, in place of the graph's `model:`"},                           \
         {"threads", GF_PARAM_INT, 0, 1024, NULL, "CPU threads of the backend (0: one per core)"},  \
     {                                                                                              \
-        "precision", GF_PARAM_CHOICE, 0, 0, "bf16,f32", "arithmetic on a CUDA device"              \
+        "precision", GF_PARAM_CHOICE, 0, 0, choices, why                                           \
     }
+#define S_LLM_PRECISION                                                                            \
+    "arithmetic on a CUDA device (bf16, f32); on the CPU, q8_0 or q4_0 quantize the language "     \
+    "model's weights at load"
 
 static const struct gf_param_decl s_gateway[] = {
     {"timeout_ms", GF_PARAM_INT, 1, S_MS_MAX, NULL, "a request's deadline"},
@@ -51,7 +54,7 @@ static const struct gf_param_decl s_tokenize[] = {
     {NULL, 0, 0, 0, NULL, NULL}};
 
 static const struct gf_param_decl s_reason[] = {
-    S_MODEL_PARAMS,
+    S_MODEL_PARAMS("bf16,f32,q8_0,q4_0", S_LLM_PRECISION),
     {"temperature", GF_PARAM_NUMBER, 0, 100, NULL,
      "sampling temperature (0: greedy); a request's `text_temperature` overrides it"},
     {"top_k", GF_PARAM_INT, 0, 1 << 30, NULL, "top-k sampling (0: off); request `text_top_k`"},
@@ -64,7 +67,7 @@ static const struct gf_param_decl s_reason[] = {
     {NULL, 0, 0, 0, NULL, NULL}};
 
 static const struct gf_param_decl s_imagegen[] = {
-    S_MODEL_PARAMS,
+    S_MODEL_PARAMS("bf16,f32,q8_0,q4_0", S_LLM_PRECISION),
     {"temperature", GF_PARAM_NUMBER, 0, 100, NULL,
      "sampling temperature (0: greedy); request `image_temperature`"},
     {"top_k", GF_PARAM_INT, 0, 1 << 30, NULL, "top-k sampling (0: off); request `image_top_k`"},
@@ -83,7 +86,7 @@ static const struct gf_param_decl s_imagegen[] = {
     {NULL, 0, 0, 0, NULL, NULL}};
 
 static const struct gf_param_decl s_vq[] = {
-    S_MODEL_PARAMS,
+    S_MODEL_PARAMS("bf16,f32", "arithmetic on a CUDA device"),
     {"max_images", GF_PARAM_INT, 1, 1024, NULL, "pictures decoded together"},
     {"grid", GF_PARAM_INT, 1, 256, NULL, "image tokens per side (default: the checkpoint's)"},
     {NULL, 0, 0, 0, NULL, NULL}};

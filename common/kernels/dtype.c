@@ -5,7 +5,21 @@
 
 size_t gf_wtype_size(enum gf_wtype dt)
 {
-    return dt == GF_WTYPE_F32 ? 4 : 2;
+    return dt == GF_WTYPE_F32 ? 4 : gf_wtype_quantized(dt) ? 0 : 2;
+}
+
+int gf_wtype_quantized(enum gf_wtype dt)
+{
+    return dt == GF_WTYPE_Q8_0 || dt == GF_WTYPE_Q4_0;
+}
+
+size_t gf_wtype_bytes(enum gf_wtype dt, int64_t count)
+{
+    if (dt == GF_WTYPE_Q8_0)
+        return (size_t)(count / GF_QK) * sizeof(struct gf_block_q8_0);
+    if (dt == GF_WTYPE_Q4_0)
+        return (size_t)(count / GF_QK) * sizeof(struct gf_block_q4_0);
+    return (size_t)count * gf_wtype_size(dt);
 }
 
 const char *gf_wtype_name(enum gf_wtype dt)
@@ -17,6 +31,10 @@ const char *gf_wtype_name(enum gf_wtype dt)
         return "F16";
     case GF_WTYPE_BF16:
         return "BF16";
+    case GF_WTYPE_Q8_0:
+        return "Q8_0";
+    case GF_WTYPE_Q4_0:
+        return "Q4_0";
     }
     return "?";
 }

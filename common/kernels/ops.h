@@ -13,12 +13,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Element type of a stored weight (named apart from the frame dtypes of engine/frame.h). */
-enum gf_wtype { GF_WTYPE_F32, GF_WTYPE_F16, GF_WTYPE_BF16 };
+/* Element type of a stored weight (named apart from the frame dtypes of engine/frame.h).
+ * Q8_0 and Q4_0 are llama.cpp's block types, made at load from a published checkpoint
+ * (gf_ckpt_quantize): each block of GF_QK consecutive elements of a row is one f16 scale d and
+ * GF_QK 8-bit values (q8_0: d * q) or GF_QK 4-bit values (q4_0: d * (nibble - 8)); a row of a
+ * quantized matrix is a whole number of blocks. */
+enum gf_wtype { GF_WTYPE_F32, GF_WTYPE_F16, GF_WTYPE_BF16, GF_WTYPE_Q8_0, GF_WTYPE_Q4_0 };
 
-/* Bytes per element, and the safetensors name ("F32", "F16", "BF16"). */
+#define GF_QK 32
+struct gf_block_q8_0 {
+    uint16_t d;       /* f16 scale */
+    int8_t qs[GF_QK]; /* element j = d * qs[j] */
+};
+struct gf_block_q4_0 {
+    uint16_t d;            /* f16 scale */
+    uint8_t qs[GF_QK / 2]; /* element j < 16: low nibble of qs[j]; j >= 16: high of qs[j-16] */
+};
+
+/* Bytes per element (0 for the block types: see gf_wtype_bytes), and the name ("F32", "F16",
+ * "BF16" as safetensors says; "Q8_0", "Q4_0"). */
 size_t gf_wtype_size(enum gf_wtype dt);
 const char *gf_wtype_name(enum gf_wtype dt);
+/* 1 for Q8_0 and Q4_0. */
+int gf_wtype_quantized(enum gf_wtype dt);
+/* Bytes of count elements (a multiple of GF_QK for the block types). */
+size_t gf_wtype_bytes(enum gf_wtype dt, int64_t count);
+/* n floats (a multiple of GF_QK) into n / GF_QK blocks of dt (Q8_0 or Q4_0), exactly as
+ * llama.cpp's reference quantize_row_q8_0 / quantize_row_q4_0 do; and back. */
+void gf_quantize(enum gf_wtype dt, void *blocks, const float *x, int64_t n);
+void gf_dequantize(enum gf_wtype dt, float *x, const void *blocks, int64_t n);
+/* What a weight precision name asks of the weights: "bf16", "f32" or NULL leave them as
+ * published (*quant = -1; on a CUDA device these choose its arithmetic, gf_cuda_mode_parse),
+ * "q8_0" and "q4_0" quantize them at load (*quant = GF_WTYPE_Q8_0 / _Q4_0). 0, or GF_EINVAL
+ * for another name. */
+int gf_precision_parse(const char *name, int *quant);
 float gf_bf16_to_f32(uint16_t h);
 uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
 float gf_f16_to_f32(uint16_t h);

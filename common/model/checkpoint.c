@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "kernels/cpu/pool.h"
 #include "model/checkpoint.h"
 
 const struct gf_st_tensor *gf_ckpt_find(const struct gf_ckpt *ck, const char *name)
@@ -172,12 +173,99 @@ static int s_bind(struct gf_ckpt *ck)
     return bad ? GF_ESCHEMA : 0;
 }
 
+struct s_qjob {
+    const struct gf_mat *m;
+    char *q;
+    int type;
+    int64_t rows_per_task;
+};
+
+/* Rows of one task, each through an f32 row. */
+static void s_quantize_task(void *arg, int task)
+{
+    struct s_qjob *j = arg;
+    const struct gf_mat *m = j->m;
+    size_t row_bytes = gf_wtype_bytes(j->type, m->cols);
+    int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    float row[16384];
+    for (int64_t r = r0; r < r1 && r < m->rows; r++) {
+        const uint16_t *h = (const uint16_t *)m->data + r * m->cols;
+        if (m->dtype == GF_WTYPE_F32)
+            memcpy(row, (const float *)m->data + r * m->cols, m->cols * sizeof *row);
+        else if (m->dtype == GF_WTYPE_BF16)
+            for (int64_t c = 0; c < m->cols; c++) {
+                uint32_t u = (uint32_t)h[c] << 16;
+                memcpy(&row[c], &u, 4);
+            }
+        else
+            for (int64_t c = 0; c < m->cols; c++)
+                row[c] = gf_f16_to_f32(h[c]);
+        gf_quantize(j->type, j->q + r * row_bytes, row, m->cols);
+    }
+}
+
+/* One matrix into `type` blocks, its rows spread over the pool. */
+static int s_quantize_mat(struct gf_ckpt *ck, struct gf_pool *pool, struct gf_mat *m, int type,
+                          const char *what)
+{
+    if (m->cols % GF_QK || m->cols > 16384 || gf_wtype_quantized(m->dtype)) {
+        gf_log_warn("'%s': %s has %lld columns, not a multiple of %d up to 16384: kept as %s",
+                    ck->dir, what, (long long)m->cols, GF_QK, gf_wtype_name(m->dtype));
+        return 0;
+    }
+    void **grown = realloc(ck->blocks, (ck->n_blocks + 1) * sizeof *grown);
+    if (!grown)
+        return GF_ENOMEM;
+    ck->blocks = grown;
+    char *q = malloc(gf_wtype_bytes(type, m->cols) * m->rows);
+    if (!q)
+        return GF_ENOMEM;
+    struct s_qjob j = {m, q, type, 64};
+    gf_pool_run(pool, s_quantize_task, &j, (int)((m->rows + 63) / 64));
+    ck->blocks[ck->n_blocks++] = q;
+    m->dtype = type;
+    m->data = q;
+    return 0;
+}
+
+int gf_ckpt_quantize(struct gf_ckpt *ck, int type)
+{
+    if (!gf_wtype_quantized(type) || ck->quant >= 0)
+        return GF_EINVAL;
+    static const char *const names[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                        "gate_proj", "up_proj", "down_proj"};
+    char what[64];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct gf_pool *pool = gf_pool_new(ncpu > 0 ? (int)ncpu : 1);
+    if (!pool)
+        return GF_ENOMEM;
+    int rc = 0;
+    for (int l = 0; l < ck->cfg.n_layers && rc == 0; l++) {
+        struct gf_layer_weights *L = &ck->w.layers[l];
+        struct gf_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7 && rc == 0; i++) {
+            snprintf(what, sizeof what, "layer %d %s", l, names[i]);
+            rc = s_quantize_mat(ck, pool, mats[i], type, what);
+        }
+    }
+    if (rc == 0)
+        rc = s_quantize_mat(ck, pool, &ck->w.lm_head, GF_WTYPE_Q8_0, "lm_head");
+    gf_pool_destroy(&pool);
+    if (rc < 0) {
+        gf_log_error("'%s': no memory to quantize the weights to %s", ck->dir, gf_wtype_name(type));
+        return rc;
+    }
+    ck->quant = type;
+    return 0;
+}
+
 int gf_ckpt_open(const char *dir, struct gf_ckpt **out)
 {
     int rc = GF_ENOMEM;
     struct gf_ckpt *ck = calloc(1, sizeof *ck);
     if (!ck || !(ck->dir = strdup(dir)))
         goto fail;
+    ck->quant = -1;
     if ((rc = gf_config_load(dir, &ck->cfg)) < 0)
         goto fail;
     char path[4096];
@@ -210,6 +298,9 @@ void gf_ckpt_close(struct gf_ckpt **self_p)
     for (int i = 0; i < ck->n_shards; i++)
         gf_st_close(&ck->shards[i]);
     free(ck->shards);
+    for (int i = 0; i < ck->n_blocks; i++)
+        free(ck->blocks[i]);
+    free(ck->blocks);
     free(ck->w.layers);
     free(ck->dir);
     free(ck);

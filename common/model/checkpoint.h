@@ -39,6 +39,9 @@ struct gf_ckpt {
     struct gf_model_weights w;
     struct gf_st **shards; /* [n_shards] */
     int n_shards;
+    int quant;     /* the block type of gf_ckpt_quantize, or -1: as published */
+    void **blocks; /* [n_blocks] owned quantized copies */
+    int n_blocks;
 };
 
 /* Opens and checks the checkpoint in `dir`. Returns 0 and a caller-owned *out (gf_ckpt_close),
@@ -48,6 +51,14 @@ void gf_ckpt_close(struct gf_ckpt **self_p);
 
 /* Any tensor of the checkpoint by name, or NULL; borrowed until gf_ckpt_close. */
 const struct gf_st_tensor *gf_ckpt_find(const struct gf_ckpt *ck, const char *name);
+
+/* Quantizes at load, in memory, the weights the language model multiplies by: every layer's
+ * q, k, v, o, gate, up and down to `type` (GF_WTYPE_Q8_0 or GF_WTYPE_Q4_0), lm_head to
+ * GF_WTYPE_Q8_0; the files stay as published. The embeddings, the norms, the generation head,
+ * gen_embed and the aligner keep their published dtype (docs/model.md says why), and so does
+ * a matrix whose rows are not a whole number of GF_QK blocks (logged). Call once, before the
+ * weights are used. 0, GF_EINVAL (not a block type) or GF_ENOMEM. */
+int gf_ckpt_quantize(struct gf_ckpt *ck, int type);
 
 /* Total bytes of the mapped weight files. */
 size_t gf_ckpt_bytes(const struct gf_ckpt *ck);

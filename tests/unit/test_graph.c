@@ -478,7 +478,7 @@ static void test_params_declared(void **state)
     s_expect_schema("stages:\n  r: {kind: reason, params: {max_seq: 1.5}}\n", "2:39",
                     "parameter 'max_seq' must be an integer, got '1.5'");
     s_expect_schema("stages:\n  r: {kind: imagegen, params: {precision: fp16}}\n", "2:43",
-                    "parameter 'precision' must be one of bf16,f32, got 'fp16'");
+                    "parameter 'precision' must be one of bf16,f32,q8_0,q4_0, got 'fp16'");
     s_expect_schema("stages:\n  s: {kind: sink, params: {x: 1}}\n", "2:31",
                     "unknown parameter 'x' of stage 's': a 'sink' stage takes no params");
     s_expect_schema("stages:\n  g: {kind: gateway, params: {max_attempts: 0}}\n", "2:45",

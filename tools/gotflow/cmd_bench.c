@@ -22,12 +22,14 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] "
                "[--rows N]\n"
-               "                                 [--device cpu|cuda:N] [--precision bf16|f32]\n\n"
+               "                                 [--device cpu|cuda:N] [--precision P]\n\n"
                "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
                "         a short prefill; prints tokens/s and the bandwidth roofline\n"
                "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
                "image    stage 2 of the reference loop: --rows images under CFG (2 rows each),\n"
-               "         N image tokens each (default 16) after a 64-token re-prefill\n");
+               "         N image tokens each (default 16) after a 64-token re-prefill\n"
+               "--precision  bf16 or f32: the arithmetic on cuda:N; q8_0 or q4_0: the language\n"
+               "         model's weights quantized at load (CPU; docs/model.md)\n");
 }
 
 static double s_now(void)
@@ -123,12 +125,15 @@ static void s_meter_release(struct s_meter *m)
     free((void *)m->b.buf);
 }
 
-/* Bytes of weights one decode step reads: every layer, the final norm, the text head. */
-static double s_step_bytes(const struct gf_ckpt *ck)
+/* Bytes of weights one decode step reads: every layer, the final norm, the text head (with
+ * `elements`, their count instead). */
+static double s_step_size(const struct gf_ckpt *ck, int elements)
 {
     const struct gf_model_weights *w = &ck->w;
     double n = 0;
-#define B(m) ((double)(m).rows * (m).cols * gf_wtype_size((m).dtype))
+#define B(m)                                                                                       \
+    (elements ? (double)(m).rows * (m).cols                                                        \
+              : (double)gf_wtype_bytes((m).dtype, (m).rows * (m).cols))
     for (int i = 0; i < ck->cfg.n_layers; i++) {
         const struct gf_layer_weights *l = &w->layers[i];
         n += B(l->attn_norm) + B(l->wq) + B(l->wk) + B(l->wv) + B(l->wo) + B(l->mlp_norm) +
@@ -136,6 +141,11 @@ static double s_step_bytes(const struct gf_ckpt *ck)
     }
     return n + B(w->norm) + B(w->lm_head);
 #undef B
+}
+
+static double s_step_bytes(const struct gf_ckpt *ck)
+{
+    return s_step_size(ck, 0);
 }
 
 static long s_resident_pages(void)
@@ -196,8 +206,7 @@ static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_
     /* fault the mapped weights in first: time the arithmetic, not the page cache */
     if (gf_llm_forward(m, &warm, 1) < 0)
         return 1;
-    double esize = gf_wtype_size(ck->w.layers[0].wq.dtype);
-    double layer_params = (s_step_bytes(ck) - (double)c->vocab * c->hidden * esize) / esize;
+    double layer_params = s_step_size(ck, 1) - (double)c->vocab * c->hidden;
     double flops = 2.0 * layer_params * tokens + 2.0 * c->vocab * c->hidden;
     struct sgemm_peer *peer = NULL;
     if (strcmp(be->ops->name, "cuda") != 0) /* a CPU peer says nothing about a GPU */
@@ -241,10 +250,18 @@ static int s_run(const char *mode, const char *dir, const char *device, int thre
     struct gf_tok *toks = NULL;
     struct s_meter meter = {0};
     long pages0 = s_resident_pages();
+    int quant;
+    gf_precision_parse(prec, &quant);
     if (gf_ckpt_open(dir, &ck) < 0)
         goto out;
     printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
            gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
+    if (quant >= 0) {
+        double q0 = s_now();
+        if (gf_ckpt_quantize(ck, quant) < 0)
+            goto out;
+        printf("quantized the language model to %s in %.2f s (lm_head Q8_0)\n", prec, s_now() - q0);
+    }
     be = gf_cli_backend(device, threads, prec);
     if (be && strcmp(mode, "image") == 0) {
         printf("model '%s': %d threads\n", dir, be->n_threads);
@@ -355,7 +372,7 @@ int cmd_bench(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
-    if (gf_cli_device_check("bench", device, prec))
+    if (gf_cli_device_check("bench", device, NULL) || gf_cli_quant_check("bench", device, prec))
         return 2;
     return s_run(mode, dir, device, threads, prec, tokens, rows);
 }

@@ -53,6 +53,9 @@ static const char s_usage[] =
     "                          (these five: the defaults are GoT-R1's, unless the checkpoint's\n"
     "                          generation_config.json or the graph's stage params say otherwise;\n"
     "                          a flag is over both; meta.json records the values used)\n"
+    "  --precision P           q8_0 or q4_0: the pipeline this command starts quantizes the\n"
+    "                          language model at load (CPU stages whose params name no\n"
+    "                          precision; docs/model.md); bf16 or f32: as published\n"
     "  --out DIR               output folder (default out)\n"
     "  --id ID                 request id and folder name (default: from the clock)\n"
     "  --timeout SEC           give up after SEC seconds (default 3600)\n"
@@ -63,7 +66,7 @@ static const char s_usage[] =
     "be written, 2 usage\n";
 
 struct s_opts {
-    const char *prompt, *pipeline, *model, *out, *id;
+    const char *prompt, *pipeline, *model, *out, *id, *precision;
     long long seed;
     double cfg_weight, text_temp, image_temp;
     long parallel, max_tokens, timeout_s;
@@ -97,6 +100,7 @@ static int s_parse(int argc, char **argv, struct s_opts *o)
                                          {"id", 1, 0, 'I'},
                                          {"timeout", 1, 0, 'T'},
                                          {"keep", 0, 0, 'k'},
+                                         {"precision", 1, 0, 'P'},
                                          {"json", 0, 0, 'j'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -152,6 +156,11 @@ static int s_parse(int argc, char **argv, struct s_opts *o)
             break;
         case 'k':
             o->keep = 1;
+            break;
+        case 'P':
+            if (gf_cli_quant_check("generate", NULL, optarg))
+                return 2;
+            o->precision = optarg;
             break;
         case 'j':
             o->as_json = 1;
@@ -495,13 +504,15 @@ int cmd_generate(int argc, char **argv)
         goto out;
     int running = gf_plan_find_run(graph_path, NULL, run_dir, sizeof run_dir, 1) == 0 &&
                   gf_cli_supervisor_alive(run_dir);
-    if (running && o.model) {
+    if (running && (o.model || o.precision)) {
         fprintf(stderr,
                 "gotflow generate: pipeline '%s' is already running (in '%s'); stop it "
-                "or leave out --model to use it\n",
-                g->name, run_dir);
+                "or leave out --%s to use it\n",
+                g->name, run_dir, o.model ? "model" : "precision");
         goto out;
     }
+    if (o.precision)
+        setenv("GOTFLOW_PRECISION", o.precision, 1);
     if (!running) {
         if (!o.as_json)
             fprintf(stderr, "starting pipeline '%s' (%s)\n", g->name, graph_path);

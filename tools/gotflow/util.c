@@ -129,6 +129,22 @@ int gf_cli_device_check(const char *cmd, const char *device, const char *precisi
     return 0;
 }
 
+int gf_cli_quant_check(const char *cmd, const char *device, const char *precision)
+{
+    int quant;
+    if (gf_precision_parse(precision, &quant) < 0) {
+        fprintf(stderr, "gotflow %s: --precision '%s' is not bf16, f32, q8_0 or q4_0\n", cmd,
+                precision);
+        return 2;
+    }
+    if (quant >= 0 && device && strcmp(device, "cpu") != 0) {
+        fprintf(stderr, "gotflow %s: --precision %s is for the CPU; on %s use bf16 or f32\n", cmd,
+                precision, device);
+        return 2;
+    }
+    return 0;
+}
+
 struct gf_backend *gf_cli_backend(const char *device, int threads, const char *precision)
 {
     enum gf_cuda_mode mode = GF_CUDA_BF16;

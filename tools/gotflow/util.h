@@ -29,7 +29,8 @@ json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
 
 /* Watches the connection of a client socket to the gateway: when it breaks and comes back (the
  * gateway restarted), the client must send its unanswered requests again (docs/protocol.md).
- * Returns the monitor socket to poll (caller closes it), or NULL when monitoring is not possible. */
+ * Returns the monitor socket to poll (caller closes it), or NULL when monitoring is not possible.
+ */
 void *gf_cli_watch_new(void *ctx, void *sock, const char *name);
 
 /* Reads the monitor's events; returns 1 when the connection came back after a break since the
@@ -42,6 +43,9 @@ long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, 
 /* Checks --device (NULL, "cpu" or "cuda:N") and --precision (NULL, "bf16" or "f32"); 0, or 2
  * (usage) after printing what is wrong. */
 int gf_cli_device_check(const char *cmd, const char *device, const char *precision);
+/* Checks a --precision that may also be q8_0 or q4_0 (gf_precision_parse): those only on the
+ * CPU. 0, or 2 after printing why. Pass NULL as gf_cli_device_check's precision then. */
+int gf_cli_quant_check(const char *cmd, const char *device, const char *precision);
 struct gf_backend;
 /* The backend of a checked --device: the CPU with `threads` threads, or cuda:N; NULL after the
  * reason is logged. */

@@ -8,12 +8,15 @@
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cpu/quant_ops.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/vq_ops.h"
 
 struct s_cpu {
     struct gf_pool *pool;
     int avx2;
+    void *scratch; /* quantized activations (quant_cpu.c) */
+    size_t scratch_bytes;
 };
 
 static struct s_cpu *s_impl(struct gf_backend *be)
@@ -29,6 +32,17 @@ struct gf_pool *gf_cpu_pool(struct gf_backend *be)
 int gf_cpu_avx2(struct gf_backend *be)
 {
     return s_impl(be)->avx2;
+}
+
+void *gf_cpu_scratch(struct gf_backend *be, size_t bytes)
+{
+    struct s_cpu *c = s_impl(be);
+    if (bytes > c->scratch_bytes) {
+        free(c->scratch);
+        c->scratch = malloc(bytes);
+        c->scratch_bytes = c->scratch ? bytes : 0;
+    }
+    return c->scratch;
 }
 
 /* --- linear: y[n][rows] = x[n][cols] · wᵀ + b ------------------------------------------- */
@@ -192,6 +206,10 @@ static void s_linear(struct gf_backend *be, float *y, const float *x, int n, con
                      const struct gf_mat *bias)
 {
     struct s_cpu *c = s_impl(be);
+    if (gf_wtype_quantized(w->dtype)) {
+        gf_cpu_linear_q(be, y, x, n, w, bias);
+        return;
+    }
     /* Enough tasks to balance the threads, each a multiple of 4 rows and at least 16. */
     int64_t per = w->rows / (be->n_threads * 8);
     per = per < 16 ? 16 : (per + 3) & ~(int64_t)3;
@@ -437,6 +455,7 @@ void gf_backend_destroy(struct gf_backend **self_p)
     if (be->ops == &s_cpu_ops) {
         struct s_cpu *c = be->impl;
         gf_pool_destroy(&c->pool);
+        free(c->scratch);
         free(c);
     }
     free(be);

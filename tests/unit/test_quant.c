@@ -1,0 +1,192 @@
+/* test_quant.c — q8_0 / q4_0 weights: the quantizers (round trip and edge blocks), and the CPU
+ * backend's product with them: AVX2 and scalar bit-identical to the scalar reference dot, batch
+ * invariant, and within a stated tolerance of the f32 product with the unquantized weights.
+ * (The quantizers' bytes against llama.cpp's own gguf-py: tests/oracle/test_quant.c.) */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/quant_ops.h"
+#include "kernels/ops.h"
+
+static uint64_t s_state = 88172645463325252ull;
+
+static float s_rand(void) /* uniform in [-1, 1) */
+{
+    s_state ^= s_state << 13;
+    s_state ^= s_state >> 7;
+    s_state ^= s_state << 17;
+    return (float)((s_state >> 40) * (1.0 / (1 << 23))) - 1.0f;
+}
+
+static void s_fill(float *x, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = s_rand() * scale;
+}
+
+/* A quantized copy of the f32 matrix w; caller frees data. */
+static struct gf_mat s_quant(enum gf_wtype dt, const struct gf_mat *w)
+{
+    void *p = malloc(gf_wtype_bytes(dt, w->rows * w->cols));
+    gf_quantize(dt, p, w->data, w->rows * w->cols);
+    return (struct gf_mat){dt, w->rows, w->cols, p};
+}
+
+static double s_rms(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = a[i] - (b ? b[i] : 0);
+        s += d * d;
+    }
+    return sqrt(s / n);
+}
+
+static void test_roundtrip(void **state)
+{
+    enum { N = 4096 };
+    float *x = malloc(N * 4), *y = malloc(N * 4);
+    s_fill(x, N, 3.0f);
+    x[5] = 0; /* a block of zeros */
+    memset(x + 64, 0, GF_QK * 4);
+    for (int dt = GF_WTYPE_Q8_0; dt <= GF_WTYPE_Q4_0; dt++) {
+        void *q = malloc(gf_wtype_bytes(dt, N));
+        gf_quantize(dt, q, x, N);
+        gf_dequantize(dt, y, q, N);
+        for (int b = 0; b < N / GF_QK; b++) {
+            float amax = 0;
+            for (int j = 0; j < GF_QK; j++)
+                amax = fmaxf(amax, fabsf(x[b * GF_QK + j]));
+            /* q8_0: half a step of amax/127, plus the f16 rounding of the scale
+             * (2^-11 of it, times 127); q4_0: the
+             * element opposite the largest can be clipped, a whole step of amax/8 */
+            float bound = dt == GF_WTYPE_Q8_0 ? 0.57f * amax / 127 + 1e-6f : 1.01f * amax / 8;
+            for (int j = 0; j < GF_QK; j++) {
+                float e = fabsf(y[b * GF_QK + j] - x[b * GF_QK + j]);
+                if (e > bound)
+                    fail_msg("%s block %d element %d: %.9g back as %.9g", gf_wtype_name(dt), b, j,
+                             x[b * GF_QK + j], y[b * GF_QK + j]);
+            }
+        }
+        for (int j = 64; j < 64 + GF_QK; j++)
+            assert_true(y[j] == 0.0f);
+        free(q);
+    }
+    /* the largest magnitude of a q4_0 block is exact: it is -8 d */
+    float b[GF_QK] = {0.25f, -3.0f, 1.0f};
+    struct gf_block_q4_0 q4;
+    gf_quantize(GF_WTYPE_Q4_0, &q4, b, GF_QK);
+    assert_int_equal(q4.qs[1] & 15, 0);
+    assert_true(gf_f16_to_f32(q4.d) == 0.375f);
+    free(x), free(y);
+}
+
+static void test_wtype_bytes(void **state)
+{
+    assert_int_equal(gf_wtype_bytes(GF_WTYPE_Q8_0, 64), 68);
+    assert_int_equal(gf_wtype_bytes(GF_WTYPE_Q4_0, 64), 36);
+    assert_int_equal(gf_wtype_bytes(GF_WTYPE_BF16, 64), 128);
+    assert_true(gf_wtype_quantized(GF_WTYPE_Q4_0) && !gf_wtype_quantized(GF_WTYPE_F32));
+    int q;
+    assert_int_equal(gf_precision_parse("q8_0", &q), 0);
+    assert_int_equal(q, GF_WTYPE_Q8_0);
+    assert_int_equal(gf_precision_parse("q4_0", &q), 0);
+    assert_int_equal(q, GF_WTYPE_Q4_0);
+    assert_int_equal(gf_precision_parse("bf16", &q), 0);
+    assert_int_equal(q, -1);
+    assert_int_equal(gf_precision_parse(NULL, &q), 0);
+    assert_int_equal(gf_precision_parse("q4_K", &q), GF_EINVAL);
+}
+
+/* Every (rows, cols, n): the CPU backend with AVX2 (where the CPU has it) and without, both
+ * bit-identical to the scalar reference dot of the quantized activation, each row the same
+ * bits alone as in its batch, and near the f32 product. */
+static void test_linear(void **state)
+{
+    struct gf_backend *ref = gf_backend_ref_new(), *fast = gf_backend_cpu_new(2);
+    setenv("GOTFLOW_NO_SIMD", "1", 1);
+    struct gf_backend *scalar = gf_backend_cpu_new(2);
+    unsetenv("GOTFLOW_NO_SIMD");
+    static const int64_t shapes[][2] = {{37, 64}, {16, 32}, {130, 96}, {67, 2048}};
+    double worst[2] = {0, 0};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t rows = shapes[s][0], cols = shapes[s][1], nb = cols / GF_QK;
+        float *wf = malloc(rows * cols * 4), *bias = malloc(rows * 4);
+        s_fill(wf, rows * cols, 0.5f);
+        s_fill(bias, rows, 1.0f);
+        struct gf_mat w32 = {GF_WTYPE_F32, rows, cols, wf}, b = {GF_WTYPE_F32, 1, rows, bias};
+        for (int dt = GF_WTYPE_Q8_0; dt <= GF_WTYPE_Q4_0; dt++) {
+            struct gf_mat w = s_quant(dt, &w32);
+            size_t rbytes = gf_wtype_bytes(dt, cols);
+            for (int n = 1; n <= 7; n++) {
+                float *x = malloc(n * cols * 4), *y0 = malloc(n * rows * 4);
+                float *y1 = malloc(n * rows * 4), *y2 = malloc(n * rows * 4);
+                float *y3 = malloc(rows * 4), *yf = malloc(n * rows * 4);
+                struct gf_block_q8_0 *xq = malloc(n * nb * sizeof *xq);
+                s_fill(x, n * cols, 2.0f);
+                gf_quantize(GF_WTYPE_Q8_0, xq, x, n * cols);
+                for (int t = 0; t < n; t++)
+                    for (int64_t r = 0; r < rows; r++)
+                        y0[t * rows + r] =
+                            gf_cpu_qdot_ref(dt, (char *)w.data + r * rbytes, xq + t * nb, nb) +
+                            bias[r];
+                fast->ops->linear(fast, y1, x, n, &w, &b);
+                scalar->ops->linear(scalar, y2, x, n, &w, &b);
+                assert_memory_equal(y1, y0, n * rows * 4);
+                assert_memory_equal(y2, y0, n * rows * 4);
+                for (int t = 0; t < n; t++) { /* batch invariance */
+                    fast->ops->linear(fast, y3, x + t * cols, 1, &w, &b);
+                    assert_memory_equal(y3, y1 + t * rows, rows * 4);
+                }
+                ref->ops->linear(ref, yf, x, n, &w32, &b); /* the unquantized product */
+                double rel = s_rms(y1, yf, n * rows) / s_rms(yf, NULL, n * rows);
+                int k = dt - GF_WTYPE_Q8_0;
+                worst[k] = rel > worst[k] ? rel : worst[k];
+                if (rel > (dt == GF_WTYPE_Q8_0 ? 0.015 : 0.1))
+                    fail_msg("%s %lldx%lld n=%d: rms error %.4g of the f32 product's rms",
+                             gf_wtype_name(dt), (long long)rows, (long long)cols, n, rel);
+                free(x), free(y0), free(y1), free(y2), free(y3), free(yf), free(xq);
+            }
+            free((void *)w.data);
+        }
+        free(wf), free(bias);
+    }
+    print_message("worst rms error / rms of the f32 product: q8_0 %.4g, q4_0 %.4g\n", worst[0],
+                  worst[1]);
+    gf_backend_destroy(&ref);
+    gf_backend_destroy(&fast);
+    gf_backend_destroy(&scalar);
+}
+
+/* The reference backend reads quantized weights element by element (gf_mat_get). */
+static void test_ref_reads_blocks(void **state)
+{
+    float x[2 * GF_QK], y[2 * GF_QK];
+    s_fill(x, 2 * GF_QK, 1.0f);
+    for (int dt = GF_WTYPE_Q8_0; dt <= GF_WTYPE_Q4_0; dt++) {
+        struct gf_mat w32 = {GF_WTYPE_F32, 2, GF_QK, x}, w = s_quant(dt, &w32);
+        gf_dequantize(dt, y, w.data, 2 * GF_QK);
+        for (int i = 0; i < 2 * GF_QK; i++)
+            assert_true(gf_mat_get(&w, i) == y[i]);
+        free((void *)w.data);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_wtype_bytes),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_ref_reads_blocks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
