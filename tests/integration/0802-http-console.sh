@@ -34,6 +34,17 @@ for _ in $(seq 300); do
 done
 [ -n "$url" ] || fail "serve printed no URL"
 gotflow status pipelines/got-r1-cpu.yaml --wait-ready >/dev/null || fail "the pipeline is not ready"
+# the tap endpoint's own errors, and its first event
+code=$(curl -s -o "$work/e.json" -w '%{http_code}' "${url}v1/taps/nosuch")
+[ "$code" = 404 ] && grep -q "no stage 'nosuch'" "$work/e.json" || fail "unknown stage: $code $(cat "$work/e.json")"
+code=$(curl -s -o "$work/e.json" -w '%{http_code}' "${url}v1/taps/reason?kind=a.b")
+[ "$code" = 400 ] && grep -q '"param":"kind"' "$work/e.json" || fail "bad kind: $code $(cat "$work/e.json")"
+curl -sN --max-time 2 "${url}v1/taps/reason?kind=text_delta" >"$work/tap.txt" || true
+head -1 "$work/tap.txt" | grep -q '^data: {"type":"tap.start","stage":"reason","kind":"text_delta"' ||
+    fail "the tap stream does not start with tap.start: $(head -c 300 "$work/tap.txt")"
+for f in / console.js console.css; do
+    curl -sf -o /dev/null "$url${f#/}" || fail "GET /$f failed"
+done
 
 set +e
 "$venv/bin/python" - "$url" "$work/dl" "$shots" >"$work/browser.out" 2>&1 <<'PY'
