@@ -22,7 +22,7 @@ DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf
                libpcre2-dev libutf8proc-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
                python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2 \
-               libmicrohttpd-dev python3-venv
+               libmicrohttpd-dev python3-venv xxd
 FUZZ_PKGS := clang libclang-rt-14-dev
 PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib \
         libmicrohttpd
@@ -183,6 +183,19 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/$(1)/*.c)) $
 	$$(Q)$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(TOOL_DIRS),$(eval $(call tool_rule,$(t))))
+
+# The web console's files (tools/gotflow/console/), built into gotflow as C arrays (docs/http.md).
+CONSOLE_SRC := $(sort $(wildcard tools/gotflow/console/*))
+$(BUILD)/gen/console_files.h: $(CONSOLE_SRC) Makefile
+	$(quiet) XXD $@
+	@mkdir -p $(dir $@)
+	$(Q){ for f in $(CONSOLE_SRC); do n=$$(basename $$f | tr -c 'a-zA-Z0-9\n' _); \
+	      echo "static const unsigned char s_file_$$n[] = {"; xxd -i <$$f; echo ", 0};"; done; \
+	      echo "static const struct s_file s_files[] = {"; \
+	      for f in $(CONSOLE_SRC); do n=$$(basename $$f | tr -c 'a-zA-Z0-9\n' _); \
+	      echo "    {\"/$$(basename $$f)\", s_file_$$n, sizeof s_file_$$n - 1},"; done; \
+	      echo "};"; } >$@.tmp && mv $@.tmp $@
+$(BUILD)/obj/tools/gotflow/http_console.o: $(BUILD)/gen/console_files.h
 
 $(BUILD)/bench/%: $(BUILD)/obj/tools/bench/%.o $(LIB)
 	$(quiet) LINK $@

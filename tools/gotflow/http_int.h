@@ -92,6 +92,7 @@ struct gf_http_conn {
     gf_layout_t *layout;
     size_t objects_sent;
     int sse_done;
+    struct gf_http_tap *tap; /* GET /v1/taps/STAGE (http_tap.c) */
 };
 
 int64_t gf_http_now_ms(void);
@@ -108,6 +109,14 @@ void gf_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 /* The answer to a generation request with `stream: true` (http_sse.c). */
 enum MHD_Result gf_http_sse_start(struct gf_http_conn *cc, struct MHD_Connection *c);
 void gf_http_sse_release(struct gf_http_conn *cc);
+/* Appends bytes, or one event `data: JSON\n\n` (takes j), to the connection's output. */
+void gf_http_sse_out(struct gf_http_conn *cc, const char *p, size_t n);
+void gf_http_sse_event(struct gf_http_conn *cc, json_t *j);
+
+/* GET /v1/taps/STAGE[?kind=KIND]: the stage's tap frames as Server-Sent Events (http_tap.c). */
+enum MHD_Result gf_http_tap_start(struct gf_http_conn *cc, struct MHD_Connection *c,
+                                  const char *stage, const char *kind);
+void gf_http_tap_release(struct gf_http_conn *cc);
 
 /* Sends an OpenAI error (routes). */
 enum MHD_Result gf_http_error(struct gf_http_conn *cc, struct MHD_Connection *c, int status,

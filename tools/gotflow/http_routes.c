@@ -325,8 +325,9 @@ static enum MHD_Result s_route(struct gf_http_conn *cc, struct MHD_Connection *c
         return s_file(cc, c, url + 17);
     if (get && gf_http_console_file(url, &ct, &d, &l) == 0)
         return s_static(cc, c, url);
+    int tap = strncmp(url, "/v1/taps/", 9) == 0 && url[9] && !strchr(url + 9, '/');
     int known = strcmp(url, "/v1/images/generations") == 0 || strcmp(url, "/v1/models") == 0 ||
-                strcmp(url, "/metrics") == 0 || strcmp(url, "/v1/status") == 0;
+                strcmp(url, "/metrics") == 0 || strcmp(url, "/v1/status") == 0 || tap;
     if (!known) {
         char msg[300];
         snprintf(msg, sizeof msg, "no route '%.200s'", url);
@@ -343,6 +344,9 @@ static enum MHD_Result s_route(struct gf_http_conn *cc, struct MHD_Connection *c
         return s_metrics(cc, c);
     if (strcmp(url, "/v1/status") == 0 && get)
         return s_status_route(cc, c);
+    if (tap && get)
+        return gf_http_tap_start(cc, c, url + 9,
+                                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind"));
     char msg[300];
     snprintf(msg, sizeof msg, "method %s is not allowed on '%.200s'", method, url);
     return gf_http_error(cc, c, 405, msg, "invalid_request_error", NULL, "method_not_allowed");
@@ -409,6 +413,7 @@ void gf_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     pthread_mutex_unlock(&s->mu);
     gf_http_sse_release(cc);
+    gf_http_tap_release(cc);
     if (cc->have_req)
         gf_http_req_release(&cc->req);
     free(cc->body);

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "http_int.h"
 
-static void s_out(struct gf_http_conn *cc, const char *p, size_t n)
+void gf_http_sse_out(struct gf_http_conn *cc, const char *p, size_t n)
 {
     if (cc->out_len + n > cc->out_cap) {
         size_t cap = (cc->out_len + n) * 2 + 4096;
@@ -23,16 +23,15 @@ static void s_out(struct gf_http_conn *cc, const char *p, size_t n)
     cc->out_len += n;
 }
 
-/* One event: `data: JSON\n\n` (takes j). */
-static void s_event(struct gf_http_conn *cc, json_t *j)
+void gf_http_sse_event(struct gf_http_conn *cc, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s)
         return;
-    s_out(cc, "data: ", 6);
-    s_out(cc, s, strlen(s));
-    s_out(cc, "\n\n", 2);
+    gf_http_sse_out(cc, "data: ", 6);
+    gf_http_sse_out(cc, s, strlen(s));
+    gf_http_sse_out(cc, "\n\n", 2);
     free(s);
 }
 
@@ -49,16 +48,16 @@ static void s_text(struct gf_http_conn *cc, const char *text, size_t len)
     cc->text_len += len;
     json_t *d = json_stringn(text, len);
     if (d)
-        s_event(cc, json_pack("{s:s,s:o}", "type", "reasoning.delta", "delta", d));
+        gf_http_sse_event(cc, json_pack("{s:s,s:o}", "type", "reasoning.delta", "delta", d));
     if (!cc->layout)
         cc->layout = gf_layout_new();
     if (!cc->layout || gf_layout_feed(cc->layout, text, len) != 0)
         return;
     for (; cc->objects_sent < gf_layout_n_objects(cc->layout); cc->objects_sent++) {
         const struct gf_layout_object *o = gf_layout_object(cc->layout, cc->objects_sent);
-        s_event(cc, json_pack("{s:s,s:i,s:s,s:[i,i,i,i]}", "type", "layout.object", "index",
-                              (int)cc->objects_sent, "phrase", o->phrase, "box", o->box[0],
-                              o->box[1], o->box[2], o->box[3]));
+        gf_http_sse_event(cc, json_pack("{s:s,s:i,s:s,s:[i,i,i,i]}", "type", "layout.object",
+                                        "index", (int)cc->objects_sent, "phrase", o->phrase, "box",
+                                        o->box[0], o->box[1], o->box[2], o->box[3]));
     }
 }
 
@@ -74,16 +73,16 @@ static void s_tap_frame(struct gf_http_conn *cc, const struct gf_http_event *e)
         s_text(cc, text, len);
     else if (strcmp(f->kind, "progress") == 0 && gf_frame_get_int(f, "step", &step) == 0 &&
              gf_frame_get_int(f, "of", &of) == 0)
-        s_event(cc, json_pack("{s:s,s:I,s:I}", "type", "image_generation.progress", "step",
-                              (json_int_t)step, "of", (json_int_t)of));
+        gf_http_sse_event(cc, json_pack("{s:s,s:I,s:I}", "type", "image_generation.progress",
+                                        "step", (json_int_t)step, "of", (json_int_t)of));
     gf_frame_destroy(&f);
 }
 
 static void s_error(struct gf_http_conn *cc, const char *message, const char *type,
                     const char *code)
 {
-    s_event(cc, json_pack("{s:s,s:{s:s,s:s,s:n,s:s}}", "type", "error", "error", "message", message,
-                          "type", type, "param", "code", code));
+    gf_http_sse_event(cc, json_pack("{s:s,s:{s:s,s:s,s:n,s:s}}", "type", "error", "error",
+                                    "message", message, "type", type, "param", "code", code));
 }
 
 /* The answer: the rest of the chain, the pictures, the final object. */
@@ -119,9 +118,10 @@ static void s_final(struct gf_http_conn *cc)
     json_array_foreach(json_object_get(res, "data"), k, d)
     {
         json_t *b = json_object_get(d, "b64_json");
-        s_event(cc, json_pack("{s:s,s:i,s:O,s:s,s:s}", "type", "image_generation.completed",
-                              "index", (int)k, "b64_json", b ? b : json_null(), "output_format",
-                              "png", "size", "auto"));
+        gf_http_sse_event(cc,
+                          json_pack("{s:s,s:i,s:O,s:s,s:s}", "type", "image_generation.completed",
+                                    "index", (int)k, "b64_json", b ? b : json_null(),
+                                    "output_format", "png", "size", "auto"));
         if (!cc->req.b64) {
             json_object_del(d, "b64_json");
             const msgpack_object *png = gf_frame_get(f, "png");
@@ -132,7 +132,7 @@ static void s_final(struct gf_http_conn *cc)
         }
     }
     json_object_set_new(res, "type", json_string("response.completed"));
-    s_event(cc, res);
+    gf_http_sse_event(cc, res);
     gf_frame_destroy(&f);
 }
 
@@ -164,7 +164,7 @@ static void s_next(struct gf_http_conn *cc)
     else if (rc)
         s_error(cc, "the server is stopping", "server_error", "draining");
     if (done || rc) {
-        s_out(cc, "data: [DONE]\n\n", 14);
+        gf_http_sse_out(cc, "data: [DONE]\n\n", 14);
         cc->sse_done = 1;
     }
 }
