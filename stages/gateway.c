@@ -856,7 +856,7 @@ static int s_init(gf_stage_t *st)
 {
     struct gf_stage_info *info = gf_stage_info(st);
     struct s_gateway *gw = calloc(1, sizeof *gw);
-    char ep[GF_PATH_MAX];
+    char ep[GF_PATH_MAX], bind_ep[GF_PATH_MAX];
     if (!gw)
         return GF_ENOMEM;
     info->user = gw;
@@ -894,11 +894,16 @@ static int s_init(gf_stage_t *st)
     /* a tcp client endpoint of a secured graph admits only the hosts' keys, like every edge */
     if (gf_security_server(gf_stage_security(st), gw->clients, ep) != 0)
         return GF_EZMQ;
-    if (zmq_bind(gw->clients, ep) != 0) {
-        gf_log_error("cannot bind the client endpoint '%s': %s", ep, zmq_strerror(zmq_errno()));
+    gf_plan_bind_endpoint(ep, bind_ep, sizeof bind_ep); /* a DNS name: its address */
+    if (zmq_bind(gw->clients, bind_ep) != 0) {
+        gf_log_error("cannot bind the client endpoint '%s': %s", bind_ep,
+                     zmq_strerror(zmq_errno()));
         return GF_EZMQ;
     }
-    gf_log_info("accepting requests on '%s'", ep);
+    if (strcmp(ep, bind_ep) != 0)
+        gf_log_info("accepting requests on '%s' ('%s')", ep, bind_ep);
+    else
+        gf_log_info("accepting requests on '%s'", ep);
     return gf_stage_watch(st, gw->clients, s_on_clients);
 }
 

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,13 +47,14 @@ static int s_slot(const gf_graph_t *g, int stage, int replica)
 
 /* The address a replica binds for its host's `address`: ZeroMQ binds only addresses and
  * interface names, so a DNS name (a Kubernetes pod's stable name, a Slurm node's name) is looked
- * up here; when the lookup fails the name is kept and the bind reports it. */
+ * up here; an interface name, or a name the lookup fails on, is kept and the bind reports it. */
 static const char *s_bind_address(const char *address, char *buf, size_t len)
 {
     struct in6_addr a6;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     char ip[INET6_ADDRSTRLEN];
-    if (address[0] == '[' || strcmp(address, "*") == 0 || inet_pton(AF_INET, address, &a6) == 1)
+    if (address[0] == '[' || strcmp(address, "*") == 0 || inet_pton(AF_INET, address, &a6) == 1 ||
+        if_nametoindex(address) != 0)
         return address;
     if (getaddrinfo(address, NULL, &hints, &res) != 0 || !res)
         return address;
@@ -117,6 +119,20 @@ void gf_plan_gateway(const gf_graph_t *g, const char *run_dir, int stage, char *
         snprintf(buf, len, "%s", g->stages[stage].bind);
     else
         snprintf(buf, len, "ipc://%s/gateway", run_dir);
+}
+
+void gf_plan_bind_endpoint(const char *ep, char *buf, size_t len)
+{
+    char host[256], resolved[INET6_ADDRSTRLEN + 2];
+    const char *colon = strrchr(ep, ':');
+    size_t n = colon ? (size_t)(colon - ep) : 0;
+    if (strncmp(ep, "tcp://", 6) != 0 || n <= 6 || n - 6 >= sizeof host) {
+        snprintf(buf, len, "%s", ep);
+        return;
+    }
+    memcpy(host, ep + 6, n - 6);
+    host[n - 6] = '\0';
+    snprintf(buf, len, "tcp://%s%s", s_bind_address(host, resolved, sizeof resolved), colon);
 }
 
 void gf_plan_control(const char *run_dir, char *buf, size_t len)

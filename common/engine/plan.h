@@ -30,6 +30,10 @@ const char *gf_plan_host_key(const gf_graph_t *g, int stage, int replica);
 
 /* The gateway's client endpoint: its `bind:` or ipc://RUN/gateway. */
 void gf_plan_gateway(const gf_graph_t *g, const char *run_dir, int stage, char *buf, size_t len);
+/* `ep` as its owner binds it: in tcp://HOST:PORT a DNS name HOST is looked up (ZeroMQ binds
+ * only addresses and interface names; an interface name, or a name the lookup fails on, stays as
+ * it is); any other endpoint is copied. */
+void gf_plan_bind_endpoint(const char *ep, char *buf, size_t len);
 void gf_plan_control(const char *run_dir, char *buf, size_t len);
 void gf_plan_admin(const char *run_dir, char *buf, size_t len);
 

@@ -877,6 +877,26 @@ static void test_placement_list(void **state)
     assert_non_null(strstr(s_err, "p.yaml:1:21: placement of 'reason' is an empty list"));
 }
 
+/* What a replica or the gateway binds: a DNS name is looked up (ZeroMQ binds only addresses and
+ * interface names); addresses, '*', interface names, names that do not resolve and ipc stay. */
+static void test_bind_endpoint(void **state)
+{
+    (void)state;
+    char ep[256];
+    gf_plan_bind_endpoint("tcp://localhost:7000", ep, sizeof ep);
+    assert_true(strcmp(ep, "tcp://127.0.0.1:7000") == 0 || strcmp(ep, "tcp://[::1]:7000") == 0);
+    static const char *const kept[] = {"tcp://10.0.0.1:7000",
+                                       "tcp://*:7000",
+                                       "tcp://[::1]:7000",
+                                       "tcp://lo:7000",
+                                       "tcp://no-such-host.invalid:7000",
+                                       "ipc:///run/x/gateway"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        gf_plan_bind_endpoint(kept[i], ep, sizeof ep);
+        assert_string_equal(ep, kept[i]);
+    }
+}
+
 /* Secure by default: tcp endpoints without CURVE keys are refused unless the graph says
  * `security: none`. */
 static void test_security(void **state)
@@ -969,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_nesting_bound),
         cmocka_unit_test(test_deep_legal),
         cmocka_unit_test(test_alias_bound),
+        cmocka_unit_test(test_bind_endpoint),
     };
     cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
