@@ -3,7 +3,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$top/${GOTFLOW_BUILD:-build}
-export PATH=$build/bin:$PATH
+# the system tools the tests start (ip, munged, slurmd) live in sbin, which a bare PATH lacks
+export PATH=$build/bin:$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export GOTFLOW_STAGE_PATH=$build/bin:$build/test-bin
 work=$(mktemp -d /tmp/gftest.XXXXXX)
 export GOTFLOW_RUN_ROOT=$work/run
