@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "core/spawn.h"
 #include "engine/edge.h"
 
 #include "engine/frame.h"
@@ -139,43 +140,10 @@ static int s_rm_entry(const char *path, const struct stat *sb, int flag, struct 
  * through a close-on-exec pipe. Returns the pid, or -1 with a message. */
 static pid_t s_spawn(char *const *argv, const char *log)
 {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        fprintf(stderr, "bench: pipe: %s\n", strerror(errno));
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "bench: fork: %s\n", strerror(errno));
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        signal(SIGPIPE, SIG_DFL);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(argv[0], argv);
-        int e = errno;
-        ssize_t w = write(pipefd[1], &e, sizeof e);
-        (void)w;
-        _exit(127);
-    }
-    close(pipefd[1]);
-    int e = 0;
-    ssize_t r;
-    while ((r = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR)
-        ;
-    close(pipefd[0]);
-    if (r > 0) {
-        fprintf(stderr, "bench: cannot run '%s': %s\n", argv[0], strerror(e));
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
+    const struct gf_spawn_opts so = {.log_path = log};
+    pid_t pid = gf_spawn(argv, &so);
+    if (pid < 0)
+        fprintf(stderr, "bench: cannot run '%s': %s\n", argv[0], strerror(errno));
     return pid;
 }
 

@@ -1,5 +1,4 @@
 /* cmd_decode_image.c — `gotflow decode-image --model DIR`: image codes in, PNG files out. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "cmd.h"
 #include "core/error.h"
+#include "core/opts.h"
 #include "kernels/ops.h"
 #include "model/checkpoint.h"
 #include "model/image.h"
@@ -16,7 +16,7 @@
 #include "model/vq.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow decode-image --model DIR [--out DIR] [--threads N] [--device cpu|cuda:N]\n"
     "                            [--precision bf16|f32] [FILE|-]\n"
     "\n"
@@ -25,14 +25,9 @@ static const char s_usage[] =
     "(raster order), and optionally `grid` [h, w] (default: square) and `id`. A line printed by\n"
     "`gotflow tap PIPELINE imagegen.image_tokens --json --max-bin -1` works as it is. Writes\n"
     "OUT/ID_K.png (ID = the line's id, or its number) and prints each path.\n"
-    "\n"
-    "  --model DIR   checkpoint directory (HF layout)\n"
-    "  --out DIR     output folder (default .)\n"
-    "  --threads N   CPU threads (default: all cores)\n"
-    "  --device D    cpu (default) or cuda:N\n"
-    "  --precision P on cuda:N: bf16 (default) or f32\n"
-    "\n"
-    "exit status: 0 all written, 1 a line could not be decoded, 2 usage\n";
+    "\n";
+static const char s_tail[] = "\n"
+                             "exit status: 0 all written, 1 a line could not be decoded, 2 usage\n";
 
 /* Codes of a line: a list of lists, or a tensor {dtype: i32, shape: [n, hw], data: {$bin}}. */
 static int32_t *s_codes(json_t *line, int *n, int *hw)
@@ -62,46 +57,28 @@ static int32_t *s_codes(json_t *line, int *n, int *hw)
 
 int cmd_decode_image(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", 1, 0, 'm'},  {"out", 1, 0, 'o'},       {"threads", 1, 0, 't'},
-        {"device", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
     const char *model = NULL, *out = ".", *device = NULL, *prec = NULL;
-    int threads = 0, c, rc = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            model = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 't':
-            threads = (int)gf_cli_long("decode-image", "--threads", optarg, 0, 1024);
-            break;
-        case 'd':
-            device = optarg;
-            break;
-        case 'p':
-            prec = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (!model || argc - optind > 1) {
-        fputs(s_usage, stderr);
+    int threads = 0, rc = 0;
+    const struct gf_opt opts[] = {
+        {"model", 0, GF_OPT_STRING, &model, 0, 0, "DIR", "checkpoint directory (HF layout)"},
+        {"out", 0, GF_OPT_STRING, &out, 0, 0, "DIR", "output folder (default .)"},
+        {"threads", 0, GF_OPT_INT, &threads, 0, 1024, "N", "CPU threads (default: all cores)"},
+        {"device", 0, GF_OPT_STRING, &device, 0, 0, "D", "cpu (default) or cuda:N"},
+        {"precision", 0, GF_OPT_STRING, &prec, 0, 0, "P", "on cuda:N: bf16 (default) or f32"},
+        {0}};
+    const struct gf_opts spec = {"gotflow decode-image", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (!model || argc - first > 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     if (gf_cli_device_check("decode-image", device, prec))
         return 2;
     FILE *in = stdin;
-    if (optind < argc && strcmp(argv[optind], "-") != 0 && !(in = fopen(argv[optind], "r"))) {
-        fprintf(stderr, "gotflow decode-image: cannot open '%s'\n", argv[optind]);
+    if (first < argc && strcmp(argv[first], "-") != 0 && !(in = fopen(argv[first], "r"))) {
+        fprintf(stderr, "gotflow decode-image: cannot open '%s'\n", argv[first]);
         return 1;
     }
     struct gf_backend *be = gf_cli_backend(device, threads, prec);

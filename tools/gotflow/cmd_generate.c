@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "cmd.h"
+#include "core/spawn.h"
 #include "core/error.h"
 #include "core/version.h"
 #include "engine/edge.h"
@@ -236,12 +237,10 @@ static pid_t s_start(const char *graph)
     if (n <= 0)
         return -1;
     self[n] = 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *argv[] = {self, "run", (char *)graph, "--quiet", NULL};
-        execv(self, argv);
-        _exit(127);
-    }
+    char *argv[] = {self, "run", (char *)graph, "--quiet", NULL};
+    pid_t pid = gf_spawn(argv, NULL);
+    if (pid < 0)
+        fprintf(stderr, "gotflow generate: cannot start '%s': %s\n", self, strerror(errno));
     return pid;
 }
 

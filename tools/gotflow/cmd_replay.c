@@ -1,5 +1,4 @@
 /* cmd_replay.c — `gotflow replay FILE STAGE`: feed recorded frames into a running stage. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,62 +6,46 @@
 
 #include "cmd.h"
 #include "core/error.h"
+#include "core/opts.h"
 #include "engine/edge.h"
 #include "engine/frame.h"
 #include "record.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow replay FILE STAGE [--run PIPELINE|RUN] [--kind KIND] [--timeout SEC]\n"
     "\n"
     "Sends the frames recorded by `gotflow tap --record FILE` into STAGE of a running pipeline,\n"
     "as an upstream stage would: respecting the replicas' credits, least loaded first. The\n"
     "pipeline is the one recorded in FILE unless --run names another. Replayed frames keep their\n"
     "request ids; watch their effect with `gotflow tap` (the gateway has no client for them).\n"
-    "\n"
-    "  --run P       the pipeline (graph file or run directory) to replay into\n"
-    "  --kind KIND   only the recorded frames of this kind\n"
-    "  --timeout SEC give up when the stage grants no credit for SEC seconds (default 30)\n"
-    "  --host NAME   the run of `gotflow run --host NAME`\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "On a graph secured with CURVE, GOTFLOW_KEY_FILE names a host's key file.\n";
 
 int cmd_replay(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"run", required_argument, NULL, 'r'},     {"kind", required_argument, NULL, 'k'},
-        {"timeout", required_argument, NULL, 't'}, {"host", required_argument, NULL, 'H'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *run = NULL, *kind = NULL, *host = NULL;
     long timeout_s = 30;
-    int c, rc = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            run = optarg;
-            break;
-        case 'k':
-            kind = optarg;
-            break;
-        case 't':
-            timeout_s = gf_cli_long("replay", "--timeout", optarg, 1, 1 << 20);
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 2) {
-        fputs(s_usage, stderr);
+    int rc = 1;
+    const struct gf_opt opts[] = {
+        {"run", 0, GF_OPT_STRING, &run, 0, 0, "P",
+         "the pipeline (graph file or run directory) to replay into"},
+        {"kind", 0, GF_OPT_STRING, &kind, 0, 0, "KIND", "only the recorded frames of this kind"},
+        {"timeout", 0, GF_OPT_LONG, &timeout_s, 1, 1 << 20, "SEC",
+         "give up when the stage grants no credit for SEC seconds (default 30)"},
+        {"host", 0, GF_OPT_STRING, &host, 0, 0, "NAME", "the run of `gotflow run --host NAME`"},
+        {0}};
+    const struct gf_opts spec = {"gotflow replay", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (first != argc - 2) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
-    const char *path = argv[optind], *stage = argv[optind + 1];
+    const char *path = argv[first], *stage = argv[first + 1];
     FILE *f = fopen(path, "rb");
     char recorded_run[GF_PATH_MAX], run_dir[GF_PATH_MAX];
     if (!f || gf_record_read_header(f, recorded_run, sizeof recorded_run) != 0) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "core/spawn.h"
 #include "core/log.h"
 #include "engine/edge.h"
 #include "http.h"
@@ -108,16 +109,12 @@ static pid_t s_start(const char *graph)
     if (n <= 0)
         return -1;
     self[n] = 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        setpgid(0, 0); /* a terminal's ^C reaches serve, which stops the pipeline in order */
-        char *argv[] = {self, "run", (char *)graph, "--quiet", NULL};
-        execv(self, argv);
-        _exit(127);
-    }
+    char *argv[] = {self, "run", (char *)graph, "--quiet", NULL};
+    /* its own group: a terminal's ^C reaches serve, which stops the pipeline in order */
+    const struct gf_spawn_opts so = {.new_group = 1};
+    pid_t pid = gf_spawn(argv, &so);
+    if (pid < 0)
+        fprintf(stderr, "gotflow serve: cannot start '%s': %s\n", self, strerror(errno));
     return pid;
 }
 

@@ -1,5 +1,4 @@
 /* cmd_submit.c — `gotflow submit PIPELINE|RUN [FILE]`: requests in, results out, as JSON lines. */
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,13 +8,14 @@
 
 #include "cmd.h"
 #include "core/error.h"
+#include "core/opts.h"
 #include "core/strmap.h"
 #include "engine/edge.h"
 #include "engine/frame.h"
 #include "engine/json.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow submit PIPELINE|RUN [FILE] [options]\n"
     "\n"
     "Sends the requests in FILE (or stdin), one JSON object per line, to the gateway of a running\n"
@@ -26,13 +26,8 @@ static const char s_usage[] =
     "Each request is answered once: when the connection to the gateway breaks (the gateway\n"
     "restarted), the requests not yet answered are sent again under their ids, and the gateway\n"
     "attaches them to the work already in flight or answers them from its journal.\n"
-    "\n"
-    "  --window N       at most N requests in flight at once (default 256)\n"
-    "  --timeout SEC    give up on answers after SEC seconds of silence (default 60)\n"
-    "  --endpoint EP    gateway endpoint (default: from the run's graph)\n"
-    "  --max-bin N      print binary values longer than N bytes as their length (default 256;\n"
-    "                   -1 prints everything)\n"
-    "  --host NAME      the run of `gotflow run --host NAME`\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "A tcp gateway of a graph secured with CURVE admits the hosts' keys only: GOTFLOW_KEY_FILE\n"
     "names the key file to connect with.\n"
@@ -108,50 +103,33 @@ static int s_print_answer(struct s_submit *s)
 
 int cmd_submit(int argc, char **argv)
 {
-    static const struct option opts[] = {{"window", required_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"endpoint", required_argument, NULL, 'e'},
-                                         {"max-bin", required_argument, NULL, 'b'},
-                                         {"host", required_argument, NULL, 'H'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     long window = 256, timeout_s = 60;
     const char *endpoint = NULL, *host = NULL;
     struct s_submit s = {.max_bin = 256};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'w':
-            window = gf_cli_long("submit", "--window", optarg, 1, 1 << 20);
-            break;
-        case 't':
-            timeout_s = gf_cli_long("submit", "--timeout", optarg, 1, 1 << 20);
-            break;
-        case 'e':
-            endpoint = optarg;
-            break;
-        case 'b':
-            s.max_bin = gf_cli_long("submit", "--max-bin", optarg, -1, 1L << 40);
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (optind >= argc || argc - optind > 2) {
-        fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {
+        {"window", 0, GF_OPT_LONG, &window, 1, 1 << 20, "N",
+         "at most N requests in flight at once (default 256)"},
+        {"timeout", 0, GF_OPT_LONG, &timeout_s, 1, 1 << 20, "SEC",
+         "give up on answers after SEC seconds of silence (default 60)"},
+        {"endpoint", 0, GF_OPT_STRING, &endpoint, 0, 0, "EP",
+         "gateway endpoint (default: from the run's graph)"},
+        {"max-bin", 0, GF_OPT_LONG, &s.max_bin, -1, 1L << 40, "N",
+         "print binary values longer than N bytes as their length (default 256;\n"
+         "-1 prints everything)"},
+        {"host", 0, GF_OPT_STRING, &host, 0, 0, "NAME", "the run of `gotflow run --host NAME`"},
+        {0}};
+    const struct gf_opts spec = {"gotflow submit", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (first >= argc || argc - first > 2) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     char run_dir[GF_PATH_MAX], ep[GF_PATH_MAX];
     gf_graph_t *g = NULL;
     if (!endpoint) {
-        if (gf_cli_open_run(argv[optind], host, run_dir, &g) != 0)
+        if (gf_cli_open_run(argv[first], host, run_dir, &g) != 0)
             return 1;
         int gw = -1;
         for (int i = 0; i < g->n_stages && gw < 0; i++)
@@ -160,16 +138,16 @@ int cmd_submit(int argc, char **argv)
         gf_plan_gateway(g, run_dir, gw, ep, sizeof ep);
         endpoint = ep;
         if (!gf_cli_supervisor_alive(run_dir)) {
-            gf_cli_supervisor_dead("submit", run_dir, argv[optind]);
+            gf_cli_supervisor_dead("submit", run_dir, argv[first]);
             gf_graph_destroy(&g);
             return 1;
         }
     }
     FILE *in = stdin;
-    if (optind + 1 < argc && strcmp(argv[optind + 1], "-") != 0) {
-        in = fopen(argv[optind + 1], "r");
+    if (first + 1 < argc && strcmp(argv[first + 1], "-") != 0) {
+        in = fopen(argv[first + 1], "r");
         if (!in) {
-            fprintf(stderr, "gotflow submit: cannot open '%s'\n", argv[optind + 1]);
+            fprintf(stderr, "gotflow submit: cannot open '%s'\n", argv[first + 1]);
             gf_graph_destroy(&g);
             return 1;
         }
@@ -274,7 +252,7 @@ int cmd_submit(int argc, char **argv)
              * (the gateway's journal keeps the requests), so say it and keep waiting */
             int alive = gf_cli_supervisor_alive(run_dir);
             if (!alive && sup_alive)
-                gf_cli_supervisor_dead("submit", run_dir, argv[optind]);
+                gf_cli_supervisor_dead("submit", run_dir, argv[first]);
             else if (alive && !sup_alive)
                 fprintf(stderr, "gotflow submit: the pipeline's supervisor (pid %d) runs again\n",
                         gf_cli_supervisor_pid(run_dir));
@@ -283,7 +261,7 @@ int cmd_submit(int argc, char **argv)
         }
         if (eof && s.answered < sent && gf_mono_ms() - last_progress > timeout_s * 1000) {
             if (g && !sup_alive)
-                gf_cli_supervisor_dead("submit", run_dir, argv[optind]);
+                gf_cli_supervisor_dead("submit", run_dir, argv[first]);
             fprintf(stderr, "gotflow submit: %ld of %ld requests unanswered after %ld s\n",
                     sent - s.answered, sent, timeout_s);
             s.errors += sent - s.answered;

@@ -1,5 +1,4 @@
 /* cmd_tap.c — `gotflow tap PIPELINE|RUN STAGE[.KIND]`: watch the frames a stage emits. */
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,13 +8,14 @@
 
 #include "cmd.h"
 #include "core/error.h"
+#include "core/opts.h"
 #include "engine/edge.h"
 #include "engine/frame.h"
 #include "engine/json.h"
 #include "record.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow tap PIPELINE|RUN STAGE[.KIND] [options]\n"
     "\n"
     "Subscribes to the tap of every replica of STAGE and prints each frame it emits (only those\n"
@@ -23,14 +23,8 @@ static const char s_usage[] =
     "\"frame\"}. `dropped` counts the frames this tap lost so far: a tap never slows the\n"
     "pipeline, so a slow reader loses frames instead. For text_delta frames the text itself is\n"
     "printed as it is written, unless --json.\n"
-    "\n"
-    "  --record FILE   also write every frame to FILE (for `gotflow replay`)\n"
-    "  --json          JSON lines for every kind\n"
-    "  --count N       stop after N frames\n"
-    "  --timeout SEC   stop after SEC seconds without a frame\n"
-    "  --quiet         print nothing per frame (with --record)\n"
-    "  --max-bin N     print binary values longer than N bytes as their length (default 64)\n"
-    "  --host NAME     the run of `gotflow run --host NAME`\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "On a graph secured with CURVE, GOTFLOW_KEY_FILE names a host's key file.\n"
     "\n"
@@ -69,58 +63,34 @@ static uint64_t s_gap(struct s_seen *seen, int *n_seen, uint32_t replica, const 
 
 int cmd_tap(int argc, char **argv)
 {
-    static const struct option opts[] = {{"record", required_argument, NULL, 'r'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"count", required_argument, NULL, 'c'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"max-bin", required_argument, NULL, 'b'},
-                                         {"host", required_argument, NULL, 'H'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *record = NULL, *host = NULL;
-    int as_json = 0, quiet = 0, c;
+    int as_json = 0, quiet = 0;
     long count = -1, timeout_s = -1, max_bin = 64;
-    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            record = optarg;
-            break;
-        case 'j':
-            as_json = 1;
-            break;
-        case 'c':
-            count = gf_cli_long("tap", "--count", optarg, 1, 1L << 40);
-            break;
-        case 't':
-            timeout_s = gf_cli_long("tap", "--timeout", optarg, 1, 1 << 20);
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'b':
-            max_bin = gf_cli_long("tap", "--max-bin", optarg, -1, 1L << 40);
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 2) {
-        fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {
+        {"record", 0, GF_OPT_STRING, &record, 0, 0, "FILE",
+         "also write every frame to FILE (for `gotflow replay`)"},
+        {"json", 0, GF_OPT_FLAG, &as_json, 0, 0, NULL, "JSON lines for every kind"},
+        {"count", 0, GF_OPT_LONG, &count, 1, 1L << 40, "N", "stop after N frames"},
+        {"timeout", 0, GF_OPT_LONG, &timeout_s, 1, 1 << 20, "SEC",
+         "stop after SEC seconds without a frame"},
+        {"quiet", 'q', GF_OPT_FLAG, &quiet, 0, 0, NULL, "print nothing per frame (with --record)"},
+        {"max-bin", 0, GF_OPT_LONG, &max_bin, -1, 1L << 40, "N",
+         "print binary values longer than N bytes as their length (default 64)"},
+        {"host", 0, GF_OPT_STRING, &host, 0, 0, "NAME", "the run of `gotflow run --host NAME`"},
+        {0}};
+    const struct gf_opts spec = {"gotflow tap", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (first != argc - 2) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     char run_dir[GF_PATH_MAX], stage[GF_GRAPH_NAME_MAX], topic[GF_GRAPH_NAME_MAX + 20];
     gf_graph_t *g = NULL;
-    if (gf_cli_open_run(argv[optind], host, run_dir, &g) != 0)
+    if (gf_cli_open_run(argv[first], host, run_dir, &g) != 0)
         return 1;
-    snprintf(stage, sizeof stage, "%s", argv[optind + 1]);
+    snprintf(stage, sizeof stage, "%s", argv[first + 1]);
     char *dot = strchr(stage, '.');
     if (dot)
         *dot = 0;

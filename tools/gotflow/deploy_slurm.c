@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/spawn.h"
 #include "deploy.h"
 #include "engine/security.h"
 #include "util.h"
@@ -260,12 +261,11 @@ int gf_deploy_slurm(int argc, char **argv)
         return 2;
     }
     fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("sbatch", "sbatch", out, (char *)NULL);
+    char *sbatch[] = {"sbatch", (char *)out, NULL};
+    const struct gf_spawn_opts so = {.search_path = 1};
+    pid_t pid = gf_spawn(sbatch, &so);
+    if (pid < 0)
         fprintf(stderr, "gotflow deploy slurm: cannot run sbatch: %s\n", strerror(errno));
-        _exit(127);
-    }
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "gotflow deploy slurm: sbatch '%s' failed\n", out);

@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/spawn.h"
 #include "core/version.h"
 #include "engine/control.h"
 #include "engine/edge.h"
@@ -85,7 +86,7 @@ static void s_on_signal(int sig)
 
 /* Starting replicas ------------------------------------------------------------------------- */
 
-/* fork + exec at once; an exec failure comes back through a close-on-exec pipe. */
+/* Starts one replica (gf_spawn: an exec failure is this call's failure), its output in its log. */
 static int s_spawn(struct s_sup *sv, struct s_replica *r)
 {
     const struct gf_stage_def *d = &sv->graph->stages[r->stage];
@@ -96,51 +97,13 @@ static int s_spawn(struct s_sup *sv, struct s_replica *r)
     }
     snprintf(log_path, sizeof log_path, "%s/%s.log", sv->run_dir, r->rid);
     snprintf(rep, sizeof rep, "%d", r->replica);
-    int ep[2];
-    if (pipe2(ep, O_CLOEXEC) != 0)
-        return GF_EIO;
-    pid_t pid = fork();
+    char *argv[] = {bin, "--run", sv->run_dir, "--stage", (char *)d->name, "--replica", rep, NULL};
+    /* its own group: ^C at a terminal reaches the supervisor only; it drains in order */
+    const struct gf_spawn_opts so = {
+        .log_path = log_path, .stdin_null = 1, .new_group = 1, .death_signal = SIGTERM};
+    pid_t pid = gf_spawn(argv, &so);
     if (pid < 0) {
-        close(ep[0]);
-        close(ep[1]);
-        return GF_EIO;
-    }
-    if (pid == 0) {
-        setpgid(0, 0); /* ^C at a terminal reaches the supervisor only; it drains in order */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        signal(SIGPIPE, SIG_DFL);
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            dup2(devnull, STDIN_FILENO);
-            close(devnull);
-        }
-        char *argv[] = {bin,         "--run", sv->run_dir, "--stage", (char *)d->name,
-                        "--replica", rep,     NULL};
-        execv(bin, argv);
-        int e = errno;
-        ssize_t n = write(ep[1], &e, sizeof e);
-        (void)n;
-        _exit(127);
-    }
-    close(ep[1]);
-    int child_errno = 0;
-    ssize_t n = read(ep[0], &child_errno, sizeof child_errno);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof child_errno) {
-        gf_log_error("cannot start '%s': %s", bin, strerror(child_errno));
-        waitpid(pid, NULL, 0);
+        gf_log_error("cannot start '%s': %s", bin, strerror(errno));
         return GF_EIO;
     }
     r->pid = pid;

@@ -5,36 +5,15 @@
  * per-field flags on top of it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/opts.h"
 #include "tensors.h"
 #include "write.h"
-
-static void s_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: mkmodel --out DIR [options]\n\n"
-            "Writes config.json, model.safetensors (or shards + index) and tokenizer configs.\n\n"
-            "  --size tiny|1b|7b   preset shapes (default tiny)\n"
-            "  --hidden N --intermediate N --layers N --heads N --kv-heads N\n"
-            "  --vocab N --image-vocab N --code-dim N --max-pos N\n"
-            "  --vq-ch N           VQ decoder base channels (0 = no gen_vision_model; tiny 8)\n"
-            "  --vq-mult A,B,..    decoder channel multipliers (default 1,1,2,2,4)\n"
-            "  --vq-z N            z_channels (default 2 x vq-ch)\n"
-            "  --vq-res N          res blocks per level minus one (default 2)\n"
-            "  --image-size N --patch-size N  the picture the codes make, written into\n"
-            "                      gen_vision_config (default: not written, so 384 and 16)\n"
-            "  --dtype f32|f16|bf16  (default f32)\n"
-            "  --shards N          split into N files with model.safetensors.index.json\n"
-            "  --seed N            (default 1)\n"
-            "  --tokenizer FILE    base tokenizer.json to extend (default: 256 byte tokens)\n"
-            "  --dry-run           print parameter counts per part and write nothing\n");
-}
 
 static int s_preset(const char *name, struct gf_model_config *c, struct mk_vq *vq)
 {
@@ -100,48 +79,67 @@ static int s_dry_run(const struct gf_model_config *c, const struct mk_vq *vq)
     return 0;
 }
 
+static int s_write(const struct mk_opts *o)
+{
+    if (s_mkdir_p(o->out) != 0) {
+        gf_log_error("cannot create '%s': %s", o->out, strerror(errno));
+        return 1;
+    }
+    struct mk_list l = {0};
+    int rc = 1;
+    if (mk_list_build(&l, &o->cfg, &o->vq) < 0) {
+        gf_log_error("out of memory");
+        goto out;
+    }
+    if (mk_write_config(o) < 0 || mk_write_tokenizer_configs(o) < 0 || mk_write_tokenizer(o) < 0 ||
+        mk_write_weights(o, &l) < 0)
+        goto out;
+    rc = 0;
+out:
+    mk_list_release(&l);
+    return rc;
+}
+
+static const char s_head[] =
+    "usage: mkmodel --out DIR [options]\n\n"
+    "Writes config.json, model.safetensors (or shards + index) and tokenizer configs.\n\n";
+
+/* "1,1,2,2,4" into vq->mult; -1 when it is not a list of 1..8 multipliers in 1..64. */
+static int s_parse_mult(const char *s, struct mk_vq *vq)
+{
+    const char *p = s;
+    char *end;
+    vq->n_levels = 0;
+    while (*p && vq->n_levels < 8) {
+        long m = strtol(p, &end, 10);
+        if (end == p || m <= 0 || m > 64)
+            break;
+        vq->mult[vq->n_levels++] = (int)m;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return *p != 0 || vq->n_levels == 0 ? -1 : 0;
+}
+
+/* The shapes must divide as the model needs; 0 when they do. */
+static int s_check(const struct mk_opts *o, int dry)
+{
+    const struct gf_model_config *c = &o->cfg;
+    const struct mk_vq *vq = &o->vq;
+    return (!o->out && !dry) || c->hidden % c->n_heads || c->n_heads % c->n_kv_heads ||
+                   o->shards < 1 || vq->n_res > 3
+               ? -1
+               : 0;
+}
+
 int main(int argc, char **argv)
 {
-    enum {
-        O_SIZE = 256,
-        O_HID,
-        O_INT,
-        O_LAY,
-        O_HEADS,
-        O_KV,
-        O_VOC,
-        O_IVOC,
-        O_CD,
-        O_MAXP,
-        O_VQ,
-        O_VQM,
-        O_VQZ,
-        O_VQR,
-        O_IMG,
-        O_PATCH,
-        O_DT,
-        O_SH,
-        O_SEED,
-        O_OUT,
-        O_TOK,
-        O_DRY,
-        O_HELP
-    };
-    static const struct option opts[] = {
-        {"size", 1, 0, O_SIZE},        {"hidden", 1, 0, O_HID},       {"intermediate", 1, 0, O_INT},
-        {"layers", 1, 0, O_LAY},       {"heads", 1, 0, O_HEADS},      {"kv-heads", 1, 0, O_KV},
-        {"vocab", 1, 0, O_VOC},        {"image-vocab", 1, 0, O_IVOC}, {"code-dim", 1, 0, O_CD},
-        {"max-pos", 1, 0, O_MAXP},     {"vq-ch", 1, 0, O_VQ},         {"vq-mult", 1, 0, O_VQM},
-        {"vq-z", 1, 0, O_VQZ},         {"vq-res", 1, 0, O_VQR},       {"image-size", 1, 0, O_IMG},
-        {"patch-size", 1, 0, O_PATCH}, {"dtype", 1, 0, O_DT},         {"shards", 1, 0, O_SH},
-        {"seed", 1, 0, O_SEED},        {"out", 1, 0, O_OUT},          {"tokenizer", 1, 0, O_TOK},
-        {"dry-run", 0, 0, O_DRY},      {"help", 0, 0, O_HELP},        {0, 0, 0, 0}};
-    struct mk_opts o = {.dtype = GF_WTYPE_F32, .shards = 1, .seed = 1};
+    static const enum gf_wtype dtypes[] = {GF_WTYPE_F32, GF_WTYPE_F16, GF_WTYPE_BF16};
+    struct mk_opts o = {.shards = 1};
     struct gf_model_config *c = &o.cfg;
     struct mk_vq *vq = &o.vq;
     *vq = (struct mk_vq){.n_levels = 5, .mult = {1, 1, 2, 2, 4}, .n_res = 2};
-    int kv_set = 0, dry = 0, bad_vq = 0, op;
-    const char *size = "tiny";
+    int kv = -1, dry = 0, dtype = 0;
+    const char *size = "tiny", *mult = NULL, *seed = "1";
     for (int i = 1; i < argc; i++) /* the preset first, so that other flags override it */
         if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
             size = argv[i + 1];
@@ -151,131 +149,54 @@ int main(int argc, char **argv)
         fprintf(stderr, "mkmodel: unknown --size '%s'\n", size);
         return 2;
     }
+    const double big = 1 << 30;
+    const struct gf_opt opts[] = {
+        {"out", 0, GF_OPT_STRING, &o.out, 0, 0, "DIR", "where to write (created if missing)"},
+        {"size", 0, GF_OPT_STRING, &size, 0, 0, "tiny|1b|7b", "preset shapes (default tiny)"},
+        {"hidden", 0, GF_OPT_INT, &c->hidden, 1, big, "N", "hidden size"},
+        {"intermediate", 0, GF_OPT_INT, &c->intermediate, 1, big, "N", "MLP intermediate size"},
+        {"layers", 0, GF_OPT_INT, &c->n_layers, 1, big, "N", "transformer layers"},
+        {"heads", 0, GF_OPT_INT, &c->n_heads, 1, big, "N", "attention heads"},
+        {"kv-heads", 0, GF_OPT_INT, &kv, 1, big, "N", "key/value heads (default: --heads)"},
+        {"vocab", 0, GF_OPT_INT, &c->vocab, 1, big, "N", "text vocabulary"},
+        {"image-vocab", 0, GF_OPT_INT, &c->image_vocab, 1, big, "N", "image code vocabulary"},
+        {"code-dim", 0, GF_OPT_INT, &c->aligner_in, 1, big, "N", "image code embedding size"},
+        {"max-pos", 0, GF_OPT_INT, &c->max_pos, 0, big, "N", "maximum positions"},
+        {"vq-ch", 0, GF_OPT_INT, &vq->ch, 0, big, "N",
+         "VQ decoder base channels (0 = no gen_vision_model; tiny 8)"},
+        {"vq-mult", 0, GF_OPT_STRING, &mult, 0, 0, "A,B,..",
+         "decoder channel multipliers (default 1,1,2,2,4)"},
+        {"vq-z", 0, GF_OPT_INT, &vq->z_channels, 0, big, "N", "z_channels (default 2 x vq-ch)"},
+        {"vq-res", 0, GF_OPT_INT, &vq->n_res, 0, 3, "N",
+         "res blocks per level minus one (default 2)"},
+        {"image-size", 0, GF_OPT_INT, &vq->image_size, 0, big, "N",
+         "the picture the codes make, written into gen_vision_config\n"
+         "(default: not written, so 384 and 16)"},
+        {"patch-size", 0, GF_OPT_INT, &vq->patch_size, 0, big, "N", "with --image-size"},
+        {"dtype", 0, GF_OPT_ENUM, &dtype, 0, 0, "f32|f16|bf16", "(default f32)"},
+        {"shards", 0, GF_OPT_INT, &o.shards, 1, big, "N",
+         "split into N files with model.safetensors.index.json"},
+        {"seed", 0, GF_OPT_STRING, &seed, 0, 0, "N", "(default 1)"},
+        {"tokenizer", 0, GF_OPT_STRING, &o.tokenizer, 0, 0, "FILE",
+         "base tokenizer.json to extend (default: 256 byte tokens)"},
+        {"dry-run", 0, GF_OPT_FLAG, &dry, 0, 0, NULL,
+         "print parameter counts per part and write nothing"},
+        {0}};
+    const struct gf_opts spec = {"mkmodel", s_head, opts, NULL};
     gf_log_init("mkmodel", GF_LOG_INFO);
-    while ((op = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        long v = optarg ? strtol(optarg, NULL, 10) : 0;
-        switch (op) {
-        case O_SIZE:
-            break;
-        case O_HID:
-            c->hidden = (int)v;
-            break;
-        case O_INT:
-            c->intermediate = (int)v;
-            break;
-        case O_LAY:
-            c->n_layers = (int)v;
-            break;
-        case O_HEADS:
-            c->n_heads = (int)v;
-            break;
-        case O_KV:
-            c->n_kv_heads = (int)v, kv_set = 1;
-            break;
-        case O_VOC:
-            c->vocab = (int)v;
-            break;
-        case O_IVOC:
-            c->image_vocab = (int)v;
-            break;
-        case O_CD:
-            c->aligner_in = (int)v;
-            break;
-        case O_MAXP:
-            c->max_pos = (int)v;
-            break;
-        case O_VQ:
-            vq->ch = (int)v;
-            break;
-        case O_VQM: {
-            char *p = optarg, *end;
-            vq->n_levels = 0;
-            while (*p && vq->n_levels < 8) {
-                long m = strtol(p, &end, 10);
-                if (end == p || m <= 0 || m > 64)
-                    break;
-                vq->mult[vq->n_levels++] = (int)m;
-                p = *end == ',' ? end + 1 : end;
-            }
-            bad_vq |= *p != 0 || vq->n_levels == 0;
-            break;
-        }
-        case O_VQZ:
-            vq->z_channels = (int)v;
-            break;
-        case O_VQR:
-            vq->n_res = (int)v;
-            break;
-        case O_IMG:
-            vq->image_size = (int)v;
-            break;
-        case O_PATCH:
-            vq->patch_size = (int)v;
-            break;
-        case O_DT:
-            if (strcmp(optarg, "f32") == 0)
-                o.dtype = GF_WTYPE_F32;
-            else if (strcmp(optarg, "f16") == 0)
-                o.dtype = GF_WTYPE_F16;
-            else if (strcmp(optarg, "bf16") == 0)
-                o.dtype = GF_WTYPE_BF16;
-            else {
-                fprintf(stderr, "mkmodel: unknown --dtype '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case O_SH:
-            o.shards = (int)v;
-            break;
-        case O_SEED:
-            o.seed = strtoull(optarg, NULL, 10);
-            break;
-        case O_OUT:
-            o.out = optarg;
-            break;
-        case O_TOK:
-            o.tokenizer = optarg;
-            break;
-        case O_DRY:
-            dry = 1;
-            break;
-        case O_HELP:
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-    }
-    if (!kv_set)
-        c->n_kv_heads = c->n_heads;
-    if ((!o.out && !dry) || c->hidden <= 0 || c->n_heads <= 0 || c->hidden % c->n_heads ||
-        c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads || c->intermediate <= 0 ||
-        c->n_layers <= 0 || c->vocab <= 0 || c->image_vocab <= 0 || c->aligner_in <= 0 ||
-        o.shards < 1 || vq->ch < 0 || bad_vq || vq->z_channels < 0 || vq->n_res < 0 ||
-        vq->n_res > 3) {
-        s_usage(stderr);
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    o.dtype = dtypes[dtype];
+    o.seed = strtoull(seed, NULL, 10);
+    c->n_kv_heads = kv > 0 ? kv : c->n_heads;
+    if ((mult && s_parse_mult(mult, vq) < 0) || s_check(&o, dry) < 0) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     c->head_dim = c->hidden / c->n_heads;
     c->image_token_embed = c->hidden;
     if (dry)
         return s_dry_run(c, vq);
-    if (s_mkdir_p(o.out) != 0) {
-        gf_log_error("cannot create '%s': %s", o.out, strerror(errno));
-        return 1;
-    }
-    struct mk_list l = {0};
-    int rc = 1;
-    if (mk_list_build(&l, c, vq) < 0) {
-        gf_log_error("out of memory");
-        goto out;
-    }
-    if (mk_write_config(&o) < 0 || mk_write_tokenizer_configs(&o) < 0 ||
-        mk_write_tokenizer(&o) < 0 || mk_write_weights(&o, &l) < 0)
-        goto out;
-    rc = 0;
-out:
-    mk_list_release(&l);
-    return rc;
+    return s_write(&o);
 }
