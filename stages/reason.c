@@ -236,7 +236,7 @@ static int s_draw_rows(struct s_reason *s, struct s_req **reqs, int n, int32_t *
 
 /* One forward: a token for every decoding request, then the prefill's next n_pre prompt tokens;
  * the kept rows (the decode rows, then the prefill's last token) are drawn on the backend when it
- * can, else their logits stay for s_take and s_join. */
+ * can, else their logits stay for s_take. */
 static int s_forward(gf_stage_t *st, struct gf_batch_req **run, int n_dec, struct gf_batch_req *p,
                      int n_pre)
 {
