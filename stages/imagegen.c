@@ -28,8 +28,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/batch.h"
 #include "engine/params.h"
-#include "engine/pace.h"
 #include "engine/stage.h"
 #include "model/checkpoint.h"
 #include "model/genconfig.h"
@@ -37,16 +37,10 @@
 #include "model/llm.h"
 #include "model/vq.h"
 
-enum { S_FREE, S_WAITING, S_PREFILL, S_RUNNING };
-
 struct s_req {
-    gf_frame_t *frame; /* owned while the request is here */
-    int state;
-    uint64_t order;
-    int32_t *seq; /* [n_seq] prompt + chain */
+    struct gf_batch_req b; /* b.rows: 2P with CFG, else P; b.n_prefill: b.rows * (n_seq - 1) */
+    int32_t *seq;          /* [n_seq] prompt + chain */
     int n_seq;
-    int rows;                  /* 2P with CFG, else P */
-    int prefilled;             /* re-prefill tokens done, over all rows */
     struct gf_imagegen_req ig; /* ig.image: [parallel][n_image] */
 };
 
@@ -54,17 +48,14 @@ struct s_imagegen {
     struct gf_ckpt *ck;
     struct gf_backend *be;
     struct gf_llm *m;
-    struct s_req *reqs;          /* [batch] */
-    struct gf_imagegen_req **ig; /* [batch] &reqs[k].ig, for gf_imagegen_step */
+    gf_batch_t *batch;
+    struct gf_imagegen_req **ig; /* [batch] request k's ig, for gf_imagegen_step */
     int n_reqs;
     struct gf_tok *toks; /* [chunk + n_rows] one step: a re-prefill chunk, then the rows */
     int chunk;           /* re-prefill tokens in one step, at most */
-    struct gf_pace pace; /* tokens per step, sized to a quarter of the heartbeat timeout */
     float *scratch;      /* [2 * image_vocab] */
     int32_t *idx;        /* [image_vocab] */
     int grid_h, grid_w, n_image, n_rows, max_seq, progress_every;
-    uint64_t next_order;
-    int last_running; /* requests in the last step, logged when it changes */
     /* the specs below, their defaults taken from the checkpoint's generation_config.json */
     struct gf_param_spec temperature, top_k, top_p, cfg, parallel;
 };
@@ -77,20 +68,15 @@ static const struct gf_param_spec s_cfg = {"cfg_weight", NULL, "cfg_weight", 5.0
 static const struct gf_param_spec s_parallel = {
     "parallel_size", "parallel", "parallel", 1, 1, GF_IMAGEGEN_MAX_ROWS / 2, 1};
 
-static void s_req_release(struct s_imagegen *s, struct s_req *r)
+static void s_release(gf_stage_t *st, struct gf_batch_req *b)
 {
-    if (r->state == S_PREFILL)
-        gf_llm_slots_release(s->m, r->rows, r->ig.slots);
+    struct s_imagegen *s = gf_stage_info(st)->user;
+    struct s_req *r = (struct s_req *)b;
+    if (b->state == GF_BATCH_PREFILL)
+        gf_llm_slots_release(s->m, b->rows, r->ig.slots);
     gf_imagegen_leave(s->m, &r->ig);
     free(r->seq);
     free(r->ig.image);
-    memset(r, 0, sizeof *r);
-}
-
-static void s_req_fail(gf_stage_t *st, struct s_req *r, int err, const char *why)
-{
-    gf_stage_fail(st, &r->frame, err, "%s", why);
-    s_req_release(gf_stage_info(st)->user, r);
 }
 
 /* --- joining ---------------------------------------------------------------------------------- */
@@ -100,10 +86,10 @@ static int s_read_seq(struct s_imagegen *s, struct s_req *r, char *why, size_t w
 {
     int32_t *prompt = NULL, *chain = NULL, boi;
     int n_prompt = 0, n_chain = 0, V = s->ck->cfg.vocab;
-    int rc = gf_params_ids(r->frame, "prompt_ids", V, &prompt, &n_prompt, why, whylen);
+    int rc = gf_params_ids(r->b.frame, "prompt_ids", V, &prompt, &n_prompt, why, whylen);
     if (rc == 0)
-        rc = gf_params_ids(r->frame, "reasoning_ids", V, &chain, &n_chain, why, whylen);
-    if (rc == 0 && gf_params_special(r->frame, "begin_of_image", V, &boi, why, whylen) == 0 &&
+        rc = gf_params_ids(r->b.frame, "reasoning_ids", V, &chain, &n_chain, why, whylen);
+    if (rc == 0 && gf_params_special(r->b.frame, "begin_of_image", V, &boi, why, whylen) == 0 &&
         chain[n_chain - 1] != boi) {
         snprintf(why, whylen, "'reasoning_ids' does not end with <begin_of_image> (%d)", boi);
         rc = GF_EINVAL;
@@ -145,26 +131,28 @@ static int s_defaults(struct s_imagegen *s, const char *dir)
     return 0;
 }
 
-static int s_admit(struct s_imagegen *s, const struct gf_stage_def *def, struct s_req *r, char *why,
-                   size_t whylen)
+static int s_admit(gf_stage_t *st, struct gf_batch_req *b, char *why, size_t whylen)
 {
+    struct s_imagegen *s = gf_stage_info(st)->user;
+    const struct gf_stage_def *def = gf_stage_info(st)->def;
+    struct s_req *r = (struct s_req *)b;
     double temperature, top_k, top_p, cfg, parallel;
     int rc;
     if ((rc = s_read_seq(s, r, why, whylen)) < 0 ||
-        (rc = gf_params_special(r->frame, "pad", s->ck->cfg.vocab, &r->ig.pad_id, why, whylen)) <
+        (rc = gf_params_special(b->frame, "pad", s->ck->cfg.vocab, &r->ig.pad_id, why, whylen)) <
             0 ||
-        (rc = gf_params_seed(r->frame, def, 1000, &r->ig.seed, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->temperature, &temperature, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->top_k, &top_k, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->top_p, &top_p, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->cfg, &cfg, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->parallel, &parallel, why, whylen)) < 0)
+        (rc = gf_params_seed(b->frame, def, 1000, &r->ig.seed, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->temperature, &temperature, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->top_k, &top_k, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->top_p, &top_p, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->cfg, &cfg, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->parallel, &parallel, why, whylen)) < 0)
         return rc;
     r->ig.sampler = (struct gf_sampler){(float)temperature, (int)top_k, (float)top_p};
     r->ig.cfg_weight = (float)cfg;
     r->ig.parallel = (int)parallel;
     r->ig.n_image = s->n_image;
-    int rows = r->rows = cfg > 1 ? 2 * r->ig.parallel : r->ig.parallel;
+    int rows = b->rows = cfg > 1 ? 2 * r->ig.parallel : r->ig.parallel;
     if (rows > s->n_rows) {
         snprintf(why, whylen, "%d images%s need %d KV rows; this stage has %d", r->ig.parallel,
                  cfg > 1 ? " under CFG" : "", rows, s->n_rows);
@@ -172,163 +160,123 @@ static int s_admit(struct s_imagegen *s, const struct gf_stage_def *def, struct 
     }
     if (!(r->ig.image = calloc((size_t)r->ig.parallel * s->n_image, sizeof *r->ig.image)))
         return GF_ENOMEM;
-    r->state = S_WAITING;
-    r->order = s->next_order++;
-    return 0;
-}
-
-static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
-{
-    struct gf_stage_info *info = gf_stage_info(st);
-    struct s_imagegen *s = info->user;
-    for (int i = 0; i < n; i++) {
-        struct s_req *r = NULL;
-        for (int k = 0; k < s->n_reqs && !r; k++)
-            if (s->reqs[k].state == S_FREE && !s->reqs[k].frame)
-                r = &s->reqs[k];
-        if (!r) { /* the runtime hands at most `batch` frames at once: not reached */
-            gf_stage_fail(st, &frames[i], GF_EBUSY, "no free request slot");
-            continue;
-        }
-        char why[256] = "";
-        r->frame = frames[i];
-        frames[i] = NULL;
-        int rc = s_admit(s, info->def, r, why, sizeof why);
-        if (rc < 0)
-            s_req_fail(st, r, rc, why[0] ? why : gf_strerror(rc));
-    }
+    b->n_prefill = rows * (r->n_seq - 1);
     return 0;
 }
 
 /* --- stepping --------------------------------------------------------------------------------- */
 
 /* The oldest waiting request takes its KV rows when they are free. */
-static void s_acquire_step(struct s_imagegen *s)
+static int s_acquire(gf_stage_t *st, struct gf_batch_req *b)
 {
-    struct s_req *r = NULL;
-    for (int k = 0; k < s->n_reqs; k++)
-        if (s->reqs[k].state == S_WAITING && (!r || s->reqs[k].order < r->order))
-            r = &s->reqs[k];
-    if (!r || gf_llm_slots_acquire(s->m, r->rows, r->ig.slots) < 0)
-        return; /* rows free up as others leave */
-    r->state = S_PREFILL;
-    r->prefilled = 0;
+    struct s_imagegen *s = gf_stage_info(st)->user;
+    return gf_llm_slots_acquire(s->m, b->rows, ((struct s_req *)b)->ig.slots);
 }
 
-/* The oldest re-prefill's next chunk of at most `room` tokens into s->toks: positions 0..n_seq-2
- * of every row, row after row, the unconditional rows padded at 1..n_seq-2 (MODEL.md §1.4), as
- * gf_imagegen_join does in one call; split so that no step outlasts the heartbeat on a large
- * model, and run in the same forward as the running rows' step. Returns the tokens written. */
-static int s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int room)
+/* The re-prefill's next n_pre tokens into s->toks: positions 0..n_seq-2 of every row, row after
+ * row, the unconditional rows padded at 1..n_seq-2 (MODEL.md §1.4), as gf_imagegen_join does in
+ * one call; split so that no step outlasts the heartbeat on a large model, and run in the same
+ * forward as the running rows' step. */
+static void s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int n_pre)
 {
-    int per_row = r->n_seq - 1, total = r->rows * per_row, cfg = r->ig.cfg_weight > 1, n = 0;
-    for (; n < room && r->prefilled + n < total; n++) {
-        int k = (r->prefilled + n) / per_row, p = (r->prefilled + n) % per_row;
+    int per_row = r->n_seq - 1, cfg = r->ig.cfg_weight > 1;
+    for (int n = 0; n < n_pre; n++) {
+        int k = (r->b.prefilled + n) / per_row, p = (r->b.prefilled + n) % per_row;
         int32_t id = cfg && (k & 1) && p > 0 ? r->ig.pad_id : r->seq[p];
         s->toks[n] = (struct gf_tok){id, r->ig.slots[k], p, GF_TOK_TEXT, 0};
     }
-    return n;
+}
+
+/* One image token per image of every running request (their gf_imagegen_req is active), with
+ * the re-prefill chunk riding along. */
+static int s_forward(gf_stage_t *st, struct gf_batch_req **run, int n_run, struct gf_batch_req *pre,
+                     int n_pre)
+{
+    struct s_imagegen *s = gf_stage_info(st)->user;
+    if (pre)
+        s_prefill_chunk(s, (struct s_req *)pre, n_pre);
+    return gf_imagegen_step(s->m, s->ig, s->n_reqs, s->toks, n_pre, s->scratch, s->idx);
 }
 
 /* After its last chunk the request joins: every row's next token is <begin_of_image> at
  * position n_seq-1. */
-static void s_join(struct s_req *r)
+static void s_join(gf_stage_t *st, struct gf_batch_req *b, int i)
 {
+    struct s_req *r = (struct s_req *)b;
     int per_row = r->n_seq - 1;
-    for (int k = 0; k < r->rows; k++)
+    for (int k = 0; k < b->rows; k++)
         r->ig.next[k] = (struct gf_tok){r->seq[per_row], r->ig.slots[k], per_row, GF_TOK_TEXT, 1};
-    r->ig.rows = r->rows;
+    r->ig.rows = b->rows;
     r->ig.step = 0, r->ig.done = 0, r->ig.active = 1;
-    r->state = S_RUNNING;
 }
 
 static void s_finish(gf_stage_t *st, struct s_imagegen *s, struct s_req *r)
 {
-    gf_emit_t *e = gf_stage_begin(st, r->frame, "image_tokens");
+    gf_emit_t *e = gf_stage_begin(st, r->b.frame, "image_tokens");
     int64_t shape[2] = {r->ig.parallel, s->n_image};
     gf_emit_tensor(e, "codes", GF_DTYPE_I32, shape, 2, r->ig.image);
     msgpack_packer *pk = gf_emit_key(e, "grid");
     msgpack_pack_array(pk, 2);
     msgpack_pack_int(pk, s->grid_h);
     msgpack_pack_int(pk, s->grid_w);
-    gf_stage_send(st, r->frame);
-    gf_stage_done(st, &r->frame);
-    s_req_release(s, r);
+    gf_stage_send(st, r->b.frame);
+    gf_batch_done(s->batch, &r->b);
 }
 
 static void s_progress(gf_stage_t *st, struct s_imagegen *s, struct s_req *r)
 {
-    gf_emit_t *e = gf_stage_begin(st, r->frame, "progress");
+    gf_emit_t *e = gf_stage_begin(st, r->b.frame, "progress");
     gf_emit_int(e, "step", r->ig.step);
     gf_emit_int(e, "of", s->n_image);
-    gf_stage_publish(st, r->frame);
+    gf_stage_publish(st, r->b.frame);
+}
+
+/* After a step: the full grid goes out, else `progress` every few steps. */
+static void s_take(gf_stage_t *st, struct gf_batch_req *b, int i)
+{
+    struct s_imagegen *s = gf_stage_info(st)->user;
+    struct s_req *r = (struct s_req *)b;
+    if (r->ig.done)
+        s_finish(st, s, r);
+    else if (r->ig.step % s->progress_every == 0)
+        s_progress(st, s, r);
+}
+
+/* --- life ------------------------------------------------------------------------------------- */
+
+static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
+{
+    return gf_batch_process(((struct s_imagegen *)gf_stage_info(st)->user)->batch, frames, n);
 }
 
 static int s_step(gf_stage_t *st)
 {
-    struct s_imagegen *s = gf_stage_info(st)->user;
-    int pending = 0, running = 0, rows = 0, n_extra = 0;
-    s_acquire_step(s);
-    struct s_req *pre = NULL; /* the oldest re-prefill: one chunk rides along this step */
-    for (int k = 0; k < s->n_reqs; k++) {
-        struct s_req *r = &s->reqs[k];
-        if (r->state == S_RUNNING)
-            running++, rows += r->rows;
-        else if (r->state == S_PREFILL && (!pre || r->order < pre->order))
-            pre = r;
-    }
-    if (running != s->last_running && running > 0)
-        gf_log_info("image batch: %d request%s", running, running == 1 ? "" : "s");
-    s->last_running = running;
-    if (pre) {
-        int room = s->pace.now - rows;
-        n_extra = s_prefill_chunk(s, pre, room < 1 ? 1 : room > s->chunk ? s->chunk : room);
-    }
-    if (rows > 0)
-        gf_stage_count_step(st, rows);
-    int64_t t0 = gf_now_us();
-    int rc = gf_imagegen_step(s->m, s->ig, s->n_reqs, s->toks, n_extra, s->scratch, s->idx);
-    gf_pace_update(&s->pace, rows + n_extra, gf_now_us() - t0);
-    for (int k = 0; k < s->n_reqs; k++) {
-        struct s_req *r = &s->reqs[k];
-        if (r->state != S_RUNNING)
-            continue;
-        if (rc < 0)
-            s_req_fail(st, r, rc, "the image step failed");
-        else if (r->ig.done)
-            s_finish(st, s, r);
-        else if (r->ig.step % s->progress_every == 0)
-            s_progress(st, s, r);
-    }
-    if (pre && rc < 0) {
-        s_req_fail(st, pre, rc, "the re-prefill failed");
-    } else if (pre) {
-        pre->prefilled += n_extra;
-        if (pre->prefilled == pre->rows * (pre->n_seq - 1))
-            s_join(pre);
-    }
-    for (int k = 0; k < s->n_reqs; k++)
-        pending |= s->reqs[k].state != S_FREE;
-    return pending;
+    return gf_batch_step(((struct s_imagegen *)gf_stage_info(st)->user)->batch);
 }
 
-/* --- life ------------------------------------------------------------------------------------- */
+static const struct gf_batch_ops s_batch_ops = {
+    .req_size = sizeof(struct s_req),
+    .name = "image batch",
+    .step_error = "the image step failed",
+    .prefill_error = "the re-prefill failed",
+    .admit = s_admit,
+    .acquire = s_acquire,
+    .forward = s_forward,
+    .take = s_take,
+    .join = s_join,
+    .release = s_release,
+};
 
 static void s_shutdown(gf_stage_t *st)
 {
     struct s_imagegen *s = gf_stage_info(st)->user;
     if (!s)
         return;
-    for (int k = 0; s->reqs && k < s->n_reqs; k++) {
-        if (s->reqs[k].frame)
-            gf_stage_done(st, &s->reqs[k].frame);
-        if (s->m)
-            s_req_release(s, &s->reqs[k]);
-    }
+    gf_batch_destroy(&s->batch);
     gf_llm_destroy(&s->m);
     gf_backend_destroy(&s->be);
     gf_ckpt_close(&s->ck);
-    free(s->reqs), free(s->ig), free(s->scratch), free(s->idx), free(s->toks);
+    free(s->ig), free(s->scratch), free(s->idx), free(s->toks);
     free(s);
     gf_stage_info(st)->user = NULL;
 }
@@ -390,20 +338,21 @@ static int s_init(gf_stage_t *st)
         goto fail;
     int IV = s->ck->cfg.image_vocab;
     rc = GF_ENOMEM;
-    s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
     s->ig = calloc(s->n_reqs, sizeof *s->ig);
     s->scratch = malloc((size_t)IV * 2 * sizeof *s->scratch);
     s->idx = malloc((size_t)IV * sizeof *s->idx);
     s->toks = calloc(s->chunk + s->n_rows, sizeof *s->toks);
-    gf_pace_init(&s->pace, s->chunk + s->n_rows, gf_pace_budget_us(info->graph));
-    if (!s->be || !s->reqs || !s->ig || !s->scratch || !s->idx || !s->toks)
+    if (!s->ig || !s->scratch || !s->idx || !s->toks)
         goto fail;
-    for (int k = 0; k < s->n_reqs; k++)
-        s->ig[k] = &s->reqs[k].ig;
     if ((rc = gf_llm_new(s->be, s->ck, s->n_rows, s->max_seq, s->chunk + s->n_rows, &s->m)) < 0) {
         gf_log_error("cannot size the model for %d rows of %d positions", s->n_rows, s->max_seq);
         goto fail;
     }
+    rc = GF_ENOMEM;
+    if (!(s->batch = gf_batch_new(st, &s_batch_ops, s->n_reqs, s->chunk, s->chunk + s->n_rows)))
+        goto fail;
+    for (int k = 0; k < s->n_reqs; k++)
+        s->ig[k] = &((struct s_req *)gf_batch_req_at(s->batch, k))->ig;
     gf_log_info("model '%s' loaded: %d rows of %d positions, %dx%d image tokens", dir, s->n_rows,
                 s->max_seq, s->grid_h, s->grid_w);
     return 0;

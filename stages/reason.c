@@ -26,8 +26,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/batch.h"
 #include "engine/params.h"
-#include "engine/pace.h"
 #include "engine/stage.h"
 #include "model/checkpoint.h"
 #include "model/genconfig.h"
@@ -36,15 +36,14 @@
 #include "model/sampler.h"
 
 enum { S_STREAM_TEXT = 1 }; /* the reference loop's text stream (loop.c): same draws */
-enum { S_FREE, S_PREFILL, S_DECODE };
+#define S_DEV_DRAWS 256     /* decode rows drawn on the backend at most; more: on the host */
 
 struct s_req {
-    gf_frame_t *frame; /* owned while the request is here */
-    int state;
-    uint64_t order; /* admission order: prefills go first come, first served */
+    struct gf_batch_req b; /* b.n_prefill = n_prompt */
     int32_t slot;
+    int has_slot;    /* slot is this request's KV row */
     int32_t *prompt; /* [n_prompt] */
-    int n_prompt, prefilled;
+    int n_prompt;
     int32_t *out; /* [max_tokens + 1] the chain so far */
     int n_out, max_tokens, delta_from;
     int32_t boi;
@@ -58,16 +57,16 @@ struct s_reason {
     struct gf_backend *be;
     struct gf_llm *m;
     struct gf_got_tok *got;
-    struct s_req *reqs; /* [batch] */
-    int n_reqs;
+    gf_batch_t *batch;
     struct gf_tok *toks; /* [batch + chunk] one step's tokens: decode rows, then a prefill chunk */
-    int *rows;           /* [batch] request of each decode row */
     float *scratch;      /* [vocab] */
     int32_t *idx;        /* [vocab] */
     int chunk, max_seq, vocab;
-    struct gf_pace pace; /* tokens per step, sized to a quarter of the heartbeat timeout */
-    uint64_t next_order;
-    int last_rows; /* rows of the last decode step, logged when it changes */
+    /* the last forward's draws: ids[kept row] from the backend, else lg [kept][vocab] on the
+     * host, else draw_rc < 0 */
+    int32_t ids[S_DEV_DRAWS];
+    const float *lg;
+    int draw_rc;
     /* the specs below, their defaults taken from the checkpoint's generation_config.json */
     struct gf_param_spec temperature, top_k, top_p, max_tokens;
 };
@@ -95,34 +94,27 @@ static int s_defaults(struct s_reason *s, const char *dir, char *why, size_t why
 
 /* --- leaving ---------------------------------------------------------------------------------- */
 
-static void s_req_release(struct s_reason *s, struct s_req *r)
+static void s_release(gf_stage_t *st, struct gf_batch_req *b)
 {
-    if (r->slot >= 0)
+    struct s_reason *s = gf_stage_info(st)->user;
+    struct s_req *r = (struct s_req *)b;
+    if (r->has_slot)
         gf_llm_slots_release(s->m, 1, &r->slot);
     gf_tok_stream_destroy(&r->stream);
     free(r->prompt);
     free(r->out);
-    memset(r, 0, sizeof *r);
-    r->slot = -1;
-    r->state = S_FREE;
-}
-
-static void s_req_fail(gf_stage_t *st, struct s_req *r, int err, const char *why)
-{
-    gf_stage_fail(st, &r->frame, err, "%s", why);
-    s_req_release(gf_stage_info(st)->user, r);
 }
 
 /* Publishes the text the stream gave (owned, may be NULL) with the ids out[delta_from..upto). */
 static void s_delta(gf_stage_t *st, struct s_req *r, char *text, size_t len, int upto)
 {
     if (text && len) {
-        gf_emit_t *e = gf_stage_begin(st, r->frame, "text_delta");
+        gf_emit_t *e = gf_stage_begin(st, r->b.frame, "text_delta");
         gf_emit_strn(e, "text", text, len);
         int64_t shape[1] = {upto - r->delta_from};
         gf_emit_tensor(e, "ids", GF_DTYPE_I32, shape, 1, r->out + r->delta_from);
         gf_emit_int(e, "step", upto);
-        gf_stage_publish(st, r->frame);
+        gf_stage_publish(st, r->b.frame);
         r->delta_from = upto;
     }
     free(text);
@@ -136,26 +128,25 @@ static void s_finish(gf_stage_t *st, struct s_req *r)
     gf_tok_stream_finish(r->stream, &text, &len);
     s_delta(st, r, text, len, r->n_out);
     if (gf_tokenizer_decode(s->got->tok, r->out, r->n_out, 0, &chain, &chain_len) != 0) {
-        s_req_fail(st, r, GF_ENOMEM, "cannot decode the reasoning chain");
+        gf_batch_fail(s->batch, &r->b, GF_ENOMEM, "cannot decode the reasoning chain");
         return;
     }
-    gf_emit_t *e = gf_stage_begin(st, r->frame, "reasoning");
+    gf_emit_t *e = gf_stage_begin(st, r->b.frame, "reasoning");
     int64_t shape[1] = {r->n_out};
     gf_emit_tensor(e, "reasoning_ids", GF_DTYPE_I32, shape, 1, r->out);
     gf_emit_strn(e, "text", chain, chain_len);
     const char *caption;
     size_t caption_len;
-    if (gf_frame_get_str(r->frame, "text", &caption, &caption_len) == 0)
+    if (gf_frame_get_str(r->b.frame, "text", &caption, &caption_len) == 0)
         gf_emit_strn(e, "caption", caption, caption_len);
     free(chain);
-    gf_stage_send(st, r->frame);
-    gf_stage_done(st, &r->frame);
-    s_req_release(s, r);
+    gf_stage_send(st, r->b.frame);
+    gf_batch_done(s->batch, &r->b);
 }
 
 /* Records token t of the chain, streams it, and ends the request at <begin_of_image> or
  * max_tokens (appending <begin_of_image>, as infer.py does). */
-static void s_take(gf_stage_t *st, struct s_req *r, int32_t t)
+static void s_record(gf_stage_t *st, struct s_req *r, int32_t t)
 {
     char *text = NULL;
     size_t len = 0;
@@ -174,7 +165,49 @@ static void s_take(gf_stage_t *st, struct s_req *r, int32_t t)
         s_finish(st, r);
 }
 
-#define S_DEV_DRAWS 256 /* decode rows drawn on the backend at most; more: on the host */
+/* --- joining ---------------------------------------------------------------------------------- */
+
+/* Reads and checks one request; 0, or a GF_E* with `why` for its error frame. */
+static int s_admit(gf_stage_t *st, struct gf_batch_req *b, char *why, size_t whylen)
+{
+    struct s_reason *s = gf_stage_info(st)->user;
+    const struct gf_stage_def *def = gf_stage_info(st)->def;
+    struct s_req *r = (struct s_req *)b;
+    double temperature, top_k, top_p, max_tokens;
+    int rc;
+    if ((rc = gf_params_ids(b->frame, "prompt_ids", s->vocab, &r->prompt, &r->n_prompt, why,
+                            whylen)) < 0 ||
+        (rc = gf_params_special(b->frame, "begin_of_image", s->vocab, &r->boi, why, whylen)) < 0 ||
+        (rc = gf_params_seed(b->frame, def, 1000, &r->seed, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->temperature, &temperature, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->top_k, &top_k, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->top_p, &top_p, why, whylen)) < 0 ||
+        (rc = gf_params_get(b->frame, def, &s->max_tokens, &max_tokens, why, whylen)) < 0)
+        return rc;
+    r->sampler = (struct gf_sampler){(float)temperature, (int)top_k, (float)top_p};
+    r->max_tokens = (int)max_tokens;
+    if (r->n_prompt + r->max_tokens + 1 > s->max_seq) {
+        snprintf(why, whylen,
+                 "the prompt of %d tokens with up to %d more does not fit the context of %d "
+                 "positions",
+                 r->n_prompt, r->max_tokens + 1, s->max_seq);
+        return GF_EINVAL;
+    }
+    r->out = malloc(((size_t)r->max_tokens + 1) * sizeof *r->out);
+    r->stream = gf_tok_stream_new(s->got->tok, 0);
+    if (!r->out || !r->stream)
+        return GF_ENOMEM;
+    if ((rc = gf_llm_slots_acquire(s->m, 1, &r->slot)) < 0) {
+        snprintf(why, whylen, "no free KV slot");
+        return rc;
+    }
+    r->has_slot = 1;
+    b->rows = 1;
+    b->n_prefill = r->n_prompt;
+    return 0;
+}
+
+/* --- stepping --------------------------------------------------------------------------------- */
 
 static int32_t s_draw(struct s_reason *s, struct s_req *r, const float *logits)
 {
@@ -201,168 +234,84 @@ static int s_draw_rows(struct s_reason *s, struct s_req **reqs, int n, int32_t *
     return gf_llm_draw(s->m, 0, d, n, ids);
 }
 
-/* --- joining ---------------------------------------------------------------------------------- */
-
-/* Reads and checks one request; 0, or a GF_E* with `why` for its error frame. */
-static int s_admit(struct s_reason *s, const struct gf_stage_def *def, struct s_req *r, char *why,
-                   size_t whylen)
-{
-    double temperature, top_k, top_p, max_tokens;
-    int rc;
-    if ((rc = gf_params_ids(r->frame, "prompt_ids", s->vocab, &r->prompt, &r->n_prompt, why,
-                            whylen)) < 0 ||
-        (rc = gf_params_special(r->frame, "begin_of_image", s->vocab, &r->boi, why, whylen)) < 0 ||
-        (rc = gf_params_seed(r->frame, def, 1000, &r->seed, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->temperature, &temperature, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->top_k, &top_k, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->top_p, &top_p, why, whylen)) < 0 ||
-        (rc = gf_params_get(r->frame, def, &s->max_tokens, &max_tokens, why, whylen)) < 0)
-        return rc;
-    r->sampler = (struct gf_sampler){(float)temperature, (int)top_k, (float)top_p};
-    r->max_tokens = (int)max_tokens;
-    if (r->n_prompt + r->max_tokens + 1 > s->max_seq) {
-        snprintf(why, whylen,
-                 "the prompt of %d tokens with up to %d more does not fit the context of %d "
-                 "positions",
-                 r->n_prompt, r->max_tokens + 1, s->max_seq);
-        return GF_EINVAL;
-    }
-    r->out = malloc(((size_t)r->max_tokens + 1) * sizeof *r->out);
-    r->stream = gf_tok_stream_new(s->got->tok, 0);
-    if (!r->out || !r->stream)
-        return GF_ENOMEM;
-    if ((rc = gf_llm_slots_acquire(s->m, 1, &r->slot)) < 0) {
-        snprintf(why, whylen, "no free KV slot");
-        return rc;
-    }
-    r->state = S_PREFILL;
-    r->order = s->next_order++;
-    return 0;
-}
-
-static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
-{
-    struct gf_stage_info *info = gf_stage_info(st);
-    struct s_reason *s = info->user;
-    for (int i = 0; i < n; i++) {
-        struct s_req *r = NULL;
-        for (int k = 0; k < s->n_reqs && !r; k++)
-            if (s->reqs[k].state == S_FREE && !s->reqs[k].frame)
-                r = &s->reqs[k];
-        if (!r) { /* the runtime hands at most `batch` frames at once: not reached */
-            gf_stage_fail(st, &frames[i], GF_EBUSY, "no free request slot");
-            continue;
-        }
-        char why[256] = "";
-        r->frame = frames[i];
-        frames[i] = NULL;
-        int rc = s_admit(s, info->def, r, why, sizeof why);
-        if (rc < 0)
-            s_req_fail(st, r, rc, why[0] ? why : gf_strerror(rc));
-    }
-    return 0;
-}
-
-/* --- stepping --------------------------------------------------------------------------------- */
-
-/* One step, one forward: a token for every request in S_DECODE, then the next chunk of the oldest
- * waiting prefill (so that the weights are read once per step). On its last chunk the prefill
- * draws its first token and joins the decode. */
-static int s_step(gf_stage_t *st)
+/* One forward: a token for every decoding request, then the prefill's next n_pre prompt tokens;
+ * the kept rows (the decode rows, then the prefill's last token) are drawn on the backend when it
+ * can, else their logits stay for s_take. */
+static int s_forward(gf_stage_t *st, struct gf_batch_req **run, int n_dec, struct gf_batch_req *p,
+                     int n_pre)
 {
     struct s_reason *s = gf_stage_info(st)->user;
-    struct s_req *pre = NULL;
+    struct s_req *pre = (struct s_req *)p, *draw[S_DEV_DRAWS];
     int n = 0;
-    for (int k = 0; k < s->n_reqs; k++) {
-        struct s_req *r = &s->reqs[k];
-        if (r->state == S_DECODE) {
-            s->toks[n] = (struct gf_tok){r->out[r->n_out - 1], r->slot, r->n_prompt + r->n_out - 1,
-                                         GF_TOK_TEXT, 1};
-            s->rows[n++] = k;
-        } else if (r->state == S_PREFILL && (!pre || r->order < pre->order)) {
-            pre = r;
-        }
+    for (int i = 0; i < n_dec; i++) {
+        struct s_req *r = (struct s_req *)run[i];
+        s->toks[n++] = (struct gf_tok){r->out[r->n_out - 1], r->slot, r->n_prompt + r->n_out - 1,
+                                       GF_TOK_TEXT, 1};
     }
-    int n_dec = n, n_pre = 0;
-    if (n_dec != s->last_rows && n_dec > 0)
-        gf_log_info("decode batch: %d request%s", n_dec, n_dec == 1 ? "" : "s");
-    s->last_rows = n_dec;
-    if (pre) {
-        int room = s->pace.now - n_dec, left = pre->n_prompt - pre->prefilled;
-        room = room < 1 ? 1 : room > s->chunk ? s->chunk : room;
-        n_pre = left < room ? left : room;
-        for (int i = 0; i < n_pre; i++) {
-            int p = pre->prefilled + i;
-            s->toks[n++] =
-                (struct gf_tok){pre->prompt[p], pre->slot, p, GF_TOK_TEXT, p == pre->n_prompt - 1};
-        }
+    for (int i = 0; i < n_pre; i++) {
+        int q = pre->b.prefilled + i;
+        s->toks[n++] =
+            (struct gf_tok){pre->prompt[q], pre->slot, q, GF_TOK_TEXT, q == pre->n_prompt - 1};
     }
-    if (n == 0)
-        return 0;
-    if (n_dec > 0)
-        gf_stage_count_step(st, n_dec);
-    int64_t t0 = gf_now_us();
     int rc = gf_llm_forward(s->m, s->toks, n);
-    gf_pace_update(&s->pace, n, gf_now_us() - t0);
-    if (rc < 0) {
-        for (int i = 0; i < n_dec; i++)
-            s_req_fail(st, &s->reqs[s->rows[i]], rc, "the decode step failed");
-        if (pre)
-            s_req_fail(st, pre, rc, "the prefill failed");
-        return 0;
-    }
-    /* the kept rows: the decode rows, then the prefill's last token */
-    int pre_done = pre && pre->prefilled + n_pre == pre->n_prompt, n_draw = n_dec + pre_done;
-    struct s_req *draw[S_DEV_DRAWS];
-    int32_t ids[S_DEV_DRAWS];
+    if (rc < 0)
+        return rc;
+    int pre_done = pre && pre->b.prefilled + n_pre == pre->n_prompt, n_draw = n_dec + pre_done;
     for (int i = 0; i < n_dec && i < S_DEV_DRAWS; i++)
-        draw[i] = &s->reqs[s->rows[i]];
+        draw[i] = (struct s_req *)run[i];
     if (pre_done && n_dec < S_DEV_DRAWS)
         draw[n_dec] = pre;
-    rc = s_draw_rows(s, draw, n_draw, ids); /* on the backend, only the ids come back */
-    const float *lg = NULL;
-    if (rc == GF_EUNSUPPORTED)
-        lg = gf_llm_text_logits(s->m); /* [kept][vocab] */
-    for (int i = 0; i < n_dec; i++) {
-        struct s_req *r = &s->reqs[s->rows[i]];
-        if (rc < 0 && !lg)
-            s_req_fail(st, r, rc, "the draw failed");
-        else
-            s_take(st, r, lg ? s_draw(s, r, lg + (size_t)i * s->vocab) : ids[i]);
-    }
-    if (pre) {
-        pre->prefilled += n_pre;
-        if (pre_done) {
-            pre->state = S_DECODE;
-            if (rc < 0 && !lg)
-                s_req_fail(st, pre, rc, "the draw failed");
-            else
-                s_take(st, pre, lg ? s_draw(s, pre, lg + (size_t)n_dec * s->vocab) : ids[n_dec]);
-        }
-    }
-    for (int k = 0; k < s->n_reqs; k++)
-        if (s->reqs[k].state != S_FREE)
-            return 1;
+    s->draw_rc = s_draw_rows(s, draw, n_draw, s->ids); /* only the ids come back */
+    s->lg = s->draw_rc == GF_EUNSUPPORTED ? gf_llm_text_logits(s->m) : NULL; /* [kept][vocab] */
     return 0;
+}
+
+/* The token of kept row i for the request: the backend's draw, else a draw from its logits. */
+static void s_take(gf_stage_t *st, struct gf_batch_req *b, int i)
+{
+    struct s_reason *s = gf_stage_info(st)->user;
+    struct s_req *r = (struct s_req *)b;
+    if (s->draw_rc < 0 && !s->lg)
+        gf_batch_fail(s->batch, b, s->draw_rc, "the draw failed");
+    else
+        s_record(st, r, s->lg ? s_draw(s, r, s->lg + (size_t)i * s->vocab) : s->ids[i]);
 }
 
 /* --- life ------------------------------------------------------------------------------------- */
+
+static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
+{
+    return gf_batch_process(((struct s_reason *)gf_stage_info(st)->user)->batch, frames, n);
+}
+
+static int s_step(gf_stage_t *st)
+{
+    return gf_batch_step(((struct s_reason *)gf_stage_info(st)->user)->batch);
+}
+
+static const struct gf_batch_ops s_batch_ops = {
+    .req_size = sizeof(struct s_req),
+    .name = "decode batch",
+    .step_error = "the decode step failed",
+    .prefill_error = "the prefill failed",
+    .admit = s_admit,
+    .forward = s_forward,
+    .take = s_take,
+    .join = s_take, /* the prefill's first token */
+    .release = s_release,
+};
 
 static void s_shutdown(gf_stage_t *st)
 {
     struct s_reason *s = gf_stage_info(st)->user;
     if (!s)
         return;
-    for (int k = 0; s->reqs && k < s->n_reqs; k++) {
-        if (s->reqs[k].frame)
-            gf_stage_done(st, &s->reqs[k].frame);
-        s_req_release(s, &s->reqs[k]);
-    }
+    gf_batch_destroy(&s->batch);
     gf_llm_destroy(&s->m);
     gf_backend_destroy(&s->be);
     gf_ckpt_close(&s->ck);
     gf_got_tok_destroy(&s->got);
-    free(s->reqs), free(s->toks), free(s->rows), free(s->scratch), free(s->idx);
+    free(s->toks), free(s->scratch), free(s->idx);
     free(s);
     gf_stage_info(st)->user = NULL;
 }
@@ -401,7 +350,7 @@ static int s_init(gf_stage_t *st)
         goto fail;
     }
     s->vocab = s->ck->cfg.vocab;
-    s->n_reqs = def->batch;
+    int n_reqs = def->batch;
     s->chunk = (int)gf_graph_param_long(def, "chunk", 128);
     s->max_seq = (int)gf_graph_param_long(def, "max_seq", 2048);
     if (s->max_seq > s->ck->cfg.max_pos)
@@ -412,23 +361,21 @@ static int s_init(gf_stage_t *st)
         rc = GF_EINVAL;
         goto fail;
     }
-    int width = s->chunk + s->n_reqs;
+    int width = s->chunk + n_reqs;
     rc = GF_ENOMEM;
-    s->reqs = calloc(s->n_reqs, sizeof *s->reqs);
     s->toks = calloc(width, sizeof *s->toks);
-    gf_pace_init(&s->pace, width, gf_pace_budget_us(info->graph));
-    s->rows = calloc(s->n_reqs, sizeof *s->rows);
     s->scratch = malloc((size_t)s->vocab * sizeof *s->scratch);
     s->idx = malloc((size_t)s->vocab * sizeof *s->idx);
-    if (!s->be || !s->reqs || !s->toks || !s->rows || !s->scratch || !s->idx)
+    if (!s->toks || !s->scratch || !s->idx)
         goto fail;
-    for (int k = 0; k < s->n_reqs; k++)
-        s->reqs[k].slot = -1;
-    if ((rc = gf_llm_new(s->be, s->ck, s->n_reqs, s->max_seq, width, &s->m)) < 0) {
-        gf_log_error("cannot size the model for %d rows of %d positions", s->n_reqs, s->max_seq);
+    if ((rc = gf_llm_new(s->be, s->ck, n_reqs, s->max_seq, width, &s->m)) < 0) {
+        gf_log_error("cannot size the model for %d rows of %d positions", n_reqs, s->max_seq);
         goto fail;
     }
-    gf_log_info("model '%s' loaded: %d rows of %d positions, prefill chunks of %d", dir, s->n_reqs,
+    rc = GF_ENOMEM;
+    if (!(s->batch = gf_batch_new(st, &s_batch_ops, n_reqs, s->chunk, width)))
+        goto fail;
+    gf_log_info("model '%s' loaded: %d rows of %d positions, prefill chunks of %d", dir, n_reqs,
                 s->max_seq, s->chunk);
     return 0;
 fail:
