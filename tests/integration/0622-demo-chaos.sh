@@ -8,7 +8,7 @@
 [ -f "$top/models/got-r1-demo/config.json" ] || skip "models/got-r1-demo is not here"
 # under the sanitizers every process starts and runs several times slower: fewer requests, and
 # only the one-a-second kills
-n=30 intervals="1 0.3"
+n=100 intervals="1 0.3"
 case "${GOTFLOW_BUILD:-build}" in *asan*) n=10 intervals=1 ;; esac
 # shellcheck disable=SC2086
 "$top/tools/bench/chaos.sh" $n $intervals 2>&1 | tee "$work/chaos.out"
