@@ -244,35 +244,6 @@ static pid_t s_start(const char *graph)
     return pid;
 }
 
-/* Waits until every replica of the run says ready; 0, or 1 when the supervisor gave up. */
-static int s_wait_ready(const char *graph, pid_t sup, char *run_dir, int64_t deadline)
-{
-    while (gf_mono_ms() < deadline) {
-        if (sup > 0 && waitpid(sup, NULL, WNOHANG) == sup) {
-            fprintf(stderr, "gotflow generate: the pipeline did not start (see the lines above)\n");
-            return 1;
-        }
-        if (gf_plan_find_run(graph, NULL, run_dir, GF_PATH_MAX, 1) == 0 &&
-            gf_cli_supervisor_alive(run_dir)) {
-            json_t *st = gf_cli_admin(run_dir, "status", 2000);
-            int ready = st != NULL;
-            size_t i;
-            json_t *r;
-            json_array_foreach(json_object_get(st, "replicas"), i, r)
-            {
-                const char *s = json_string_value(json_object_get(r, "state"));
-                ready &= s && strcmp(s, "ready") == 0;
-            }
-            json_decref(st);
-            if (ready)
-                return 0;
-        }
-        usleep(100000);
-    }
-    fprintf(stderr, "gotflow generate: the pipeline is not ready in time\n");
-    return 1;
-}
-
 /* The request -------------------------------------------------------------------------------- */
 
 /* The request: the seed and the parameters given on the command line; the rest the stages take
@@ -516,7 +487,8 @@ int cmd_generate(int argc, char **argv)
         if (!o.as_json)
             fprintf(stderr, "starting pipeline '%s' (%s)\n", g->name, graph_path);
         sup = s_start(graph_path);
-        if (sup < 0 || s_wait_ready(graph_path, sup, run_dir, gf_mono_ms() + 600000))
+        if (sup < 0 ||
+            gf_cli_wait_ready("generate", graph_path, sup, run_dir, gf_mono_ms() + 600000))
             goto out;
     }
     char id[GF_FRAME_ID_MAX];

@@ -118,36 +118,6 @@ static pid_t s_start(const char *graph)
     return pid;
 }
 
-/* Waits until every replica says ready; 0, or 1 when the supervisor gave up or time ran out. */
-static int s_wait_ready(const char *graph, pid_t sup, char *run_dir)
-{
-    int64_t deadline = gf_mono_ms() + 600000;
-    while (gf_mono_ms() < deadline) {
-        if (sup > 0 && waitpid(sup, NULL, WNOHANG) == sup) {
-            fprintf(stderr, "gotflow serve: the pipeline did not start (see the lines above)\n");
-            return 1;
-        }
-        if (gf_plan_find_run(graph, NULL, run_dir, GF_PATH_MAX, 1) == 0 &&
-            gf_cli_supervisor_alive(run_dir)) {
-            json_t *st = gf_cli_admin(run_dir, "status", 2000);
-            int ready = st != NULL;
-            size_t i;
-            json_t *r;
-            json_array_foreach(json_object_get(st, "replicas"), i, r)
-            {
-                const char *s = json_string_value(json_object_get(r, "state"));
-                ready &= s && strcmp(s, "ready") == 0;
-            }
-            json_decref(st);
-            if (ready)
-                return 0;
-        }
-        usleep(100000);
-    }
-    fprintf(stderr, "gotflow serve: the pipeline is not ready in time\n");
-    return 1;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     struct s_opts o;
@@ -175,7 +145,8 @@ int cmd_serve(int argc, char **argv)
     if (!running) {
         fprintf(stderr, "starting pipeline '%s' (%s)\n", g->name, o.http.pipeline);
         sup = s_start(o.http.pipeline);
-        if (sup < 0 || s_wait_ready(o.http.pipeline, sup, run_dir))
+        if (sup < 0 ||
+            gf_cli_wait_ready("serve", o.http.pipeline, sup, run_dir, gf_mono_ms() + 600000))
             goto out;
     }
     front = gf_http_new(&o.http, g, run_dir, err, sizeof err);

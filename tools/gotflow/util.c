@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <zmq.h>
 
 #include "core/error.h"
@@ -196,4 +197,33 @@ int gf_cli_watch_reconnected(void *monitor, int *broken)
             back = 1;
         }
     }
+}
+
+int gf_cli_wait_ready(const char *cmd, const char *graph, pid_t sup, char run_dir[GF_PATH_MAX],
+                      int64_t deadline_ms)
+{
+    while (gf_mono_ms() < deadline_ms) {
+        if (sup > 0 && waitpid(sup, NULL, WNOHANG) == sup) {
+            fprintf(stderr, "gotflow %s: the pipeline did not start (see the lines above)\n", cmd);
+            return 1;
+        }
+        if (gf_plan_find_run(graph, NULL, run_dir, GF_PATH_MAX, 1) == 0 &&
+            gf_cli_supervisor_alive(run_dir)) {
+            json_t *st = gf_cli_admin(run_dir, "status", 2000);
+            int ready = st != NULL;
+            size_t i;
+            json_t *r;
+            json_array_foreach(json_object_get(st, "replicas"), i, r)
+            {
+                const char *s = json_string_value(json_object_get(r, "state"));
+                ready &= s && strcmp(s, "ready") == 0;
+            }
+            json_decref(st);
+            if (ready)
+                return 0;
+        }
+        usleep(100000);
+    }
+    fprintf(stderr, "gotflow %s: the pipeline is not ready in time\n", cmd);
+    return 1;
 }
