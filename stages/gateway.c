@@ -648,24 +648,31 @@ static int s_process(gf_stage_t *st, gf_frame_t **frames, int n)
     return 0;
 }
 
-static void s_send_carried(gf_stage_t *st)
+/* Sends again the requests carried over from an earlier gateway (only those that never left it,
+ * with `never_left`), in batches. */
+static void s_send_carried(gf_stage_t *st, int never_left, const char *why)
 {
     struct s_gateway *gw = s_gw(st);
-    size_t pos = 0;
-    void *v;
-    const char *id;
     char due[S_DUE_MAX][GF_FRAME_ID_MAX];
-    int n = 0;
-    while (n < S_DUE_MAX && (id = gf_strmap_next(gw->journal, &pos, &v)))
-        if (((struct s_pending *)v)->carried)
-            snprintf(due[n++], GF_FRAME_ID_MAX, "%s", id);
-    for (int i = 0; i < n; i++) {
-        struct s_pending *p = gf_strmap_get(gw->journal, due[i]);
-        p->carried = 0;
-        gw->carried--;
-        if (s_reissue(st, due[i], p, 0, "carried over from an earlier gateway"))
-            s_pending_free(gf_strmap_take(gw->journal, due[i]));
-    }
+    int n;
+    do {
+        size_t pos = 0;
+        void *v;
+        const char *id;
+        n = 0;
+        while (n < S_DUE_MAX && (id = gf_strmap_next(gw->journal, &pos, &v))) {
+            const struct s_pending *p = v;
+            if (p->carried && !(never_left && p->left))
+                snprintf(due[n++], GF_FRAME_ID_MAX, "%s", id);
+        }
+        for (int i = 0; i < n; i++) {
+            struct s_pending *p = gf_strmap_get(gw->journal, due[i]);
+            p->carried = 0;
+            gw->carried--;
+            if (s_reissue(st, due[i], p, 0, why))
+                s_pending_free(gf_strmap_take(gw->journal, due[i]));
+        }
+    } while (n == S_DUE_MAX);
 }
 
 /* Requests past their deadline are answered ETIMEDOUT and forgotten: a client is never left
@@ -684,7 +691,8 @@ static void s_tick(gf_stage_t *st, int64_t now_ms)
         return;
     gw->next_sweep_ms = now_ms + 100;
     if (gw->carried && gw->censuses < 2 && now_ms > gw->carried_by_ms)
-        s_send_carried(st); /* no census here (several hosts): send them all again */
+        /* no census here (several hosts): send them all again */
+        s_send_carried(st, 0, "carried over from an earlier gateway");
     size_t pos = 0;
     void *v;
     const char *id;
@@ -831,22 +839,7 @@ static int s_open_journal(gf_stage_t *st)
     }
     gw->carried = (long)carried;
     /* those that never left the earlier gateway are held nowhere: send them now */
-    char(*ids)[GF_FRAME_ID_MAX] = calloc(carried ? carried : 1, sizeof *ids);
-    if (!ids)
-        return GF_ENOMEM;
-    size_t k = 0;
-    pos = 0;
-    while (k < carried && (id = gf_strmap_next(gw->journal, &pos, &v)))
-        if (!((struct s_pending *)v)->left)
-            snprintf(ids[k++], GF_FRAME_ID_MAX, "%s", id);
-    for (size_t i = 0; i < k; i++) {
-        struct s_pending *p = gf_strmap_get(gw->journal, ids[i]);
-        p->carried = 0;
-        gw->carried--;
-        if (s_reissue(st, ids[i], p, 0, "carried over from an earlier gateway, never sent"))
-            s_pending_free(gf_strmap_take(gw->journal, ids[i]));
-    }
-    free(ids);
+    s_send_carried(st, 1, "carried over from an earlier gateway, never sent");
     int hb = info->graph->supervisor.heartbeat_ms > 0 ? info->graph->supervisor.heartbeat_ms : 500;
     gw->carried_by_ms = now + 10 * hb;
     return 0;

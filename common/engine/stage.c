@@ -82,8 +82,10 @@ struct gf_stage {
     int n_extra_ids;
     /* frames taken off the inlet during a long process()/step() (gf_stage_keepalive), handled
      * by the loop when it gets back; listed in heartbeats meanwhile */
-    zmq_msg_t *deferred;
-    char (*deferred_ids)[GF_FRAME_ID_MAX];
+    struct s_deferred {
+        zmq_msg_t msg;
+        char id[GF_FRAME_ID_MAX];
+    } *deferred;
     int n_deferred, deferred_cap;
     /* superseded attempts: id -> lowest attempt number still wanted (as a pointer value) */
     gf_strmap_t *cancelled;
@@ -641,15 +643,14 @@ static void s_idlist_cb(void *ctx, const char *id, uint32_t n)
     s_idlist_add(ctx, id, n);
 }
 
-/* After a big frame, once nothing is held here: the frame builder gives back its capacity and
- * malloc its freed heap (glibc keeps both otherwise: a 60 MB request left 130-150 MB resident in
- * every process it passed through). */
+/* After a big frame, once nothing is held here: the frame builder gives back the capacity it
+ * kept (a 60 MB request left 130-150 MB resident in every process it passed through; what malloc
+ * frees goes back at once, see the mmap threshold in gf_stage_main). */
 static void s_trim(gf_stage_t *st)
 {
     if (!st->big_seen || st->q_len > 0 || st->n_active > 0)
         return;
     gf_emit_trim(&st->emit, S_BIG_FRAME);
-    malloc_trim(0);
     st->big_seen = 0;
 }
 
@@ -669,7 +670,7 @@ static void s_heartbeat(gf_stage_t *st, int64_t now_ms)
         for (int k = 0; k < st->joins[i].n_parts; k++)
             s_idlist_add(&ids, st->joins[i].id, st->joins[i].parts[k]->n);
     for (int i = 0; i < st->n_deferred; i++)
-        s_idlist_add(&ids, st->deferred_ids[i], S_UNKNOWN_N);
+        s_idlist_add(&ids, st->deferred[i].id, S_UNKNOWN_N);
     for (int o = 0; o < st->n_outlets; o++)
         gf_outlet_each_queued(st->outlets[o], s_idlist_cb, &ids);
     for (int i = 0; i < st->n_extra_ids; i++)
@@ -714,27 +715,18 @@ static int s_hb_ms(const gf_stage_t *st)
 static void s_defer_inlet(gf_stage_t *st)
 {
     for (int k = 0; k < 1024; k++) {
-        if (st->n_deferred == st->deferred_cap) {
-            int ncap = st->deferred_cap ? st->deferred_cap * 2 : 16;
-            zmq_msg_t *m = realloc(st->deferred, (size_t)ncap * sizeof *m);
-            if (!m)
-                return;
-            st->deferred = m;
-            char(*ids)[GF_FRAME_ID_MAX] = realloc(st->deferred_ids, (size_t)ncap * sizeof *ids);
-            if (!ids)
-                return;
-            st->deferred_ids = ids;
-            st->deferred_cap = ncap;
-        }
+        if (st->n_deferred == st->deferred_cap &&
+            s_grow((void **)&st->deferred, &st->deferred_cap, sizeof *st->deferred))
+            return;
         int idle;
-        zmq_msg_t *msg = &st->deferred[st->n_deferred];
+        zmq_msg_t *msg = &st->deferred[st->n_deferred].msg;
         int got = gf_inlet_recv(st->inlet, msg, &idle);
         if (got != 1) {
             if (idle || got < 0)
                 return;
             continue;
         }
-        gf_frame_peek_id(zmq_msg_data(msg), zmq_msg_size(msg), st->deferred_ids[st->n_deferred]);
+        gf_frame_peek_id(zmq_msg_data(msg), zmq_msg_size(msg), st->deferred[st->n_deferred].id);
         st->n_deferred++;
     }
 }
@@ -746,7 +738,7 @@ static void s_take_deferred(gf_stage_t *st)
     int n = st->n_deferred;
     st->n_deferred = 0; /* s_on_message never defers */
     for (int i = 0; i < n; i++)
-        s_on_message(st, &st->deferred[i]);
+        s_on_message(st, &st->deferred[i].msg);
 }
 
 void gf_stage_keepalive(gf_stage_t *st)
@@ -1080,8 +1072,8 @@ out:
     gf_emit_release(&st->emit);
     gf_graph_destroy(&st->graph);
     for (int i = 0; i < st->n_deferred; i++)
-        zmq_msg_close(&st->deferred[i]);
-    free(st->deferred), free(st->deferred_ids);
+        zmq_msg_close(&st->deferred[i].msg);
+    free(st->deferred);
     gf_strmap_destroy(&st->cancelled);
     free(st->cancel_ring);
     free(st->queue), free(st->active), free(st->joins);
