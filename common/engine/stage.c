@@ -85,7 +85,7 @@ struct gf_stage {
     struct s_deferred {
         zmq_msg_t msg;
         char id[GF_FRAME_ID_MAX];
-    } *deferred;
+    } * deferred;
     int n_deferred, deferred_cap;
     /* superseded attempts: id -> lowest attempt number still wanted (as a pointer value) */
     gf_strmap_t *cancelled;
