@@ -103,7 +103,7 @@ endif
 MODEL_SRC := $(wildcard common/core/error.c common/core/log.c common/core/opts.c \
                common/kernels/*.c \
                common/kernels/cpu/*.c) \
-             $(addprefix common/model/,checkpoint.c config.c safetensors.c llm.c vq.c loop.c \
+             $(addprefix common/model/lm/,checkpoint.c config.c safetensors.c llm.c vq.c loop.c \
                imagegen.c sampler.c)
 MODEL_LIB := $(BUILD)/libgotflow-model.a
 GPU_SRC := $(wildcard tests/gpu/*.c)

@@ -1,6 +1,6 @@
 /* imagegen.c — the imagegen stage: a `layout` (or `reasoning`) frame in, `image_tokens` out.
  *
- * Stage 2 of MODEL.md §1.4-1.5 on the continuous batch of common/model/imagegen.h: prompt_ids
+ * Stage 2 of MODEL.md §1.4-1.5 on the continuous batch of common/model/lm/imagegen.h: prompt_ids
  * + reasoning_ids (ending with <begin_of_image>) are re-prefilled in 2P rows (cond/uncond pairs
  * under CFG, the uncond rows padded with special.pad) or P rows without CFG, one chunk per step
  * in the same forward as the running rows' tokens (the weights are read once per step);
@@ -31,11 +31,11 @@
 #include "engine/batch.h"
 #include "engine/params.h"
 #include "engine/stage.h"
-#include "model/checkpoint.h"
-#include "model/genconfig.h"
-#include "model/imagegen.h"
-#include "model/llm.h"
-#include "model/vq.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/genconfig.h"
+#include "model/lm/imagegen.h"
+#include "model/lm/llm.h"
+#include "model/lm/vq.h"
 
 struct s_req {
     struct gf_batch_req b; /* b.rows: 2P with CFG, else P; b.n_prefill: b.rows * (n_seq - 1) */

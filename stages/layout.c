@@ -1,16 +1,16 @@
 /* layout.c — the layout stage: a `reasoning` frame in, a `layout` frame out.
  *
  * Parses the chain in `text` for <|obj_start|>phrase<|obj_end|> <|box_start|>(x1,y1),(x2,y2)
- * <|box_end|> entries (common/model/layout.h) and adds `objects` — [{phrase, box [x1, y1, x2,
- * y2] on 0..1000, span [start, end) in bytes of text}] — and `issues` — [{what, span}] for every
- * malformed entry — to everything the request carried. Malformed entries are reported, never
+ * <|box_end|> entries (common/model/picture/layout.h) and adds `objects` — [{phrase, box [x1, y1,
+ * x2, y2] on 0..1000, span [start, end) in bytes of text}] — and `issues` — [{what, span}] for
+ * every malformed entry — to everything the request carried. Malformed entries are reported, never
  * fatal; a frame without a `text` string is answered with an ESCHEMA error.
  */
 #include <string.h>
 
 #include "core/error.h"
 #include "engine/stage.h"
-#include "model/layout.h"
+#include "model/picture/layout.h"
 
 static void s_pack_span(msgpack_packer *pk, const struct gf_layout_span *sp)
 {

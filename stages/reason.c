@@ -29,11 +29,11 @@
 #include "engine/batch.h"
 #include "engine/params.h"
 #include "engine/stage.h"
-#include "model/checkpoint.h"
-#include "model/genconfig.h"
-#include "model/got_prompt.h"
-#include "model/llm.h"
-#include "model/sampler.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/genconfig.h"
+#include "model/tokenizer/got_prompt.h"
+#include "model/lm/llm.h"
+#include "model/lm/sampler.h"
 
 enum { S_STREAM_TEXT = 1 }; /* the reference loop's text stream (loop.c): same draws */
 #define S_DEV_DRAWS 256     /* decode rows drawn on the backend at most; more: on the host */

@@ -2,7 +2,7 @@
  *
  * Wraps the caption in `text` in GoT-R1's chat template (the sft format named by the
  * checkpoint's processor_config.json, BOS per its tokenizer_config.json; MODEL.md §1.2) and
- * encodes it with the checkpoint's tokenizer.json (common/model/got_prompt.h). Adds
+ * encodes it with the checkpoint's tokenizer.json (common/model/tokenizer/got_prompt.h). Adds
  * `prompt_ids` (an i32 tensor [n]) and `special` (the ids later stages need, looked up by
  * string: bos, eos, pad, begin_of_image, end_of_image, box_start, box_end, obj_start, obj_end)
  * to everything the request carried. The checkpoint is the graph's `model:`, or the stage's
@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/stage.h"
-#include "model/got_prompt.h"
+#include "model/tokenizer/got_prompt.h"
 
 static void s_pack_special(msgpack_packer *pk, const struct gf_got_special *sp)
 {

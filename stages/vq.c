@@ -1,7 +1,7 @@
 /* vq.c — the vq stage: an `image_tokens` frame in, an `image` frame out.
  *
  * Decodes `codes` (an i32 tensor [parallel, grid_h * grid_w]; `grid` [h, w]) with the
- * checkpoint's VQ-16 decoder (common/model/vq.h) into pictures, converts them to RGB exactly as
+ * checkpoint's VQ-16 decoder (common/model/lm/vq.h) into pictures, converts them to RGB exactly as
  * the reference does (floor(clip((v + 1) / 2 * 255, 0, 255))) and adds `png` (one PNG per
  * picture) and `image_size` [H, W] to everything the request carried. The decoder is sized for
  * `params.max_images` pictures (default 16) of one grid and rebuilt when a frame brings another
@@ -15,10 +15,10 @@
 #include "core/log.h"
 #include "engine/stage.h"
 #include "kernels/ops.h"
-#include "model/checkpoint.h"
-#include "model/image.h"
-#include "model/png.h"
-#include "model/vq.h"
+#include "model/lm/checkpoint.h"
+#include "model/picture/image.h"
+#include "model/picture/png.h"
+#include "model/lm/vq.h"
 
 struct s_vq {
     gf_stage_t *st;

@@ -6,7 +6,7 @@
 #include "engine/graph.h"
 #include "engine/stage.h"
 #include "kernels/ops.h"
-#include "model/checkpoint.h"
+#include "model/lm/checkpoint.h"
 
 struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info)
 {

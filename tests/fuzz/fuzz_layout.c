@@ -1,7 +1,7 @@
 /* fuzz_layout.c — libFuzzer target for the layout parser.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon \
- *       tests/fuzz/fuzz_layout.c common/model/layout.c common/core/error.c -ljansson \
+ *       tests/fuzz/fuzz_layout.c common/model/picture/layout.c common/core/error.c -ljansson \
  *       -o build/fuzz_layout && build/fuzz_layout -max_total_time=60 -dict=tests/fuzz/layout.dict
  *
  * The input is a whole chain. It is parsed in one piece and again in pieces whose sizes follow
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/layout.h"
+#include "model/picture/layout.h"
 
 static void s_same(const gf_layout_t *a, const gf_layout_t *b)
 {

@@ -1,9 +1,9 @@
 /* fuzz_png.c — libFuzzer target for PNG reading (the `--image` of `gotflow layout`).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon \
- *       $(pkg-config --cflags libpng) tests/fuzz/fuzz_png.c common/model/png.c \
- *       common/model/image.c common/core/log.c common/core/error.c $(pkg-config --libs libpng) \
- *       -o build/fuzz_png && build/fuzz_png -max_total_time=60
+ *       $(pkg-config --cflags libpng) tests/fuzz/fuzz_png.c common/model/picture/png.c \
+ *       common/model/picture/image.c common/core/log.c common/core/error.c $(pkg-config --libs
+ * libpng) \ -o build/fuzz_png && build/fuzz_png -max_total_time=60
  *
  * Whatever the bytes, reading either fails with an empty image or gives a picture within the
  * size limit that writes and reads back unchanged.
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "model/png.h"
+#include "model/picture/png.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,8 +1,8 @@
 /* fuzz_safetensors.c — libFuzzer target for the safetensors header parser.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Icommon tests/fuzz/fuzz_safetensors.c \
- *       common/model/safetensors.c common/kernels/dtype.c common/core/log.c common/core/error.c \
- *       -ljansson -o build/fuzz_safetensors && build/fuzz_safetensors -max_total_time=60
+ *       common/model/lm/safetensors.c common/kernels/dtype.c common/core/log.c common/core/error.c
+ * \ -ljansson -o build/fuzz_safetensors && build/fuzz_safetensors -max_total_time=60
  *
  * The input is a whole file; every accepted tensor must lie inside it.
  */
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "core/log.h"
-#include "model/safetensors.h"
+#include "model/lm/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

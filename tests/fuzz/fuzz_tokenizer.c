@@ -5,7 +5,7 @@
  * tokenizers. Nothing may crash, leak or read out of bounds; errors are fine.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icommon \
- *       tests/fuzz/fuzz_tokenizer.c common/core/*.c common/model/*.c \
+ *       tests/fuzz/fuzz_tokenizer.c common/core/*.c common/model/tokenizer/*.c \
  *       -ljansson -lpcre2-8 -lutf8proc -lpthread -o build/fuzz_tokenizer
  *   build/fuzz_tokenizer -max_total_time=60 tests/fuzz/corpus_tokenizer   (from the repo root)
  */
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 static const char *const s_paths[] = {
     "tests/oracle/goldens/tokenizer/sp-bpe.json",

@@ -21,11 +21,11 @@
 #include "core/log.h"
 #include "kernels/cuda/abi.h"
 #include "kernels/ops.h"
-#include "model/checkpoint.h"
-#include "model/llm.h"
-#include "model/loop.h"
-#include "model/sampler.h"
-#include "model/vq.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/llm.h"
+#include "model/lm/loop.h"
+#include "model/lm/sampler.h"
+#include "model/lm/vq.h"
 
 static uint64_t s_state;
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # oracle-requirements: requirements-model.txt
-"""Goldens for the VQ-16 image decoder (common/model/vq.c).
+"""Goldens for the VQ-16 image decoder (common/model/lm/vq.c).
 
 transformers 4.49 (the version GoT-R1 pins) has no Janus VQ model, so the reference forward is
 written here in plain PyTorch (torch.nn.functional conv2d, group_norm, interpolate) following

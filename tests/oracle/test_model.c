@@ -11,10 +11,10 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "model/checkpoint.h"
-#include "model/imagegen.h"
-#include "model/llm.h"
-#include "model/loop.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/imagegen.h"
+#include "model/lm/llm.h"
+#include "model/lm/loop.h"
 #include "model_util.h"
 
 struct fixture {

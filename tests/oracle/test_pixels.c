@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/image.h"
+#include "model/picture/image.h"
 
 static uint8_t *s_bytes;
 static size_t s_len, s_at;

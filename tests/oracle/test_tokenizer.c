@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
-#include "model/got_prompt.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/got_prompt.h"
+#include "model/tokenizer/tokenizer.h"
 
 #define DATA "tests/data/deepseek-llm/"
 #define GOLD "tests/oracle/goldens/tokenizer/"

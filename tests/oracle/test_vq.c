@@ -12,8 +12,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "model/checkpoint.h"
-#include "model/vq.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/vq.h"
 #include "model_util.h"
 
 #define VQ_GOLDEN_DIR "tests/oracle/goldens/vq"

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 
 #include "core/log.h"
-#include "model/checkpoint.h"
-#include "model/got_prompt.h"
-#include "model/loop.h"
+#include "model/lm/checkpoint.h"
+#include "model/tokenizer/got_prompt.h"
+#include "model/lm/loop.h"
 
 static void s_print_ids(const char *key, const int32_t *ids, int n)
 {

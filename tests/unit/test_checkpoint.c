@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "model/checkpoint.h"
+#include "model/lm/checkpoint.h"
 #include "../oracle/model_util.h"
 
 /* Captured stderr of the last s_open: the error lines. */

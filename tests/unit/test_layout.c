@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/layout.h"
+#include "model/picture/layout.h"
 
 struct expect {
     const char *phrase;

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "model/image.h"
-#include "model/png.h"
+#include "model/picture/image.h"
+#include "model/picture/png.h"
 
 static void s_random_image(struct gf_image *img, int w, int h, unsigned seed)
 {

@@ -11,8 +11,8 @@
 #include <math.h>
 
 #include "core/log.h"
-#include "model/checkpoint.h"
-#include "model/llm.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/llm.h"
 #include "../oracle/model_util.h"
 
 enum { PROMPT = 8, STEPS = 24 };

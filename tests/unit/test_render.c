@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/font.h"
-#include "model/layout.h"
-#include "model/png.h"
-#include "model/render.h"
+#include "model/picture/font.h"
+#include "model/picture/layout.h"
+#include "model/picture/png.h"
+#include "model/picture/render.h"
 
 static gf_layout_t *s_chain_1b(void)
 {

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/sampler.h"
+#include "model/lm/sampler.h"
 
 enum { N = 6 };
 static const float s_logits[N] = {1.0f, 3.0f, 0.5f, 3.0f, -2.0f, 2.0f};

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "model/png.h"
-#include "model/score.h"
+#include "model/picture/png.h"
+#include "model/score/score.h"
 
 enum { S_SQUARE, S_CIRCLE, S_TRIANGLE, S_DIAMOND };
 

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "core/error.h"
-#include "model/got_prompt.h"
-#include "model/tok_internal.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/got_prompt.h"
+#include "model/tokenizer/tok_internal.h"
+#include "model/tokenizer/tokenizer.h"
 
 #define DEEPSEEK "tests/data/deepseek-llm/tokenizer.json"
 

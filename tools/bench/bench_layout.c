@@ -6,10 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "model/image.h"
-#include "model/layout.h"
-#include "model/png.h"
-#include "model/render.h"
+#include "model/picture/image.h"
+#include "model/picture/layout.h"
+#include "model/picture/png.h"
+#include "model/picture/render.h"
 
 static double s_now(void)
 {

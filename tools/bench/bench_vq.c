@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "model/checkpoint.h"
-#include "model/vq.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/vq.h"
 
 static double s_now(void)
 {

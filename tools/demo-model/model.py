@@ -1,5 +1,5 @@
 """PyTorch modules of the demo model, written so that their state_dict names are the tensor names
-the C runtime reads (MODEL.md §2-§5, common/model/{checkpoint,vq}.c).
+the C runtime reads (MODEL.md §2-§5, common/model/lm/{checkpoint,vq}.c).
 
 - `GoT`: the GoT-R1 / Janus-Pro generation model: a LLaMA decoder (`language_model.model.*`),
   its text head (`language_model.lm_head`), the image head (`gen_head.output_mlp_projector`,
@@ -8,7 +8,7 @@ the C runtime reads (MODEL.md §2-§5, common/model/{checkpoint,vq}.c).
   RoPE, SwiGLU, no biases) and GoT-R1's heads.
 - `VQ`: a LlamaGen VQ-16 autoencoder (patch-local encoder, l2-normalised codebook, decoder)
   with smaller sizes. Only `gen_vision_model.quantize.embedding`, `post_quant_conv` and
-  `decoder.*` ship; the decoder is exactly the one common/model/vq.c runs.
+  `decoder.*` ship; the decoder is exactly the one common/model/lm/vq.c runs.
 """
 import math
 
@@ -245,7 +245,7 @@ class DecLevel(nn.Module):
 
 
 class Decoder(nn.Module):
-    """common/model/vq.c's decoder: conv_in, mid (res, attn, res), levels from the coarsest
+    """common/model/lm/vq.c's decoder: conv_in, mid (res, attn, res), levels from the coarsest
     (attention at level 0, upsample after every level but the last), norm_out, swish,
     conv_out."""
 

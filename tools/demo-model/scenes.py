@@ -10,7 +10,7 @@ Everything is deterministic from the seed: `random.Random(seed)` draws the scene
 seed gives the same scenes, prompts, chains and pixels on any machine. The scene, prompt and chain
 need only the standard library; rendering needs numpy.
 
-The palette, shapes and relation rules here are the ones common/model/score.c scores with: keep
+The palette, shapes and relation rules here are the ones common/model/score/score.c scores with: keep
 the two in step (docs/demo-model.md lists them).
 
     python3 scenes.py --seed 7 --count 5              # JSON lines: prompt, chain, objects

@@ -272,7 +272,7 @@ def encode_all(vq, imgs, log):
 
 def boxes_by_colour(img):
     """{palette colour: (x1, y1, x2, y2) in pixels} of a uint8 [H, W, 3] picture: nearest palette
-    colour, nearer than the grey axis (as common/model/score.c decides, without its majority
+    colour, nearer than the grey axis (as common/model/score/score.c decides, without its majority
     filter and region sizes): a quick look at what the C score will find."""
     px = img.reshape(-1, 3).astype(np.int32)
     pal = np.array(list(scenes.PALETTE.values()), np.int32)
@@ -422,7 +422,7 @@ def train_lm(cfg, vocab, texts, codes, ids, log):
 # --- 6. export ---------------------------------------------------------------------------------
 
 # The demo model's generation defaults, written as generation_config.json beside the weights (the
-# keys are the reason and imagegen stages' request parameters, common/model/genconfig.h): greedy
+# keys are the reason and imagegen stages' request parameters, common/model/lm/genconfig.h): greedy
 # chain and picture, guidance weight 1.5 (GoT-R1's is 5; docs/demo-model.md has the sweep), chains
 # of at most 300 tokens (a trained chain is about 60).
 GENERATION = {"text_temperature": 0.0, "image_temperature": 0.0, "cfg_weight": 1.5,

@@ -12,9 +12,9 @@
 #include "core/log.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/simd.h"
-#include "model/checkpoint.h"
-#include "model/llm.h"
-#include "model/loop.h"
+#include "model/lm/checkpoint.h"
+#include "model/lm/llm.h"
+#include "model/lm/loop.h"
 #include "sgemm_peer.h"
 #include "util.h"
 

@@ -10,10 +10,10 @@
 #include "core/error.h"
 #include "core/opts.h"
 #include "kernels/ops.h"
-#include "model/checkpoint.h"
-#include "model/image.h"
-#include "model/png.h"
-#include "model/vq.h"
+#include "model/lm/checkpoint.h"
+#include "model/picture/image.h"
+#include "model/picture/png.h"
+#include "model/lm/vq.h"
 #include "util.h"
 
 static const char s_head[] =

@@ -25,7 +25,7 @@
 #include "engine/frame.h"
 #include "engine/json.h"
 #include "generate.h"
-#include "model/genconfig.h"
+#include "model/lm/genconfig.h"
 #include "util.h"
 
 static const char s_usage[] =

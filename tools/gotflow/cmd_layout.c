@@ -8,9 +8,9 @@
 
 #include "cmd.h"
 #include "core/error.h"
-#include "model/layout.h"
-#include "model/png.h"
-#include "model/render.h"
+#include "model/picture/layout.h"
+#include "model/picture/png.h"
+#include "model/picture/render.h"
 #include "util.h"
 
 static const char s_usage[] =

@@ -8,7 +8,7 @@
 #include "cmd.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 static void s_usage(FILE *f)
 {

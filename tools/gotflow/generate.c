@@ -12,12 +12,12 @@
 #include "core/file.h"
 #include "core/version.h"
 #include "engine/json.h"
-#include "model/genconfig.h"
-#include "model/image.h"
-#include "model/layout.h"
-#include "model/png.h"
-#include "model/render.h"
-#include "model/score.h"
+#include "model/lm/genconfig.h"
+#include "model/picture/image.h"
+#include "model/picture/layout.h"
+#include "model/picture/png.h"
+#include "model/picture/render.h"
+#include "model/score/score.h"
 
 struct s_out {
     char dir[4096];

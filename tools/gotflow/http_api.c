@@ -9,7 +9,7 @@
 
 #include "core/version.h"
 #include "engine/json.h"
-#include "model/layout.h"
+#include "model/picture/layout.h"
 
 static const char *s_known[] = {"prompt",
                                 "n",

@@ -11,7 +11,7 @@
 
 #include "http.h"
 #include "http_api.h"
-#include "model/layout.h"
+#include "model/picture/layout.h"
 
 #define GF_HTTP_MAX_KEYS 64
 #define GF_HTTP_STORE 256 /* pictures kept for `url` answers */

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "model/config.h"
+#include "model/lm/config.h"
 
 enum mk_init { MK_LINEAR, MK_NORM, MK_BIAS, MK_EMBED };
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "kernels/ops.h"
-#include "model/config.h"
+#include "model/lm/config.h"
 #include "tensors.h"
 
 struct mk_opts {

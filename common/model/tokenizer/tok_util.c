@@ -1,0 +1,169 @@
+/* tok_util.c — the small containers the tokenizer is built from: byte buffers, a string->id
+ * hash map, piece lists and string lists. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "model/tokenizer/tok_internal.h"
+
+int gf_buf_put(struct gf_buf *b, const void *data, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return GF_ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n && data)
+        memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+void gf_buf_release(struct gf_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+uint64_t gf_hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static int s_tokmap_grow(struct gf_tokmap *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    struct gf_tokmap_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return GF_ENOMEM;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        size_t j = gf_hash_bytes(m->slots[i].key, m->slots[i].len) & (cap - 1);
+        while (slots[j].key)
+            j = (j + 1) & (cap - 1);
+        slots[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return 0;
+}
+
+int gf_tokmap_put(struct gf_tokmap *m, const char *key, size_t len, int32_t val)
+{
+    if ((m->n + 1) * 2 > m->cap && s_tokmap_grow(m))
+        return GF_ENOMEM;
+    size_t j = gf_hash_bytes(key, len) & (m->cap - 1);
+    while (m->slots[j].key) {
+        if (m->slots[j].len == len && memcmp(m->slots[j].key, key, len) == 0) {
+            m->slots[j].val = val;
+            return 0;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->slots[j] = (struct gf_tokmap_slot){key, (uint32_t)len, val};
+    m->n++;
+    return 0;
+}
+
+int32_t gf_tokmap_get(const struct gf_tokmap *m, const char *key, size_t len)
+{
+    if (!m->cap)
+        return -1;
+    size_t j = gf_hash_bytes(key, len) & (m->cap - 1);
+    while (m->slots[j].key) {
+        if (m->slots[j].len == len && memcmp(m->slots[j].key, key, len) == 0)
+            return m->slots[j].val;
+        j = (j + 1) & (m->cap - 1);
+    }
+    return -1;
+}
+
+void gf_tokmap_release(struct gf_tokmap *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, size_t olen)
+{
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 32;
+        struct gf_piece *v = realloc(ps->v, cap * sizeof *v);
+        if (!v)
+            return GF_ENOMEM;
+        ps->v = v;
+        ps->cap = cap;
+    }
+    ps->v[ps->n++] = (struct gf_piece){off, len, olen};
+    return 0;
+}
+
+void gf_pieces_release(struct gf_pieces *ps)
+{
+    gf_buf_release(&ps->arena);
+    free(ps->v);
+    memset(ps, 0, sizeof *ps);
+}
+
+int gf_strlist_push(struct gf_strlist *l, const char *s, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        size_t *off = realloc(l->off, cap * sizeof *off);
+        if (!off)
+            return GF_ENOMEM;
+        l->off = off;
+        size_t *ln = realloc(l->len, cap * sizeof *ln);
+        if (!ln)
+            return GF_ENOMEM;
+        l->len = ln;
+        l->cap = cap;
+    }
+    size_t at = l->arena.len;
+    if (gf_buf_put(&l->arena, s, len))
+        return GF_ENOMEM;
+    l->off[l->n] = at;
+    l->len[l->n] = len;
+    l->n++;
+    return 0;
+}
+
+void gf_strlist_release(struct gf_strlist *l)
+{
+    gf_buf_release(&l->arena);
+    free(l->off);
+    free(l->len);
+    memset(l, 0, sizeof *l);
+}
+
+int gf_ids_push(struct gf_ids *ids, int32_t id)
+{
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 64;
+        int32_t *v = realloc(ids->v, cap * sizeof *v);
+        if (!v)
+            return GF_ENOMEM;
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = id;
+    return 0;
+}
+
+void gf_ids_release(struct gf_ids *ids)
+{
+    free(ids->v);
+    memset(ids, 0, sizeof *ids);
+}
