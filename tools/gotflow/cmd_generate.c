@@ -336,6 +336,7 @@ static void s_subscribe(void *sub, const gf_graph_t *g, const char *run_dir, con
 
 static int s_bar_open;     /* a progress bar line is on the terminal, not yet ended */
 static long long s_bar_of; /* its total */
+static int s_text_open;    /* chain text is on stdout without its line ended */
 
 /* A tap frame of our request: stream the chain, draw the progress bar. */
 static void s_on_tap(void *sub, const char *id, int quiet)
@@ -359,11 +360,14 @@ static void s_on_tap(void *sub, const char *id, int quiet)
         if (strcmp(f->kind, "text_delta") == 0 && gf_frame_get_str(f, "text", &text, &len) == 0) {
             fwrite(text, 1, len, stdout);
             fflush(stdout);
+            if (len)
+                s_text_open = text[len - 1] != '\n';
         } else if (strcmp(f->kind, "progress") == 0 && gf_frame_get_int(f, "step", &step) == 0 &&
                    gf_frame_get_int(f, "of", &of) == 0 && of > 0) {
             int w = 40, done = (int)(step * w / of);
             if (!s_bar_open)
                 fputc('\n', stdout), fflush(stdout);
+            s_text_open = 0;
             s_bar_open = step < of;
             s_bar_of = of;
             fprintf(stderr, "\rimage tokens [%.*s%*s] %lld/%lld", done,
@@ -442,6 +446,8 @@ static gf_frame_t *s_ask(const struct s_opts *o, const gf_graph_t *g, const char
                 s_bar_of, s_bar_of);
     else if (s_bar_open)
         fputc('\n', stderr);
+    if (s_text_open) /* no progress frame came (the tap drops frames when a reader is slow) */
+        fputc('\n', stdout), s_text_open = 0;
     if (!answer)
         fprintf(stderr, "gotflow generate: no answer within %ld s\n", o->timeout_s);
     msgpack_sbuffer_destroy(&sb);
