@@ -219,6 +219,15 @@ static void s_finish(gf_stage_t *st, struct s_imagegen *s, struct s_req *r)
     msgpack_pack_array(pk, 2);
     msgpack_pack_int(pk, s->grid_h);
     msgpack_pack_int(pk, s->grid_w);
+    /* where the time went (the sink adds these to the result's timings): from arrival to the
+     * end of the re-prefill (waiting for KV rows included), then the image-token steps */
+    int64_t now = gf_now_us(), t_in = r->b.frame->t_in_us, t_join = r->b.t_joined_us;
+    pk = gf_emit_key(e, "phases_ms");
+    msgpack_pack_map(pk, 2);
+    msgpack_pack_str_with_body(pk, "imagegen.prefill", 16);
+    msgpack_pack_double(pk, (double)(t_join - t_in) / 1000.0);
+    msgpack_pack_str_with_body(pk, "imagegen.steps", 14);
+    msgpack_pack_double(pk, (double)(now - t_join) / 1000.0);
     gf_stage_send(st, r->b.frame);
     gf_batch_done(s->batch, &r->b);
 }

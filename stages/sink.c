@@ -19,13 +19,26 @@
 #include "engine/json.h"
 #include "engine/stage.h"
 
+/* A `phases_ms` entry: a name and a number of milliseconds; anything else is left out. */
+static int s_is_phase(const msgpack_object_kv *kv)
+{
+    return kv->key.type == MSGPACK_OBJECT_STR &&
+           (kv->val.type == MSGPACK_OBJECT_FLOAT64 || kv->val.type == MSGPACK_OBJECT_FLOAT32 ||
+            kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+}
+
 static void s_timings(gf_emit_t *e, const gf_frame_t *f)
 {
     msgpack_packer *pk = gf_emit_key(e, "timings");
     const msgpack_object *tr = f->trace;
     uint32_t n = tr ? tr->via.array.size : 0;
     int64_t first = 0, t_in, t_out;
-    msgpack_pack_map(pk, n + 1);
+    /* phases a stage measured inside itself (`phases_ms`, e.g. imagegen's re-prefill and steps) */
+    const msgpack_object *ph = gf_frame_get(f, "phases_ms");
+    uint32_t n_ph = 0, n_map = ph && ph->type == MSGPACK_OBJECT_MAP ? ph->via.map.size : 0;
+    for (uint32_t i = 0; i < n_map; i++)
+        n_ph += s_is_phase(&ph->via.map.ptr[i]);
+    msgpack_pack_map(pk, n + n_ph + 1);
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *ent = &tr->via.array.ptr[i];
         if (ent->type != MSGPACK_OBJECT_ARRAY || ent->via.array.size < 4 ||
@@ -40,6 +53,12 @@ static void s_timings(gf_emit_t *e, const gf_frame_t *f)
             first = t_in;
         msgpack_pack_object(pk, ent->via.array.ptr[0]);
         msgpack_pack_double(pk, (double)(t_out - t_in) / 1000.0);
+    }
+    for (uint32_t i = 0; i < n_map; i++) {
+        if (!s_is_phase(&ph->via.map.ptr[i]))
+            continue;
+        msgpack_pack_object(pk, ph->via.map.ptr[i].key);
+        msgpack_pack_object(pk, ph->via.map.ptr[i].val);
     }
     msgpack_pack_str_with_body(pk, "total", 5);
     msgpack_pack_double(pk, first ? (double)(gf_now_us() - first) / 1000.0 : 0.0);

@@ -169,6 +169,7 @@ int gf_batch_step(gf_batch_t *b)
         pre->prefilled += n_pre;
         if (pre->prefilled == pre->n_prefill) {
             pre->state = GF_BATCH_RUNNING;
+            pre->t_joined_us = gf_now_us();
             ops->join(b->st, pre, n_run);
         }
     }

@@ -44,12 +44,13 @@ enum gf_batch_state {
 
 /* The head of every request; the stage's own fields follow it. */
 struct gf_batch_req {
-    gf_frame_t *frame; /* owned by the core while the request is here */
-    int state;         /* enum gf_batch_state */
-    uint64_t order;    /* admission order: first come, first served */
-    int rows;          /* rows it advances per running step (set by admit(); 1 if left 0) */
-    int n_prefill;     /* prefill tokens in all (set by admit()) */
-    int prefilled;     /* prefill tokens done */
+    gf_frame_t *frame;   /* owned by the core while the request is here */
+    int state;           /* enum gf_batch_state */
+    uint64_t order;      /* admission order: first come, first served */
+    int rows;            /* rows it advances per running step (set by admit(); 1 if left 0) */
+    int n_prefill;       /* prefill tokens in all (set by admit()) */
+    int prefilled;       /* prefill tokens done */
+    int64_t t_joined_us; /* gf_now_us() when the last prefill chunk was done (0 before) */
 };
 
 struct gf_batch_ops {
