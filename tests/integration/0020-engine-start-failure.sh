@@ -4,6 +4,7 @@
 #     file:line:column, and nothing starts;
 #   - a stage whose init fails stops the pipeline at once (no replica left to time out), and the
 #     summary line carries the stage's own reason, not only an error code;
+#   - `gotflow status --wait-ready` on a pipeline whose supervisor stops says so at once;
 #   - `gotflow submit` to a pipeline whose supervisor died says so at once.
 . "$(dirname "$0")/lib.sh"
 
@@ -46,6 +47,20 @@ grep -q "reason.0 failed at init: cannot open the checkpoint '/nonexistent/check
     fail "the summary does not carry the stage's reason: $(cat "$work/q.log")"
 ! grep -q "did not stop in time" "$work/q.log" || fail "a replica was left to time out: $(cat "$work/q.log")"
 [ $took_ms -lt 3000 ] || fail "a failed start took $took_ms ms to stop"
+
+# the same start, with a waiter as scripts write it: `gotflow run &` then `status --wait-ready`
+gotflow run "$work/q.yaml" >"$work/q2.log" 2>&1 &
+bg=$!
+start=$(date +%s)
+set +e
+gotflow status "$work/q.yaml" --wait-ready --timeout 60 >"$work/wait.out" 2>"$work/wait.err"
+rc=$?
+set -e
+wait $bg 2>/dev/null || true
+[ $rc = 1 ] || fail "status --wait-ready on a pipeline that stopped: exit $rc"
+[ $(($(date +%s) - start)) -lt 10 ] || fail "status --wait-ready waited for a supervisor that is gone"
+grep -q "stopped before every replica was ready" "$work/wait.err" ||
+    fail "status --wait-ready does not say why: $(cat "$work/wait.err")"
 
 cat >"$work/p.yaml" <<'YAML'
 name: orphan

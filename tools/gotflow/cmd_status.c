@@ -2,6 +2,8 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -128,12 +130,38 @@ int cmd_status(int argc, char **argv)
         usleep(100000);
     }
     json_t *st = NULL;
-    while (wait_ready && !gf_cli_supervisor_alive(run_dir) && gf_mono_ms() < deadline)
-        usleep(100000);
+    /* a supervisor seen alive, or one that started (it copies graph.yaml into the run directory
+     * once it holds the lock) since just before this wait: it being gone ends the wait at once */
+    int seen = 0;
+    time_t t_wait = time(NULL);
+    char graph_copy[GF_PATH_MAX + 16];
+    snprintf(graph_copy, sizeof graph_copy, "%s/graph.yaml", run_dir);
     for (;;) {
         int64_t left = deadline - gf_mono_ms();
-        st = gf_cli_admin(run_dir, stop ? "stop" : "status", left > 0 ? (int)left : 1);
-        if (!st || stop || !wait_ready || s_all_ready(st))
+        if (wait_ready && !gf_cli_supervisor_alive(run_dir)) {
+            struct stat sb;
+            if (seen || (stat(graph_copy, &sb) == 0 && sb.st_mtime >= t_wait - 2)) {
+                fprintf(stderr,
+                        "gotflow status: the supervisor of '%s' stopped before every replica "
+                        "was ready (its own output says why)\n",
+                        run_dir);
+                return 1;
+            }
+            if (left <= 0)
+                break;
+            usleep(100000);
+            continue;
+        }
+        seen = 1;
+        /* while waiting, ask in short turns so that a supervisor dying is seen */
+        int turn = left > 0 ? (int)left : 1;
+        if (wait_ready && turn > 1000)
+            turn = 1000;
+        st = wait_ready ? gf_cli_admin_try(run_dir, "status", turn)
+                        : gf_cli_admin(run_dir, stop ? "stop" : "status", turn);
+        if (st && (stop || !wait_ready || s_all_ready(st)))
+            break;
+        if (!st && !wait_ready)
             break;
         json_decref(st);
         st = NULL;

@@ -62,14 +62,15 @@ void gf_cli_supervisor_dead(const char *cmd, const char *run_dir, const char *pi
                 cmd, run_dir, pipeline);
 }
 
-json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
+static json_t *s_admin(const char *run_dir, const char *request, int timeout_ms, int quiet)
 {
     char ep[GF_PATH_MAX + 16];
     if (!gf_cli_supervisor_alive(run_dir)) {
-        fprintf(stderr,
-                "gotflow: the pipeline in '%s' is not running (no live supervisor); "
-                "start it with 'gotflow run'\n",
-                run_dir);
+        if (!quiet)
+            fprintf(stderr,
+                    "gotflow: the pipeline in '%s' is not running (no live supervisor); "
+                    "start it with 'gotflow run'\n",
+                    run_dir);
         return NULL;
     }
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
@@ -83,10 +84,11 @@ json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
     }
     zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&item, 1, timeout_ms) <= 0) {
-        fprintf(stderr,
-                "gotflow: no answer from the supervisor at '%s' within %d ms; is the "
-                "pipeline running?\n",
-                ep, timeout_ms);
+        if (!quiet)
+            fprintf(stderr,
+                    "gotflow: no answer from the supervisor at '%s' within %d ms; is the "
+                    "pipeline running?\n",
+                    ep, timeout_ms);
         goto out;
     }
     zmq_msg_t m;
@@ -100,6 +102,16 @@ out:
     zmq_close(s);
     zmq_ctx_term(ctx);
     return reply;
+}
+
+json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
+{
+    return s_admin(run_dir, request, timeout_ms, 0);
+}
+
+json_t *gf_cli_admin_try(const char *run_dir, const char *request, int timeout_ms)
+{
+    return s_admin(run_dir, request, timeout_ms, 1);
 }
 
 long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, long max)
