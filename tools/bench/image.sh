@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tools/bench/image.sh [PRECISION...] — one 1B-shaped GoT-R1 picture end to end through the
+# pipeline (gateway, tokenize, reason, layout, imagegen, vq, sink as separate processes), on the
+# CPU, per phase and in all, once per precision (default: bf16 q8_0 q4_0):
+#
+#   reason            the chain: prompt prefill + up to MAX_TOKENS greedy tokens (default 300)
+#   imagegen.prefill  prompt + chain re-prefilled in 2 rows (the CFG pair)
+#   imagegen.steps    576 image tokens under classifier-free guidance (2 rows a step)
+#   vq                the 384x384 VQ decode and the PNG
+#   total             the gateway's entry to the answer (meta.json's timings_ms.total)
+#
+# The checkpoint is mkmodel's 1B shape in bf16 with the full VQ decoder (MODEL, default
+# models/1b-bf16-vq, written if absent, 3.5 GB); its weights are random, so the chain runs its
+# whole MAX_TOKENS (a real chain is about as long). THREADS (default: the core count) for the
+# reason, imagegen and vq stages; they run one after the other for one picture. Each precision
+# starts its own pipeline (quantizing at load is not in the figures) and generates WARM pictures
+# first (default 0), then ROUNDS (default 1); the figures are medians. Goals on 2 cores: 100 s
+# at bf16, 45 s at 4-bit (docs/performance.md).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+precisions=("$@")
+[ ${#precisions[@]} -gt 0 ] || precisions=(bf16 q8_0 q4_0)
+model=${MODEL:-models/1b-bf16-vq}
+max_tokens=${MAX_TOKENS:-300}
+threads=${THREADS:-$(nproc)}
+rounds=${ROUNDS:-1}
+warm=${WARM:-0}
+make -s all
+[ -f "$model/config.json" ] || build/bin/mkmodel --size 1b --dtype bf16 --out "$model" >/dev/null
+work=$(mktemp -d /tmp/gfimage.XXXXXX)
+export GOTFLOW_RUN_ROOT=$work/run PATH=$PWD/build/bin:$PATH GOTFLOW_STAGE_PATH=$PWD/build/bin
+sup=
+cleanup() {
+    [ -n "$sup" ] && kill -TERM "$sup" 2>/dev/null && wait "$sup" 2>/dev/null
+    [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+max_seq=$((256 + max_tokens + 576 + 8)) # prompt (~40 with the template), chain, image tokens
+lm="threads: $threads, max_seq: $max_seq"
+echo "== $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+    "x $(nproc); $model; chain $max_tokens tokens; $threads threads"
+echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
+res=$work/res
+for prec in "${precisions[@]}"; do
+    p=""
+    [ "$prec" = bf16 ] || p=", precision: $prec"
+    cat >"$work/$prec.yaml" <<YAML
+name: bench-image-$prec
+model: $model
+stages:
+  gateway: {kind: gateway}
+  tokenize: {kind: tokenize}
+  reason: {kind: reason, params: {$lm$p}}
+  layout: {kind: layout}
+  imagegen: {kind: imagegen, params: {$lm$p}}
+  vq: {kind: vq, params: {threads: $threads}}
+  sink: {kind: sink}
+edges: [gateway -> tokenize -> reason -> layout -> imagegen -> vq -> sink]
+YAML
+    t0=$(date +%s)
+    gotflow run "$work/$prec.yaml" >"$work/$prec.log" 2>&1 &
+    sup=$!
+    gotflow status "$work/$prec.yaml" --wait-ready --timeout 600 >/dev/null ||
+        { tail -5 "$work/$prec.log" >&2; exit 1; }
+    echo "$prec: pipeline ready in $(($(date +%s) - t0)) s (loading and quantizing)"
+    for i in $(seq $((warm + rounds))); do
+        gotflow generate "a red apple to the left of a blue cup" --pipeline "$work/$prec.yaml" \
+            --out "$work/out" --id "$prec-$i" --seed 1 --text-temperature 0 \
+            --image-temperature 0 --cfg-weight 5 --max-tokens "$max_tokens" --json \
+            --timeout 3600 >/dev/null 2>"$work/$prec-$i.err" ||
+            { tail -3 "$work/$prec-$i.err" >&2; exit 1; }
+        [ "$i" -le "$warm" ] && continue
+        python3 - "$work/out/$prec-$i/meta.json" "$prec" >>"$res" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["timings_ms"]
+print(sys.argv[2], *("%.3f" % (t.get(k, 0) / 1000) for k in
+      ("reason", "imagegen.prefill", "imagegen.steps", "vq", "total")))
+PY
+    done
+    kill -TERM "$sup"
+    wait "$sup" 2>/dev/null || true
+    sup=
+done
+echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
+python3 - "$res" "$rounds" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    rows.setdefault(f[0], []).append([float(x) for x in f[1:]])
+print("| precision | reason | imagegen prefill | imagegen steps | vq | total |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for prec, rs in rows.items():
+    med = [statistics.median(c) for c in zip(*rs)]
+    print("| %s | %s |" % (prec, " | ".join("%.1f s" % v for v in med)))
+print("medians of %s picture(s) each" % sys.argv[2])
+PY
