@@ -10,7 +10,7 @@
 #   total             the gateway's entry to the answer (meta.json's timings_ms.total)
 #
 # The checkpoint is mkmodel's 1B shape in bf16 with the full VQ decoder (MODEL, default
-# models/1b-bf16-vq, written if absent, 3.5 GB); its weights are random, so the chain runs its
+# models/1b-bf16, written if absent, 3.5 GB); its weights are random, so the chain runs its
 # whole MAX_TOKENS (a real chain is about as long). THREADS (default: the core count) for the
 # reason, imagegen and vq stages; they run one after the other for one picture. Each precision
 # starts its own pipeline (quantizing at load is not in the figures) and generates WARM pictures
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 precisions=("$@")
 [ ${#precisions[@]} -gt 0 ] || precisions=(bf16 q8_0 q4_0)
-model=${MODEL:-models/1b-bf16-vq}
+model=${MODEL:-models/1b-bf16}
 max_tokens=${MAX_TOKENS:-300}
 threads=${THREADS:-$(nproc)}
 rounds=${ROUNDS:-1}

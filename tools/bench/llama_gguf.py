@@ -1,5 +1,5 @@
 """Writes the language model of a GoT-R1 checkpoint as a LLaMA GGUF for llama.cpp, with gguf-py
-(llama.cpp's own Python package): tools/bench/llama.sh runs it.
+(llama.cpp's own Python package): tools/bench/peer_llamacpp.sh runs it.
 
     python tools/bench/llama_gguf.py CKPT_DIR OUT.gguf [--dtype bf16|f32]
 
