@@ -118,6 +118,19 @@ static void s_to_host(struct gf_backend *be, void *dst, const void *src, size_t 
 static void s_to_device(struct gf_backend *be, void *dst, const void *src, size_t bytes)
 {
     struct gf_cuda *c = gf_cuda_of(be);
+    if (c->stage && !c->capturing && bytes <= GF_CUDA_STAGE_BYTES) {
+        /* small copies (a step's ids, slots, positions) through a pinned slot: a true async
+         * DMA; the slot is reused only after the event recorded behind its last copy */
+        int i = c->stage_next;
+        c->stage_next = (i + 1) % GF_CUDA_STAGE_SLOTS;
+        char *slot = c->stage + (size_t)i * GF_CUDA_STAGE_BYTES;
+        if (!GF_CU(c, cudaEventSynchronize(c->stage_done[i])))
+            return;
+        memcpy(slot, src, bytes);
+        if (GF_CU(c, cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice, c->stream)))
+            GF_CU(c, cudaEventRecord(c->stage_done[i], c->stream));
+        return;
+    }
     /* from pageable memory: returns once src has been staged, so the caller may reuse it */
     GF_CU(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
 }
@@ -142,9 +155,10 @@ static size_t s_slot(const struct gf_cuda *c, const void *host)
     return (size_t)(h >> 17) & (c->cap_res - 1);
 }
 
+/* The entry of host, or NULL; never an empty slot (host NULL is no weight). */
 static struct gf_cuda_res *s_find(struct gf_cuda *c, const void *host)
 {
-    if (!c->cap_res)
+    if (!c->cap_res || !host)
         return NULL;
     for (size_t i = s_slot(c, host);; i = (i + 1) & (c->cap_res - 1)) {
         if (c->res[i].host == host)
@@ -180,17 +194,42 @@ static int s_insert(struct gf_cuda *c, const struct gf_cuda_res *r)
     return 0;
 }
 
-/* Copies w into r (r->host set) in its device dtype: the stored bytes first, then a conversion.
- * 0, or < 0 with r->dev NULL. */
-static int s_fill(struct gf_cuda *c, const struct gf_mat *w, struct gf_cuda_res *r)
+/* 16 words spread over the stored bytes, hashed: tells another weight put at a freed weight's
+ * host address (same dtype and shape) from the one uploaded, for 16 reads a use. */
+static uint64_t s_fingerprint(const void *data, size_t bytes)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    uint64_t h = 0xcbf29ce484222325ull ^ bytes;
+    for (size_t i = 0; i < 16; i++) {
+        size_t off = bytes > 8 ? (bytes - 8) / 15 * i : 0, len = bytes < 8 ? bytes : 8;
+        uint64_t v = 0;
+        memcpy(&v, p + off, len);
+        h = (h ^ v) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static size_t s_stored_bytes(const struct gf_mat *w)
+{
+    return (size_t)(w->rows * w->cols) * s_size(w->dtype);
+}
+
+/* Copies w into r (r->host set) in its device dtype and layout: the stored bytes first, then a
+ * conversion, then the permutation. 0, or < 0 with r->dev NULL. */
+static int s_fill(struct gf_cuda *c, const struct gf_mat *w, enum gf_cuda_layout layout,
+                  struct gf_cuda_res *r)
 {
     int64_t count = w->rows * w->cols;
-    size_t stored = count * s_size(w->dtype);
+    size_t stored = s_stored_bytes(w);
     r->dtype = gf_cuda_wtype(c, w);
     r->host_dtype = w->dtype;
+    r->rows = w->rows, r->cols = w->cols;
+    r->layout = layout;
+    r->print = s_fingerprint(w->data, stored);
     r->bytes = count * s_size(r->dtype);
     r->dev = NULL;
-    void *stage = NULL;
+    void *stage = NULL, *plain = NULL;
     if (c->capturing) { /* no allocation may happen while a step is being recorded */
         c->host.log(GF_LOG_WARN, "cuda:%d: a %lldx%lld weight is not resident while recording",
                     c->device, (long long)w->rows, (long long)w->cols);
@@ -208,18 +247,27 @@ static int s_fill(struct gf_cuda *c, const struct gf_mat *w, struct gf_cuda_res 
     /* Copies on the backend's stream: a cudaMemcpy from pageable memory may return before its
      * DMA lands, and the stream is non-blocking, so only stream order makes the conversion (and
      * every later op) see the bytes. */
-    int ok;
-    if (r->dtype == w->dtype) {
-        ok = GF_CU(c, cudaMemcpyAsync(r->dev, w->data, stored, cudaMemcpyHostToDevice, c->stream));
-    } else {
+    int ok = 1;
+    void *conv = r->dev; /* where the device dtype lands: r->dev, or a copy to permute */
+    if (layout != GF_CUDA_AS_STORED) {
+        ok = GF_CU(c, cudaMalloc(&plain, r->bytes ? r->bytes : 1));
+        conv = plain;
+    }
+    if (ok && r->dtype == w->dtype) {
+        ok = GF_CU(c, cudaMemcpyAsync(conv, w->data, stored, cudaMemcpyHostToDevice, c->stream));
+    } else if (ok) {
         ok = GF_CU(c, cudaMalloc(&stage, stored ? stored : 1)) &&
              GF_CU(c, cudaMemcpyAsync(stage, w->data, stored, cudaMemcpyHostToDevice, c->stream));
         if (ok)
-            gf_cuda_convert(c, r->dev, r->dtype, stage, w->dtype, count);
+            gf_cuda_convert(c, conv, r->dtype, stage, w->dtype, count);
     }
+    if (ok && layout == GF_CUDA_TAPS3)
+        gf_cuda_taps(c, r->dev, plain, r->dtype, w->rows, w->cols / 9, 9);
     ok = GF_CU(c, cudaStreamSynchronize(c->stream)) && ok;
     if (stage)
         GF_CU(c, cudaFree(stage));
+    if (plain)
+        GF_CU(c, cudaFree(plain));
     if (!ok) {
         cudaFree(r->dev);
         r->dev = NULL;
@@ -229,26 +277,60 @@ static int s_fill(struct gf_cuda *c, const struct gf_mat *w, struct gf_cuda_res 
     return 0;
 }
 
-const void *gf_cuda_weight(struct gf_cuda *c, const struct gf_mat *w, enum gf_wtype *dtype)
+/* Whether r still is w's device copy in layout. */
+static int s_same(const struct gf_cuda *c, const struct gf_cuda_res *r, const struct gf_mat *w,
+                  enum gf_cuda_layout layout)
 {
+    return r->host_dtype == w->dtype && r->rows == w->rows && r->cols == w->cols &&
+           r->layout == layout && r->dtype == gf_cuda_wtype(c, w) &&
+           r->print == s_fingerprint(w->data, s_stored_bytes(w));
+}
+
+/* Frees r's device copy. Recorded steps may point at it, so every recording is forgotten first
+ * (they are recorded again at their next sight), and the stream drained. */
+static void s_release(struct gf_cuda *c, struct gf_cuda_res *r)
+{
+    if (!r->dev)
+        return;
+    gf_cuda_graph_drop(&c->be, NULL);
+    GF_CU(c, cudaStreamSynchronize(c->stream));
+    cudaFree(r->dev);
+    c->res_bytes -= r->bytes;
+    r->dev = NULL;
+}
+
+const void *gf_cuda_weight_as(struct gf_cuda *c, const struct gf_mat *w, enum gf_cuda_layout layout,
+                              enum gf_wtype *dtype)
+{
+    if (!w->data) {
+        gf_cuda_fail(c, __FILE__, __LINE__, "weight", "a weight without data");
+        return NULL;
+    }
     if (s_is_backend_memory(c, w->data)) {
+        if (layout != GF_CUDA_AS_STORED)
+            return NULL;
         *dtype = w->dtype;
         return w->data;
     }
+    if (layout == GF_CUDA_TAPS3 && w->cols % 9)
+        return NULL;
     struct gf_cuda_res *r = s_find(c, w->data);
-    if (r && (r->host_dtype != w->dtype || r->dtype != gf_cuda_wtype(c, w) ||
-              r->bytes != (size_t)(w->rows * w->cols) * s_size(r->dtype))) {
-        /* the host address now holds another weight (the old one was freed): upload anew */
-        if (r->dev) {
-            GF_CU(c, cudaStreamSynchronize(c->stream));
-            cudaFree(r->dev);
-            c->res_bytes -= r->bytes;
+    if (r && r->dev && !s_same(c, r, w, layout)) {
+        /* the host address now holds another weight (the old one was freed or rewritten), or
+         * the layout changed: upload anew, but never while recording (a graph may use it) */
+        if (c->capturing) {
+            c->host.log(GF_LOG_WARN, "cuda:%d: a %lldx%lld weight changed while recording",
+                        c->device, (long long)w->rows, (long long)w->cols);
+            c->n_failed++;
+            return NULL;
         }
-        if (s_fill(c, w, r) < 0)
-            return NULL; /* the entry stays, with no device copy: the next use tries again */
-    } else if (!r) {
-        struct gf_cuda_res n = {w->data, NULL, GF_WTYPE_F32, 0, GF_WTYPE_F32};
-        if (s_fill(c, w, &n) < 0)
+        s_release(c, r);
+    }
+    if (!r) {
+        struct gf_cuda_res n;
+        memset(&n, 0, sizeof n);
+        n.host = w->data;
+        if (s_fill(c, w, layout, &n) < 0)
             return NULL;
         if (s_insert(c, &n) < 0) {
             cudaFree(n.dev);
@@ -256,11 +338,16 @@ const void *gf_cuda_weight(struct gf_cuda *c, const struct gf_mat *w, enum gf_wt
             return NULL;
         }
         r = s_find(c, w->data);
-    } else if (!r->dev && s_fill(c, w, r) < 0) {
-        return NULL;
+    } else if (!r->dev && s_fill(c, w, layout, r) < 0) {
+        return NULL; /* the entry stays, with no device copy: the next use tries again */
     }
     *dtype = r->dtype;
     return r->dev;
+}
+
+const void *gf_cuda_weight(struct gf_cuda *c, const struct gf_mat *w, enum gf_wtype *dtype)
+{
+    return gf_cuda_weight_as(c, w, GF_CUDA_AS_STORED, dtype);
 }
 
 static double s_gib(size_t b)
@@ -298,6 +385,9 @@ static int s_prepare(struct gf_backend *be, const struct gf_mat *const *mats, in
     }
     for (int i = 0; i < n; i++) {
         enum gf_wtype dt;
+        const struct gf_cuda_res *r = mats[i] ? s_find(c, mats[i]->data) : NULL;
+        if (r && r->dev)
+            continue; /* resident already, maybe in another layout (a tap-major conv weight) */
         if (mats[i] && mats[i]->data && !gf_cuda_weight(c, mats[i], &dt))
             return GF_ENOMEM;
     }
@@ -329,6 +419,13 @@ static void s_destroy(struct gf_backend *be)
         cudaFree(c->scratch);
     if (c->draws)
         cudaFree(c->draws);
+    if (c->h_draws)
+        cudaFreeHost(c->h_draws);
+    if (c->stage)
+        cudaFreeHost(c->stage);
+    for (int i = 0; i < GF_CUDA_STAGE_SLOTS; i++)
+        if (c->stage_done[i])
+            cudaEventDestroy(c->stage_done[i]);
     gf_cuda_graph_drop(&c->be, NULL);
     if (c->blas_ws)
         cudaFree(c->blas_ws);
@@ -465,10 +562,24 @@ gf_cuda_backend_create(const struct gf_cuda_host *host, int device, enum gf_cuda
         c->draws = NULL;
         goto fail;
     }
-    if (gf_cuda_attention_init(c) < 0) {
-        snprintf(why, why_len, "cuda:%d: cannot set up the attention kernel", device);
-        goto fail;
+    /* pinned staging: without it (pinned memory short) copies go from pageable memory */
+    if (cudaHostAlloc(&c->h_draws, GF_MAX_DRAWS * (sizeof(struct gf_draw) + 4),
+                      cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        c->h_draws = NULL;
     }
+    if (cudaHostAlloc((void **)&c->stage, GF_CUDA_STAGE_SLOTS * GF_CUDA_STAGE_BYTES,
+                      cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        c->stage = NULL;
+    }
+    for (int i = 0; c->stage && i < GF_CUDA_STAGE_SLOTS; i++)
+        if (cudaEventCreateWithFlags(&c->stage_done[i], cudaEventDisableTiming) != cudaSuccess) {
+            cudaGetLastError();
+            c->stage_done[i] = NULL;
+            cudaFreeHost(c->stage);
+            c->stage = NULL;
+        }
     return &c->be;
 fail:
     s_destroy(&c->be);

@@ -21,8 +21,15 @@ extern "C" {
 #define GF_CUDA_MARGIN_BYTES ((size_t)512 << 20)
 /* At most this many query tokens per linear go to the own GEMV kernel, more to cuBLAS. */
 #define GF_CUDA_GEMV_MAX 8
-/* Shared memory the attention kernel may use (scores of up to ~40k positions). */
-#define GF_CUDA_ATTN_SMEM (160 << 10)
+/* Attention is split over chunks of this many cache positions (flash-decoding), each chunk's
+ * partial softmax kept in scratch and combined in a fixed order; a chunk is doubled (up to
+ * GF_CUDA_ATTN_CHUNK_MAX) only when one token's partials would not fit the scratch. */
+#define GF_CUDA_ATTN_CHUNK 128
+#define GF_CUDA_ATTN_CHUNK_MAX 8192
+/* Pinned staging for small host-to-device copies (per-step ids, slots, positions): slots of
+ * GF_CUDA_STAGE_BYTES, each reused once the copy from it has landed (an event per slot). */
+#define GF_CUDA_STAGE_SLOTS 8
+#define GF_CUDA_STAGE_BYTES ((size_t)64 << 10)
 
 /* Recorded decode steps kept (CUDA graphs), replaced oldest first. */
 #define GF_CUDA_GRAPHS 128
@@ -35,13 +42,21 @@ struct gf_cuda_graph {
     cudaGraphExec_t exec;
 };
 
-/* One weight copied to the device: keyed by its host pointer. */
+/* Element layouts of a device copy: as stored, or a k x k conv weight [cout][cin][k][k] put
+ * tap-major as [cout][k][k][cin] (conv2d's im2col then copies whole channel runs). */
+enum gf_cuda_layout { GF_CUDA_AS_STORED, GF_CUDA_TAPS3 };
+
+/* One weight copied to the device, found by its host pointer and told from another weight at a
+ * reused host address by its dtype, shape, layout and a fingerprint of sampled bytes. */
 struct gf_cuda_res {
     const void *host;
     void *dev;
     enum gf_wtype dtype; /* on the device */
     size_t bytes;
-    enum gf_wtype host_dtype; /* with bytes, what tells a reused host address from the weight */
+    enum gf_wtype host_dtype;
+    int64_t rows, cols;
+    enum gf_cuda_layout layout;
+    uint64_t print; /* s_fingerprint of the host bytes at upload */
 };
 
 struct gf_cuda_alloc {
@@ -64,10 +79,13 @@ struct gf_cuda {
     size_t n_res, cap_res, res_bytes;
     void *scratch; /* GF_CUDA_SCRATCH_BYTES */
     size_t scratch_bytes;
-    size_t attn_smem; /* the attention kernel's dynamic shared memory limit */
-    void *draws;      /* GF_MAX_DRAWS struct gf_draw, then as many int32 ids (sample.cu) */
-    void *blas_ws;    /* GF_CUDA_BLAS_WORKSPACE */
-    int use_graphs;   /* GOTFLOW_CUDA_GRAPHS=1: decode steps recorded and replayed */
+    void *draws;   /* GF_MAX_DRAWS struct gf_draw, then as many int32 ids (sample.cu) */
+    void *h_draws; /* the same in pinned host memory: the per-step copies stage there */
+    char *stage;   /* GF_CUDA_STAGE_SLOTS x GF_CUDA_STAGE_BYTES, pinned */
+    cudaEvent_t stage_done[GF_CUDA_STAGE_SLOTS];
+    int stage_next;
+    void *blas_ws;  /* GF_CUDA_BLAS_WORKSPACE */
+    int use_graphs; /* GOTFLOW_CUDA_GRAPHS=1: decode steps recorded and replayed */
     int capturing, failed_before_capture, logged_before_capture;
     struct gf_cuda_graph graphs[GF_CUDA_GRAPHS];
     struct gf_cuda_graph seen[GF_CUDA_GRAPHS]; /* keys run once, eagerly (exec NULL) */
@@ -119,6 +137,10 @@ static inline int gf_cublas_ok(struct gf_cuda *c, cublasStatus_t st, const char 
 /* The device copy of w (uploaded at first use when not prepared), or w's own pointer when it
  * already points into backend memory. NULL (logged, counted) when the upload failed. */
 const void *gf_cuda_weight(struct gf_cuda *c, const struct gf_mat *w, enum gf_wtype *dtype);
+/* The same in a given layout (GF_CUDA_TAPS3 for a 3x3 conv weight); NULL for a weight already
+ * in backend memory, which is used as stored (the caller falls back to that layout). */
+const void *gf_cuda_weight_as(struct gf_cuda *c, const struct gf_mat *w, enum gf_cuda_layout layout,
+                              enum gf_wtype *dtype);
 /* The dtype a weight of this shape is kept in on the device in the backend's mode. */
 enum gf_wtype gf_cuda_wtype(const struct gf_cuda *c, const struct gf_mat *w);
 
@@ -156,7 +178,6 @@ void gf_cuda_gelu(struct gf_backend *be, float *x, int64_t count);
 void gf_cuda_add(struct gf_backend *be, float *y, const float *x, int64_t count);
 void gf_cuda_embed(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
                    int n);
-int gf_cuda_attention_init(struct gf_cuda *c);
 /* graph.cu */
 int gf_cuda_graph_begin(struct gf_backend *be);
 int gf_cuda_graph_end(struct gf_backend *be, const void *owner, uint64_t key);
@@ -174,8 +195,12 @@ void gf_cuda_upsample2x(struct gf_backend *be, float *y, const float *x, int n, 
                         int c);
 void gf_cuda_softmax(struct gf_backend *be, float *x, int64_t rows, int cols, float scale);
 void gf_cuda_transpose(struct gf_backend *be, float *y, const float *x, int rows, int cols);
-/* col[p][cin*k*k] for pixels p0..p0+np of the n*h*wd pixels of x, in dtype dt */
+/* col[p][cin*k*k] for pixels p0..p0+np of the n*h*wd pixels of x, in dtype dt; taps: the
+ * columns tap-major ([k][k][cin], for a GF_CUDA_TAPS3 weight), else [cin][k][k] as stored */
 void gf_cuda_im2col(struct gf_cuda *c, void *col, enum gf_wtype dt, const float *x, int h, int wd,
-                    int cin, int k, int64_t p0, int64_t np);
+                    int cin, int k, int64_t p0, int64_t np, int taps);
+/* gf_cuda_weight_as's tap-major permutation: dst[r][t][i] = src[r][i][t] for kk taps */
+void gf_cuda_taps(struct gf_cuda *c, void *dst, const void *src, enum gf_wtype dt, int64_t rows,
+                  int64_t cin, int kk);
 
 #endif

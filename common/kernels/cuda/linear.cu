@@ -1,8 +1,11 @@
 /* linear.cu — matrix products: y[n][rows] = x[n][cols] · Wᵀ + b. Up to GF_CUDA_GEMV_MAX tokens
- * go to an own GEMV kernel (one warp per weight row, 16-byte loads, f32 accumulation: decode is
- * bound by reading the weights once); more go to cuBLAS (cublasGemmEx, f32 accumulation, the
+ * go to an own GEMV kernel (one warp per weight row; each lane issues several 16-byte weight
+ * loads before its FMAs and reads the activations as float4; f32 accumulation: decode is bound
+ * by reading the weights once); more go to cuBLAS (cublasGemmEx, f32 accumulation, the
  * activations converted to the weights' dtype in scratch first). conv2d is im2col into scratch,
- * a chunk of pixels at a time, then the same product; a 1x1 conv is the product itself.
+ * a chunk of pixels at a time, then the same product; a 3x3 weight is kept tap-major on the
+ * device ([cout][ky][kx][cin]) so the im2col copies whole channel runs; a 1x1 conv is the
+ * product itself.
  *
  * Batch invariance: the GEMV computes each (token, row) in one fixed order whatever n is, and
  * so does one cuBLAS call for a given shape, but cuBLAS may pick another algorithm (another
@@ -75,10 +78,9 @@ void gf_cuda_convert(struct gf_cuda *c, void *dst, enum gf_wtype to, const void 
 
 /* --- GEMV: n <= GF_CUDA_GEMV_MAX tokens, one warp per weight row --------------------------- */
 
-/* 16 bytes of weights as 8 (or 4 for f32) floats */
-__device__ __forceinline__ void s_unpack(const __nv_bfloat16 *w, float *f)
+/* 16 bytes of weights, already in registers, as 8 (or 4 for f32) floats */
+__device__ __forceinline__ void s_unpack(uint4 u, const __nv_bfloat16 *, float *f)
 {
-    uint4 u = *(const uint4 *)w;
     const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -86,9 +88,8 @@ __device__ __forceinline__ void s_unpack(const __nv_bfloat16 *w, float *f)
         f[2 * i] = v.x, f[2 * i + 1] = v.y;
     }
 }
-__device__ __forceinline__ void s_unpack(const __half *w, float *f)
+__device__ __forceinline__ void s_unpack(uint4 u, const __half *, float *f)
 {
-    uint4 u = *(const uint4 *)w;
     const __half2 *h = (const __half2 *)&u;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -96,41 +97,64 @@ __device__ __forceinline__ void s_unpack(const __half *w, float *f)
         f[2 * i] = v.x, f[2 * i + 1] = v.y;
     }
 }
-__device__ __forceinline__ void s_unpack(const float *w, float *f)
+__device__ __forceinline__ void s_unpack(uint4 u, const float *, float *f)
 {
-    float4 u = *(const float4 *)w;
-    f[0] = u.x, f[1] = u.y, f[2] = u.z, f[3] = u.w;
+    f[0] = __uint_as_float(u.x), f[1] = __uint_as_float(u.y);
+    f[2] = __uint_as_float(u.z), f[3] = __uint_as_float(u.w);
 }
 
-/* y[t][r] = Σ_k x[t][k]·w[r][k] (+ b[r]) for t < n: each lane sums its 16-byte pieces in order,
- * then a fixed butterfly across the warp. vec: cols is a multiple of the piece and rows are
- * 16-byte aligned; otherwise one element per lane per step. */
-template <typename TW>
-__global__ void k_gemv(float *y, const float *x, int n, const TW *w, int64_t rows, int64_t cols,
-                       const float *bias, int vec)
+/* 16-byte weight loads each lane issues before its first FMA (all in flight together) */
+#define S_GEMV_UNROLL 4
+
+/* y[t][r] = Σ_k x[t][k]·w[r][k] (+ b[r]) for t < n <= NT: each lane sums its 16-byte pieces in
+ * order, then a fixed butterfly across the warp. vec: cols is a multiple of the piece and w, x
+ * are 16-byte aligned; then a lane loads S_GEMV_UNROLL pieces of weights first, then the
+ * activations as float4; otherwise one element per lane per step. The order of the sums is the
+ * same for every NT and n, so a row's result does not depend on the batch. */
+template <typename TW, int NT>
+__global__ void __launch_bounds__(256)
+    k_gemv(float *__restrict__ y, const float *__restrict__ x, int n, const TW *__restrict__ w,
+           int64_t rows, int64_t cols, const float *__restrict__ bias, int vec)
 {
     const int PER = 16 / sizeof(TW);
+    const int64_t STEP = 32 * PER;
     int lane = threadIdx.x & 31;
     int64_t r = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
     if (r >= rows)
         return;
     const TW *wr = w + r * cols;
-    float acc[GF_CUDA_GEMV_MAX];
+    float acc[NT];
 #pragma unroll
-    for (int t = 0; t < GF_CUDA_GEMV_MAX; t++)
+    for (int t = 0; t < NT; t++)
         acc[t] = 0.0f;
     if (vec) {
-#pragma unroll 4 /* several 16-byte loads in flight per lane */
-        for (int64_t k = (int64_t)lane * PER; k < cols; k += 32 * PER) {
-            float f[PER];
-            s_unpack(wr + k, f);
+        for (int64_t k0 = (int64_t)lane * PER; k0 < cols; k0 += S_GEMV_UNROLL * STEP) {
+            uint4 wv[S_GEMV_UNROLL];
 #pragma unroll
-            for (int t = 0; t < GF_CUDA_GEMV_MAX; t++) {
-                if (t < n) {
-                    const float *xt = x + t * cols + k;
+            for (int u = 0; u < S_GEMV_UNROLL; u++) {
+                int64_t k = k0 + u * STEP;
+                wv[u] = k < cols ? __ldg((const uint4 *)(wr + k)) : make_uint4(0, 0, 0, 0);
+            }
 #pragma unroll
-                    for (int i = 0; i < PER; i++)
-                        acc[t] = fmaf(f[i], xt[i], acc[t]);
+            for (int u = 0; u < S_GEMV_UNROLL; u++) {
+                int64_t k = k0 + u * STEP;
+                if (k >= cols)
+                    break;
+                float f[PER];
+                s_unpack(wv[u], wr, f);
+#pragma unroll
+                for (int t = 0; t < NT; t++) {
+                    if (t < n) {
+                        const float4 *xt = (const float4 *)(x + t * cols + k);
+#pragma unroll
+                        for (int j = 0; j < PER / 4; j++) {
+                            float4 xv = __ldg(xt + j);
+                            acc[t] = fmaf(f[4 * j], xv.x, acc[t]);
+                            acc[t] = fmaf(f[4 * j + 1], xv.y, acc[t]);
+                            acc[t] = fmaf(f[4 * j + 2], xv.z, acc[t]);
+                            acc[t] = fmaf(f[4 * j + 3], xv.w, acc[t]);
+                        }
+                    }
                 }
             }
         }
@@ -138,13 +162,13 @@ __global__ void k_gemv(float *y, const float *x, int n, const TW *w, int64_t row
         for (int64_t k = lane; k < cols; k += 32) {
             float f = s_ld(wr, k);
 #pragma unroll
-            for (int t = 0; t < GF_CUDA_GEMV_MAX; t++)
+            for (int t = 0; t < NT; t++)
                 if (t < n)
                     acc[t] = fmaf(f, x[t * cols + k], acc[t]);
         }
     }
 #pragma unroll
-    for (int t = 0; t < GF_CUDA_GEMV_MAX; t++) {
+    for (int t = 0; t < NT; t++) {
         if (t < n) {
             float v = acc[t];
 #pragma unroll
@@ -179,20 +203,37 @@ static const float *s_bias(struct gf_cuda *c, const struct gf_mat *bias, int *ok
     return (const float *)p;
 }
 
+template <typename TW>
+static void s_gemv_as(struct gf_cuda *c, float *y, const float *x, int n, const TW *w, int64_t rows,
+                      int64_t cols, const float *b, int vec)
+{
+    unsigned blocks = (unsigned)((rows + 7) / 8); /* 8 warps, a row each; rows < 2^34 */
+    if (n == 1)
+        k_gemv<TW, 1><<<blocks, 256, 0, c->stream>>>(y, x, n, w, rows, cols, b, vec);
+    else if (n == 2)
+        k_gemv<TW, 2><<<blocks, 256, 0, c->stream>>>(y, x, n, w, rows, cols, b, vec);
+    else if (n <= 4)
+        k_gemv<TW, 4><<<blocks, 256, 0, c->stream>>>(y, x, n, w, rows, cols, b, vec);
+    else
+        k_gemv<TW, GF_CUDA_GEMV_MAX><<<blocks, 256, 0, c->stream>>>(y, x, n, w, rows, cols, b, vec);
+    GF_LAUNCHED(c);
+}
+
 static void s_gemv(struct gf_cuda *c, float *y, const float *x, int n, const void *w,
                    enum gf_wtype dt, int64_t rows, int64_t cols, const float *b)
 {
     int per = dt == GF_WTYPE_F32 ? 4 : 8;
     int vec = cols % per == 0 && (uintptr_t)w % 16 == 0 && (uintptr_t)x % 16 == 0;
-    unsigned blocks = (unsigned)((rows + 7) / 8);
+    if (n < 1 || n > GF_CUDA_GEMV_MAX || (rows + 7) / 8 > 0x7fffffff) {
+        gf_cuda_fail(c, __FILE__, __LINE__, "gemv", "batch or rows out of the kernel's range");
+        return;
+    }
     if (dt == GF_WTYPE_F32)
-        k_gemv<<<blocks, 256, 0, c->stream>>>(y, x, n, (const float *)w, rows, cols, b, vec);
+        s_gemv_as(c, y, x, n, (const float *)w, rows, cols, b, vec);
     else if (dt == GF_WTYPE_BF16)
-        k_gemv<<<blocks, 256, 0, c->stream>>>(y, x, n, (const __nv_bfloat16 *)w, rows, cols, b,
-                                              vec);
+        s_gemv_as(c, y, x, n, (const __nv_bfloat16 *)w, rows, cols, b, vec);
     else
-        k_gemv<<<blocks, 256, 0, c->stream>>>(y, x, n, (const __half *)w, rows, cols, b, vec);
-    GF_LAUNCHED(c);
+        s_gemv_as(c, y, x, n, (const __half *)w, rows, cols, b, vec);
 }
 
 static cudaDataType_t s_cuda_type(enum gf_wtype dt)
@@ -260,14 +301,20 @@ void gf_cuda_conv2d(struct gf_backend *be, float *y, const float *x, int n, int 
         return;
     }
     enum gf_wtype dt;
-    const void *wdev = gf_cuda_weight(c, w, &dt);
+    int cin = (int)(kk / (k * k));
+    /* 3x3 with whole float4 channel runs: the weight tap-major, so im2col copies channel runs */
+    int taps = k == 3 && cin % 4 == 0 && (uintptr_t)x % 16 == 0;
+    const void *wdev = taps ? gf_cuda_weight_as(c, w, GF_CUDA_TAPS3, &dt) : NULL;
+    if (!wdev) {
+        taps = 0;
+        wdev = gf_cuda_weight(c, w, &dt);
+    }
     if (!wdev)
         return;
-    int cin = (int)(kk / (k * k));
     int64_t chunk = (int64_t)(c->scratch_bytes / (kk * (dt == GF_WTYPE_F32 ? 4 : 2)));
     for (int64_t p0 = 0; p0 < pixels; p0 += chunk) {
         int64_t m = pixels - p0 < chunk ? pixels - p0 : chunk;
-        gf_cuda_im2col(c, c->scratch, dt, x, h, wd, cin, k, p0, m);
+        gf_cuda_im2col(c, c->scratch, dt, x, h, wd, cin, k, p0, m, taps);
         gf_cuda_gemm(c, y + p0 * w->rows, c->scratch, (int)m, wdev, dt, w->rows, kk, bias);
     }
 }

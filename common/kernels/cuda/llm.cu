@@ -166,27 +166,38 @@ void gf_cuda_kv_store(struct gf_backend *be, const struct gf_attn *a, const floa
     GF_LAUNCHED(c);
 }
 
-#define S_ATTN_THREADS 256
+#define S_ATTN_THREADS 128
 
-/* One block per (head, token): scores q·k over positions 0..pos of the token's slot (a warp per
- * position), softmax, then out = Σ p·v with the positions split over nsub groups of threads and
- * the partial sums added in a fixed order. Shared: q[hd], scores[max_seq], part[nsub][hd]. */
-__global__ void k_attention(float *out, const float *q, const float *kc, const float *vc,
-                            const int32_t *slot, const int32_t *pos, int n_heads, int n_kv_heads,
-                            int hd, int max_seq, float scale)
+/* Split-K (flash-decoding) attention, pass 1. One block per (position chunk, head, token):
+ * scores q·k over the chunk's positions (a warp per position), their max m, e = exp(s − m),
+ * l = Σe and o = Σ e·v with the positions split over nsub groups of threads and the partial sums
+ * added in a fixed order. part[(tl*n_heads + h)*n_chunks + ci] = {o[hd], m, l}; a chunk past
+ * the token's position writes m = −inf, l = 0 only. Shared: q[hd], e[chunk], sums[nsub][hd]. */
+__global__ void __launch_bounds__(S_ATTN_THREADS)
+    k_attn_chunk(float *part, const float *q, const float *kc, const float *vc, const int32_t *slot,
+                 const int32_t *pos, int t0, int n_heads, int n_kv_heads, int hd, int max_seq,
+                 int chunk, int n_chunks, float scale)
 {
     extern __shared__ float sm[];
     __shared__ float red[32];
-    int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
+    int ci = blockIdx.x, h = blockIdx.y, tl = blockIdx.z, t = t0 + tl, tid = threadIdx.x;
     int lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-    int kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads, len = pos[t] + 1;
-    float *qs = sm, *sc = sm + hd, *part = sc + max_seq;
+    int kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    int len = pos[t] + 1 < max_seq ? pos[t] + 1 : max_seq; /* the caller checked pos < max_seq */
+    int p0 = ci * chunk, p1 = p0 + chunk < len ? p0 + chunk : len;
+    float *pr = part + (((int64_t)tl * n_heads + h) * n_chunks + ci) * (hd + 2);
+    if (p0 >= p1) { /* nothing of this chunk is seen: the combine skips it */
+        if (tid == 0)
+            pr[hd] = -INFINITY, pr[hd + 1] = 0;
+        return;
+    }
+    float *qs = sm, *sc = sm + hd, *sums = sc + chunk;
     const float *qh = q + ((int64_t)t * n_heads + h) * hd;
     int64_t base = (int64_t)slot[t] * max_seq * kv_dim + (int64_t)(h / group) * hd;
     for (int i = tid; i < hd; i += blockDim.x)
         qs[i] = qh[i];
     __syncthreads();
-    for (int p = warp; p < len; p += nw) {
+    for (int p = p0 + warp; p < p1; p += nw) {
         const float *kp = kc + base + (int64_t)p * kv_dim;
         float s = 0;
         for (int i = lane; i < hd; i += 32)
@@ -194,15 +205,16 @@ __global__ void k_attention(float *out, const float *q, const float *kc, const f
         for (int o = 16; o > 0; o >>= 1)
             s += __shfl_xor_sync(0xffffffffu, s, o);
         if (lane == 0)
-            sc[p] = s * scale;
+            sc[p - p0] = s * scale;
     }
     __syncthreads();
+    int cl = p1 - p0;
     float mx = -INFINITY;
-    for (int p = tid; p < len; p += blockDim.x)
+    for (int p = tid; p < cl; p += blockDim.x)
         mx = fmaxf(mx, sc[p]);
     mx = s_block_max(mx, red);
     float sum = 0;
-    for (int p = tid; p < len; p += blockDim.x) {
+    for (int p = tid; p < cl; p += blockDim.x) {
         float e = expf(sc[p] - mx);
         sc[p] = e;
         sum += e;
@@ -213,37 +225,67 @@ __global__ void k_attention(float *out, const float *q, const float *kc, const f
     if (sub >= 0)
         for (int i = tid % hd; i < hd; i += (hd <= (int)blockDim.x ? hd : blockDim.x)) {
             float acc = 0;
-            for (int p = sub; p < len; p += nsub)
-                acc = fmaf(sc[p], vc[base + (int64_t)p * kv_dim + i], acc);
-            part[sub * hd + i] = acc;
+            for (int p = sub; p < cl; p += nsub)
+                acc = fmaf(sc[p], vc[base + (int64_t)(p0 + p) * kv_dim + i], acc);
+            sums[sub * hd + i] = acc;
         }
     __syncthreads();
-    float *o = out + ((int64_t)t * n_heads + h) * hd;
     for (int i = tid; i < hd; i += blockDim.x) {
         float acc = 0;
         for (int s = 0; s < nsub; s++)
-            acc += part[s * hd + i];
-        o[i] = acc / sum;
+            acc += sums[s * hd + i];
+        pr[i] = acc;
+    }
+    if (tid == 0)
+        pr[hd] = mx, pr[hd + 1] = sum;
+}
+
+/* Pass 2, one block per (head, token): out = Σ_c w_c·o_c / Σ_c w_c·l_c, w_c = exp(m_c − max m),
+ * over the token's chunks in order. */
+__global__ void k_attn_combine(float *out, const float *part, const int32_t *pos, int t0,
+                               int n_heads, int hd, int max_seq, int chunk, int n_chunks)
+{
+    int h = blockIdx.x, tl = blockIdx.y, t = t0 + tl;
+    int len = pos[t] + 1 < max_seq ? pos[t] + 1 : max_seq;
+    int nc = (len + chunk - 1) / chunk;
+    nc = nc < n_chunks ? nc : n_chunks;
+    const float *pr = part + ((int64_t)tl * n_heads + h) * n_chunks * (hd + 2);
+    float m = -INFINITY;
+    for (int ci = 0; ci < nc; ci++)
+        m = fmaxf(m, pr[(int64_t)ci * (hd + 2) + hd]);
+    float l = 0;
+    for (int ci = 0; ci < nc; ci++)
+        l += expf(pr[(int64_t)ci * (hd + 2) + hd] - m) * pr[(int64_t)ci * (hd + 2) + hd + 1];
+    float *o = out + ((int64_t)t * n_heads + h) * hd;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float acc = 0;
+        for (int ci = 0; ci < nc; ci++) {
+            const float *pc = pr + (int64_t)ci * (hd + 2);
+            acc = fmaf(expf(pc[hd] - m), pc[i], acc);
+        }
+        o[i] = acc / l;
     }
 }
 
-static size_t s_attn_smem(int hd, int max_seq)
+/* The chunk for this cache shape (a function of the shape only, so every token is split the same
+ * way whatever the batch), the number of chunks, and one token's bytes of partials; chunk 0 when
+ * one token's partials do not fit the scratch even at GF_CUDA_ATTN_CHUNK_MAX. */
+static int s_attn_chunk(const struct gf_cuda *c, const struct gf_attn *a, int *n_chunks,
+                        size_t *per_token)
 {
-    int nsub = hd <= S_ATTN_THREADS ? S_ATTN_THREADS / hd : 1;
-    return ((size_t)hd + max_seq + (size_t)nsub * hd) * sizeof(float);
+    for (int chunk = GF_CUDA_ATTN_CHUNK; chunk <= GF_CUDA_ATTN_CHUNK_MAX; chunk *= 2) {
+        *n_chunks = (a->max_seq + chunk - 1) / chunk;
+        *per_token = (size_t)a->n_heads * *n_chunks * (a->head_dim + 2) * sizeof(float);
+        if (*per_token <= c->scratch_bytes)
+            return chunk;
+    }
+    return 0;
 }
 
-int gf_cuda_attention_init(struct gf_cuda *c)
+static size_t s_attn_smem(int hd, int chunk)
 {
-    int dev_max = 0;
-    if (!GF_CU(c, cudaDeviceGetAttribute(&dev_max, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                         c->device)))
-        return GF_EIO;
-    c->attn_smem = dev_max < GF_CUDA_ATTN_SMEM ? dev_max : GF_CUDA_ATTN_SMEM;
-    if (!GF_CU(c, cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int)c->attn_smem)))
-        return GF_EIO;
-    return 0;
+    int nsub = hd <= S_ATTN_THREADS ? S_ATTN_THREADS / hd : 1;
+    return ((size_t)hd + chunk + (size_t)nsub * hd) * sizeof(float);
 }
 
 void gf_cuda_attention(struct gf_backend *be, float *out, const float *q, int n,
@@ -252,17 +294,35 @@ void gf_cuda_attention(struct gf_backend *be, float *out, const float *q, int n,
     struct gf_cuda *c = gf_cuda_of(be);
     if (n <= 0)
         return;
-    size_t smem = s_attn_smem(a->head_dim, a->max_seq);
-    if (smem > c->attn_smem) {
+    int n_chunks = 0;
+    size_t per_token = 0;
+    int chunk = s_attn_chunk(c, a, &n_chunks, &per_token);
+    size_t smem = chunk ? s_attn_smem(a->head_dim, chunk) : 0;
+    if (!chunk || smem + 32 * sizeof(float) > (48 << 10) || a->head_dim < 1 || a->n_kv_heads < 1 ||
+        a->n_heads % a->n_kv_heads || a->n_heads > 65535) {
         gf_cuda_fail(c, __FILE__, __LINE__, "attention",
-                     "max_seq too long for one block's shared memory");
+                     "cache shape beyond the kernel (head_dim, heads or max_seq too large)");
         return;
     }
-    dim3 grid(a->n_heads, n);
-    k_attention<<<grid, S_ATTN_THREADS, smem, c->stream>>>(
-        out, q, a->k, a->v, a->slot, a->pos, a->n_heads, a->n_kv_heads, a->head_dim, a->max_seq,
-        (float)(1.0 / sqrt((double)a->head_dim)));
-    GF_LAUNCHED(c);
+    /* tokens per launch: as many as the scratch holds partials for, at most 65535 (grid.z) */
+    int64_t group = (int64_t)(c->scratch_bytes / per_token);
+    group = group < n ? group : n;
+    group = group < 65535 ? group : 65535;
+    float scale = (float)(1.0 / sqrt((double)a->head_dim));
+    float *part = (float *)c->scratch;
+    for (int t0 = 0; t0 < n; t0 += (int)group) {
+        int m = n - t0 < group ? n - t0 : (int)group;
+        dim3 grid(n_chunks, a->n_heads, m), cgrid(a->n_heads, m);
+        k_attn_chunk<<<grid, S_ATTN_THREADS, smem, c->stream>>>(
+            part, q, a->k, a->v, a->slot, a->pos, t0, a->n_heads, a->n_kv_heads, a->head_dim,
+            a->max_seq, chunk, n_chunks, scale);
+        if (!GF_LAUNCHED(c))
+            return;
+        k_attn_combine<<<cgrid, 128, 0, c->stream>>>(out, part, a->pos, t0, a->n_heads, a->head_dim,
+                                                     a->max_seq, chunk, n_chunks);
+        if (!GF_LAUNCHED(c))
+            return;
+    }
 }
 
 /* --- element-wise ----------------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* vq.cu — the image decoder's ops: GroupNorm (+ swish), swish, nearest 2x upsample, row softmax,
- * transpose, and the im2col tiles conv2d multiplies (linear.cu). Images are [n][h*w][c],
- * channels last. GroupNorm statistics are sums in f64 over fixed splits of the pixels, added in
- * a fixed order, so they do not depend on the other images in the batch. */
+ * transpose, and the im2col tiles conv2d multiplies (linear.cu), tap-major for tap-major
+ * weights. Images are [n][h*w][c], channels last. GroupNorm statistics are sums in f64 over
+ * fixed splits of the pixels (up to 512 blocks an image), added in a fixed order, so they do not
+ * depend on the other images in the batch. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math.h>
@@ -14,7 +15,10 @@
 
 /* --- GroupNorm: partial sums per (image, split, group), then the stats, then the apply -------- */
 
-#define S_GN_MAX_SPLITS 64
+/* Pixels of one image are split over up to S_GN_MAX_SPLITS blocks of at least S_GN_MIN_PIXELS
+ * pixels each (a function of hw only, so an image's statistics do not depend on the batch). */
+#define S_GN_MAX_SPLITS 512
+#define S_GN_MIN_PIXELS 32
 
 #define S_GN_MAX_CHANNELS 2048 /* acc[2][c] doubles in shared memory: 32 KiB */
 
@@ -65,6 +69,12 @@ __global__ void k_gn_stats(float *stats, const double *part, int n, int groups, 
     stats[2 * i + 1] = (float)(1.0 / sqrt((var > 0 ? var : 0) + eps));
 }
 
+__device__ __forceinline__ float s_gn_one(float x, const float *st, float w, float b, int swish)
+{
+    float v = (x - st[0]) * st[1] * w + b;
+    return swish ? v / (1.0f + expf(-v)) : v;
+}
+
 __global__ void k_gn_apply(float *y, const float *x, int64_t total, int hw, int c, int groups,
                            const float *stats, const float *w, const float *b, int swish)
 {
@@ -73,45 +83,83 @@ __global__ void k_gn_apply(float *y, const float *x, int64_t total, int hw, int 
     {
         int ch = (int)(i % c);
         int64_t t = i / c / hw;
-        const float *st = stats + (t * groups + ch / cg) * 2;
-        float v = (x[i] - st[0]) * st[1] * w[ch] + b[ch];
-        y[i] = swish ? v / (1.0f + expf(-v)) : v;
+        y[i] = s_gn_one(x[i], stats + (t * groups + ch / cg) * 2, w[ch], b[ch], swish);
     }
 }
 
+/* The same four channels at a time: grid (blocks, images), c % 4 == 0, x and y 16-byte aligned,
+ * an image's hw*c/4 quads below 2^31. */
+__global__ void k_gn_apply4(float *y, const float *x, int hw, int c, int groups, const float *stats,
+                            const float *w, const float *b, int swish)
+{
+    int c4 = c / 4, cg = c / groups;
+    int64_t t = blockIdx.y, base = t * hw * c4;
+    int quads = hw * c4;
+    const float *st = stats + t * groups * 2;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < quads; i += gridDim.x * blockDim.x) {
+        int ch = (i % c4) * 4;
+        float4 v = ((const float4 *)x)[base + i], o;
+        o.x = s_gn_one(v.x, st + (ch / cg) * 2, w[ch], b[ch], swish);
+        o.y = s_gn_one(v.y, st + ((ch + 1) / cg) * 2, w[ch + 1], b[ch + 1], swish);
+        o.z = s_gn_one(v.z, st + ((ch + 2) / cg) * 2, w[ch + 2], b[ch + 2], swish);
+        o.w = s_gn_one(v.w, st + ((ch + 3) / cg) * 2, w[ch + 3], b[ch + 3], swish);
+        ((float4 *)y)[base + i] = o;
+    }
+}
+
+/* Statistics in the backend's scratch (work is not needed on this backend): partials and stats
+ * for as many images at a time as fit. */
 void gf_cuda_group_norm(struct gf_backend *be, float *y, const float *x, int n, int hw, int c,
                         int groups, const struct gf_mat *w, const struct gf_mat *b, float eps,
                         int swish, float *work)
 {
     struct gf_cuda *cu = gf_cuda_of(be);
     enum gf_wtype dw, db;
+    (void)work;
     const float *wd = (const float *)gf_cuda_weight(cu, w, &dw);
     const float *bd = (const float *)gf_cuda_weight(cu, b, &db);
-    if (!wd || !bd || n <= 0)
+    if (!wd || !bd || n <= 0 || hw <= 0)
         return;
-    if (c > S_GN_MAX_CHANNELS || c % groups) {
+    if (c < 1 || c > S_GN_MAX_CHANNELS || groups < 1 || c % groups) {
         gf_cuda_fail(cu, __FILE__, __LINE__, "group_norm", "over 2048 channels or uneven groups");
         return;
     }
-    /* work holds GF_GROUP_NORM_WORK(n, c) = 40·n·c floats: partials (4 floats each) + stats */
-    int splits = hw < S_GN_MAX_SPLITS ? hw : S_GN_MAX_SPLITS;
-    int64_t room = (int64_t)n * c * 40 - (int64_t)n * groups * 2;
-    while (splits > 1 && (int64_t)n * splits * groups * 4 > room)
-        splits--;
-    double *part = (double *)work; /* cudaMalloc'ed: aligned for doubles */
-    float *stats = work + (int64_t)n * splits * groups * 4;
+    int splits = hw / S_GN_MIN_PIXELS;
+    splits = splits < 1 ? 1 : splits > S_GN_MAX_SPLITS ? S_GN_MAX_SPLITS : splits;
+    size_t per_image = (size_t)splits * groups * 2 * sizeof(double) + (size_t)groups * 2 * 4;
+    int64_t at_once = (int64_t)(cu->scratch_bytes / per_image);
+    at_once = at_once < n ? at_once : n;
+    at_once = at_once < 65535 ? at_once : 65535;
     int threads = c < 1024 ? (c + 31) / 32 * 32 : 1024;
-    dim3 grid(splits, n);
-    k_gn_partial<<<grid, threads, 2 * c * sizeof(double), cu->stream>>>(part, x, hw, c, groups,
-                                                                        splits);
-    GF_LAUNCHED(cu);
-    k_gn_stats<<<(n * groups + 127) / 128, 128, 0, cu->stream>>>(stats, part, n, groups, splits,
-                                                                 (double)hw * (c / groups), eps);
-    GF_LAUNCHED(cu);
-    int64_t total = (int64_t)n * hw * c;
-    k_gn_apply<<<gf_cuda_blocks(total, 256), 256, 0, cu->stream>>>(y, x, total, hw, c, groups,
-                                                                   stats, wd, bd, swish);
-    GF_LAUNCHED(cu);
+    int vec4 = c % 4 == 0 && (int64_t)hw * (c / 4) < 0x7fffffff && (uintptr_t)x % 16 == 0 &&
+               (uintptr_t)y % 16 == 0;
+    for (int t0 = 0; t0 < n; t0 += (int)at_once) {
+        int m = n - t0 < at_once ? n - t0 : (int)at_once;
+        const float *xt = x + (int64_t)t0 * hw * c;
+        float *yt = y + (int64_t)t0 * hw * c;
+        double *part = (double *)cu->scratch; /* cudaMalloc'ed: aligned for doubles */
+        float *stats = (float *)(part + (int64_t)m * splits * groups * 2);
+        dim3 grid(splits, m);
+        k_gn_partial<<<grid, threads, 2 * c * sizeof(double), cu->stream>>>(part, xt, hw, c, groups,
+                                                                            splits);
+        if (!GF_LAUNCHED(cu))
+            return;
+        k_gn_stats<<<(m * groups + 127) / 128, 128, 0, cu->stream>>>(
+            stats, part, m, groups, splits, (double)hw * (c / groups), eps);
+        if (!GF_LAUNCHED(cu))
+            return;
+        if (vec4) {
+            int64_t quads = (int64_t)hw * (c / 4), bx = (quads + 255) / 256;
+            dim3 ag((unsigned)(bx < 4096 ? bx : 4096), m);
+            k_gn_apply4<<<ag, 256, 0, cu->stream>>>(yt, xt, hw, c, groups, stats, wd, bd, swish);
+        } else {
+            int64_t total = (int64_t)m * hw * c;
+            k_gn_apply<<<gf_cuda_blocks(total, 256), 256, 0, cu->stream>>>(
+                yt, xt, total, hw, c, groups, stats, wd, bd, swish);
+        }
+        if (!GF_LAUNCHED(cu))
+            return;
+    }
 }
 
 /* --- element-wise and layout ---------------------------------------------------------------- */
@@ -272,10 +320,66 @@ __global__ void k_im2col(T *col, const float *x, int h, int wd, int cin, int k, 
     }
 }
 
+/* 4 consecutive values of a column row: a float4, or 8 bytes of halves */
+__device__ __forceinline__ void s_put4(float *p, int64_t i, float4 v)
+{
+    *(float4 *)(p + i) = v;
+}
+__device__ __forceinline__ void s_put4(__nv_bfloat16 *p, int64_t i, float4 v)
+{
+    __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+    uint2 u;
+    u.x = *(unsigned *)&a, u.y = *(unsigned *)&b;
+    *(uint2 *)(p + i) = u;
+}
+__device__ __forceinline__ void s_put4(__half *p, int64_t i, float4 v)
+{
+    __half2 a = __floats2half2_rn(v.x, v.y), b = __floats2half2_rn(v.z, v.w);
+    uint2 u;
+    u.x = *(unsigned *)&a, u.y = *(unsigned *)&b;
+    *(uint2 *)(p + i) = u;
+}
+
+/* Tap-major: col[p][(ky*k + kx)*cin + i] = x[pixel p0+p shifted by (ky-k/2, kx-k/2)][i], zero
+ * outside; four channels a thread (cin % 4 == 0, x 16-byte aligned), reads and writes both
+ * along the channels. */
+template <typename T>
+__global__ void k_im2col_taps(T *col, const float *x, int h, int wd, int cin, int k, int64_t p0,
+                              int64_t np)
+{
+    int kk = k * k, cq = cin / 4, pad = k / 2;
+    int64_t hw = (int64_t)h * wd, total = np * kk * cq;
+    S_FOR(e, total)
+    {
+        int i4 = (int)(e % cq);
+        int64_t pt = e / cq; /* (p - p0)*kk + tap */
+        int tap = (int)(pt % kk);
+        int64_t p = p0 + pt / kk, t = p / hw, q = p - t * hw;
+        int qy = (int)(q / wd), qx = (int)(q - (int64_t)qy * wd);
+        int iy = qy + tap / k - pad, ix = qx + tap % k - pad;
+        float4 v = make_float4(0, 0, 0, 0);
+        if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
+            v = *(const float4 *)(x + (t * hw + (int64_t)iy * wd + ix) * cin + 4 * i4);
+        s_put4(col, pt * cin + 4 * i4, v);
+    }
+}
+
 void gf_cuda_im2col(struct gf_cuda *c, void *col, enum gf_wtype dt, const float *x, int h, int wd,
-                    int cin, int k, int64_t p0, int64_t np)
+                    int cin, int k, int64_t p0, int64_t np, int taps)
 {
     int64_t total = np * cin * k * k;
+    if (taps) {
+        unsigned blocks = gf_cuda_blocks(total / 4, 256);
+        if (dt == GF_WTYPE_F32)
+            k_im2col_taps<<<blocks, 256, 0, c->stream>>>((float *)col, x, h, wd, cin, k, p0, np);
+        else if (dt == GF_WTYPE_BF16)
+            k_im2col_taps<<<blocks, 256, 0, c->stream>>>((__nv_bfloat16 *)col, x, h, wd, cin, k, p0,
+                                                         np);
+        else
+            k_im2col_taps<<<blocks, 256, 0, c->stream>>>((__half *)col, x, h, wd, cin, k, p0, np);
+        GF_LAUNCHED(c);
+        return;
+    }
     unsigned blocks = gf_cuda_blocks(total, 256);
     if (dt == GF_WTYPE_F32)
         k_im2col<<<blocks, 256, 0, c->stream>>>((float *)col, x, h, wd, cin, k, p0, np);
@@ -283,5 +387,33 @@ void gf_cuda_im2col(struct gf_cuda *c, void *col, enum gf_wtype dt, const float 
         k_im2col<<<blocks, 256, 0, c->stream>>>((__nv_bfloat16 *)col, x, h, wd, cin, k, p0, np);
     else
         k_im2col<<<blocks, 256, 0, c->stream>>>((__half *)col, x, h, wd, cin, k, p0, np);
+    GF_LAUNCHED(c);
+}
+
+/* dst[r][t][i] = src[r][i][t]: a conv weight [cout][cin][kk] put tap-major */
+template <typename T>
+__global__ void k_taps(T *dst, const T *src, int64_t rows, int64_t cin, int kk)
+{
+    int64_t per = cin * kk, total = rows * per;
+    S_FOR(e, total)
+    {
+        int64_t r = e / per, rem = e - r * per, t = rem / cin, i = rem - t * cin;
+        dst[e] = src[r * per + i * kk + t];
+    }
+}
+
+void gf_cuda_taps(struct gf_cuda *c, void *dst, const void *src, enum gf_wtype dt, int64_t rows,
+                  int64_t cin, int kk)
+{
+    int64_t total = rows * cin * kk;
+    if (total <= 0)
+        return;
+    unsigned blocks = gf_cuda_blocks(total, 256);
+    if (dt == GF_WTYPE_F32)
+        k_taps<<<blocks, 256, 0, c->stream>>>((uint32_t *)dst, (const uint32_t *)src, rows, cin,
+                                              kk);
+    else
+        k_taps<<<blocks, 256, 0, c->stream>>>((uint16_t *)dst, (const uint16_t *)src, rows, cin,
+                                              kk);
     GF_LAUNCHED(c);
 }
