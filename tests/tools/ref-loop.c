@@ -3,11 +3,15 @@
  * {"prompt_ids": [...], "reasoning_ids": [...], "codes": [[...] per image]}.
  *
  * usage: ref-loop DIR CAPTION [max_text n_image parallel cfg_weight seed text_temp image_temp]
+ *
+ * GOTFLOW_PRECISION=q8_0|q4_0 quantizes the language model at load as the stages do;
+ * GOTFLOW_THREADS=N runs the backend with N threads (default 1; 0 = one per core).
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "kernels/ops.h"
 #include "model/lm/checkpoint.h"
 #include "model/tokenizer/got_prompt.h"
 #include "model/lm/loop.h"
@@ -51,7 +55,16 @@ int main(int argc, char **argv)
     p.text.temperature = argc == 10 ? (float)atof(argv[8]) : 1.0f;
     p.image.temperature = argc == 10 ? (float)atof(argv[9]) : 1.0f;
     p.text.top_p = p.image.top_p = 1.0f;
-    if (gf_ckpt_open(argv[1], &ck) < 0 || !(be = gf_backend_cpu_new(1)) ||
+    const char *prec = getenv("GOTFLOW_PRECISION"), *threads = getenv("GOTFLOW_THREADS");
+    int quant = -1;
+    if (prec && !*prec)
+        prec = NULL;
+    if (gf_precision_parse(prec, &quant) < 0) {
+        fprintf(stderr, "ref-loop: GOTFLOW_PRECISION '%s' is not bf16, f32, q8_0 or q4_0\n", prec);
+        goto out;
+    }
+    if (gf_ckpt_open(argv[1], &ck) < 0 || (quant >= 0 && gf_ckpt_quantize(ck, quant) < 0) ||
+        !(be = gf_backend_cpu_new(threads ? atoi(threads) : 1)) ||
         gf_llm_new(be, ck, gf_loop_slots(&p), gf_loop_max_seq(&p), 64, &m) < 0 ||
         gf_loop_run(m, &p, &r) < 0) {
         fprintf(stderr, "ref-loop: the reference loop failed\n");

@@ -82,7 +82,7 @@ fi
 for q in q8_0 q4_0; do
     want "$q" || continue
     [ -s "$g/$q.gguf" ] || "$bin/llama-quantize" --token-embedding-type bf16 \
-        --output-tensor-type q8_0 "$g/bf16.gguf" "$g/$q.gguf" "${q^^}" >"$peer/quantize-$q.log"
+        --output-tensor-type q8_0 "$g/bf16.gguf" "$g/$q.gguf" "${q^^}" >"$peer/quantize-$q.log" 2>&1
 done
 
 # 3. interleaved rounds: every row once per round, ours then theirs

@@ -14,7 +14,8 @@
 # "N passed, N failed" and exits 1 when a target is missed.
 # Sampling: the checkpoint's own (its generation_config.json: the demo model's is greedy with
 # guidance weight 1.5, docs/demo-model.md), each overridden by TEXT_T, IMAGE_T or CFG from the
-# environment when set. Two more lines break the figures
+# environment when set; PRECISION=q8_0|q4_0 quantizes the language model at load (as
+# `gotflow generate --precision`). Two more lines break the figures
 # down: relations held per relation (plan and picture), mean IoU per number of objects. The
 # per-prompt results stay in $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
 # Needs only the C build and Debian's python3 (no PyTorch).
@@ -38,6 +39,7 @@ cleanup() {
 trap cleanup EXIT
 sed "s|^model:.*|model: \"$model\"|" pipelines/got-r1-cpu.yaml >"$work/eval.yaml"
 python3 tools/demo-model/scenes.py --seed "$seed" --count "$n" >"$work/scenes.jsonl"
+[ -n "${PRECISION:-}" ] && export GOTFLOW_PRECISION=$PRECISION
 gotflow run "$work/eval.yaml" >"$work/supervisor.log" 2>&1 &
 sup=$!
 gotflow status "$work/eval.yaml" --wait-ready --timeout 60 >/dev/null ||
