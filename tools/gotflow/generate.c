@@ -151,10 +151,15 @@ static void s_layout_files(struct s_out *o, const char *text, size_t len, struct
 }
 
 /* The layout-adherence score of image 0 (score.h), for the demo model only; NULL otherwise. */
+static int s_demo(const struct gf_generate_meta *m)
+{
+    return m->demo ? m->demo > 0 : gf_score_is_demo_model(m->model);
+}
+
 static json_t *s_score(const struct gf_generate_meta *m, const char *text, size_t len,
                        const struct gf_image *first, int quiet)
 {
-    if (!first->rgb || !gf_score_is_demo_model(m->model))
+    if (!first->rgb || !s_demo(m))
         return NULL;
     gf_layout_t *lay = NULL;
     if (gf_layout_parse(text, len, &lay) != 0)
@@ -251,7 +256,7 @@ json_t *gf_generate_meta_json(const gf_frame_t *answer, const struct gf_generate
     struct gf_image first = {0};
     if (png && png->type == MSGPACK_OBJECT_ARRAY && png->via.array.size > 0 &&
         png->via.array.ptr[0].type == MSGPACK_OBJECT_BIN &&
-        gf_frame_get_str(answer, "text", &text, &len) == 0 && gf_score_is_demo_model(m->model) &&
+        gf_frame_get_str(answer, "text", &text, &len) == 0 && s_demo(m) &&
         gf_png_read_mem(png->via.array.ptr[0].via.bin.ptr, png->via.array.ptr[0].via.bin.size,
                         "image_0.png", &first) == 0) {
         json_t *score = s_score(m, text, len, &first, 1);

@@ -12,6 +12,8 @@ struct gf_generate_meta {
     long long seed;
     double cfg_weight, text_temp, image_temp;
     long parallel, max_tokens;
+    int demo; /* the model is the demo model (the answer gets a layout score): 1 yes, -1 no,
+                 0 look at its config.json */
 };
 
 /* Which parameters of a gf_generate_meta the caller set (the others take defaults). */

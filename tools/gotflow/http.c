@@ -19,6 +19,7 @@
 #include "core/version.h"
 #include "engine/edge.h"
 #include "engine/security.h"
+#include "model/score/score.h"
 #include "util.h"
 
 int64_t gf_http_now_ms(void)
@@ -333,6 +334,25 @@ static void s_model(struct gf_http *s)
     if (json_is_integer(size) && json_integer_value(size) > 0)
         m->width = m->height = (int)json_integer_value(size);
     json_decref(j);
+    m->demo = gf_score_is_demo_model(g->model) ? 1 : -1;
+    char why[512];
+    if (gf_generate_defaults(g, 0, &s->defaults, why, sizeof why) != 0)
+        gf_log_warn("%s", why);
+}
+
+void gf_http_defaults(const struct gf_http *s, unsigned have, struct gf_generate_meta *m)
+{
+    const struct gf_generate_meta *d = &s->defaults;
+    if (!(have & GF_GENERATE_HAVE_CFG))
+        m->cfg_weight = d->cfg_weight;
+    if (!(have & GF_GENERATE_HAVE_TEXT_TEMP))
+        m->text_temp = d->text_temp;
+    if (!(have & GF_GENERATE_HAVE_IMAGE_TEMP))
+        m->image_temp = d->image_temp;
+    if (!(have & GF_GENERATE_HAVE_PARALLEL))
+        m->parallel = d->parallel;
+    if (!(have & GF_GENERATE_HAVE_MAX_TOKENS))
+        m->max_tokens = d->max_tokens;
 }
 
 static int s_keys(struct gf_http *s, const char *path, char *why, size_t whylen)

@@ -19,6 +19,7 @@ struct gf_http_model {
     char name[128]; /* the graph's name, also accepted as `model` */
     char dir[4096]; /* the checkpoint folder */
     int width, height;
+    int demo; /* 1 the demo model (answers get a layout score), -1 another */
 };
 
 /* One POST /v1/images/generations, checked. */
@@ -51,6 +52,11 @@ void gf_http_req_meta(const struct gf_http_req *r, const struct gf_http_model *m
  * metadata. */
 json_t *gf_http_result_json(const gf_frame_t *answer, const struct gf_http_req *r,
                             const struct gf_generate_meta *m, char *const *urls);
+
+/* The same object as gf_http_result_json, as compact JSON text (caller owns; its length in
+ * *len), with `data` first; NULL when out of memory. */
+char *gf_http_result_body(const gf_frame_t *answer, const struct gf_http_req *r,
+                          const struct gf_generate_meta *m, char *const *urls, size_t *len);
 
 /* The HTTP status and OpenAI error of an `error` answer: fills type, code (static strings) and
  * message. */

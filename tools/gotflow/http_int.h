@@ -49,6 +49,7 @@ struct gf_http {
     char run_dir[GF_PATH_MAX];
     char url[320];
     struct gf_http_model model;
+    struct gf_generate_meta defaults; /* the parameters a request does not give, read once */
     struct sockaddr_storage addr;
     struct MHD_Daemon *d;
     char *keys[GF_HTTP_MAX_KEYS];
@@ -96,6 +97,9 @@ struct gf_http_conn {
 };
 
 int64_t gf_http_now_ms(void);
+/* Fills in the parameters not in `have` as gf_generate_defaults does, from what it read at
+ * start (the checkpoint and the graph do not change under a running pipeline). */
+void gf_http_defaults(const struct gf_http *s, unsigned have, struct gf_generate_meta *m);
 int gf_http_wait(struct gf_http *s, struct gf_http_job *job, int (*ready)(struct gf_http_job *));
 struct gf_http_job *gf_http_job_submit(struct gf_http *s, const struct gf_http_req *r, int stream);
 void gf_http_job_finish(struct gf_http *s, struct gf_http_job **job_p);

@@ -121,7 +121,7 @@ static enum MHD_Result s_answer(struct gf_http_conn *cc, struct MHD_Connection *
     } else {
         struct gf_generate_meta m;
         gf_http_req_meta(&cc->req, &s->model, s->o.pipeline, &m);
-        gf_generate_defaults(s->graph, cc->req.have, &m, why, sizeof why);
+        gf_http_defaults(s, cc->req.have, &m);
         char *urls[GF_HTTP_MAX_N] = {0};
         const msgpack_object *png = gf_frame_get(f, "png");
         if (!cc->req.b64 && png && png->type == MSGPACK_OBJECT_ARRAY) {
@@ -132,7 +132,10 @@ static enum MHD_Result s_answer(struct gf_http_conn *cc, struct MHD_Connection *
                     gf_http_store(s, b->via.bin.ptr, b->via.bin.size, urls[k], 512);
             }
         }
-        rc = s_json(cc, c, 200, gf_http_result_json(f, &cc->req, &m, cc->req.b64 ? NULL : urls));
+        size_t len = 0;
+        char *body = gf_http_result_body(f, &cc->req, &m, cc->req.b64 ? NULL : urls, &len);
+        rc = body ? s_send(cc, c, 200, "application/json", body, len)
+                  : gf_http_error(cc, c, 500, "out of memory", "server_error", NULL, NULL);
         for (int k = 0; k < GF_HTTP_MAX_N; k++)
             free(urls[k]);
     }

@@ -109,9 +109,8 @@ static void s_final(struct gf_http_conn *cc)
         (cc->text_len == 0 || memcmp(text, cc->text, cc->text_len) == 0))
         s_text(cc, text + cc->text_len, len - cc->text_len); /* what the taps did not bring */
     struct gf_generate_meta m;
-    char why[512];
     gf_http_req_meta(&cc->req, &s->model, s->o.pipeline, &m);
-    gf_generate_defaults(s->graph, cc->req.have, &m, why, sizeof why);
+    gf_http_defaults(s, cc->req.have, &m);
     json_t *res = gf_http_result_json(f, &cc->req, &m, NULL);
     size_t k;
     json_t *d;

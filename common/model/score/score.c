@@ -188,9 +188,14 @@ static void s_prompt(const char *prompt, struct gf_score *s)
 /* Palette class of each pixel (N_COLOURS for none), after the 3x3 majority filter. */
 static void s_classify(const struct gf_image *img, uint8_t *raw, uint8_t *cls)
 {
-    int W = img->width, H = img->height;
+    int W = img->width, H = img->height, last = -1;
     for (int i = 0; i < W * H; i++) {
         const uint8_t *p = img->rgb + 3 * (size_t)i;
+        /* the pictures are mostly flat: a pixel like the one before has its class */
+        if (last >= 0 && memcmp(p, p - 3, 3) == 0) {
+            raw[i] = (uint8_t)last;
+            continue;
+        }
         /* the greys of the backgrounds: the distance to the grey axis, which a palette colour
          * must beat */
         int m = (p[0] + p[1] + p[2]) / 3;
@@ -204,10 +209,18 @@ static void s_classify(const struct gf_image *img, uint8_t *raw, uint8_t *cls)
                 bd = d, best = c;
         }
         raw[i] = (uint8_t)best;
+        last = best;
     }
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int c = raw[y * W + x], same = 0, seen = 0;
+            if (y > 0 && y + 1 < H && x > 0 && x + 1 < W) { /* inside: no bounds to check */
+                const uint8_t *a = raw + (y - 1) * W + x - 1, *b = a + W, *d = b + W;
+                same = (a[0] == c) + (a[1] == c) + (a[2] == c) + (b[0] == c) + (b[1] == c) +
+                       (b[2] == c) + (d[0] == c) + (d[1] == c) + (d[2] == c);
+                cls[y * W + x] = 2 * same > 9 ? (uint8_t)c : (uint8_t)N_COLOURS;
+                continue;
+            }
             for (int dy = -1; dy <= 1; dy++)
                 for (int dx = -1; dx <= 1; dx++) {
                     int yy = y + dy, xx = x + dx;
