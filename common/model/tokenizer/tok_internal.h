@@ -221,7 +221,7 @@ struct gf_tmpl_item {
 
 struct gf_tokenizer {
     struct gf_added *added;
-    size_t n_added;
+    size_t n_added, added_cap;
     struct gf_tokmap added_map; /* content -> index into added */
     /* lookup indexes, rebuilt by gf_added_index(): added tokens by kind and first byte (longest
      * first) in by_first[first_off[kind][b] .. first_off[kind][b + 1]); index by id */

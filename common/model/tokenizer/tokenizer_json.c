@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/tokenizer/tok_internal.h"
 
 #define S_GPT2_RE                                                                                  \
@@ -639,11 +640,9 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
         int32_t id = gf_tokmap_get(&tok->bpe.vocab, tokens[i], len);
         if (id < 0)
             id = gf_tokenizer_size(tok);
-        struct gf_added *v = realloc(tok->added, (tok->n_added + 1) * sizeof *v);
-        if (!v)
+        if (gf_grow((void **)&tok->added, &tok->added_cap, tok->n_added + 1, sizeof *tok->added))
             return GF_ENOMEM;
-        tok->added = v;
-        struct gf_added *a = &v[tok->n_added];
+        struct gf_added *a = &tok->added[tok->n_added];
         *a = (struct gf_added){.id = id, .normalized = true, .len = len};
         a->content = strdup(tokens[i]);
         if (!a->content)
