@@ -127,11 +127,11 @@ static int s_merge_put(struct gf_bpe *b, int32_t l, int32_t r, int32_t rank, int
 }
 
 int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, size_t rl, int rank,
-                     char *err, size_t errlen)
+                     char *why, size_t whylen)
 {
     int32_t li = gf_tokmap_get(&b->vocab, l, ll), ri = gf_tokmap_get(&b->vocab, r, rl);
     if (li < 0 || ri < 0) {
-        snprintf(err, errlen, "merge '%.*s %.*s' names a token missing from the vocab", (int)ll, l,
+        snprintf(why, whylen, "merge '%.*s %.*s' names a token missing from the vocab", (int)ll, l,
                  (int)rl, r);
         return GF_ESCHEMA;
     }
@@ -149,7 +149,7 @@ int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, 
     memcpy(m + ll, r, rl);
     int32_t id = gf_tokmap_get(&b->vocab, m, ll + rl);
     if (id < 0)
-        snprintf(err, errlen, "merge result '%.*s' is missing from the vocab", (int)(ll + rl), m);
+        snprintf(why, whylen, "merge result '%.*s' is missing from the vocab", (int)(ll + rl), m);
     if (m != stack)
         free(m);
     if (id < 0)

@@ -34,7 +34,7 @@ struct gf_got_tok {
     struct gf_got_special special;
 };
 
-int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *err, size_t errlen);
+int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *why, size_t whylen);
 void gf_got_tok_destroy(struct gf_got_tok **got_p);
 
 /* The prompt string for `caption` under `sft_format` ("deepseek" or "deepseek_old"), e.g.
@@ -46,6 +46,6 @@ int gf_got_encode_prompt(const struct gf_got_tok *got, const char *caption, stru
 
 /* One call for a caller that tokenizes once: checkpoint dir + caption -> ids and special ids. */
 int gf_got_prompt_ids(const char *dir, const char *caption, struct gf_ids *ids,
-                      struct gf_got_special *special, char *err, size_t errlen);
+                      struct gf_got_special *special, char *why, size_t whylen);
 
 #endif

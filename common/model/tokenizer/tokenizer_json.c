@@ -579,24 +579,24 @@ static gf_tokenizer_t *s_new(void)
 }
 
 int gf_tokenizer_parse(const char *json, size_t len, const char *name, gf_tokenizer_t **tok_p,
-                       char *err, size_t errlen)
+                       char *why, size_t whylen)
 {
-    struct s_ld ld = {name, err, errlen};
+    struct s_ld ld = {name, why, whylen};
     json_error_t je;
     *tok_p = NULL;
-    if (errlen)
-        err[0] = 0;
+    if (whylen)
+        why[0] = 0;
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
     if (!root) {
-        snprintf(err, errlen, "'%s': line %d column %d: %s", name, je.line, je.column, je.text);
+        snprintf(why, whylen, "'%s': line %d column %d: %s", name, je.line, je.column, je.text);
         return GF_EPARSE;
     }
     gf_tokenizer_t *t = s_new();
     int rc = t ? s_build(&ld, root, t) : GF_ENOMEM;
     json_decref(root);
     if (rc) {
-        if (rc == GF_ENOMEM && errlen && !err[0])
-            snprintf(err, errlen, "'%s': out of memory", name);
+        if (rc == GF_ENOMEM && whylen && !why[0])
+            snprintf(why, whylen, "'%s': out of memory", name);
         gf_tokenizer_destroy(&t);
         return rc;
     }
@@ -604,12 +604,12 @@ int gf_tokenizer_parse(const char *json, size_t len, const char *name, gf_tokeni
     return 0;
 }
 
-int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *err, size_t errlen)
+int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *why, size_t whylen)
 {
     *tok_p = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot open '%s': %m", path);
+        snprintf(why, whylen, "cannot open '%s': %m", path);
         return GF_EIO;
     }
     struct gf_buf b = {0};
@@ -619,12 +619,12 @@ int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *err, size_
     while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         rc = gf_buf_put(&b, chunk, n);
     if (!rc && ferror(f)) {
-        snprintf(err, errlen, "cannot read '%s': %m", path);
+        snprintf(why, whylen, "cannot read '%s': %m", path);
         rc = GF_EIO;
     }
     fclose(f);
     if (!rc)
-        rc = gf_tokenizer_parse(b.p ? b.p : "", b.len, path, tok_p, err, errlen);
+        rc = gf_tokenizer_parse(b.p ? b.p : "", b.len, path, tok_p, why, whylen);
     gf_buf_release(&b);
     return rc;
 }
