@@ -137,7 +137,7 @@ static int s_need(const char *dir, const char *name, int32_t id, char *err, size
     return GF_ENOTFOUND;
 }
 
-int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *why, size_t whylen)
+int gf_got_tok_new(const char *dir, struct gf_got_tok **got_p, char *why, size_t whylen)
 {
     char path[4096], *bos = NULL, *eos = NULL;
     *got_p = NULL;
@@ -206,7 +206,7 @@ int gf_got_prompt_ids(const char *dir, const char *caption, struct gf_ids *ids,
                       struct gf_got_special *special, char *why, size_t whylen)
 {
     struct gf_got_tok *g = NULL;
-    int rc = gf_got_tok_open(dir, &g, why, whylen);
+    int rc = gf_got_tok_new(dir, &g, why, whylen);
     if (rc)
         return rc;
     rc = gf_got_encode_prompt(g, caption, ids);
