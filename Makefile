@@ -100,7 +100,8 @@ endif
 
 # The model runtime alone (no transport, no engine): what the GPU check programs link, so
 # that `make gpu` builds on a machine with nvcc and jansson only.
-MODEL_SRC := $(wildcard common/core/error.c common/core/log.c common/core/opts.c \
+MODEL_SRC := $(wildcard common/core/error.c common/core/grow.c common/core/log.c \
+               common/core/opts.c \
                common/kernels/*.c \
                common/kernels/cpu/*.c) \
              $(addprefix common/model/lm/,checkpoint.c config.c safetensors.c llm.c vq.c loop.c \

@@ -341,7 +341,7 @@ static int s_init(gf_stage_t *st)
     }
     if ((rc = gf_stage_quantize(info, s->ck)) < 0)
         goto fail;
-    if ((rc = gf_got_tok_open(dir, &s->got, err, sizeof err)) < 0) {
+    if ((rc = gf_got_tok_new(dir, &s->got, err, sizeof err)) < 0) {
         gf_log_error("cannot load the tokenizer of '%s': %s", dir, err);
         goto fail;
     }

@@ -82,7 +82,7 @@ static int s_init(gf_stage_t *st)
         return GF_EINVAL;
     char err[1024];
     struct gf_got_tok *got = NULL;
-    int rc = gf_got_tok_open(dir, &got, err, sizeof err);
+    int rc = gf_got_tok_new(dir, &got, err, sizeof err);
     if (rc) {
         gf_log_error("cannot load the tokenizer of '%s': %s", dir, err);
         return rc;

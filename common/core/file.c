@@ -65,28 +65,28 @@ static int s_fsync_dir(const char *dir)
 }
 
 int gf_file_write_atomic(const char *path, const void *data, size_t len, int *sys_err, char *why,
-                         size_t why_len)
+                         size_t whylen)
 {
     char tmp[4200], dir[4200];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
     if (n < 0 || (size_t)n >= sizeof tmp) {
         errno = ENAMETOOLONG;
-        return s_fail("write", path, sys_err, why, why_len);
+        return s_fail("write", path, sys_err, why, whylen);
     }
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
-        return s_fail("create a temporary file for", path, sys_err, why, why_len);
+        return s_fail("create a temporary file for", path, sys_err, why, whylen);
     int rc = 0;
     if (fchmod(fd, 0644) != 0)
-        rc = s_fail("set the mode of", path, sys_err, why, why_len);
+        rc = s_fail("set the mode of", path, sys_err, why, whylen);
     else if (s_write_all(fd, data, len) != 0)
-        rc = s_fail("write", path, sys_err, why, why_len);
+        rc = s_fail("write", path, sys_err, why, whylen);
     else if (fsync(fd) != 0)
-        rc = s_fail("sync", path, sys_err, why, why_len);
+        rc = s_fail("sync", path, sys_err, why, whylen);
     if (close(fd) != 0 && rc == 0)
-        rc = s_fail("write", path, sys_err, why, why_len);
+        rc = s_fail("write", path, sys_err, why, whylen);
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = s_fail("rename into", path, sys_err, why, why_len);
+        rc = s_fail("rename into", path, sys_err, why, whylen);
     if (rc != 0) {
         int e = errno;
         unlink(tmp);
@@ -96,7 +96,7 @@ int gf_file_write_atomic(const char *path, const void *data, size_t len, int *sy
     s_dir_of(path, dir, sizeof dir);
     if (s_fsync_dir(dir) != 0) {
         /* the name may not survive a crash: take it back rather than report it as written */
-        rc = s_fail("sync the folder of", path, sys_err, why, why_len);
+        rc = s_fail("sync the folder of", path, sys_err, why, whylen);
         int e = errno;
         unlink(path);
         errno = e;

@@ -15,7 +15,7 @@
  * call's errno in *sys_err (may be NULL) and `why` (may be NULL) set to one line naming the step,
  * the path and strerror: "cannot write 'out/r1.json': No space left on device". Nothing logged. */
 int gf_file_write_atomic(const char *path, const void *data, size_t len, int *sys_err, char *why,
-                         size_t why_len);
+                         size_t whylen);
 
 /* The symbolic name of an errno value ("ENOSPC"), or "EIO" when it has none. */
 const char *gf_file_errname(int sys_err);

@@ -98,6 +98,16 @@ static int s_store(const struct gf_opts *spec, const struct gf_opt *o, const cha
         *(double *)o->target = v;
         return 0;
     }
+    case GF_OPT_LIST: {
+        struct gf_opt_list *l = o->target;
+        if (l->n >= o->max) {
+            fprintf(stderr, "%s: --%s: at most %.0f values, got '%s'\n", spec->prog, o->name,
+                    o->max, value);
+            return GF_OPTS_USAGE;
+        }
+        l->v[l->n++] = value;
+        return 0;
+    }
     case GF_OPT_ENUM: {
         size_t len = strlen(value);
         int i = 0;

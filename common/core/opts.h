@@ -29,6 +29,13 @@ enum gf_opt_kind {
     GF_OPT_DOUBLE, /* double target, within [min, max] */
     GF_OPT_STRING, /* const char * target, points into argv */
     GF_OPT_ENUM,   /* int target set to the index of the value in `arg` ("f32|f16|bf16") */
+    GF_OPT_LIST,   /* repeatable; struct gf_opt_list target, at most `max` values */
+};
+
+/* The values of a repeatable option, in order; they point into argv. */
+struct gf_opt_list {
+    const char **v; /* caller's array of at least `max` entries */
+    int n;          /* values stored */
 };
 
 struct gf_opt {

@@ -145,10 +145,10 @@ static int s_hello_parse(const uint8_t *p, size_t len, struct s_hello_msg *h, ch
 }
 
 int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg, size_t len,
-                          char *why, size_t why_cap)
+                          char *why, size_t whylen)
 {
     struct s_hello_msg h = {0};
-    int rc = s_hello_parse(msg, len, &h, why, why_cap);
+    int rc = s_hello_parse(msg, len, &h, why, whylen);
     if (rc < 0) { /* ignored */
         l->violations++;
         if (peer >= 0)
@@ -156,11 +156,11 @@ int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg,
         return rc;
     }
     if (peer < 0)
-        return s_why(why, why_cap, GF_EBUSY, "no room for another peer (%d known)", l->n_peers);
+        return s_why(why, whylen, GF_EBUSY, "no room for another peer (%d known)", l->n_peers);
     struct gf_credit_peer *cp = &l->peers[peer];
     const char *rule = NULL;
     if ((rc = gf_credit_sync(l, peer, h.instance, h.sent, &rule)) < 0)
-        return s_why(why, why_cap, rc, "'H' sent total %" PRIu64 ": %s; %s", h.sent, rule,
+        return s_why(why, whylen, rc, "'H' sent total %" PRIu64 ": %s; %s", h.sent, rule,
                      rc == GF_ESCHEMA ? "the peer is reset to no unused credit" : "ignored");
     if ((h.flags & 2) && h.epoch == cp->epoch)
         gf_credit_release_peer(l, peer);
@@ -179,22 +179,22 @@ int64_t gf_edge_credit_left(const struct gf_edge_credit *c)
 }
 
 int gf_edge_outlet_grant(struct gf_edge_credit *c, const void *msg, size_t len, char *why,
-                         size_t why_cap)
+                         size_t whylen)
 {
     const uint8_t *m = msg;
     if (len != GF_EDGE_CREDIT_LEN || m[0] != GF_EDGE_CTL || m[1] != 'C') {
         c->violations++;
-        return s_why(why, why_cap, GF_EPARSE, "not a 'C' message (%zu bytes)", len);
+        return s_why(why, whylen, GF_EPARSE, "not a 'C' message (%zu bytes)", len);
     }
     uint64_t inst = s_get64(m + 2), granted = s_get64(m + 10);
     uint32_t epoch = s_get32(m + 18);
     if (!inst) {
         c->violations++;
-        return s_why(why, why_cap, GF_ESCHEMA, "'C' with instance 0");
+        return s_why(why, whylen, GF_ESCHEMA, "'C' with instance 0");
     }
     if (granted > c->sent && granted - c->sent > GF_EDGE_CREDIT_MAX) {
         c->violations++;
-        return s_why(why, why_cap, GF_ESCHEMA,
+        return s_why(why, whylen, GF_ESCHEMA,
                      "'C' granted total %" PRIu64 " is more than %d beyond the %" PRIu64
                      " frames sent",
                      granted, GF_EDGE_CREDIT_MAX, c->sent);

@@ -90,7 +90,7 @@ uint64_t gf_instance_id(void);
  * and marks the peer to be answered. Returns 0, or a negative GF_E* code when the message broke a
  * rule above (it was ignored, or the peer was reset); then `why` holds a lowercase reason. */
 int gf_edge_inlet_control(struct gf_credit_ledger *l, int peer, const void *msg, size_t len,
-                          char *why, size_t why_cap);
+                          char *why, size_t whylen);
 
 /* An outlet's view of one downstream replica's credit. */
 struct gf_edge_credit {
@@ -107,7 +107,7 @@ struct gf_edge_credit {
  * Returns 0 (also for a stale grant, quietly ignored), or a negative GF_E* code when the message
  * broke a rule (ignored; `why` says which). */
 int gf_edge_outlet_grant(struct gf_edge_credit *c, const void *msg, size_t len, char *why,
-                         size_t why_cap);
+                         size_t whylen);
 
 /* Frames that may be sent now: granted - sent, 0 before any 'C' or when below. */
 int64_t gf_edge_credit_left(const struct gf_edge_credit *c);

@@ -143,12 +143,12 @@ static void s_graph_defaults(gf_graph_t *g, const char *file)
 }
 
 int gf_graph_parse(const char *text, size_t len, const char *name, gf_kind_known_fn kind_known,
-                   void *ctx, gf_graph_t **graph_p, char *err, size_t errlen)
+                   void *ctx, gf_graph_t **graph_p, char *why, size_t whylen)
 {
     int rc = GF_ENOMEM;
     *graph_p = NULL;
-    if (err && errlen)
-        err[0] = '\0';
+    if (why && whylen)
+        why[0] = '\0';
     struct gf_graph_build *b = calloc(1, sizeof *b);
     if (!b)
         return GF_ENOMEM;
@@ -168,7 +168,7 @@ int gf_graph_parse(const char *text, size_t len, const char *name, gf_kind_known
         gf_graph_check(b);
     if (rc == 0 && b->n_errors > 0)
         rc = GF_ESCHEMA;
-    s_errors_write(b, err, errlen);
+    s_errors_write(b, why, whylen);
     if (rc == 0) {
         *graph_p = b->graph;
         b->graph = NULL;
@@ -217,20 +217,20 @@ out:
 }
 
 int gf_graph_load(const char *path, gf_kind_known_fn kind_known, void *ctx, gf_graph_t **graph_p,
-                  char *err, size_t errlen)
+                  char *why, size_t whylen)
 {
     char scratch[1];
-    if (!err || errlen == 0) {
-        err = scratch;
-        errlen = sizeof scratch;
+    if (!why || whylen == 0) {
+        why = scratch;
+        whylen = sizeof scratch;
     }
     *graph_p = NULL;
     char *text = NULL;
     size_t len = 0;
-    int rc = s_read_file(path, &text, &len, err, errlen);
+    int rc = s_read_file(path, &text, &len, why, whylen);
     if (rc < 0)
         return rc;
-    rc = gf_graph_parse(text, len, path, kind_known, ctx, graph_p, err, errlen);
+    rc = gf_graph_parse(text, len, path, kind_known, ctx, graph_p, why, whylen);
     free(text);
     return rc;
 }

@@ -109,14 +109,14 @@ typedef int (*gf_kind_known_fn)(const char *kind, void *ctx);
 
 /* Loads and validates `path`. On success returns 0 and sets *graph_p (caller owns). On failure
  * returns GF_EPARSE / GF_ESCHEMA / GF_EIO (GF_ETOOBIG: file over 4 MiB, GF_ENOMEM), leaves
- * *graph_p NULL and writes every problem into `err` as lines `file:line:column: message`, each
- * ending in '\n', sorted by position (truncated to errlen). */
+ * *graph_p NULL and writes every problem into `why` as lines `file:line:column: message`, each
+ * ending in '\n', sorted by position (truncated to whylen). */
 int gf_graph_load(const char *path, gf_kind_known_fn kind_known, void *ctx, gf_graph_t **graph_p,
-                  char *err, size_t errlen);
+                  char *why, size_t whylen);
 
 /* Same, from memory; `name` is the file name used in messages. */
 int gf_graph_parse(const char *text, size_t len, const char *name, gf_kind_known_fn kind_known,
-                   void *ctx, gf_graph_t **graph_p, char *err, size_t errlen);
+                   void *ctx, gf_graph_t **graph_p, char *why, size_t whylen);
 
 void gf_graph_destroy(gf_graph_t **graph_p);
 

@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/strmap.h"
 #include "core/version.h"
@@ -61,10 +62,12 @@ struct gf_stage {
     int q_cap, q_head, q_len;
     /* frames handed to process() and not done */
     gf_frame_t **active;
-    int n_active, active_cap;
+    int n_active;
+    size_t active_cap;
     int big_seen; /* a frame over S_BIG_FRAME came since the last s_trim */
     struct s_join *joins;
-    int n_joins, joins_cap;
+    int n_joins;
+    size_t joins_cap;
     char failed[S_FAILED_RING][GF_FRAME_ID_MAX];
     int failed_next;
 
@@ -86,7 +89,8 @@ struct gf_stage {
         zmq_msg_t msg;
         char id[GF_FRAME_ID_MAX];
     } * deferred;
-    int n_deferred, deferred_cap;
+    int n_deferred;
+    size_t deferred_cap;
     /* superseded attempts: id -> lowest attempt number still wanted (as a pointer value) */
     gf_strmap_t *cancelled;
     char (*cancel_ring)[GF_FRAME_ID_MAX];
@@ -336,17 +340,6 @@ void gf_stage_count_step(gf_stage_t *st, int rows)
 
 /* Queue, joins ------------------------------------------------------------------------------- */
 
-static int s_grow(void **arr, int *cap, size_t elem)
-{
-    int ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p)
-        return GF_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int s_enqueue(gf_stage_t *st, gf_frame_t *f)
 {
     if (st->q_len == st->q_cap) {
@@ -476,8 +469,8 @@ static gf_frame_t *s_join(gf_stage_t *st, gf_frame_t *f)
             break;
         }
     if (!j) {
-        if (st->n_joins == st->joins_cap &&
-            s_grow((void **)&st->joins, &st->joins_cap, sizeof *st->joins))
+        if (gf_grow((void **)&st->joins, &st->joins_cap, (size_t)st->n_joins + 1,
+                    sizeof *st->joins))
             return NULL;
         idx = st->n_joins++;
         j = &st->joins[idx];
@@ -585,9 +578,9 @@ static void s_dispatch(gf_stage_t *st)
         int n = 0;
         while (st->q_len > 0 && st->n_active + n < batch)
             frames[n++] = s_dequeue(st);
-        while (st->n_active + n > st->active_cap)
-            if (s_grow((void **)&st->active, &st->active_cap, sizeof *st->active))
-                return;
+        if (gf_grow((void **)&st->active, &st->active_cap, (size_t)st->n_active + n,
+                    sizeof *st->active))
+            return;
         for (int i = 0; i < n; i++)
             st->active[st->n_active++] = frames[i];
         if (!st->counts_steps)
@@ -715,8 +708,8 @@ static int s_hb_ms(const gf_stage_t *st)
 static void s_defer_inlet(gf_stage_t *st)
 {
     for (int k = 0; k < 1024; k++) {
-        if (st->n_deferred == st->deferred_cap &&
-            s_grow((void **)&st->deferred, &st->deferred_cap, sizeof *st->deferred))
+        if (gf_grow((void **)&st->deferred, &st->deferred_cap, (size_t)st->n_deferred + 1,
+                    sizeof *st->deferred))
             return;
         int idle;
         zmq_msg_t *msg = &st->deferred[st->n_deferred].msg;

@@ -78,6 +78,24 @@ static void test_errors(void **state)
     assert_non_null(strstr(out, "--count N"));
 }
 
+/* A repeatable option keeps its values in order and refuses one more than its room. */
+static void test_list(void **state)
+{
+    const char *v[2];
+    struct gf_opt_list tags = {v, 0};
+    const struct gf_opt opts[] = {{"tag", 't', GF_OPT_LIST, &tags, 0, 2, "T", "a tag"}, {0}};
+    const struct gf_opts spec = {"t", "", opts, ""};
+    char *two[] = {"t", "--tag", "a", "-t", "b", "x", NULL};
+    assert_int_equal(gf_opts_parse(&spec, 6, two), 5);
+    assert_int_equal(tags.n, 2);
+    assert_string_equal(v[0], "a");
+    assert_string_equal(v[1], "b");
+    char *three[] = {"t", "--tag", "a", "--tag", "b", "--tag", "c", NULL};
+    tags.n = 0;
+    assert_int_equal(gf_opts_parse(&spec, 7, three), GF_OPTS_USAGE);
+    assert_int_equal(tags.n, 2);
+}
+
 /* Every listed option is in the usage, aligned, continuation lines under the first. */
 static void test_usage(void **state)
 {
@@ -98,7 +116,7 @@ static void test_usage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_values), cmocka_unit_test(test_errors),
-                                       cmocka_unit_test(test_usage)};
+                                       cmocka_unit_test(test_list), cmocka_unit_test(test_usage)};
     cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

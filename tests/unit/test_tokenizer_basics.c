@@ -181,7 +181,7 @@ static void test_got_errors(void **state)
 {
     char err[512];
     struct gf_got_tok *g = NULL;
-    assert_int_equal(gf_got_tok_open("/nonexistent", &g, err, sizeof err), GF_EIO);
+    assert_int_equal(gf_got_tok_new("/nonexistent", &g, err, sizeof err), GF_EIO);
     assert_null(g);
     assert_non_null(strstr(err, "'/nonexistent/tokenizer.json'"));
 
@@ -191,13 +191,13 @@ static void test_got_errors(void **state)
     mkdir("build/test-tmp/base", 0755);
     unlink("build/test-tmp/base/tokenizer.json");
     assert_int_equal(symlink("../../../" DEEPSEEK, "build/test-tmp/base/tokenizer.json"), 0);
-    assert_int_equal(gf_got_tok_open("build/test-tmp/base", &g, err, sizeof err), GF_ENOTFOUND);
+    assert_int_equal(gf_got_tok_new("build/test-tmp/base", &g, err, sizeof err), GF_ENOTFOUND);
     assert_non_null(strstr(err, "pad"));
 
     FILE *f = fopen("build/test-tmp/base/processor_config.json", "w");
     fputs("{\"sft_format\": \"llava\"}", f);
     fclose(f);
-    assert_int_equal(gf_got_tok_open("build/test-tmp/base", &g, err, sizeof err), GF_EUNSUPPORTED);
+    assert_int_equal(gf_got_tok_new("build/test-tmp/base", &g, err, sizeof err), GF_EUNSUPPORTED);
     assert_non_null(strstr(err, "'llava'"));
     unlink("build/test-tmp/base/processor_config.json");
 }

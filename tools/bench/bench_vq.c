@@ -6,7 +6,6 @@
  *
  * Without --model it makes a f32 checkpoint with the VQ-16 decoder (and a one-layer language
  * model) under /tmp/gf-bench-vq, reused by later runs. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/opts.h"
 #include "model/lm/checkpoint.h"
 #include "model/lm/vq.h"
 
@@ -33,33 +33,20 @@ static int s_cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *dir = "/tmp/gf-bench-vq";
-    int images = 1, rounds = 3, threads = 0, op;
-    static const struct option opts[] = {{"model", 1, 0, 'm'},
-                                         {"images", 1, 0, 'n'},
-                                         {"rounds", 1, 0, 'r'},
-                                         {"threads", 1, 0, 't'},
-                                         {0, 0, 0, 0}};
-    while ((op = getopt_long(argc, argv, "", opts, NULL)) != -1)
-        switch (op) {
-        case 'm':
-            dir = optarg;
-            break;
-        case 'n':
-            images = atoi(optarg);
-            break;
-        case 'r':
-            rounds = atoi(optarg);
-            break;
-        case 't':
-            threads = atoi(optarg);
-            break;
-        default:
-            fprintf(stderr, "usage: bench_vq [--model DIR] [--images N] [--rounds R] "
-                            "[--threads T]\n");
-            return 2;
-        }
-    if (images < 1 || rounds < 1 || rounds > 100) {
-        fprintf(stderr, "bench_vq: --images and --rounds must be positive\n");
+    int images = 1, rounds = 3, threads = 0;
+    const struct gf_opt opts[] = {
+        {"model", 0, GF_OPT_STRING, &dir, 0, 0, "DIR",
+         "checkpoint with a VQ decoder (default: made under /tmp/gf-bench-vq)"},
+        {"images", 0, GF_OPT_INT, &images, 1, 1024, "N", "images decoded at once (default 1)"},
+        {"rounds", 0, GF_OPT_INT, &rounds, 1, 100, "R", "timed rounds (default 3)"},
+        {"threads", 0, GF_OPT_INT, &threads, 0, 1024, "T", "CPU threads (default: all cores)"},
+        {0}};
+    const struct gf_opts spec = {"bench_vq", "usage: bench_vq [options]\n\n", opts, NULL};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (first != argc) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     gf_log_init("bench_vq", GF_LOG_WARN);

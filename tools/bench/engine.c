@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "core/opts.h"
 #include "core/spawn.h"
 #include "engine/edge.h"
 
@@ -713,83 +713,37 @@ static const char s_usage[] =
     "Starts a 3-stage test pipeline (gateway -> s1 -> s2 -> s3 -> sink) on ipc:// and measures\n"
     "per-hop latency, round trip, throughput and a direct in-process call doing the same work.\n"
     "\n"
-    "  --repeat N         repetitions; the table shows medians (default 5)\n"
-    "  --requests N       requests sent one at a time, per repetition (default 2000)\n"
-    "  --tput-requests N  requests for the throughput run, per repetition (default 20000)\n"
-    "  --window N         requests in flight in the throughput run (default 1000)\n"
-    "  --credits N        credits of every stage (default 64)\n"
-    "  --batch N          batch of every stage (default 1)\n"
-    "  --direct-iters N   direct calls timed per repetition (default 200000)\n"
-    "  --keep             keep the run directory and logs\n"
-    "  --echo EP          (internal) be the ZeroMQ echo peer on endpoint EP\n";
+    "\n";
 
-static long s_arg(const char *opt, const char *v, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < min || x > max) {
-        fprintf(stderr, "bench: %s wants an integer in %ld..%ld, got '%s'\n", opt, min, max, v);
-        exit(2);
-    }
-    return x;
-}
-
+/* 0, or GF_OPTS_HELP / GF_OPTS_USAGE (said so already). */
 static int s_parse(int argc, char **argv, struct s_opts *o)
 {
-    static const struct option opts[] = {{"repeat", required_argument, NULL, 'r'},
-                                         {"requests", required_argument, NULL, 'n'},
-                                         {"tput-requests", required_argument, NULL, 't'},
-                                         {"window", required_argument, NULL, 'w'},
-                                         {"credits", required_argument, NULL, 'c'},
-                                         {"batch", required_argument, NULL, 'b'},
-                                         {"direct-iters", required_argument, NULL, 'd'},
-                                         {"keep", no_argument, NULL, 'k'},
-                                         {"echo", required_argument, NULL, 'e'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     *o = (struct s_opts){5, 2000, 20000, 1000, 64, 1, 200000, 0, NULL};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            o->repeat = (int)s_arg("--repeat", optarg, 1, S_MAX_REPEAT);
-            break;
-        case 'n':
-            o->lat_requests = s_arg("--requests", optarg, 1, 10000000);
-            break;
-        case 't':
-            o->tput_requests = s_arg("--tput-requests", optarg, 1, 100000000);
-            break;
-        case 'w':
-            o->window = s_arg("--window", optarg, 1, 1000000);
-            break;
-        case 'c':
-            o->credits = (int)s_arg("--credits", optarg, 1, 1048576);
-            break;
-        case 'b':
-            o->batch = (int)s_arg("--batch", optarg, 1, 4096);
-            break;
-        case 'd':
-            o->direct_iters = s_arg("--direct-iters", optarg, 1, 1000000000);
-            break;
-        case 'k':
-            o->keep = 1;
-            break;
-        case 'e':
-            o->echo = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            exit(0);
-        default:
-            fputs(s_usage, stderr);
-            return -1;
-        }
-    }
-    if (optind != argc || o->credits < o->batch) {
-        fputs(s_usage, stderr);
-        return -1;
+    const struct gf_opt opts[] = {
+        {"repeat", 0, GF_OPT_INT, &o->repeat, 1, S_MAX_REPEAT, "N",
+         "repetitions; the table shows medians (default 5)"},
+        {"requests", 0, GF_OPT_LONG, &o->lat_requests, 1, 10000000, "N",
+         "requests sent one at a time, per repetition (default 2000)"},
+        {"tput-requests", 0, GF_OPT_LONG, &o->tput_requests, 1, 100000000, "N",
+         "requests for the throughput run, per repetition (default 20000)"},
+        {"window", 0, GF_OPT_LONG, &o->window, 1, 1000000, "N",
+         "requests in flight in the throughput run (default 1000)"},
+        {"credits", 0, GF_OPT_INT, &o->credits, 1, 1048576, "N",
+         "credits of every stage (default 64)"},
+        {"batch", 0, GF_OPT_INT, &o->batch, 1, 4096, "N", "batch of every stage (default 1)"},
+        {"direct-iters", 0, GF_OPT_LONG, &o->direct_iters, 1, 1000000000, "N",
+         "direct calls timed per repetition (default 200000)"},
+        {"keep", 0, GF_OPT_FLAG, &o->keep, 0, 0, NULL, "keep the run directory and logs"},
+        {"echo", 0, GF_OPT_STRING, &o->echo, 0, 0, "EP",
+         "(internal) be the ZeroMQ echo peer on endpoint EP"},
+        {0}};
+    const struct gf_opts spec = {"bench", s_usage, opts, NULL};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return first;
+    if (first != argc || o->credits < o->batch) {
+        gf_opts_usage(&spec, stderr);
+        return GF_OPTS_USAGE;
     }
     return 0;
 }
@@ -818,8 +772,9 @@ int main(int argc, char **argv)
     static struct s_bench b;
     static struct s_rep reps[S_MAX_REPEAT];
     int rc = 1;
-    if (s_parse(argc, argv, &b.o) != 0)
-        return 2;
+    int parsed = s_parse(argc, argv, &b.o);
+    if (parsed < 0)
+        return gf_opts_status(parsed);
     if (b.o.echo)
         return s_echo_main(b.o.echo);
     signal(SIGPIPE, SIG_IGN);

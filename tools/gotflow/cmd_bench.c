@@ -1,7 +1,6 @@
 /* cmd_bench.c — `gotflow bench decode|prefill`: language-model throughput on the CPU backend,
  * printed next to the machine's measured read bandwidth (the decode roofline), or on cuda:N
  * (--device; the GPU's own ceilings are measured by tests/gpu/run.sh). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "cmd.h"
 #include "core/log.h"
+#include "core/opts.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/simd.h"
 #include "model/lm/checkpoint.h"
@@ -18,19 +18,15 @@
 #include "sgemm_peer.h"
 #include "util.h"
 
-static void s_usage(FILE *f)
-{
-    fprintf(f, "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] "
-               "[--rows N]\n"
-               "                                 [--device cpu|cuda:N] [--precision P]\n\n"
-               "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
-               "         a short prefill; prints tokens/s and the bandwidth roofline\n"
-               "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
-               "image    stage 2 of the reference loop: --rows images under CFG (2 rows each),\n"
-               "         N image tokens each (default 16) after a 64-token re-prefill\n"
-               "--precision  bf16 or f32: the arithmetic on cuda:N; q8_0 or q4_0: the language\n"
-               "         model's weights quantized at load (CPU; docs/model.md)\n");
-}
+static const char s_head[] =
+    "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] [--rows N]\n"
+    "                                 [--device cpu|cuda:N] [--precision P]\n\n"
+    "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
+    "         a short prefill; prints tokens/s and the bandwidth roofline\n"
+    "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
+    "image    stage 2 of the reference loop: --rows images under CFG (2 rows each),\n"
+    "         N image tokens each (default 16) after a 64-token re-prefill\n"
+    "\n";
 
 static double s_now(void)
 {
@@ -326,50 +322,33 @@ out:
 
 int cmd_bench(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", 1, 0, 'm'},  {"threads", 1, 0, 'j'},   {"tokens", 1, 0, 'n'}, {"rows", 1, 0, 'r'},
-        {"device", 1, 0, 'd'}, {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     const char *dir = NULL, *device = NULL, *prec = NULL;
-    int threads = 0, tokens = 0, rows = 1, op;
+    int threads = 0, tokens = 0, rows = 1;
+    const struct gf_opt opts[] = {
+        {"model", 0, GF_OPT_STRING, &dir, 0, 0, "DIR", "checkpoint directory (required)"},
+        {"threads", 0, GF_OPT_INT, &threads, 0, 1024, "N", "CPU threads (default: all cores)"},
+        {"tokens", 0, GF_OPT_INT, &tokens, 1, 1 << 20, "N", "steps or tokens, as above"},
+        {"rows", 0, GF_OPT_INT, &rows, 1, 256, "N", "rows of a batch (default 1)"},
+        {"device", 0, GF_OPT_STRING, &device, 0, 0, "cpu|cuda:N", "where to run (default cpu)"},
+        {"precision", 0, GF_OPT_STRING, &prec, 0, 0, "P",
+         "bf16 or f32: the arithmetic on cuda:N; q8_0 or q4_0: the language\n"
+         "model's weights quantized at load (CPU; docs/model.md)"},
+        {0}};
+    const struct gf_opts spec = {"gotflow bench", s_head, opts, NULL};
     if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&
                      strcmp(argv[1], "image") != 0)) {
-        s_usage(gf_cmd_wants_help(argc, argv) ? stdout : stderr);
-        return gf_cmd_wants_help(argc, argv) ? 0 : 2;
+        int help = gf_cmd_wants_help(argc, argv);
+        gf_opts_usage(&spec, help ? stdout : stderr);
+        return help ? 0 : 2;
     }
     const char *mode = argv[1];
-    optind = 2;
-    while ((op = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (op) {
-        case 'm':
-            dir = optarg;
-            break;
-        case 'j':
-            threads = atoi(optarg);
-            break;
-        case 'n':
-            tokens = atoi(optarg);
-            break;
-        case 'r':
-            rows = atoi(optarg);
-            break;
-        case 'd':
-            device = optarg;
-            break;
-        case 'p':
-            prec = optarg;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-    }
+    int first = gf_opts_parse(&spec, argc - 1, argv + 1); /* argv[1], the mode, as its name */
+    if (first < 0)
+        return gf_opts_status(first);
     if (!tokens)
         tokens = strcmp(mode, "prefill") == 0 ? 128 : 16;
-    if (!dir || tokens < 1 || rows < 1 || rows > 256) {
-        s_usage(stderr);
+    if (!dir || first != argc - 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     if (gf_cli_device_check("bench", device, NULL) || gf_cli_quant_check("bench", device, prec))

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "core/opts.h"
 #include "engine/graph.h"
 #include "engine/plan.h"
 
@@ -17,16 +18,17 @@ static const char s_usage[] =
 
 int cmd_check(int argc, char **argv)
 {
-    if (gf_cmd_wants_help(argc, argv)) {
-        fputs(s_usage, stdout);
-        return 0;
-    }
-    if (argc < 2 || argv[1][0] == '-') {
-        fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {{0}};
+    const struct gf_opts spec = {"gotflow check", s_usage, opts, NULL};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (first == argc) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     int bad = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         gf_graph_t *g = NULL;
         char err[8192];
         if (gf_graph_load(argv[i], gf_plan_kind_known, NULL, &g, err, sizeof err) != 0) {

@@ -1,7 +1,6 @@
 /* cmd_deploy.c — `gotflow deploy slurm|k8s|resolve PIPELINE.yaml ...`. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "core/opts.h"
 #include "deploy.h"
 #include "engine/security.h"
 
@@ -28,60 +28,48 @@ static const char s_usage[] =
     "generated line means. 'gotflow deploy slurm --help' and 'gotflow deploy k8s --help' list\n"
     "their options.\n"
     "\n"
-    "resolve options (what a job runs at start):\n"
-    "  --address HOST=ADDR  the address of a graph host (repeatable)\n"
-    "  --key-dir DIR        CURVE keys: DIR/HOST.key, made (mode 0600) when missing; each host's\n"
-    "                       public key goes into the graph as its curve_public\n"
-    "  --gateway-bind EP    the gateway's bind endpoint (e.g. tcp://10.0.0.1:7000)\n"
-    "  -o, --out FILE       write the graph to FILE (mode 0600) instead of stdout\n"
+    "resolve options (what a job runs at start):\n";
+static const char s_tail[] =
     "\n"
     "exit status: 0 written, 1 failure (a file, a key), 2 usage error or invalid graph\n";
 
+/* resolve's options: file-level, so that `gotflow deploy --help` lists them too */
+static const char *s_addr_args[GF_GRAPH_MAX_HOSTS];
+static struct gf_opt_list s_addrs = {s_addr_args, 0};
+static const char *s_key_dir, *s_out, *s_gateway_bind;
+static const struct gf_opt s_resolve_opts[] = {
+    {"address", 0, GF_OPT_LIST, &s_addrs, 0, GF_GRAPH_MAX_HOSTS, "HOST=ADDR",
+     "the address of a graph host (repeatable)"},
+    {"key-dir", 0, GF_OPT_STRING, &s_key_dir, 0, 0, "DIR",
+     "CURVE keys: DIR/HOST.key, made (mode 0600) when missing; each host's\n"
+     "public key goes into the graph as its curve_public"},
+    {"gateway-bind", 0, GF_OPT_STRING, &s_gateway_bind, 0, 0, "EP",
+     "the gateway's bind endpoint (e.g. tcp://10.0.0.1:7000)"},
+    {"out", 'o', GF_OPT_STRING, &s_out, 0, 0, "FILE",
+     "write the graph to FILE (mode 0600) instead of stdout"},
+    {0}};
+static const struct gf_opts s_resolve_spec = {"gotflow deploy resolve", s_usage, s_resolve_opts,
+                                              s_tail};
+
 static int s_resolve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"address", required_argument, NULL, 'a'},
-                                         {"key-dir", required_argument, NULL, 'k'},
-                                         {"gateway-bind", required_argument, NULL, 'g'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    struct gf_deploy_fill fill = {0};
-    const char *key_dir = NULL, *out = NULL;
-    char *addr_args[GF_GRAPH_MAX_HOSTS];
-    int n_addr = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            if (n_addr == GF_GRAPH_MAX_HOSTS || !strchr(optarg, '=')) {
-                fprintf(stderr, "gotflow deploy resolve: --address wants HOST=ADDR, got '%s'\n",
-                        optarg);
-                return 2;
-            }
-            addr_args[n_addr++] = optarg;
-            break;
-        case 'k':
-            key_dir = optarg;
-            break;
-        case 'g':
-            fill.gateway_bind = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
+    int first = gf_opts_parse(&s_resolve_spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    struct gf_deploy_fill fill = {.gateway_bind = s_gateway_bind};
+    const char *key_dir = s_key_dir, *out = s_out, **addr_args = s_addr_args;
+    const int n_addr = s_addrs.n;
+    for (int j = 0; j < n_addr; j++)
+        if (!strchr(addr_args[j], '=')) {
+            fprintf(stderr, "gotflow deploy resolve: --address wants HOST=ADDR, got '%s'\n",
+                    addr_args[j]);
             return 2;
         }
-    }
-    if (optind != argc - 1) {
-        fputs(s_usage, stderr);
+    if (first != argc - 1) {
+        gf_opts_usage(&s_resolve_spec, stderr);
         return 2;
     }
-    const char *path = argv[optind];
+    const char *path = argv[first];
     char names[GF_GRAPH_MAX_HOSTS][GF_GRAPH_NAME_MAX];
     static char pubs[GF_GRAPH_MAX_HOSTS][GF_KEY_Z85];
     int insecure = 0, n = gf_deploy_host_names(path, names, GF_GRAPH_MAX_HOSTS, &insecure);
@@ -145,7 +133,7 @@ static int s_resolve(int argc, char **argv)
 int cmd_deploy(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(s_usage, argc < 2 ? stderr : stdout);
+        gf_opts_usage(&s_resolve_spec, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "slurm") == 0)
@@ -155,6 +143,6 @@ int cmd_deploy(int argc, char **argv)
     if (strcmp(argv[1], "resolve") == 0)
         return s_resolve(argc - 1, argv + 1);
     fprintf(stderr, "gotflow deploy: unknown target '%s' (slurm, k8s or resolve)\n\n", argv[1]);
-    fputs(s_usage, stderr);
+    gf_opts_usage(&s_resolve_spec, stderr);
     return 2;
 }

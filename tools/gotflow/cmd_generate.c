@@ -5,7 +5,6 @@
  * the imagegen stage's progress frames, and writes what the result holds into OUT/ID/.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "cmd.h"
 #include "core/spawn.h"
 #include "core/error.h"
+#include "core/opts.h"
 #include "core/version.h"
 #include "engine/edge.h"
 #include "engine/frame.h"
@@ -28,7 +28,7 @@
 #include "model/lm/genconfig.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow generate \"PROMPT\" [options]\n"
     "\n"
     "Generates pictures for PROMPT with a pipeline: uses it if it is running, else starts it\n"
@@ -42,26 +42,8 @@ static const char s_usage[] =
     "demo model (config.json has `gotflow_demo`) it also prints the layout-adherence score of\n"
     "image_0 (objects found by colour, IoU with the planned boxes, relations held) and writes\n"
     "it into meta.json as `score` (docs/demo-model.md).\n"
-    "\n"
-    "  --pipeline FILE         the graph (default pipelines/got-r1-cpu.yaml)\n"
-    "  --model DIR             checkpoint directory (default: the graph's model:)\n"
-    "  --seed N                sampling seed (default: from the clock; printed)\n"
-    "  --cfg-weight W          classifier-free guidance weight (default 5.0)\n"
-    "  --text-temperature T    temperature of the reasoning chain (default 1.0; 0 = greedy)\n"
-    "  --image-temperature T   temperature of the image tokens (default 1.0; 0 = greedy)\n"
-    "  --parallel N            pictures for the prompt (default 1)\n"
-    "  --max-tokens N          longest reasoning chain (default 600)\n"
-    "                          (these five: the defaults are GoT-R1's, unless the checkpoint's\n"
-    "                          generation_config.json or the graph's stage params say otherwise;\n"
-    "                          a flag is over both; meta.json records the values used)\n"
-    "  --precision P           q8_0 or q4_0: the pipeline this command starts quantizes the\n"
-    "                          language model at load (CPU stages whose params name no\n"
-    "                          precision; docs/model.md); bf16 or f32: as published\n"
-    "  --out DIR               output folder (default out)\n"
-    "  --id ID                 request id and folder name (default: from the clock)\n"
-    "  --timeout SEC           give up after SEC seconds (default 3600)\n"
-    "  --keep                  leave a pipeline this command started running\n"
-    "  --json                  print one JSON object (files, timings) instead of the stream\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "exit status: 0 written, 1 the pipeline answered an error or failed, or a file could not\n"
     "be written, 2 usage\n";
@@ -75,111 +57,79 @@ struct s_opts {
     int have_cfg, have_text_temp, have_image_temp, have_parallel, have_max_tokens;
 };
 
-static double s_double(const char *opt, const char *v)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || *end || end == v || d < 0) {
-        fprintf(stderr, "gotflow generate: %s wants a non-negative number, got '%s'\n", opt, v);
-        exit(2);
-    }
-    return d;
-}
-
+/* The five generation values keep the checkpoint's or the graph's unless given (-1 while
+ * parsing: not given). 0, 2 after a usage error, or a negative gf_opts_parse result. */
 static int s_parse(int argc, char **argv, struct s_opts *o)
 {
-    static const struct option opts[] = {{"pipeline", 1, 0, 'p'},
-                                         {"model", 1, 0, 'm'},
-                                         {"seed", 1, 0, 's'},
-                                         {"cfg-weight", 1, 0, 'c'},
-                                         {"text-temperature", 1, 0, 't'},
-                                         {"image-temperature", 1, 0, 'i'},
-                                         {"parallel", 1, 0, 'n'},
-                                         {"max-tokens", 1, 0, 'x'},
-                                         {"out", 1, 0, 'o'},
-                                         {"id", 1, 0, 'I'},
-                                         {"timeout", 1, 0, 'T'},
-                                         {"keep", 0, 0, 'k'},
-                                         {"precision", 1, 0, 'P'},
-                                         {"json", 0, 0, 'j'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    long seed = -1;
     *o = (struct s_opts){.pipeline = "pipelines/got-r1-cpu.yaml",
                          .out = "out",
-                         .cfg_weight = 5.0,
-                         .text_temp = 1.0,
-                         .image_temp = 1.0,
-                         .parallel = 1,
-                         .max_tokens = 600,
+                         .cfg_weight = -1,
+                         .text_temp = -1,
+                         .image_temp = -1,
+                         .parallel = -1,
+                         .max_tokens = -1,
                          .timeout_s = 3600};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            o->pipeline = optarg;
-            break;
-        case 'm':
-            o->model = optarg;
-            break;
-        case 's':
-            o->seed = gf_cli_long("generate", "--seed", optarg, 0, 0x7fffffffffffffffL);
-            o->have_seed = 1;
-            break;
-        case 'c':
-            o->cfg_weight = s_double("--cfg-weight", optarg);
-            o->have_cfg = 1;
-            break;
-        case 't':
-            o->text_temp = s_double("--text-temperature", optarg);
-            o->have_text_temp = 1;
-            break;
-        case 'i':
-            o->image_temp = s_double("--image-temperature", optarg);
-            o->have_image_temp = 1;
-            break;
-        case 'n':
-            o->parallel = gf_cli_long("generate", "--parallel", optarg, 1, 16);
-            o->have_parallel = 1;
-            break;
-        case 'x':
-            o->max_tokens = gf_cli_long("generate", "--max-tokens", optarg, 1, 4096);
-            o->have_max_tokens = 1;
-            break;
-        case 'o':
-            o->out = optarg;
-            break;
-        case 'I':
-            o->id = optarg;
-            break;
-        case 'T':
-            o->timeout_s = gf_cli_long("generate", "--timeout", optarg, 1, 1 << 24);
-            break;
-        case 'k':
-            o->keep = 1;
-            break;
-        case 'P':
-            if (gf_cli_quant_check("generate", NULL, optarg))
-                return 2;
-            o->precision = optarg;
-            break;
-        case 'j':
-            o->as_json = 1;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            exit(0);
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 1 || !argv[optind][0]) {
-        fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {
+        {"pipeline", 0, GF_OPT_STRING, &o->pipeline, 0, 0, "FILE",
+         "the graph (default pipelines/got-r1-cpu.yaml)"},
+        {"model", 0, GF_OPT_STRING, &o->model, 0, 0, "DIR",
+         "checkpoint directory (default: the graph's model:)"},
+        {"seed", 0, GF_OPT_LONG, &seed, 0, 0x7fffffffffffffffL, "N",
+         "sampling seed (default: from the clock; printed)"},
+        {"cfg-weight", 0, GF_OPT_DOUBLE, &o->cfg_weight, 0, 100, "W",
+         "classifier-free guidance weight (default 5.0)"},
+        {"text-temperature", 0, GF_OPT_DOUBLE, &o->text_temp, 0, 100, "T",
+         "temperature of the reasoning chain (default 1.0; 0 = greedy)"},
+        {"image-temperature", 0, GF_OPT_DOUBLE, &o->image_temp, 0, 100, "T",
+         "temperature of the image tokens (default 1.0; 0 = greedy)"},
+        {"parallel", 0, GF_OPT_LONG, &o->parallel, 1, 16, "N",
+         "pictures for the prompt (default 1)"},
+        {"max-tokens", 0, GF_OPT_LONG, &o->max_tokens, 1, 4096, "N",
+         "longest reasoning chain (default 600)\n"
+         "(these five: the defaults are GoT-R1's, unless the checkpoint's\n"
+         "generation_config.json or the graph's stage params say otherwise;\n"
+         "a flag is over both; meta.json records the values used)"},
+        {"precision", 0, GF_OPT_STRING, &o->precision, 0, 0, "P",
+         "q8_0 or q4_0: the pipeline this command starts quantizes the\n"
+         "language model at load (CPU stages whose params name no\n"
+         "precision; docs/model.md); bf16 or f32: as published"},
+        {"out", 0, GF_OPT_STRING, &o->out, 0, 0, "DIR", "output folder (default out)"},
+        {"id", 0, GF_OPT_STRING, &o->id, 0, 0, "ID",
+         "request id and folder name (default: from the clock)"},
+        {"timeout", 0, GF_OPT_LONG, &o->timeout_s, 1, 1 << 24, "SEC",
+         "give up after SEC seconds (default 3600)"},
+        {"keep", 0, GF_OPT_FLAG, &o->keep, 0, 0, NULL,
+         "leave a pipeline this command started running"},
+        {"json", 0, GF_OPT_FLAG, &o->as_json, 0, 0, NULL,
+         "print one JSON object (files, timings) instead of the stream"},
+        {0}};
+    const struct gf_opts spec = {"gotflow generate", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return first; /* GF_OPTS_HELP or GF_OPTS_USAGE */
+    if (o->precision && gf_cli_quant_check("generate", NULL, o->precision))
+        return 2;
+    if (first != argc - 1 || !argv[first][0]) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
-    o->prompt = argv[optind];
-    if (!o->have_seed) {
+    o->prompt = argv[first];
+    /* a value not given keeps GoT-R1's default here; the request leaves it out (have_* = 0) */
+    o->have_cfg = o->cfg_weight >= 0;
+    o->have_text_temp = o->text_temp >= 0;
+    o->have_image_temp = o->image_temp >= 0;
+    o->have_parallel = o->parallel > 0;
+    o->have_max_tokens = o->max_tokens > 0;
+    o->cfg_weight = o->have_cfg ? o->cfg_weight : 5.0;
+    o->text_temp = o->have_text_temp ? o->text_temp : 1.0;
+    o->image_temp = o->have_image_temp ? o->image_temp : 1.0;
+    o->parallel = o->have_parallel ? o->parallel : 1;
+    o->max_tokens = o->have_max_tokens ? o->max_tokens : 600;
+    o->have_seed = seed >= 0;
+    if (o->have_seed) {
+        o->seed = seed;
+    } else {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         o->seed = (long long)((ts.tv_sec * 1000003LL) ^ ts.tv_nsec) & 0x7fffffff;
@@ -465,7 +415,7 @@ int cmd_generate(int argc, char **argv)
     struct s_opts o;
     int rc = s_parse(argc, argv, &o);
     if (rc)
-        return rc;
+        return rc < 0 ? gf_opts_status(rc) : rc;
     char graph_path[GF_PATH_MAX + 128], tmpdir[64] = "", run_dir[GF_PATH_MAX], err[8192];
     if (s_graph_for(&o, graph_path, sizeof graph_path, tmpdir))
         return 1;

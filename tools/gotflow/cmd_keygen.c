@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include "cmd.h"
+#include "core/opts.h"
 
 static const char s_usage[] =
     "usage: gotflow keygen [FILE]\n"
@@ -17,33 +18,35 @@ static const char s_usage[] =
 
 int cmd_keygen(int argc, char **argv)
 {
-    if (gf_cmd_wants_help(argc, argv)) {
-        fputs(s_usage, stdout);
-        return 0;
-    }
-    if (argc > 2) {
-        fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {{0}};
+    const struct gf_opts spec = {"gotflow keygen", s_usage, opts, NULL};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (argc - first > 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
+    const char *file = first < argc ? argv[first] : NULL;
     char pub[41], sec[41];
     if (zmq_curve_keypair(pub, sec) != 0) {
         fprintf(stderr, "gotflow keygen: this libzmq cannot make CURVE keys: %s\n",
                 zmq_strerror(zmq_errno()));
         return 1;
     }
-    if (argc == 1) {
+    if (!file) {
         printf("public: %s\nsecret: %s\n", pub, sec);
         return 0;
     }
-    int fd = open(argv[1], O_WRONLY | O_CREAT | O_EXCL, 0600);
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
-        perror(argv[1]);
+        perror(file);
         return 1;
     }
     char text[128];
     int n = snprintf(text, sizeof text, "public: %s\nsecret: %s\n", pub, sec);
     if (write(fd, text, (size_t)n) != n || close(fd) != 0) {
-        fprintf(stderr, "gotflow keygen: cannot write '%s'\n", argv[1]);
+        fprintf(stderr, "gotflow keygen: cannot write '%s'\n", file);
         return 1;
     }
     printf("%s\n", pub);

@@ -1,19 +1,19 @@
 /* cmd_layout.c — `gotflow layout`: the planned layout of a reasoning chain, as text or JSON, and
  * as a picture. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "core/error.h"
+#include "core/opts.h"
 #include "model/picture/layout.h"
 #include "model/picture/png.h"
 #include "model/picture/render.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow layout [FILE|-] [--json] [--png OUT.png] [--size N]\n"
     "                      [--image IN.png --overlay OUT.png]\n"
     "\n"
@@ -21,69 +21,52 @@ static const char s_usage[] =
     "objects it plans, <|obj_start|>PHRASE<|obj_end|> <|box_start|>(x1,y1),(x2,y2)<|box_end|>\n"
     "with boxes on a 0..1000 grid, and every malformed or cut-off entry as an issue with its byte\n"
     "span. docs/layout.md lists the rules and the issues.\n"
-    "\n"
-    "  --json            print the layout.json form: {\"objects\": [{\"phrase\", \"box\", "
-    "\"span\"}],\n"
-    "                    \"issues\": [{\"what\", \"span\"}]}\n"
-    "  --png OUT.png     draw the boxes and phrases on a white N x N canvas\n"
-    "  --size N          canvas side in pixels, 16..4096 (default 384)\n"
-    "  --image IN.png    a picture to draw the boxes over (any size), written to --overlay\n"
-    "  --overlay OUT.png where the picture with the boxes goes\n"
-    "\n"
-    "Issues do not make it fail.\n"
-    "exit status: 0 done, 1 cannot read or write a file, 2 usage error\n";
+    "\n";
+static const char s_tail[] = "\n"
+                             "Issues do not make it fail.\n"
+                             "exit status: 0 done, 1 cannot read or write a file, 2 usage error\n";
 
 struct s_opts {
     const char *in, *png, *image, *overlay;
     int json, size;
 };
 
-static int s_usage_error(const char *why, const char *arg)
+static int s_usage_error(const struct gf_opts *spec, const char *why, const char *arg)
 {
-    fprintf(stderr, "gotflow layout: %s%s%s%s\n\n%s", why, arg ? " '" : "", arg ? arg : "",
-            arg ? "'" : "", s_usage);
+    fprintf(stderr, "gotflow layout: %s%s%s%s\n\n", why, arg ? " '" : "", arg ? arg : "",
+            arg ? "'" : "");
+    gf_opts_usage(spec, stderr);
     return 2;
 }
 
+/* 0, 2 after a usage error, or a negative gf_opts_parse result. */
 static int s_parse_args(int argc, char **argv, struct s_opts *o)
 {
-    static const struct option longs[] = {
-        {"json", no_argument, NULL, 'j'},          {"png", required_argument, NULL, 'p'},
-        {"size", required_argument, NULL, 's'},    {"image", required_argument, NULL, 'i'},
-        {"overlay", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
     *o = (struct s_opts){.in = "-", .size = 384};
-    opterr = 0;
-    optind = 1;
-    int c, have_in = 0;
-    while ((c = getopt_long(argc, argv, "-", longs, NULL)) != -1) {
-        switch (c) {
-        case 1: /* a positional argument, in order */
-            if (have_in++ || argv[optind - 1][0] == '\0')
-                return s_usage_error("one input file at most, got", argv[optind - 1]);
-            o->in = argv[optind - 1];
-            break;
-        case 'j':
-            o->json = 1;
-            break;
-        case 'p':
-            o->png = optarg;
-            break;
-        case 's':
-            o->size = (int)gf_cli_long("layout", "--size", optarg, 16, 4096);
-            break;
-        case 'i':
-            o->image = optarg;
-            break;
-        case 'o':
-            o->overlay = optarg;
-            break;
-        default:
-            return s_usage_error("unknown or incomplete option", argv[optind - 1]);
-        }
-    }
+    const struct gf_opt opts[] = {
+        {"json", 0, GF_OPT_FLAG, &o->json, 0, 0, NULL,
+         "print the layout.json form: {\"objects\": [{\"phrase\", \"box\", \"span\"}],\n"
+         "\"issues\": [{\"what\", \"span\"}]}"},
+        {"png", 0, GF_OPT_STRING, &o->png, 0, 0, "OUT.png",
+         "draw the boxes and phrases on a white N x N canvas"},
+        {"size", 0, GF_OPT_INT, &o->size, 16, 4096, "N",
+         "canvas side in pixels, 16..4096 (default 384)"},
+        {"image", 0, GF_OPT_STRING, &o->image, 0, 0, "IN.png",
+         "a picture to draw the boxes over (any size), written to --overlay"},
+        {"overlay", 0, GF_OPT_STRING, &o->overlay, 0, 0, "OUT.png",
+         "where the picture with the boxes goes"},
+        {0}};
+    const struct gf_opts spec = {"gotflow layout", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return first; /* GF_OPTS_HELP or GF_OPTS_USAGE */
+    if (argc - first > 1 || (first < argc && argv[first][0] == '\0'))
+        return s_usage_error(&spec, "one input file at most, got", argv[argc - 1]);
+    if (first < argc)
+        o->in = argv[first];
     if (!o->image != !o->overlay)
-        return s_usage_error(o->image ? "--image needs --overlay" : "--overlay needs --image",
-                             NULL);
+        return s_usage_error(
+            &spec, o->image ? "--image needs --overlay" : "--overlay needs --image", NULL);
     return 0;
 }
 
@@ -198,14 +181,10 @@ static int s_draw(const gf_layout_t *l, const char *in, const char *out, int siz
 
 int cmd_layout(int argc, char **argv)
 {
-    if (gf_cmd_wants_help(argc, argv)) {
-        fputs(s_usage, stdout);
-        return 0;
-    }
     struct s_opts o;
     int rc = s_parse_args(argc, argv, &o);
     if (rc)
-        return rc;
+        return rc < 0 ? gf_opts_status(rc) : rc;
     gf_layout_t *l = gf_layout_new();
     if (!l) {
         fprintf(stderr, "gotflow layout: out of memory\n");

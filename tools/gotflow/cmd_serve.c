@@ -5,7 +5,6 @@
  * answered 503, those in flight finish), then stops the pipeline it started.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +16,12 @@
 #include "cmd.h"
 #include "core/spawn.h"
 #include "core/log.h"
+#include "core/opts.h"
 #include "engine/edge.h"
 #include "http.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow serve [PIPELINE] [options]\n"
     "\n"
     "Serves a pipeline over HTTP: an OpenAI-style images API (POST /v1/images/generations,\n"
@@ -30,15 +30,9 @@ static const char s_usage[] =
     "Prints the URL once it listens. SIGINT or SIGTERM drains: new generation requests are\n"
     "answered 503, those in flight finish, then the pipeline it started is stopped.\n"
     "\n"
-    "  PIPELINE               the graph (default pipelines/got-r1-cpu.yaml, the demo model)\n"
-    "  --listen HOST:PORT     where to listen (default 127.0.0.1:8000; port 0 picks a free one)\n"
-    "  --keys FILE            bearer keys, one a line ('#' comments; 16 characters at least);\n"
-    "                         required when HOST is beyond loopback\n"
-    "  --max-body BYTES       largest request body (default 1048576; larger: 413)\n"
-    "  --max-connections N    connections at once (default 256)\n"
-    "  --timeout SEC          a request's deadline (default 600; after it: 504)\n"
-    "  --idle SEC             close a keep-alive connection idle this long (default 30)\n"
-    "  --drain SEC            longest wait for requests in flight on SIGTERM (default 60)\n"
+    "PIPELINE is the graph (default pipelines/got-r1-cpu.yaml, the demo model).\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "exit status: 0 stopped on request, 1 the front or the pipeline failed, 2 usage\n";
 
@@ -47,58 +41,44 @@ struct s_opts {
     long drain_s;
 };
 
+/* 0, 2 after a usage error, or a negative gf_opts_parse result. */
 static int s_parse(int argc, char **argv, struct s_opts *o)
 {
-    static const struct option opts[] = {
-        {"listen", 1, 0, 'l'},          {"keys", 1, 0, 'k'},    {"max-body", 1, 0, 'b'},
-        {"max-connections", 1, 0, 'c'}, {"timeout", 1, 0, 't'}, {"idle", 1, 0, 'i'},
-        {"drain", 1, 0, 'd'},           {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-    *o = (struct s_opts){.http = {.listen = "127.0.0.1:8000",
-                                  .pipeline = "pipelines/got-r1-cpu.yaml",
-                                  .max_body = 1 << 20,
-                                  .max_conns = 256,
-                                  .timeout_ms = 600000,
-                                  .idle_s = 30},
-                         .drain_s = 60};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            o->http.listen = optarg;
-            break;
-        case 'k':
-            o->http.keys_file = optarg;
-            break;
-        case 'b':
-            o->http.max_body = (size_t)gf_cli_long("serve", "--max-body", optarg, 64, 1L << 30);
-            break;
-        case 'c':
-            o->http.max_conns =
-                (unsigned)gf_cli_long("serve", "--max-connections", optarg, 1, 65536);
-            break;
-        case 't':
-            o->http.timeout_ms = (int)gf_cli_long("serve", "--timeout", optarg, 1, 1 << 20) * 1000;
-            break;
-        case 'i':
-            o->http.idle_s = (int)gf_cli_long("serve", "--idle", optarg, 1, 1 << 20);
-            break;
-        case 'd':
-            o->drain_s = gf_cli_long("serve", "--drain", optarg, 0, 1 << 20);
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            exit(0);
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (argc - optind > 1) {
-        fputs(s_usage, stderr);
+    long max_body = 1 << 20, max_conns = 256, timeout_s = 600, idle_s = 30;
+    *o = (struct s_opts){
+        .http = {.listen = "127.0.0.1:8000", .pipeline = "pipelines/got-r1-cpu.yaml"},
+        .drain_s = 60};
+    const struct gf_opt opts[] = {
+        {"listen", 0, GF_OPT_STRING, &o->http.listen, 0, 0, "HOST:PORT",
+         "where to listen (default 127.0.0.1:8000; port 0 picks a free one)"},
+        {"keys", 0, GF_OPT_STRING, &o->http.keys_file, 0, 0, "FILE",
+         "bearer keys, one a line ('#' comments; 16 characters at least);\n"
+         "required when HOST is beyond loopback"},
+        {"max-body", 0, GF_OPT_LONG, &max_body, 64, 1L << 30, "BYTES",
+         "largest request body (default 1048576; larger: 413)"},
+        {"max-connections", 0, GF_OPT_LONG, &max_conns, 1, 65536, "N",
+         "connections at once (default 256)"},
+        {"timeout", 0, GF_OPT_LONG, &timeout_s, 1, 1 << 20, "SEC",
+         "a request's deadline (default 600; after it: 504)"},
+        {"idle", 0, GF_OPT_LONG, &idle_s, 1, 1 << 20, "SEC",
+         "close a keep-alive connection idle this long (default 30)"},
+        {"drain", 0, GF_OPT_LONG, &o->drain_s, 0, 1 << 20, "SEC",
+         "longest wait for requests in flight on SIGTERM (default 60)"},
+        {0}};
+    const struct gf_opts spec = {"gotflow serve", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return first; /* GF_OPTS_HELP or GF_OPTS_USAGE */
+    if (argc - first > 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
-    if (optind < argc)
-        o->http.pipeline = argv[optind];
+    if (first < argc)
+        o->http.pipeline = argv[first];
+    o->http.max_body = (size_t)max_body;
+    o->http.max_conns = (unsigned)max_conns;
+    o->http.timeout_ms = (int)timeout_s * 1000;
+    o->http.idle_s = (int)idle_s;
     return 0;
 }
 
@@ -123,7 +103,7 @@ int cmd_serve(int argc, char **argv)
     struct s_opts o;
     int rc = s_parse(argc, argv, &o);
     if (rc)
-        return rc;
+        return rc < 0 ? gf_opts_status(rc) : rc;
     char run_dir[GF_PATH_MAX], err[8192];
     gf_graph_t *g = NULL;
     if (gf_graph_load(o.http.pipeline, gf_plan_kind_known, NULL, &g, err, sizeof err) != 0) {

@@ -1,5 +1,4 @@
 /* cmd_status.c — `gotflow status PIPELINE|RUN`: what each replica is doing. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -9,22 +8,18 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "core/opts.h"
 #include "engine/edge.h"
 #include "util.h"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow status PIPELINE|RUN [--json] [--wait-ready] [--timeout SEC] [--stop]\n"
     "\n"
     "Shows each replica of a running pipeline: state, restarts, requests held, queue depth,\n"
     "credit slots held / capacity, credits granted upstream, frames waiting for downstream\n"
     "credit (outbox), requests done, errors, bad frames, throughput (requests/s) and latency\n"
     "(p50/p99 of time spent in the stage, power-of-two buckets).\n"
-    "\n"
-    "  --json          the supervisor's answer as JSON\n"
-    "  --wait-ready    wait until every replica is ready (exit 1 at the timeout)\n"
-    "  --timeout SEC   how long to wait for --wait-ready or an answer (default 30)\n"
-    "  --stop          ask the supervisor to drain and stop, as SIGTERM does\n"
-    "  --host NAME     the run of `gotflow run --host NAME`\n";
+    "\n";
 
 static long s_int(json_t *o, const char *key)
 {
@@ -78,53 +73,36 @@ static int s_all_ready(json_t *st)
 
 int cmd_status(int argc, char **argv)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"wait-ready", no_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"stop", no_argument, NULL, 's'},
-                                         {"host", required_argument, NULL, 'H'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int as_json = 0, wait_ready = 0, stop = 0, c;
+    int as_json = 0, wait_ready = 0, stop = 0;
     long timeout_s = 30;
     const char *host = NULL;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            as_json = 1;
-            break;
-        case 'w':
-            wait_ready = 1;
-            break;
-        case 't':
-            timeout_s = gf_cli_long("status", "--timeout", optarg, 1, 86400);
-            break;
-        case 's':
-            stop = 1;
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (optind != argc - 1) {
-        fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {
+        {"json", 0, GF_OPT_FLAG, &as_json, 0, 0, NULL, "the supervisor's answer as JSON"},
+        {"wait-ready", 0, GF_OPT_FLAG, &wait_ready, 0, 0, NULL,
+         "wait until every replica is ready (exit 1 at the timeout)"},
+        {"timeout", 0, GF_OPT_LONG, &timeout_s, 1, 86400, "SEC",
+         "how long to wait for --wait-ready or an answer (default 30)"},
+        {"stop", 0, GF_OPT_FLAG, &stop, 0, 0, NULL,
+         "ask the supervisor to drain and stop, as SIGTERM does"},
+        {"host", 0, GF_OPT_STRING, &host, 0, 0, "NAME", "the run of `gotflow run --host NAME`"},
+        {0}};
+    const struct gf_opts spec = {"gotflow status", s_head, opts, NULL};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (first != argc - 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
+    const char *run = argv[first];
     char run_dir[GF_PATH_MAX];
     int64_t deadline = gf_mono_ms() + timeout_s * 1000;
     /* while waiting for a pipeline to come up, its run directory may not exist yet */
-    while (gf_plan_find_run(argv[optind], host, run_dir, sizeof run_dir, wait_ready) != 0) {
+    while (gf_plan_find_run(run, host, run_dir, sizeof run_dir, wait_ready) != 0) {
         if (!wait_ready)
             return 1;
         if (gf_mono_ms() > deadline) {
-            gf_plan_find_run(argv[optind], host, run_dir, sizeof run_dir, 0);
+            gf_plan_find_run(run, host, run_dir, sizeof run_dir, 0);
             return 1;
         }
         usleep(100000);

@@ -1,5 +1,4 @@
 /* cmd_tokenize.c — `gotflow tokenize`: JSON lines of text to ids, or ids to text. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,23 +7,19 @@
 #include "cmd.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/opts.h"
 #include "model/tokenizer/tokenizer.h"
 
-static void s_usage(FILE *f)
-{
-    fprintf(
-        f, "usage: gotflow tokenize --tokenizer FILE [--decode] [--special]\n"
-           "\n"
-           "Reads JSON lines on stdin and writes one JSON line per input on stdout.\n"
-           "  encode (default): {\"text\": \"...\"}  ->  {\"ids\": [...]}\n"
-           "  --decode:         {\"ids\": [...]}    ->  {\"text\": \"...\"}\n"
-           "\n"
-           "  --tokenizer FILE  a HuggingFace tokenizer.json (or a checkpoint folder holding one)\n"
-           "  --special         encode: run the post-processor (e.g. BOS first);\n"
-           "                    decode: keep special tokens (default: skip them)\n"
-           "\n"
-           "A line that cannot be handled gives {\"error\": \"...\"} and the exit status is 1.\n");
-}
+static const char s_head[] =
+    "usage: gotflow tokenize --tokenizer FILE [--decode] [--special]\n"
+    "\n"
+    "Reads JSON lines on stdin and writes one JSON line per input on stdout.\n"
+    "  encode (default): {\"text\": \"...\"}  ->  {\"ids\": [...]}\n"
+    "  --decode:         {\"ids\": [...]}    ->  {\"text\": \"...\"}\n"
+    "\n";
+static const char s_tail[] =
+    "\n"
+    "A line that cannot be handled gives {\"error\": \"...\"} and the exit status is 1.\n";
 
 static int s_line(const gf_tokenizer_t *tok, const char *line, size_t len, int decode, int special,
                   json_t **out)
@@ -77,35 +72,22 @@ done:
 
 int cmd_tokenize(int argc, char **argv)
 {
-    static const struct option opts[] = {{"tokenizer", required_argument, NULL, 't'},
-                                         {"decode", no_argument, NULL, 'd'},
-                                         {"special", no_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *path = NULL;
-    int decode = 0, special = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "t:dsh", opts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            path = optarg;
-            break;
-        case 'd':
-            decode = 1;
-            break;
-        case 's':
-            special = 1;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-    }
-    if (!path || optind != argc) {
-        s_usage(stderr);
+    int decode = 0, special = 0;
+    const struct gf_opt opts[] = {
+        {"tokenizer", 't', GF_OPT_STRING, &path, 0, 0, "FILE",
+         "a HuggingFace tokenizer.json (or a checkpoint folder holding one)"},
+        {"decode", 'd', GF_OPT_FLAG, &decode, 0, 0, NULL, "ids to text"},
+        {"special", 's', GF_OPT_FLAG, &special, 0, 0, NULL,
+         "encode: run the post-processor (e.g. BOS first);\n"
+         "decode: keep special tokens (default: skip them)"},
+        {0}};
+    const struct gf_opts spec = {"gotflow tokenize", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    if (!path || first != argc) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
     char file[4096], err[512];

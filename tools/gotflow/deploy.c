@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "engine/plan.h"
 
 #define S_MAX_FILE (4 << 20)
@@ -27,14 +28,8 @@ struct s_buf {
 static int s_write(void *arg, unsigned char *bytes, size_t n)
 {
     struct s_buf *b = arg;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *p = realloc(b->data, cap);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
+    if (gf_grow((void **)&b->data, &b->cap, b->len + n + 1, 1) != 0)
+        return 0;
     memcpy(b->data + b->len, bytes, n);
     b->len += n;
     b->data[b->len] = '\0';

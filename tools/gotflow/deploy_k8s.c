@@ -8,13 +8,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/opts.h"
 #include "deploy.h"
 #include "engine/security.h"
 #include "util.h"
@@ -24,7 +24,7 @@
 #define S_ETC "/etc/gotflow"
 #define S_WORK "/srv/gotflow"
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow deploy k8s PIPELINE.yaml [--out DIR] [--image IMG] [options]\n"
     "\n"
     "Writes Kubernetes manifests for the pipeline into DIR (default k8s-NAME), one object per\n"
@@ -36,17 +36,8 @@ static const char s_usage[] =
     "Not run on a real cluster by the tests; the manifests are checked against the Kubernetes\n"
     "schemas.\n"
     "\n"
-    "  --out DIR                 where to write (created; must not hold manifests already)\n"
-    "  --image IMG               container image with gotflow (default gotflow:latest; built\n"
-    "                            by tools/deploy/Dockerfile)\n"
-    "  --namespace NS            metadata.namespace of every object (default: kubectl's)\n"
-    "  --node-selector [HOST:]KEY=VALUE\n"
-    "                            a node label every pod (or HOST's pod) must carry; repeatable.\n"
-    "                            Pods with GPUs also get nvidia.com/gpu.present=true unless a\n"
-    "                            selector names that key\n"
-    "  --gateway-port N          the gateway's tcp port (default 7000)\n"
-    "  --model-claim CLAIM       mount the PersistentVolumeClaim CLAIM (read-only) where the\n"
-    "                            graph's model: points; default: the model is in the image\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "exit status: 0 written, 1 failure (a file, a key), 2 usage error or invalid graph\n";
 
@@ -304,58 +295,44 @@ static int s_write_all(struct s_k8s *k, const gf_graph_t *g, const char *text,
 
 int gf_deploy_k8s(int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"image", required_argument, NULL, 'i'},
-                                         {"namespace", required_argument, NULL, 'n'},
-                                         {"node-selector", required_argument, NULL, 's'},
-                                         {"gateway-port", required_argument, NULL, 'p'},
-                                         {"model-claim", required_argument, NULL, 'm'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     struct s_k8s k = {.image = "gotflow:latest", .gateway_port = 7000};
+    struct gf_opt_list selectors = {k.selector, 0};
     const char *out = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            out = optarg;
-            break;
-        case 'i':
-            k.image = optarg;
-            break;
-        case 'n':
-            k.ns = optarg;
-            break;
-        case 's':
-            if (k.n_selectors == S_MAX_SELECTORS || !strchr(optarg, '=')) {
-                fprintf(stderr,
-                        "gotflow deploy k8s: --node-selector wants [HOST:]KEY=VALUE, "
-                        "got '%s'\n",
-                        optarg);
-                return 2;
-            }
-            k.selector[k.n_selectors++] = optarg;
-            break;
-        case 'p':
-            k.gateway_port = (int)gf_cli_long("deploy k8s", "--gateway-port", optarg, 1, 65535);
-            break;
-        case 'm':
-            k.model_claim = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
+    const struct gf_opt opts[] = {
+        {"out", 'o', GF_OPT_STRING, &out, 0, 0, "DIR",
+         "where to write (created; must not hold manifests already)"},
+        {"image", 0, GF_OPT_STRING, &k.image, 0, 0, "IMG",
+         "container image with gotflow (default gotflow:latest; built\n"
+         "by tools/deploy/Dockerfile)"},
+        {"namespace", 0, GF_OPT_STRING, &k.ns, 0, 0, "NS",
+         "metadata.namespace of every object (default: kubectl's)"},
+        {"node-selector", 0, GF_OPT_LIST, &selectors, 0, S_MAX_SELECTORS, "[HOST:]KEY=VALUE",
+         "a node label every pod (or HOST's pod) must carry; repeatable.\n"
+         "Pods with GPUs also get nvidia.com/gpu.present=true unless a\n"
+         "selector names that key"},
+        {"gateway-port", 0, GF_OPT_INT, &k.gateway_port, 1, 65535, "N",
+         "the gateway's tcp port (default 7000)"},
+        {"model-claim", 0, GF_OPT_STRING, &k.model_claim, 0, 0, "CLAIM",
+         "mount the PersistentVolumeClaim CLAIM (read-only) where the\n"
+         "graph's model: points; default: the model is in the image"},
+        {0}};
+    const struct gf_opts spec = {"gotflow deploy k8s", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    k.n_selectors = selectors.n;
+    for (int i = 0; i < k.n_selectors; i++)
+        if (!strchr(k.selector[i], '=')) {
+            fprintf(stderr,
+                    "gotflow deploy k8s: --node-selector wants [HOST:]KEY=VALUE, got '%s'\n",
+                    k.selector[i]);
             return 2;
         }
-    }
-    if (optind != argc - 1) {
-        fputs(s_usage, stderr);
+    if (first != argc - 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
-    const char *path = argv[optind];
+    const char *path = argv[first];
     for (const char *p = k.image; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) {
             fprintf(stderr, "gotflow deploy k8s: --image '%s' has a character images do not\n",

@@ -6,7 +6,6 @@
  * every process of the job; GOTFLOW_TERM_DRAINS makes that one drain per host. docs/deploy.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/opts.h"
 #include "core/spawn.h"
 #include "deploy.h"
 #include "engine/security.h"
@@ -22,7 +22,7 @@
 
 #define S_MAX_EXTRA 16
 
-static const char s_usage[] =
+static const char s_head[] =
     "usage: gotflow deploy slurm PIPELINE.yaml [--out FILE] [--submit] [options]\n"
     "\n"
     "Writes a Slurm batch script for one job running the pipeline: one node and one task per\n"
@@ -34,15 +34,8 @@ static const char s_usage[] =
     "JOBDIR/HOST, the run directory of each host, for gotflow submit/status/tap. scancel drains\n"
     "every host (nothing in flight is lost) within the job's KillWait.\n"
     "\n"
-    "  --out FILE          the script (default NAME.sbatch; '-' for stdout)\n"
-    "  --submit            run 'sbatch FILE' afterwards\n"
-    "  --job-dir DIR       the job directory, on a file system every node and the submitting\n"
-    "                      host share (default $SLURM_SUBMIT_DIR/gotflow-$SLURM_JOB_ID; ipc\n"
-    "                      socket paths must stay short: at most ~70 characters)\n"
-    "  --partition P       #SBATCH --partition\n"
-    "  --time T            #SBATCH --time (default none: the partition's)\n"
-    "  --gateway-port N    the gateway's tcp port (default 7000)\n"
-    "  --sbatch ARG        one more #SBATCH line (e.g. --sbatch=--account=lab); repeatable\n"
+    "\n";
+static const char s_tail[] =
     "\n"
     "exit status: 0 written (and submitted), 1 failure, 2 usage error or invalid graph\n";
 
@@ -157,58 +150,39 @@ static void s_script(FILE *f, const struct s_slurm *o, const gf_graph_t *g, cons
 
 int gf_deploy_slurm(int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"submit", no_argument, NULL, 's'},
-                                         {"job-dir", required_argument, NULL, 'j'},
-                                         {"partition", required_argument, NULL, 'p'},
-                                         {"time", required_argument, NULL, 't'},
-                                         {"gateway-port", required_argument, NULL, 'g'},
-                                         {"sbatch", required_argument, NULL, 'x'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     struct s_slurm o = {.gateway_port = 7000};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            o.out = optarg;
-            break;
-        case 's':
-            o.submit = 1;
-            break;
-        case 'j':
-            o.job_dir = optarg;
-            break;
-        case 'p':
-            o.partition = optarg;
-            break;
-        case 't':
-            o.time = optarg;
-            break;
-        case 'g':
-            o.gateway_port = (int)gf_cli_long("deploy slurm", "--gateway-port", optarg, 1, 65535);
-            break;
-        case 'x':
-            if (o.n_extra == S_MAX_EXTRA || strchr(optarg, '\n')) {
-                fprintf(stderr, "gotflow deploy slurm: bad --sbatch '%s'\n", optarg);
-                return 2;
-            }
-            o.extra[o.n_extra++] = optarg;
-            break;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
+    struct gf_opt_list extra = {o.extra, 0};
+    const struct gf_opt opts[] = {
+        {"out", 'o', GF_OPT_STRING, &o.out, 0, 0, "FILE",
+         "the script (default NAME.sbatch; '-' for stdout)"},
+        {"submit", 0, GF_OPT_FLAG, &o.submit, 0, 0, NULL, "run 'sbatch FILE' afterwards"},
+        {"job-dir", 0, GF_OPT_STRING, &o.job_dir, 0, 0, "DIR",
+         "the job directory, on a file system every node and the submitting\n"
+         "host share (default $SLURM_SUBMIT_DIR/gotflow-$SLURM_JOB_ID; ipc\n"
+         "socket paths must stay short: at most ~70 characters)"},
+        {"partition", 0, GF_OPT_STRING, &o.partition, 0, 0, "P", "#SBATCH --partition"},
+        {"time", 0, GF_OPT_STRING, &o.time, 0, 0, "T",
+         "#SBATCH --time (default none: the partition's)"},
+        {"gateway-port", 0, GF_OPT_INT, &o.gateway_port, 1, 65535, "N",
+         "the gateway's tcp port (default 7000)"},
+        {"sbatch", 0, GF_OPT_LIST, &extra, 0, S_MAX_EXTRA, "ARG",
+         "one more #SBATCH line (e.g. --sbatch=--account=lab); repeatable"},
+        {0}};
+    const struct gf_opts spec = {"gotflow deploy slurm", s_head, opts, s_tail};
+    int first = gf_opts_parse(&spec, argc, argv);
+    if (first < 0)
+        return gf_opts_status(first);
+    o.n_extra = extra.n;
+    for (int i = 0; i < o.n_extra; i++)
+        if (strchr(o.extra[i], '\n')) {
+            fprintf(stderr, "gotflow deploy slurm: bad --sbatch '%s'\n", o.extra[i]);
             return 2;
         }
-    }
-    if (optind != argc - 1) {
-        fputs(s_usage, stderr);
+    if (first != argc - 1) {
+        gf_opts_usage(&spec, stderr);
         return 2;
     }
-    const char *path = argv[optind];
+    const char *path = argv[first];
     char names[GF_GRAPH_MAX_HOSTS][GF_GRAPH_NAME_MAX], abs_path[PATH_MAX];
     static char pubs[GF_GRAPH_MAX_HOSTS][GF_KEY_Z85];
     char sec[GF_KEY_Z85];

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "core/grow.h"
 #include "engine/edge.h"
 
 struct s_buf {
@@ -25,12 +26,8 @@ static void s_add(struct s_buf *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t cap = b->cap * 2 + (size_t)n + 256;
-        char *q = realloc(b->p, cap);
-        if (!q)
+        if (n < 0 || gf_grow((void **)&b->p, &b->cap, b->len + (size_t)n + 256, 1) != 0)
             return;
-        b->p = q;
-        b->cap = cap;
     }
 }
 

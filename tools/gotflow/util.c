@@ -114,19 +114,6 @@ json_t *gf_cli_admin_try(const char *run_dir, const char *request, int timeout_m
     return s_admin(run_dir, request, timeout_ms, 1);
 }
 
-long gf_cli_long(const char *cmd, const char *opt, const char *value, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || *end || end == value || v < min || v > max) {
-        fprintf(stderr, "gotflow %s: %s wants an integer in %ld..%ld, got '%s'\n", cmd, opt, min,
-                max, value);
-        exit(2);
-    }
-    return v;
-}
-
 int gf_cli_device_check(const char *cmd, const char *device, const char *precision)
 {
     enum gf_cuda_mode mode;

@@ -4,18 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "tensors.h"
 
 static int s_add(struct mk_list *l, enum mk_init init, int ndim, const int64_t *shape,
                  const char *fmt, ...)
 {
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 256;
-        struct mk_tensor *t = realloc(l->t, cap * sizeof *t);
-        if (!t)
-            return -1;
-        l->t = t, l->cap = cap;
-    }
+    if (gf_grow((void **)&l->t, &l->cap, (size_t)l->n + 1, sizeof *l->t) != 0)
+        return -1;
     struct mk_tensor *t = &l->t[l->n++];
     va_list ap;
     va_start(ap, fmt);

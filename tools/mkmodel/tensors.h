@@ -28,7 +28,8 @@ struct mk_vq {
 
 struct mk_list {
     struct mk_tensor *t; /* [n], sorted by name once built */
-    int n, cap;
+    int n;
+    size_t cap;
 };
 
 /* Appends every tensor of the published layout for cfg and vq. */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "kernels/cpu/pool.h"
 #include "model/lm/checkpoint.h"
@@ -41,10 +42,9 @@ static int s_add_shard(struct gf_ckpt *ck, const char *file)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", ck->dir, file);
-    struct gf_st **s = realloc(ck->shards, (ck->n_shards + 1) * sizeof *s);
-    if (!s)
+    if (gf_grow((void **)&ck->shards, &ck->shards_cap, (size_t)ck->n_shards + 1,
+                sizeof *ck->shards))
         return GF_ENOMEM;
-    ck->shards = s;
     int rc = gf_st_open(path, &ck->shards[ck->n_shards]);
     if (rc == 0)
         ck->n_shards++;
@@ -213,10 +213,9 @@ static int s_quantize_mat(struct gf_ckpt *ck, struct gf_pool *pool, struct gf_ma
                     ck->dir, what, (long long)m->cols, GF_QK, gf_wtype_name(m->dtype));
         return 0;
     }
-    void **grown = realloc(ck->blocks, (ck->n_blocks + 1) * sizeof *grown);
-    if (!grown)
+    if (gf_grow((void **)&ck->blocks, &ck->blocks_cap, (size_t)ck->n_blocks + 1,
+                sizeof *ck->blocks))
         return GF_ENOMEM;
-    ck->blocks = grown;
     char *q = malloc(gf_wtype_bytes(type, m->cols) * m->rows);
     if (!q)
         return GF_ENOMEM;

@@ -39,9 +39,11 @@ struct gf_ckpt {
     struct gf_model_weights w;
     struct gf_st **shards; /* [n_shards] */
     int n_shards;
+    size_t shards_cap;
     int quant;     /* the block type of gf_ckpt_quantize, or -1: as published */
     void **blocks; /* [n_blocks] owned quantized copies */
     int n_blocks;
+    size_t blocks_cap;
 };
 
 /* Opens and checks the checkpoint in `dir`. Returns 0 and a caller-owned *out (gf_ckpt_close),

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "model/lm/config.h"
 
@@ -196,10 +197,8 @@ int gf_config_read(const char *dir, char *path, size_t pathlen, char **text_p)
                 rc = GF_ETOOBIG;
                 goto out;
             }
-            char *t = realloc(text, cap = cap * 2 + 8192);
-            if (!t)
+            if (gf_grow((void **)&text, &cap, len + 4096 + 1, 1) != 0)
                 goto out;
-            text = t;
         }
         got = fread(text + len, 1, 4096, f);
         len += got;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 
 enum s_tag { S_OBJ_START, S_OBJ_END, S_BOX_START, S_BOX_END, S_N_TAGS };
 
@@ -97,22 +98,10 @@ void gf_layout_destroy(gf_layout_t **self_p)
 
 /* --- results -------------------------------------------------------------------------------- */
 
-static int s_grow(void **items, size_t *cap, size_t n, size_t item_size)
-{
-    if (n < *cap)
-        return 0;
-    size_t new_cap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*items, new_cap * item_size);
-    if (!p)
-        return GF_ENOMEM;
-    *items = p;
-    *cap = new_cap;
-    return 0;
-}
-
 static int s_add_issue(gf_layout_t *self, enum gf_layout_issue_kind kind, size_t start, size_t end)
 {
-    if (s_grow((void **)&self->issues, &self->cap_issues, self->n_issues, sizeof *self->issues))
+    if (gf_grow((void **)&self->issues, &self->cap_issues, self->n_issues + 1,
+                sizeof *self->issues))
         return GF_ENOMEM;
     self->issues[self->n_issues++] = (struct gf_layout_issue){kind, {start, end}};
     return 0;
@@ -121,7 +110,8 @@ static int s_add_issue(gf_layout_t *self, enum gf_layout_issue_kind kind, size_t
 static int s_add_object(gf_layout_t *self, const char *phrase, size_t len, const int box[4],
                         size_t end)
 {
-    if (s_grow((void **)&self->objects, &self->cap_objects, self->n_objects, sizeof *self->objects))
+    if (gf_grow((void **)&self->objects, &self->cap_objects, self->n_objects + 1,
+                sizeof *self->objects))
         return GF_ENOMEM;
     char *copy = malloc(len + 1);
     if (!copy)

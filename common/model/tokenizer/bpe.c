@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/tokenizer/tok_internal.h"
 
 #define S_CACHE_CAP 65536
@@ -32,20 +33,13 @@ int gf_bpe_add_token(struct gf_bpe *b, const char *tok, size_t len, int32_t id)
         return GF_EINVAL;
     if (id >= b->n_ids) {
         size_t n = (size_t)id + 1;
-        if (n > b->ids_cap) {
-            size_t cap = b->ids_cap ? b->ids_cap : 1024;
-            while (cap < n)
-                cap *= 2;
-            size_t *off = realloc(b->tok_off, cap * sizeof *off);
-            if (!off)
-                return GF_ENOMEM;
-            b->tok_off = off;
-            uint32_t *ln = realloc(b->tok_len, cap * sizeof *ln);
-            if (!ln)
-                return GF_ENOMEM;
-            b->tok_len = ln;
-            b->ids_cap = cap;
-        }
+        size_t cap = b->ids_cap; /* two arrays of one capacity, as gf_strlist_push */
+        if (gf_grow((void **)&b->tok_off, &cap, n, sizeof *b->tok_off) != 0)
+            return GF_ENOMEM;
+        cap = b->ids_cap;
+        if (gf_grow((void **)&b->tok_len, &cap, n, sizeof *b->tok_len) != 0)
+            return GF_ENOMEM;
+        b->ids_cap = cap;
         for (size_t i = (size_t)b->n_ids; i < n; i++)
             b->tok_off[i] = SIZE_MAX;
         b->n_ids = (int32_t)n;
@@ -133,11 +127,11 @@ static int s_merge_put(struct gf_bpe *b, int32_t l, int32_t r, int32_t rank, int
 }
 
 int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, size_t rl, int rank,
-                     char *err, size_t errlen)
+                     char *why, size_t whylen)
 {
     int32_t li = gf_tokmap_get(&b->vocab, l, ll), ri = gf_tokmap_get(&b->vocab, r, rl);
     if (li < 0 || ri < 0) {
-        snprintf(err, errlen, "merge '%.*s %.*s' names a token missing from the vocab", (int)ll, l,
+        snprintf(why, whylen, "merge '%.*s %.*s' names a token missing from the vocab", (int)ll, l,
                  (int)rl, r);
         return GF_ESCHEMA;
     }
@@ -155,7 +149,7 @@ int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, 
     memcpy(m + ll, r, rl);
     int32_t id = gf_tokmap_get(&b->vocab, m, ll + rl);
     if (id < 0)
-        snprintf(err, errlen, "merge result '%.*s' is missing from the vocab", (int)(ll + rl), m);
+        snprintf(why, whylen, "merge result '%.*s' is missing from the vocab", (int)(ll + rl), m);
     if (m != stack)
         free(m);
     if (id < 0)

@@ -137,7 +137,7 @@ static int s_need(const char *dir, const char *name, int32_t id, char *err, size
     return GF_ENOTFOUND;
 }
 
-int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *err, size_t errlen)
+int gf_got_tok_new(const char *dir, struct gf_got_tok **got_p, char *why, size_t whylen)
 {
     char path[4096], *bos = NULL, *eos = NULL;
     *got_p = NULL;
@@ -145,9 +145,9 @@ int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *err, size_
     if (!g)
         return GF_ENOMEM;
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    int rc = gf_tokenizer_load(path, &g->tok, err, errlen);
+    int rc = gf_tokenizer_load(path, &g->tok, why, whylen);
     if (!rc)
-        rc = s_read_configs(g, dir, &bos, &eos, err, errlen);
+        rc = s_read_configs(g, dir, &bos, &eos, why, whylen);
     if (!rc)
         rc = gf_tokenizer_add_tokens(g->tok, s_got_tokens, 4);
     if (rc)
@@ -162,10 +162,10 @@ int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *err, size_
     sp->box_end = s_id(g->tok, s_got_tokens[1]);
     sp->obj_start = s_id(g->tok, s_got_tokens[2]);
     sp->obj_end = s_id(g->tok, s_got_tokens[3]);
-    if ((rc = s_need(dir, bos, sp->bos, err, errlen)) ||
-        (rc = s_need(dir, "<\xef\xbd\x9c\xe2\x96\x81pad\xe2\x96\x81\xef\xbd\x9c>", sp->pad, err,
-                     errlen)) ||
-        (rc = s_need(dir, "<begin_of_image>", sp->boi, err, errlen)))
+    if ((rc = s_need(dir, bos, sp->bos, why, whylen)) ||
+        (rc = s_need(dir, "<\xef\xbd\x9c\xe2\x96\x81pad\xe2\x96\x81\xef\xbd\x9c>", sp->pad, why,
+                     whylen)) ||
+        (rc = s_need(dir, "<begin_of_image>", sp->boi, why, whylen)))
         goto out;
 out:
     free(bos);
@@ -203,17 +203,17 @@ int gf_got_encode_prompt(const struct gf_got_tok *got, const char *caption, stru
 }
 
 int gf_got_prompt_ids(const char *dir, const char *caption, struct gf_ids *ids,
-                      struct gf_got_special *special, char *err, size_t errlen)
+                      struct gf_got_special *special, char *why, size_t whylen)
 {
     struct gf_got_tok *g = NULL;
-    int rc = gf_got_tok_open(dir, &g, err, errlen);
+    int rc = gf_got_tok_new(dir, &g, why, whylen);
     if (rc)
         return rc;
     rc = gf_got_encode_prompt(g, caption, ids);
     if (!rc && special)
         *special = g->special;
     if (rc)
-        snprintf(err, errlen, "cannot encode the prompt: %s", gf_strerror(rc));
+        snprintf(why, whylen, "cannot encode the prompt: %s", gf_strerror(rc));
     gf_got_tok_destroy(&g);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* got_prompt.h — the GoT-R1 prompt: caption -> chat template -> prompt ids, plus the special ids
  * the later stages need, all read from a checkpoint directory (MODEL.md 1.2, 2.4-2.6).
  *
- * gf_got_tok_open() loads <dir>/tokenizer.json, <dir>/tokenizer_config.json (BOS/EOS rules) and
+ * gf_got_tok_new() loads <dir>/tokenizer.json, <dir>/tokenizer_config.json (BOS/EOS rules) and
  * <dir>/processor_config.json (sft_format; both optional, with the HF defaults), and adds GoT-R1's
  * four box/obj tokens the way its processor does (plain added tokens, next free ids) when the
  * tokenizer lacks them. Special tokens are looked up by string, never by a fixed id.
@@ -34,7 +34,7 @@ struct gf_got_tok {
     struct gf_got_special special;
 };
 
-int gf_got_tok_open(const char *dir, struct gf_got_tok **got_p, char *err, size_t errlen);
+int gf_got_tok_new(const char *dir, struct gf_got_tok **got_p, char *why, size_t whylen);
 void gf_got_tok_destroy(struct gf_got_tok **got_p);
 
 /* The prompt string for `caption` under `sft_format` ("deepseek" or "deepseek_old"), e.g.
@@ -46,6 +46,6 @@ int gf_got_encode_prompt(const struct gf_got_tok *got, const char *caption, stru
 
 /* One call for a caller that tokenizes once: checkpoint dir + caption -> ids and special ids. */
 int gf_got_prompt_ids(const char *dir, const char *caption, struct gf_ids *ids,
-                      struct gf_got_special *special, char *err, size_t errlen);
+                      struct gf_got_special *special, char *why, size_t whylen);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/tokenizer/tok_internal.h"
 
 /* GPT-2 byte -> code point: printable Latin-1 maps to itself, the rest to 256 + n in order. */
@@ -49,14 +50,8 @@ static int s_vec_push(struct s_vec *o, size_t off, size_t len, size_t olen)
 {
     if (!len)
         return 0;
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 32;
-        struct gf_piece *v = realloc(o->v, cap * sizeof *v);
-        if (!v)
-            return GF_ENOMEM;
-        o->v = v;
-        o->cap = cap;
-    }
+    if (gf_grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v) != 0)
+        return GF_ENOMEM;
     o->v[o->n++] = (struct gf_piece){off, len, olen};
     return 0;
 }
@@ -73,14 +68,8 @@ struct s_spans {
 
 static int s_spans_add(struct s_spans *sp, size_t a, size_t b, bool m)
 {
-    if (sp->n == sp->cap) {
-        size_t cap = sp->cap ? sp->cap * 2 : 32;
-        struct s_span *v = realloc(sp->v, cap * sizeof *v);
-        if (!v)
-            return GF_ENOMEM;
-        sp->v = v;
-        sp->cap = cap;
-    }
+    if (gf_grow((void **)&sp->v, &sp->cap, sp->n + 1, sizeof *sp->v) != 0)
+        return GF_ENOMEM;
     sp->v[sp->n++] = (struct s_span){a, b, m};
     return 0;
 }

@@ -79,7 +79,7 @@ static int s_translate(const char *src, struct gf_buf *out)
     return 0;
 }
 
-int gf_pattern_regex(struct gf_pattern *pat, const char *src, char *err, size_t errlen)
+int gf_pattern_regex(struct gf_pattern *pat, const char *src, char *why, size_t whylen)
 {
     struct gf_buf tr = {0};
     pcre2_compile_context *cc = NULL;
@@ -100,7 +100,7 @@ int gf_pattern_regex(struct gf_pattern *pat, const char *src, char *err, size_t 
     if (!pat->re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        snprintf(err, errlen, "regex '%s' does not compile: %s at offset %zu", src, (char *)msg,
+        snprintf(why, whylen, "regex '%s' does not compile: %s at offset %zu", src, (char *)msg,
                  (size_t)eo);
         rc = GF_EPARSE;
         goto out;

@@ -45,7 +45,7 @@ struct gf_pattern {
     pcre2_code *re;
 };
 /* Compiles an Oniguruma-style pattern (\s, \w, ^/$ per line as HF tokenizers sees them). */
-int gf_pattern_regex(struct gf_pattern *pat, const char *src, char *err, size_t errlen);
+int gf_pattern_regex(struct gf_pattern *pat, const char *src, char *why, size_t whylen);
 int gf_pattern_literal(struct gf_pattern *pat, const char *s, size_t len);
 void gf_pattern_release(struct gf_pattern *pat);
 /* Calls fn for each non-overlapping match [start, end) of pat in s, left to right. */
@@ -167,7 +167,7 @@ int gf_bpe_add_token(struct gf_bpe *b, const char *tok, size_t len, int32_t id);
 /* Call once every vocab token is added, before the merges. */
 int gf_bpe_build(struct gf_bpe *b);
 int gf_bpe_add_merge(struct gf_bpe *b, const char *l, size_t ll, const char *r, size_t rl, int rank,
-                     char *err, size_t errlen);
+                     char *why, size_t whylen);
 int gf_bpe_encode(struct gf_bpe *b, const char *w, size_t len, struct gf_ids *out);
 void gf_bpe_release(struct gf_bpe *b);
 
@@ -221,7 +221,7 @@ struct gf_tmpl_item {
 
 struct gf_tokenizer {
     struct gf_added *added;
-    size_t n_added;
+    size_t n_added, added_cap;
     struct gf_tokmap added_map; /* content -> index into added */
     /* lookup indexes, rebuilt by gf_added_index(): added tokens by kind and first byte (longest
      * first) in by_first[first_off[kind][b] .. first_off[kind][b + 1]); index by id */

@@ -4,20 +4,13 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/tokenizer/tok_internal.h"
 
 int gf_buf_put(struct gf_buf *b, const void *data, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return GF_ENOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
+    if (n > SIZE_MAX - b->len - 1 || gf_grow((void **)&b->p, &b->cap, b->len + n + 1, 1) != 0)
+        return GF_ENOMEM;
     if (n && data)
         memcpy(b->p + b->len, data, n);
     b->len += n;
@@ -98,14 +91,8 @@ void gf_tokmap_release(struct gf_tokmap *m)
 
 int gf_pieces_push(struct gf_pieces *ps, size_t off, size_t len, size_t olen)
 {
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 32;
-        struct gf_piece *v = realloc(ps->v, cap * sizeof *v);
-        if (!v)
-            return GF_ENOMEM;
-        ps->v = v;
-        ps->cap = cap;
-    }
+    if (gf_grow((void **)&ps->v, &ps->cap, ps->n + 1, sizeof *ps->v) != 0)
+        return GF_ENOMEM;
     ps->v[ps->n++] = (struct gf_piece){off, len, olen};
     return 0;
 }
@@ -119,18 +106,13 @@ void gf_pieces_release(struct gf_pieces *ps)
 
 int gf_strlist_push(struct gf_strlist *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        size_t *off = realloc(l->off, cap * sizeof *off);
-        if (!off)
-            return GF_ENOMEM;
-        l->off = off;
-        size_t *ln = realloc(l->len, cap * sizeof *ln);
-        if (!ln)
-            return GF_ENOMEM;
-        l->len = ln;
-        l->cap = cap;
-    }
+    size_t cap = l->cap; /* two arrays of one capacity: grown alike, cap set when both are */
+    if (gf_grow((void **)&l->off, &cap, l->n + 1, sizeof *l->off) != 0)
+        return GF_ENOMEM;
+    cap = l->cap;
+    if (gf_grow((void **)&l->len, &cap, l->n + 1, sizeof *l->len) != 0)
+        return GF_ENOMEM;
+    l->cap = cap;
     size_t at = l->arena.len;
     if (gf_buf_put(&l->arena, s, len))
         return GF_ENOMEM;
@@ -150,14 +132,8 @@ void gf_strlist_release(struct gf_strlist *l)
 
 int gf_ids_push(struct gf_ids *ids, int32_t id)
 {
-    if (ids->n == ids->cap) {
-        size_t cap = ids->cap ? ids->cap * 2 : 64;
-        int32_t *v = realloc(ids->v, cap * sizeof *v);
-        if (!v)
-            return GF_ENOMEM;
-        ids->v = v;
-        ids->cap = cap;
-    }
+    if (gf_grow((void **)&ids->v, &ids->cap, ids->n + 1, sizeof *ids->v) != 0)
+        return GF_ENOMEM;
     ids->v[ids->n++] = id;
     return 0;
 }

@@ -28,12 +28,12 @@ struct gf_ids {
 int gf_ids_push(struct gf_ids *ids, int32_t id);
 void gf_ids_release(struct gf_ids *ids);
 
-/* Loads `path`. On failure *tok_p stays NULL and `err` says what and where. */
-int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *err, size_t errlen);
+/* Loads `path`. On failure *tok_p stays NULL and `why` says what and where. */
+int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *why, size_t whylen);
 
 /* Same, from a JSON text in memory; `name` is used in messages. */
 int gf_tokenizer_parse(const char *json, size_t len, const char *name, gf_tokenizer_t **tok_p,
-                       char *err, size_t errlen);
+                       char *why, size_t whylen);
 
 void gf_tokenizer_destroy(gf_tokenizer_t **tok_p);
 

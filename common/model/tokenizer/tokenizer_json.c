@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/tokenizer/tok_internal.h"
 
 #define S_GPT2_RE                                                                                  \
@@ -578,24 +579,24 @@ static gf_tokenizer_t *s_new(void)
 }
 
 int gf_tokenizer_parse(const char *json, size_t len, const char *name, gf_tokenizer_t **tok_p,
-                       char *err, size_t errlen)
+                       char *why, size_t whylen)
 {
-    struct s_ld ld = {name, err, errlen};
+    struct s_ld ld = {name, why, whylen};
     json_error_t je;
     *tok_p = NULL;
-    if (errlen)
-        err[0] = 0;
+    if (whylen)
+        why[0] = 0;
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
     if (!root) {
-        snprintf(err, errlen, "'%s': line %d column %d: %s", name, je.line, je.column, je.text);
+        snprintf(why, whylen, "'%s': line %d column %d: %s", name, je.line, je.column, je.text);
         return GF_EPARSE;
     }
     gf_tokenizer_t *t = s_new();
     int rc = t ? s_build(&ld, root, t) : GF_ENOMEM;
     json_decref(root);
     if (rc) {
-        if (rc == GF_ENOMEM && errlen && !err[0])
-            snprintf(err, errlen, "'%s': out of memory", name);
+        if (rc == GF_ENOMEM && whylen && !why[0])
+            snprintf(why, whylen, "'%s': out of memory", name);
         gf_tokenizer_destroy(&t);
         return rc;
     }
@@ -603,12 +604,12 @@ int gf_tokenizer_parse(const char *json, size_t len, const char *name, gf_tokeni
     return 0;
 }
 
-int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *err, size_t errlen)
+int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *why, size_t whylen)
 {
     *tok_p = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot open '%s': %m", path);
+        snprintf(why, whylen, "cannot open '%s': %m", path);
         return GF_EIO;
     }
     struct gf_buf b = {0};
@@ -618,12 +619,12 @@ int gf_tokenizer_load(const char *path, gf_tokenizer_t **tok_p, char *err, size_
     while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         rc = gf_buf_put(&b, chunk, n);
     if (!rc && ferror(f)) {
-        snprintf(err, errlen, "cannot read '%s': %m", path);
+        snprintf(why, whylen, "cannot read '%s': %m", path);
         rc = GF_EIO;
     }
     fclose(f);
     if (!rc)
-        rc = gf_tokenizer_parse(b.p ? b.p : "", b.len, path, tok_p, err, errlen);
+        rc = gf_tokenizer_parse(b.p ? b.p : "", b.len, path, tok_p, why, whylen);
     gf_buf_release(&b);
     return rc;
 }
@@ -639,11 +640,9 @@ int gf_tokenizer_add_tokens(gf_tokenizer_t *tok, const char *const *tokens, size
         int32_t id = gf_tokmap_get(&tok->bpe.vocab, tokens[i], len);
         if (id < 0)
             id = gf_tokenizer_size(tok);
-        struct gf_added *v = realloc(tok->added, (tok->n_added + 1) * sizeof *v);
-        if (!v)
+        if (gf_grow((void **)&tok->added, &tok->added_cap, tok->n_added + 1, sizeof *tok->added))
             return GF_ENOMEM;
-        tok->added = v;
-        struct gf_added *a = &v[tok->n_added];
+        struct gf_added *a = &tok->added[tok->n_added];
         *a = (struct gf_added){.id = id, .normalized = true, .len = len};
         a->content = strdup(tokens[i]);
         if (!a->content)
