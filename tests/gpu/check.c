@@ -9,6 +9,8 @@
  *   check time BIG [SECTION]         ceilings (HBM copy, bf16 GEMM) and timings of a bf16
  *                                    checkpoint, each against its ceiling
  *   check list                       the sections of each command
+ *   check probe                      loads the CUDA backend, names its libraries, opens cuda:0
+ *                                    in both modes (tests/gpu/run.sh's preflight)
  *
  * MODE is f32, bf16 or all; GROUP and SECTION a name from `check list` or all (the default).
  * Each (mode, group) and each section runs in a process of its own: the program starts itself
@@ -20,7 +22,7 @@
  * GOTFLOW_CHECK_BACKEND=ref|cpu puts the scalar reference or the CPU backend where CUDA would
  * be (the harness checked on a machine without a GPU); GF_CHECK_BREAK=OP[@INDEX] perturbs one
  * element of op OP's output before the comparison (a test of the harness: it must then fail
- * and print the index). */
+ * and print the index); GF_CHECK_BREAK=crash@SECTION aborts that section's process. */
 #include "check.h"
 
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "kernels/cuda/abi.h"
 #include "model/lm/sampler.h"
 
 /* --- shared helpers ------------------------------------------------------------------------ */
@@ -76,10 +79,16 @@ float *check_nans(int64_t n)
     return p;
 }
 
+/* every matrix check_mat made, freed when the section is over and its backends are gone */
+static void **s_mats;
+static int s_n_mats;
+
 struct gf_mat check_mat(enum gf_wtype dt, int64_t rows, int64_t cols, float scale)
 {
     struct gf_mat m = {dt, rows, cols, NULL};
     void *p = malloc(rows * cols * gf_wtype_size(dt));
+    s_mats = realloc(s_mats, (s_n_mats + 1) * sizeof *s_mats);
+    s_mats[s_n_mats++] = p;
     for (int64_t i = 0; i < rows * cols; i++)
         gf_wtype_put(p, i, dt, check_rand() * scale);
     m.data = p;
@@ -288,6 +297,9 @@ static int s_run_here(const struct s_cmd *c, const struct check_section *s, cons
             h = (h ^ (unsigned char)*p) * 1099511628211ull;
         check_seed(h);
     }
+    const char *brk = getenv("GF_CHECK_BREAK");
+    if (brk && strncmp(brk, "crash@", 6) == 0 && strcmp(brk + 6, s->name) == 0)
+        abort(); /* GF_CHECK_BREAK=crash@SECTION: a section dying, for the harness's own test */
     if (c->per_mode && !(e.gpu = check_backend_new(f32 ? GF_CUDA_F32 : GF_CUDA_BF16))) {
         printf("  %-11s FAIL the backend did not start in %s mode (see the log)\n", s->name, mode);
         bad = 1;
@@ -298,6 +310,9 @@ static int s_run_here(const struct s_cmd *c, const struct check_section *s, cons
            c->per_mode ? " " : "", s->name, e.checks, e.failed + (bad && !e.failed));
     gf_backend_destroy(&e.gpu);
     gf_backend_destroy(&e.cpu);
+    for (int i = 0; i < s_n_mats; i++)
+        free(s_mats[i]);
+    free(s_mats);
     return bad;
 }
 
@@ -404,10 +419,36 @@ static void s_list(void)
     }
 }
 
+static int s_probe(void)
+{
+    char buf[256];
+    if (check_stand_in()) {
+        printf("probe: a CPU stand-in (GOTFLOW_CHECK_BACKEND), no device\n");
+        return 0;
+    }
+    if (gf_cuda_probe_versions(buf, sizeof buf) < 0) {
+        printf("probe: FAIL the CUDA backend does not load: %s\n", buf);
+        return 1;
+    }
+    printf("probe: %s\n", buf);
+    for (int m = 0; m < 2; m++) {
+        struct gf_backend *be = gf_backend_cuda_new(0, m ? GF_CUDA_F32 : GF_CUDA_BF16);
+        if (!be) {
+            printf("probe: FAIL cuda:0 does not start in %s mode (see the log)\n",
+                   m ? "f32" : "bf16");
+            return 1;
+        }
+        gf_backend_destroy(&be);
+    }
+    printf("probe: cuda:0 starts in bf16 and f32 mode\n");
+    return 0;
+}
+
 static int s_usage(void)
 {
-    fprintf(stderr, "usage: check ops [SEED [f32|bf16|all [GROUP|all]]] | check loop TINY_CKPT "
-                    "[SECTION|all] | check time BF16_CKPT [SECTION|all] | check list\n");
+    fprintf(stderr,
+            "usage: check ops [SEED [f32|bf16|all [GROUP|all]]] | check loop TINY_CKPT "
+            "[SECTION|all] | check time BF16_CKPT [SECTION|all] | check list | check probe\n");
     return 2;
 }
 
@@ -417,6 +458,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 2 && strcmp(argv[1], "list") == 0)
         return s_list(), 0;
+    if (argc == 2 && strcmp(argv[1], "probe") == 0)
+        return s_probe();
     const struct s_cmd *c = NULL;
     for (size_t i = 0; argc >= 2 && i < sizeof s_cmds / sizeof *s_cmds; i++)
         if (strcmp(argv[1], s_cmds[i].name) == 0)

@@ -33,8 +33,9 @@ double check_now(void);
 float *check_rnd(int64_t n, float scale);
 /* n floats of NaN (host memory, caller frees). */
 float *check_nans(int64_t n);
-/* A matrix of random values stored as dt. Never freed: the CUDA backend keys its device copy of
- * a weight by the host address, which must not come back with other contents. */
+/* A matrix of random values stored as dt, freed when the section ends: the CUDA backend keys its
+ * device copy of a weight by the host address, which must not come back with other contents
+ * while a backend lives. */
 struct gf_mat check_mat(enum gf_wtype dt, int64_t rows, int64_t cols, float scale);
 
 /* The backend under test: CUDA in `mode`, or with GOTFLOW_CHECK_BACKEND=ref (or cpu) the scalar
