@@ -28,7 +28,6 @@ PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8p
         libmicrohttpd
 
 SHELL := /bin/bash
-comma := ,
 CC ?= cc
 # nvcc from PATH, else where the CUDA Toolkit installs it (a non-login shell may lack its PATH)
 NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc),nvcc)
@@ -79,6 +78,7 @@ UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Only Hopper code (sm_90, plus its PTX) is built: one target keeps compile time small.
 CU_SRC := $(wildcard common/kernels/cuda/*.cu)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+NVCC_FOUND := $(HAVE_NVCC)
 CU_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS ?= -O3 -g
 CUDA_SO := $(BUILD)/lib/libgotflow-cuda.so
@@ -122,7 +122,7 @@ gpu: $(CUDA_TARGETS) $(GPU_BIN)
 # beside it) or without jansson's headers it stops at once instead of building a CPU-only check.
 ifneq ($(filter gpu,$(MAKECMDGOALS)),)
 ifneq ($(HAVE_NVCC),1)
-$(error make gpu: no CUDA backend can be built here (nvcc: '$(NVCC)'$(if $(CUDA_HOME),, not found)$(if $(CUDA_HOME),$(comma) no libcublas.so under '$(CUDA_HOME)'))$(comma) see docs/cuda.md)
+$(error make gpu: no CUDA backend can be built here: $(if $(NVCC_FOUND),no libcublas.so beside nvcc's toolkit '$(CUDA_HOME)',nvcc not found ('$(NVCC)')); see docs/cuda.md)
 endif
 ifneq ($(shell echo '\#include <jansson.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1),1)
 $(error make gpu: jansson.h not found (install libjansson-dev, or run tests/gpu/fetch-deps.sh where a package registry is reachable and bring .gpu-deps/ along: tests/gpu/run.sh unpacks it))

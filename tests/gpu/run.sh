@@ -141,14 +141,14 @@ build() {
     fi
     # warnings do not stop a check build (another compiler version may warn where ours does not)
     timeout -k 5 "$cap_s" make -j"$jobs" BUILD="$BUILD" NO_PROTO=1 WARN="-Wall -Wextra -Wno-unused-parameter" \
-        NVCCFLAGS="-O3 -g -Xptxas -v" gpu 2>&1 | tee "$OUT/build.log" | grep -v '^ptxas info'
+        NVCCFLAGS="-O3 -g -Xptxas -v" gpu 2>&1 | tee "$OUT/build.log" |
+        grep -Ev '^ptxas info|^ +[0-9]+ bytes stack frame'
     local rc=${PIPESTATUS[0]}
-    grep -E '^ptxas (info|warning)|Compiling entry' "$OUT/build.log" >"$OUT/ptxas.txt"
+    grep -E '^ptxas (info|warning)|bytes stack frame' "$OUT/build.log" >"$OUT/ptxas.txt"
     [ -s "$OUT/ptxas.txt" ] || echo "(no CUDA object was compiled: rm -rf $BUILD/cuobj for a" \
         "ptxas report)" >"$OUT/ptxas.txt"
-    echo "   ptxas report: $(grep -c 'Used' "$OUT/ptxas.txt") kernels, $(grep -c 'spill stores' \
-        "$OUT/ptxas.txt") spill lines, $(grep -E ' [1-9][0-9]* bytes spill' -c "$OUT/ptxas.txt")" \
-        "with spills -> $OUT/ptxas.txt"
+    echo "   ptxas report: $(grep -c 'Compiling entry' "$OUT/ptxas.txt") kernels compiled," \
+        "$(grep -Ec ' [1-9][0-9]* bytes spill' "$OUT/ptxas.txt") with spills -> $OUT/ptxas.txt"
     [ "$rc" -eq 0 ] || return "$rc"
     [ -f "$BUILD/lib/libgotflow-cuda.so" ] || { echo "   FAIL $BUILD/lib/libgotflow-cuda.so was not built"; return 1; }
     timeout 30 "$bin/check" probe
@@ -158,10 +158,10 @@ run_all() {
     command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
     echo "== gotflow GPU check, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null)"
     step preflight 20 preflight
-    [ "${result[preflight]}" = ok ] || { echo "== the preflight failed: nothing else runs"; return 1; }
+    [ "${result[preflight]}" = ok ] || { echo "== the preflight failed: nothing else runs"; finish; return 1; }
     if [ "${GPU_CHECK_BUILD:-1}" != 0 ]; then
         step build 170 build
-        [ "${result[build]}" = ok ] || { echo "== the build failed: nothing else runs"; return 1; }
+        [ "${result[build]}" = ok ] || { echo "== the build failed: nothing else runs"; finish; return 1; }
     fi
     tmp=$(mktemp -d /tmp/gotflow-gpu.XXXXXX)
     trap 'rm -rf "$tmp"' EXIT
@@ -190,9 +190,11 @@ run_all() {
                     '$bin/check' ops 12345 bf16 \$g || exit 9; done"
         fi
     fi
+    finish
+}
 
-    summary="gpu check:"
-    bad=0
+finish() { # the summary line, last in the log; 1 when a phase did not pass
+    local summary="gpu check:" bad=0 s
     for s in "${phases[@]}"; do
         summary="$summary $s ${result[$s]};"
         [ "${result[$s]}" = ok ] || bad=1
