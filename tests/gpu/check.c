@@ -489,6 +489,7 @@ int main(int argc, char **argv)
     if (child && strcmp(child, "1") == 0 && s && (!c->per_mode || strcmp(mode, "all")))
         return s_run_here(c, s, c->per_mode ? mode : "f32", arg);
     if (c->per_mode)
-        printf("ops: CUDA against the CPU backend, random inputs from seed %s\n", seed);
+        printf("ops: %s against the CPU backend, random inputs from seed %s\n",
+               check_stand_in() ? getenv("GOTFLOW_CHECK_BACKEND") : "CUDA", seed);
     return s_run_children(c, argv[0], arg, mode, sel);
 }
