@@ -176,9 +176,11 @@ run_all() {
                 --vq-ch 128 >/dev/null; }"
     fi
     seed=${GPU_CHECK_SEED:-$(date +%s)}
-    want ops && step ops 60 "$bin/check" ops "$seed" "${sel[@]}"
-    want loop && step loop 60 "$bin/check" loop "$tmp/tiny" "${sel[@]}"
-    want time && step time 100 "$bin/check" time "$big" "${sel[@]}"
+    # a hung section is killed after this long (seconds), so that the phase goes on with the next
+    st=${GF_CHECK_TIMEOUT:-$([ -n "$stand_in" ] && echo 150 || echo 30)}
+    want ops && step ops 60 env GF_CHECK_TIMEOUT="$st" "$bin/check" ops "$seed" "${sel[@]}"
+    want loop && step loop 60 env GF_CHECK_TIMEOUT="$st" "$bin/check" loop "$tmp/tiny" "${sel[@]}"
+    want time && step time 100 env GF_CHECK_TIMEOUT=$((2 * st)) "$bin/check" time "$big" "${sel[@]}"
     if [ -z "$stand_in" ] && command -v compute-sanitizer >/dev/null; then
         # in-process runs (GF_CHECK_CHILD=1) of the groups whose kernels share memory in a block
         want racecheck && step racecheck 40 bash -c "for g in ${sel[*]:-rows attention vq sample}; do
