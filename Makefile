@@ -78,6 +78,7 @@ UNIT_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # Only Hopper code (sm_90, plus its PTX) is built: one target keeps compile time small.
 CU_SRC := $(wildcard common/kernels/cuda/*.cu)
 HAVE_NVCC := $(shell command -v $(NVCC) >/dev/null 2>&1 && echo 1)
+NVCC_FOUND := $(HAVE_NVCC)
 CU_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS ?= -O3 -g
 CUDA_SO := $(BUILD)/lib/libgotflow-cuda.so
@@ -107,8 +108,9 @@ MODEL_SRC := $(wildcard common/core/error.c common/core/grow.c common/core/log.c
              $(addprefix common/model/lm/,checkpoint.c config.c safetensors.c llm.c vq.c loop.c \
                imagegen.c sampler.c)
 MODEL_LIB := $(BUILD)/libgotflow-model.a
+# build/gpu/check is made of every tests/gpu/*.c (check.c drives the others).
 GPU_SRC := $(wildcard tests/gpu/*.c)
-GPU_BIN := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(GPU_SRC)) $(BUILD)/gpu/mkmodel
+GPU_BIN := $(BUILD)/gpu/check $(BUILD)/gpu/mkmodel
 MODEL_LDLIBS := -ljansson -lpthread -lm -ldl
 
 .PHONY: all run serve test bench format deps clean oracle asan fuzz gpu demo-model
@@ -116,6 +118,17 @@ MODEL_LDLIBS := -ljansson -lpthread -lm -ldl
 all: $(LIB) $(STAGE_BIN) $(TOOL_BIN) $(TSTAGE_BIN) $(TTOOL_BIN) $(UNIT_BIN) $(BENCH_BIN) \
      $(CUDA_TARGETS) $(GPU_BIN)
 gpu: $(CUDA_TARGETS) $(GPU_BIN)
+
+# `make gpu` is for a GPU machine: without a CUDA backend to build (no nvcc, or no libcublas
+# beside it) or without jansson's headers it stops at once instead of building a CPU-only check.
+ifneq ($(filter gpu,$(MAKECMDGOALS)),)
+ifneq ($(HAVE_NVCC),1)
+$(error make gpu: no CUDA backend can be built here: $(if $(NVCC_FOUND),no libcublas.so beside nvcc's toolkit '$(CUDA_HOME)',nvcc not found ('$(NVCC)')); see docs/cuda.md)
+endif
+ifneq ($(shell echo '\#include <jansson.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1),1)
+$(error make gpu: jansson.h not found (install libjansson-dev, or run tests/gpu/fetch-deps.sh where a package registry is reachable and bring .gpu-deps/ along: tests/gpu/run.sh unpacks it))
+endif
+endif
 
 # --- rules ---------------------------------------------------------------------------------
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
@@ -158,7 +171,7 @@ $(BUILD)/gpu/mkmodel: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/mkmodel/*
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(MODEL_LDLIBS)
 
-$(BUILD)/gpu/%: $(BUILD)/obj/tests/gpu/%.o $(MODEL_LIB)
+$(BUILD)/gpu/check: $(patsubst %.c,$(BUILD)/obj/%.o,$(GPU_SRC)) $(MODEL_LIB)
 	$(quiet) LINK $@
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(MODEL_LDLIBS)
