@@ -108,17 +108,22 @@ int cmd_status(int argc, char **argv)
         usleep(100000);
     }
     json_t *st = NULL;
-    /* a supervisor seen alive, or one that started (it copies graph.yaml into the run directory
-     * once it holds the lock) since just before this wait: it being gone ends the wait at once */
+    /* a supervisor seen alive, or one that started after this wait began (it copies graph.yaml
+     * into the run directory once it holds the lock and has written its pid): it being gone ends
+     * the wait at once. One that started before (e.g. killed just before a new one is started)
+     * does not count. */
     int seen = 0;
-    time_t t_wait = time(NULL);
+    struct timespec t_wait;
+    clock_gettime(CLOCK_REALTIME, &t_wait);
     char graph_copy[GF_PATH_MAX + 16];
     snprintf(graph_copy, sizeof graph_copy, "%s/graph.yaml", run_dir);
     for (;;) {
         int64_t left = deadline - gf_mono_ms();
         if (wait_ready && !gf_cli_supervisor_alive(run_dir)) {
             struct stat sb;
-            if (seen || (stat(graph_copy, &sb) == 0 && sb.st_mtime >= t_wait - 2)) {
+            if (seen || (stat(graph_copy, &sb) == 0 && (sb.st_mtim.tv_sec > t_wait.tv_sec ||
+                                                        (sb.st_mtim.tv_sec == t_wait.tv_sec &&
+                                                         sb.st_mtim.tv_nsec > t_wait.tv_nsec)))) {
                 fprintf(stderr,
                         "gotflow status: the supervisor of '%s' stopped before every replica "
                         "was ready (its own output says why)\n",
