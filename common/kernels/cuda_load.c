@@ -52,6 +52,29 @@ int gf_cuda_ceilings(int device, struct gf_cuda_ceilings *out)
     return GF_EUNSUPPORTED;
 }
 
+int gf_cuda_event_new(struct gf_backend *be, struct gf_cuda_event **ev)
+{
+    *ev = NULL;
+    return GF_EUNSUPPORTED;
+}
+
+int gf_cuda_event_record(struct gf_backend *be, struct gf_cuda_event *ev)
+{
+    return GF_EUNSUPPORTED;
+}
+
+int gf_cuda_event_elapsed_ms(struct gf_backend *be, struct gf_cuda_event *start,
+                             struct gf_cuda_event *end, float *ms)
+{
+    *ms = 0;
+    return GF_EUNSUPPORTED;
+}
+
+void gf_cuda_event_destroy(struct gf_backend *be, struct gf_cuda_event **ev)
+{
+    *ev = NULL;
+}
+
 #else
 
 static void *s_lib;
@@ -133,6 +156,60 @@ int gf_cuda_ceilings(int device, struct gf_cuda_ceilings *out)
         return GF_EIO;
     }
     return 0;
+}
+
+/* The library's event table when be is one of its backends (its ops are named "cuda"); else
+ * NULL with *rc GF_EINVAL (the events of a CPU backend do not exist), or GF_EIO when the library
+ * lacks the table (logged). */
+static const struct gf_cuda_event_fns *s_events(struct gf_backend *be, int *rc)
+{
+    static const struct gf_cuda_event_fns *fns;
+    char why[512] = "";
+    *rc = GF_EINVAL;
+    if (!be || !be->ops || !be->ops->name || strcmp(be->ops->name, "cuda") != 0)
+        return NULL;
+    if (!fns && !(fns = s_symbol(GF_CUDA_EVENTS_SYMBOL, why, sizeof why)))
+        gf_log_error("cuda: %s", why);
+    *rc = fns ? 0 : GF_EIO;
+    return fns;
+}
+
+int gf_cuda_event_new(struct gf_backend *be, struct gf_cuda_event **ev)
+{
+    int rc;
+    const struct gf_cuda_event_fns *f = s_events(be, &rc);
+    void *e = NULL;
+    *ev = NULL;
+    if (!f)
+        return rc;
+    if ((rc = f->create(be, &e)) == 0)
+        *ev = e;
+    return rc;
+}
+
+int gf_cuda_event_record(struct gf_backend *be, struct gf_cuda_event *ev)
+{
+    int rc;
+    const struct gf_cuda_event_fns *f = s_events(be, &rc);
+    return !f ? rc : ev ? f->record(be, ev) : GF_EINVAL;
+}
+
+int gf_cuda_event_elapsed_ms(struct gf_backend *be, struct gf_cuda_event *start,
+                             struct gf_cuda_event *end, float *ms)
+{
+    int rc;
+    const struct gf_cuda_event_fns *f = s_events(be, &rc);
+    *ms = 0;
+    return !f ? rc : start && end ? f->elapsed_ms(be, start, end, ms) : GF_EINVAL;
+}
+
+void gf_cuda_event_destroy(struct gf_backend *be, struct gf_cuda_event **ev)
+{
+    int rc;
+    const struct gf_cuda_event_fns *f = *ev ? s_events(be, &rc) : NULL;
+    if (f)
+        f->destroy(be, *ev);
+    *ev = NULL;
 }
 
 #endif

@@ -63,6 +63,26 @@ int check_dev(struct check_env *e, const char *op, const char *what, const void 
 int check_verdict(struct check_env *e, const char *op, const char *what, int ok,
                   const char *detail);
 
+/* One op on fresh random inputs, the backend under test against the CPU (check_ops.c): a
+ * product y[n][rows] = x[n][cols]·wᵀ (+ bias); kv_store then attention of n query tokens at
+ * (slot[i], pos[i]) over `slots` cache slots of `seq` positions of random history ((slot, pos)
+ * pairs distinct); GroupNorm of n images of hw pixels and c channels, with and without swish. */
+void check_linear(struct check_env *e, enum gf_wtype dt, int rows, int cols, int n, int bias);
+void check_attention(struct check_env *e, int heads, int kv_heads, int hd, int slots, int seq,
+                     int n, const int32_t *slot, const int32_t *pos, const char *what);
+void check_group_norm(struct check_env *e, int n, int hw, int c, int groups);
+
+/* The op groups aimed at the edge cases of the CUDA kernels (check_edges.c), listed in
+ * check_ops_sections. */
+int check_group_attention_edges(struct check_env *e, const char *arg);
+int check_group_attention_wide(struct check_env *e, const char *arg);
+int check_group_gemv_tails(struct check_env *e, const char *arg);
+int check_group_conv_paths(struct check_env *e, const char *arg);
+int check_group_group_norm(struct check_env *e, const char *arg);
+int check_group_sample_edges(struct check_env *e, const char *arg);
+int check_group_weights(struct check_env *e, const char *arg);
+int check_group_staging(struct check_env *e, const char *arg);
+
 /* `check time kernels` (check_kernels.c): per-op micro-timings. */
 int check_time_kernels(struct check_env *e, const char *path);
 

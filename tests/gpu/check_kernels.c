@@ -2,8 +2,9 @@
  * mode, random weights: the mean over a burst of calls between two synchronisations (a copy of
  * 4 bytes back, which waits for the backend's stream), so launch gaps count as the pipeline would
  * see them. Each row against its ceiling: bytes moved against the HBM copy rate, or flops
- * against the bf16 GEMM rate. The ABI exposes no CUDA events; this is the host's clock around a
- * synchronised burst. */
+ * against the bf16 GEMM rate. On CUDA the burst is timed by two CUDA events on the backend's
+ * stream (gf_cuda_event_*: the device's clock, from the end of the warm call's work to the end
+ * of the burst's); with a CPU stand-in, by the host's clock between two synchronisations. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,10 @@
 #include "model/lm/vq.h"
 
 static struct gf_cuda_ceilings s_cl;
+/* the two timing events on CUDA (NULL with a stand-in: the host's clock); s_failed: a timing
+ * whose events failed (its row reads FAILED) */
+static struct gf_cuda_event *s_ev[2];
+static int s_failed;
 
 static void s_sync(struct gf_backend *be, const void *dev)
 {
@@ -25,6 +30,12 @@ static void s_sync(struct gf_backend *be, const void *dev)
 static void s_row(const char *what, double t, double bytes, double flops)
 {
     char v[64], r[96] = "";
+    if (t <= 0) {
+        printf("  %-52s FAILED: the CUDA timing events failed (see the log)\n", what);
+        fflush(stdout);
+        s_failed = 1;
+        return;
+    }
     snprintf(v, sizeof v, "%.1f us", t * 1e6);
     if (bytes > 0 && s_cl.copy_gbs > 0)
         snprintf(r, sizeof r, "%.0f GB/s = %.0f%% of HBM copy", bytes / t * 1e-9,
@@ -36,16 +47,37 @@ static void s_row(const char *what, double t, double bytes, double flops)
     fflush(stdout);
 }
 
+/* The start of a burst: an event behind the work launched so far, or the host's clock. */
+static double s_start(struct gf_backend *be)
+{
+    if (!s_ev[0])
+        return check_now();
+    return gf_cuda_event_record(be, s_ev[0]) == 0 ? 0 : -1;
+}
+
+/* Seconds per call of a burst of reps begun at s_start's t0 (-1 when an event failed). */
+static double s_stop(struct gf_backend *be, const void *out, double t0, int reps)
+{
+    float ms = 0;
+    if (!s_ev[0]) {
+        s_sync(be, out);
+        return (check_now() - t0) / reps;
+    }
+    if (t0 < 0 || gf_cuda_event_record(be, s_ev[1]) < 0 ||
+        gf_cuda_event_elapsed_ms(be, s_ev[0], s_ev[1], &ms) < 0 || ms <= 0)
+        return -1;
+    return ms * 1e-3 / reps;
+}
+
 /* TIMED(be, out, reps, call): one warm call, then the mean of reps, into double t */
 #define TIMED(be, out, reps, call)                                                                 \
     do {                                                                                           \
         call;                                                                                      \
         s_sync(be, out);                                                                           \
-        double s0_ = check_now();                                                                  \
+        double s0_ = s_start(be);                                                                  \
         for (int r_ = 0; r_ < (reps); r_++)                                                        \
             call;                                                                                  \
-        s_sync(be, out);                                                                           \
-        t = (check_now() - s0_) / (reps);                                                          \
+        t = s_stop(be, out, s0_, reps);                                                            \
     } while (0)
 
 static int s_linear(struct gf_backend *be, int rows, int cols, int n, int reps, const char *name)
@@ -202,6 +234,18 @@ int check_time_kernels(struct check_env *e, const char *path)
     }
     const struct gf_model_config *c = &ck->cfg;
     int reps = check_stand_in() ? 3 : 50, bad = 0;
+    s_failed = 0;
+    if (!check_stand_in() &&
+        (gf_cuda_event_new(be, &s_ev[0]) < 0 || gf_cuda_event_new(be, &s_ev[1]) < 0)) {
+        check_verdict(e, "kernels", "CUDA timing events", 0,
+                      "cannot create them (see the log); the host's clock instead");
+        gf_cuda_event_destroy(be, &s_ev[0]);
+        gf_cuda_event_destroy(be, &s_ev[1]);
+        bad = 1;
+        check_backend_ok(be); /* the failure is counted once, here */
+    }
+    printf("  timed by %s\n", s_ev[0] ? "CUDA events on the backend's stream"
+                                      : "the host's clock between two synchronisations");
     bad |= s_linear(be, c->hidden, c->hidden, 1, reps, "(wo)");
     bad |= s_linear(be, c->intermediate, c->hidden, 1, reps, "(gate)");
     bad |= s_linear(be, c->hidden, c->intermediate, 1, reps, "(down)");
@@ -218,8 +262,10 @@ int check_time_kernels(struct check_env *e, const char *path)
     struct gf_vq_config vc;
     if (gf_vq_config_load(path, &vc) == 0)
         bad |= s_vq_ops(be, vc.ch, check_stand_in() ? 24 : 96, check_stand_in() ? 1 : 10);
-    bad |= !check_backend_ok(be);
+    bad |= s_failed | !check_backend_ok(be);
     check_verdict(e, "kernels", "every op ran", !bad, bad ? "an op failed (see the log)" : "");
+    gf_cuda_event_destroy(be, &s_ev[0]);
+    gf_cuda_event_destroy(be, &s_ev[1]);
     gf_backend_destroy(&be);
     gf_ckpt_close(&ck);
     return bad;

@@ -25,7 +25,7 @@ static double s_linear_tol(const struct check_env *e, enum gf_wtype dt, int n)
     return strcmp(e->mode, "bf16") == 0 && dt != GF_WTYPE_F32 && n <= S_GEMV_MAX ? 1e-5 : e->tol;
 }
 
-static void s_linear(struct check_env *e, enum gf_wtype dt, int rows, int cols, int n, int bias)
+void check_linear(struct check_env *e, enum gf_wtype dt, int rows, int cols, int n, int bias)
 {
     struct gf_mat w = check_mat(dt, rows, cols, 0.5f), b = check_mat(GF_WTYPE_F32, 1, rows, 1.0f);
     float *x = check_rnd((int64_t)n * cols, 1.0f), *y = check_nans((int64_t)n * rows);
@@ -48,10 +48,10 @@ static int s_group_linear(struct check_env *e, const char *arg)
     int ns[] = {1, 5, 8, 9, 64, 300};
     for (int d = 0; d < 3; d++)
         for (int i = 0; i < 6; i++)
-            s_linear(e, dts[d], 1000, 2048, ns[i], i % 2);
-    s_linear(e, GF_WTYPE_BF16, 2048, 5632, 3, 0);
-    s_linear(e, GF_WTYPE_BF16, 77, 8, 40, 1); /* the gen aligner's narrow first layer */
-    s_linear(e, GF_WTYPE_F32, 33, 13, 2, 1);  /* odd widths: the GEMV's scalar path */
+            check_linear(e, dts[d], 1000, 2048, ns[i], i % 2);
+    check_linear(e, GF_WTYPE_BF16, 2048, 5632, 3, 0);
+    check_linear(e, GF_WTYPE_BF16, 77, 8, 40, 1); /* the gen aligner's narrow first layer */
+    check_linear(e, GF_WTYPE_F32, 33, 13, 2, 1);  /* odd widths: the GEMV's scalar path */
     return 0;
 }
 
@@ -61,12 +61,12 @@ static int s_group_gemv_shapes(struct check_env *e, const char *arg)
 {
     enum gf_wtype dts[] = {GF_WTYPE_F32, GF_WTYPE_F16, GF_WTYPE_BF16};
     for (int d = 0; d < 3; d++) {
-        s_linear(e, dts[d], 1001, 2056, 1, 0);
-        s_linear(e, dts[d], 1001, 2056, 3, 1);
-        s_linear(e, dts[d], 1001, 2056, 8, 0);
-        s_linear(e, dts[d], 999, 1000, 2, 1);
-        s_linear(e, dts[d], 13, 264, 7, 0);
-        s_linear(e, dts[d], 1003, 1800, 9, 1);
+        check_linear(e, dts[d], 1001, 2056, 1, 0);
+        check_linear(e, dts[d], 1001, 2056, 3, 1);
+        check_linear(e, dts[d], 1001, 2056, 8, 0);
+        check_linear(e, dts[d], 999, 1000, 2, 1);
+        check_linear(e, dts[d], 13, 264, 7, 0);
+        check_linear(e, dts[d], 1003, 1800, 9, 1);
     }
     return 0;
 }
@@ -139,9 +139,8 @@ static int s_group_elementwise(struct check_env *e, const char *arg)
     return 0;
 }
 
-/* kv_store then attention over a cache of random history, n query tokens at (slot, pos). */
-static void s_attention(struct check_env *e, int heads, int kv_heads, int hd, int slots, int seq,
-                        int n, const int32_t *slot, const int32_t *pos, const char *what)
+void check_attention(struct check_env *e, int heads, int kv_heads, int hd, int slots, int seq,
+                     int n, const int32_t *slot, const int32_t *pos, const char *what)
 {
     int kvd = kv_heads * hd, qd = heads * hd;
     size_t cache = (size_t)slots * seq * kvd;
@@ -173,8 +172,8 @@ static int s_group_attention(struct check_env *e, const char *arg)
     enum { SEQ = 300 };
     int32_t slot[12] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2};
     int32_t pos[12] = {40, 41, 42, 43, 44, 45, 46, 47, 0, SEQ - 1, 150, 151};
-    s_attention(e, 16, 16, 128, 3, SEQ, 12, slot, pos, "16 heads x 128, 12 tokens, 3 slots");
-    s_attention(e, 8, 2, 64, 3, SEQ, 12, slot, pos, "8 heads (2 kv) x 64, 12 tokens, 3 slots");
+    check_attention(e, 16, 16, 128, 3, SEQ, 12, slot, pos, "16 heads x 128, 12 tokens, 3 slots");
+    check_attention(e, 8, 2, 64, 3, SEQ, 12, slot, pos, "8 heads (2 kv) x 64, 12 tokens, 3 slots");
     return 0;
 }
 
@@ -183,8 +182,8 @@ static int s_group_attention_long(struct check_env *e, const char *arg)
 {
     enum { SEQ = 14000 };
     int32_t slot[5] = {0, 0, 1, 1, 1}, pos[5] = {SEQ - 1, SEQ - 2, 0, 7001, 12500};
-    s_attention(e, 8, 2, 64, 2, SEQ, 5, slot, pos, "8 heads (2 kv) x 64, 14000 positions");
-    s_attention(e, 16, 16, 128, 1, 13000, 2, slot, pos + 3, "16 heads x 128, 13000 positions");
+    check_attention(e, 8, 2, 64, 2, SEQ, 5, slot, pos, "8 heads (2 kv) x 64, 14000 positions");
+    check_attention(e, 16, 16, 128, 1, 13000, 2, slot, pos + 3, "16 heads x 128, 13000 positions");
     return 0;
 }
 
@@ -217,7 +216,7 @@ static int s_group_conv(struct check_env *e, const char *arg)
     return 0;
 }
 
-static void s_group_norm(struct check_env *e, int n, int hw, int c, int groups)
+void check_group_norm(struct check_env *e, int n, int hw, int c, int groups)
 {
     int64_t total = (int64_t)n * hw * c;
     struct gf_mat w = check_mat(GF_WTYPE_F32, 1, c, 1.0f), b = check_mat(GF_WTYPE_F32, 1, c, 1.0f);
@@ -243,9 +242,9 @@ static int s_group_vq(struct check_env *e, const char *arg)
 {
     enum { N = 2, HW = 576, C = 128 };
     int64_t total = (int64_t)N * HW * C;
-    s_group_norm(e, N, HW, C, 32);
-    s_group_norm(e, 1, 256, 512, 32); /* the VQ decoder's widest level */
-    s_group_norm(e, 1, 64, 2048, 32); /* past 1024 channels (one per thread of a block) */
+    check_group_norm(e, N, HW, C, 32);
+    check_group_norm(e, 1, 256, 512, 32); /* the VQ decoder's widest level */
+    check_group_norm(e, 1, 64, 2048, 32); /* past 1024 channels (one per thread of a block) */
     float *x = check_rnd(total, 3.0f), *y = check_nans(total * 4);
     float *dx = check_up(e->gpu, x, total * 4), *dy = check_up(e->gpu, NULL, total * 4 * 4);
     e->cpu->ops->upsample2x(e->cpu, y, x, N, 24, 24, C);
@@ -340,5 +339,13 @@ const struct check_section check_ops_sections[] = {
     {"conv", s_group_conv, "conv2d 3x3 and 1x1"},
     {"vq", s_group_vq, "group_norm (128, 512, 2048 ch), upsample2x, transpose, softmax"},
     {"sample", s_group_sample, "the device draw: CFG, greedy, ties, 102400 vocabulary"},
+    {"attention-edges", check_group_attention_edges, "chunk edges; head_dim 64, 80, 128, 256; GQA"},
+    {"attention-wide", check_group_attention_wide, "max_seq 41000; 65600 tokens in one call"},
+    {"gemv-tails", check_group_gemv_tails, "n 1, 2, 3, 5, 8; unrolled-step tails; odd rows"},
+    {"conv-paths", check_group_conv_paths, "3x3 tap-major, as stored, weight in backend memory"},
+    {"group-norm", check_group_group_norm, "hw < 32 and 20000, images, 512/2048/18/1030 ch"},
+    {"sample-edges", check_group_sample_edges, "-inf at the vocabulary's end, u near 1"},
+    {"weights", check_group_weights, "a refilled host weight; graphs replayed after re-upload"},
+    {"staging", check_group_staging, "20 copies before a sync; copies past 64 KiB"},
     {NULL, NULL, NULL},
 };

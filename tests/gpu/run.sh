@@ -178,16 +178,16 @@ run_all() {
     seed=${GPU_CHECK_SEED:-$(date +%s)}
     # a hung section is killed after this long (seconds), so that the phase goes on with the next
     st=${GF_CHECK_TIMEOUT:-$([ -n "$stand_in" ] && echo 150 || echo 30)}
-    want ops && step ops 60 env GF_CHECK_TIMEOUT="$st" "$bin/check" ops "$seed" "${sel[@]}"
+    want ops && step ops 80 env GF_CHECK_TIMEOUT="$st" "$bin/check" ops "$seed" "${sel[@]}"
     want loop && step loop 60 env GF_CHECK_TIMEOUT="$st" "$bin/check" loop "$tmp/tiny" "${sel[@]}"
     want time && step time 100 env GF_CHECK_TIMEOUT=$((2 * st)) "$bin/check" time "$big" "${sel[@]}"
     if [ -z "$stand_in" ] && command -v compute-sanitizer >/dev/null; then
         # in-process runs (GF_CHECK_CHILD=1) of the groups whose kernels share memory in a block
-        want racecheck && step racecheck 40 bash -c "for g in ${sel[*]:-rows attention vq sample}; do
+        want racecheck && step racecheck 40 bash -c "for g in ${sel[*]:-rows attention attention-edges vq sample}; do
             GF_CHECK_CHILD=1 compute-sanitizer --tool racecheck --error-exitcode 9 \
                 '$bin/check' ops 12345 bf16 \$g || exit 9; done"
         if want memcheck && [ "$(left)" -gt 40 ]; then
-            step memcheck 60 bash -c "for g in ${sel[*]:-linear gemv-shapes attention-long vq sample}; do
+            step memcheck 60 bash -c "for g in ${sel[*]:-linear gemv-shapes attention-long vq sample weights staging}; do
                 GF_CHECK_CHILD=1 compute-sanitizer --tool memcheck --error-exitcode 9 \
                     '$bin/check' ops 12345 bf16 \$g || exit 9; done"
         fi

@@ -12,6 +12,10 @@ rp=$(readelf -d "$so" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
     fail "'$so' has no run path to the CUDA libraries (run path: '${rp:-none}')"
 env -u LD_LIBRARY_PATH ldd "$so" | grep -E 'libcublas|libcudart' | grep -q 'not found' &&
     fail "CUDA libraries of '$so' not found: $(ldd "$so" | grep 'not found')"
+# the entry points libgotflow looks up with dlsym (kernels/cuda/abi.h)
+for sym in gf_cuda_backend_create gf_cuda_probe gf_cuda_measure gf_cuda_events; do
+    nm -D --defined-only "$so" | grep -q " $sym\$" || fail "'$so' does not export '$sym'"
+done
 for b in "$build"/bin/* "$build"/test-bin/*; do
     ldd "$b" 2>/dev/null | grep -Eq 'libcudart|libcublas' && fail "'$b' links the CUDA libraries"
 done

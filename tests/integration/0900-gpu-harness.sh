@@ -17,7 +17,10 @@ sum=$work/pass/summary.txt
 grep -q '^gpu check: preflight ok; models ok; ops ok; loop ok; time ok;' "$sum" ||
     fail "unexpected summary: $(cat "$sum")"
 grep -qx '(none)' "$sum" || fail "FAIL lines in a passing run: $(cat "$sum")"
-grep -q '^ops: 18 sections, 0 failed$' "$work/pass/gpu.log" || fail "not every ops group ran"
+grep -q '^ops: 34 sections, 0 failed$' "$work/pass/gpu.log" || fail "not every ops group ran"
+for g in attention-edges attention-wide gemv-tails conv-paths group-norm sample-edges weights staging; do
+    grep -q "^ops bf16 $g: [1-9][0-9]* checks, 0 failed\$" "$work/pass/gpu.log" || fail "no $g group"
+done
 grep -q '^ops bf16 attention-long: 4 checks, 0 failed$' "$work/pass/gpu.log" ||
     fail "no attention past 48 KiB in bf16 mode"
 grep -q 'decode: 16 CFG pairs at 64 positions' "$work/pass/gpu.log" || fail "no 32-row decode row"
@@ -38,10 +41,16 @@ GF_CHECK_BREAK=sample@3 "$check" ops 1 f32 sample >"$work/sample.out" 2>&1 &&
     fail "a broken draw passed"
 grep -q 'first difference: draw 3' "$work/sample.out" || fail "no draw index: $(cat "$work/sample.out")"
 
+# a copy through the pinned staging slots, perturbed: its index is named
+GF_CHECK_BREAK=staging@4100 "$check" ops 1 f32 staging >"$work/stage.out" 2>&1 &&
+    fail "a broken staged copy passed"
+grep -q 'staging *FAIL detail: 1 of 20480 over tolerance; worst \[4100\]' "$work/stage.out" ||
+    fail "no copy index: $(cat "$work/stage.out")"
+
 # 4. a section that dies: reported by signal, the next section still runs
 GF_CHECK_BREAK=crash@rows "$check" ops 1 f32 >"$work/crash.out" 2>&1 && fail "a crash passed"
 grep -q 'ops f32 rows: FAIL killed by signal 6' "$work/crash.out" || fail "$(cat "$work/crash.out")"
 grep -q '^ops f32 elementwise: 4 checks, 0 failed$' "$work/crash.out" ||
     fail "the sections after the crash did not run"
-grep -q '^ops: 9 sections, 1 failed: ops f32 rows$' "$work/crash.out" || fail "$(tail -1 "$work/crash.out")"
+grep -q '^ops: 17 sections, 1 failed: ops f32 rows$' "$work/crash.out" || fail "$(tail -1 "$work/crash.out")"
 echo "the GPU harness passes with the CPU standing in and fails on a broken op with its index"

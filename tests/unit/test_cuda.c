@@ -97,6 +97,24 @@ static void test_mode_names(void **state)
     assert_int_equal(gf_cuda_mode_parse("fp8", &m), GF_EINVAL);
 }
 
+/* Timing events exist only for a CUDA backend: a CPU backend gets GF_EINVAL (GF_EUNSUPPORTED
+ * in a build without CUDA), no event, and every other call refuses it the same way. */
+static void test_events_of_a_cpu_backend(void **state)
+{
+    struct gf_backend *cpu = gf_backend_cpu_new(1);
+    struct gf_cuda_event *ev = (struct gf_cuda_event *)cpu; /* must be set to NULL */
+    int want = gf_backend_cuda_built() ? GF_EINVAL : GF_EUNSUPPORTED;
+    float ms = -1;
+    assert_int_equal(gf_cuda_event_new(cpu, &ev), want);
+    assert_null(ev);
+    assert_int_equal(gf_cuda_event_record(cpu, ev), want);
+    assert_int_equal(gf_cuda_event_elapsed_ms(cpu, ev, ev, &ms), want);
+    assert_true(ms == 0);
+    gf_cuda_event_destroy(cpu, &ev);
+    assert_null(ev);
+    gf_backend_destroy(&cpu);
+}
+
 /* With a GPU: y = x·Wᵀ + b for 3 and 40 tokens (GEMV and cuBLAS paths) against the reference. */
 static void test_linear_on_gpu(void **state)
 {
@@ -143,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_no_device_is_one_clear_line),
         cmocka_unit_test(test_missing_device_index),
         cmocka_unit_test(test_mode_names),
+        cmocka_unit_test(test_events_of_a_cpu_backend),
         cmocka_unit_test(test_linear_on_gpu),
     };
     cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */

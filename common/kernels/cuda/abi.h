@@ -38,6 +38,18 @@ struct gf_cuda_ceilings {
 typedef int (*gf_cuda_measure_fn)(int device, struct gf_cuda_ceilings *out, char *why,
                                   size_t why_len);
 
+/* CUDA events on a backend's stream, for timing a burst of ops on the device's own clock
+ * (tests/gpu's per-kernel timings). The library exports one table, GF_CUDA_EVENTS_SYMBOL; an
+ * event is a cudaEvent_t seen as void *. Failed CUDA calls are logged and counted for
+ * ops->check like any other. */
+struct gf_cuda_event_fns {
+    int (*create)(struct gf_backend *be, void **ev); /* 0, or GF_EIO with *ev NULL */
+    int (*record)(struct gf_backend *be, void *ev);  /* 0, GF_EIO, GF_EINVAL while recording */
+    int (*elapsed_ms)(struct gf_backend *be, void *start, void *end, float *ms); /* waits */
+    void (*destroy)(struct gf_backend *be, void *ev);                            /* NULL: none */
+};
+
+#define GF_CUDA_EVENTS_SYMBOL "gf_cuda_events"
 #define GF_CUDA_MEASURE_SYMBOL "gf_cuda_measure"
 #define GF_CUDA_CREATE_SYMBOL "gf_cuda_backend_create"
 #define GF_CUDA_PROBE_SYMBOL "gf_cuda_probe"
@@ -49,5 +61,17 @@ typedef int (*gf_cuda_measure_fn)(int device, struct gf_cuda_ceilings *out, char
 int gf_cuda_probe_versions(char *buf, size_t len);
 /* In libgotflow: the device's measured ceilings (a few seconds of GPU time); 0 or GF_E*. */
 int gf_cuda_ceilings(int device, struct gf_cuda_ceilings *out);
+
+/* In libgotflow: timing events of `be`, a CUDA backend (gf_cuda_event_fns). new: 0 and *ev, or
+ * GF_EINVAL (be is not a CUDA backend), GF_EUNSUPPORTED (a build without CUDA), GF_EIO. record:
+ * ev behind every op launched on be so far. elapsed_ms: waits for end, then the milliseconds
+ * from start to end (both recorded on be). destroy accepts NULL and nulls *ev. Typical use: a
+ * warm call, record start, a burst of ops, record end, elapsed / burst. */
+struct gf_cuda_event;
+int gf_cuda_event_new(struct gf_backend *be, struct gf_cuda_event **ev);
+int gf_cuda_event_record(struct gf_backend *be, struct gf_cuda_event *ev);
+int gf_cuda_event_elapsed_ms(struct gf_backend *be, struct gf_cuda_event *start,
+                             struct gf_cuda_event *end, float *ms);
+void gf_cuda_event_destroy(struct gf_backend *be, struct gf_cuda_event **ev);
 
 #endif

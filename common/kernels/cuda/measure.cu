@@ -1,7 +1,8 @@
 /* measure.cu — the device's ceilings, measured the way the timings of tests/gpu are read: a
  * large device-to-device copy (HBM bandwidth, bytes read plus written) and large cuBLAS products
  * (bf16 with f32 accumulation; f32 without TF32). Each is the mean of 10 runs after 3 warm-ups,
- * timed with CUDA events, on data that is not all zeros. */
+ * timed with CUDA events, on data that is not all zeros. Also the timing events a backend lends
+ * tests/gpu for its per-kernel timings (gf_cuda_event_fns). */
 #include <cuda_bf16.h>
 #include <stdio.h>
 
@@ -113,3 +114,56 @@ out:
         cudaEventDestroy(e1);
     return rc;
 }
+
+/* --- timing events on a backend's stream (abi.h: gf_cuda_event_fns) ------------------------ */
+
+static int s_event_create(struct gf_backend *be, void **ev)
+{
+    struct gf_cuda *c = gf_cuda_of(be);
+    cudaEvent_t e = NULL;
+    *ev = NULL;
+    if (!GF_CU(c, cudaEventCreate(&e)))
+        return GF_EIO;
+    *ev = (void *)e;
+    return 0;
+}
+
+static int s_event_record(struct gf_backend *be, void *ev)
+{
+    struct gf_cuda *c = gf_cuda_of(be);
+    if (!ev || c->capturing) { /* a timing event has no place in a recorded graph */
+        c->host.log(GF_LOG_ERROR, "cuda:%d: %s", c->device,
+                    ev ? "a timing event recorded while recording a graph" : "no event to record");
+        return GF_EINVAL;
+    }
+    return GF_CU(c, cudaEventRecord((cudaEvent_t)ev, c->stream)) ? 0 : GF_EIO;
+}
+
+static int s_event_elapsed_ms(struct gf_backend *be, void *start, void *end, float *ms)
+{
+    struct gf_cuda *c = gf_cuda_of(be);
+    *ms = 0;
+    if (!start || !end)
+        return GF_EINVAL;
+    if (!GF_CU(c, cudaEventSynchronize((cudaEvent_t)end)) ||
+        !GF_CU(c, cudaEventElapsedTime(ms, (cudaEvent_t)start, (cudaEvent_t)end))) {
+        *ms = 0;
+        return GF_EIO;
+    }
+    return 0;
+}
+
+static void s_event_destroy(struct gf_backend *be, void *ev)
+{
+    if (ev) {
+        struct gf_cuda *c = gf_cuda_of(be);
+        GF_CU(c, cudaEventDestroy((cudaEvent_t)ev));
+    }
+}
+
+extern "C" __attribute__((visibility("default"))) const struct gf_cuda_event_fns gf_cuda_events = {
+    s_event_create,
+    s_event_record,
+    s_event_elapsed_ms,
+    s_event_destroy,
+};
