@@ -7,6 +7,12 @@
  * `params.max_images` pictures (default 16) of one grid and rebuilt when a frame brings another
  * grid. The checkpoint is the graph's `model:`, or the stage's `params.model`; `params.threads`
  * sets the CPU threads (default: all cores).
+ *
+ * When the checkpoint is the demo model (config.json has `gotflow_demo`), each picture is also
+ * scored here, from the pixels it is encoded from (model/score/score.h: the planned objects of
+ * the chain in `text` against the prompt in `caption`), and `scores` — one per picture, the map
+ * gf_score_to_json() makes, or nil when it cannot be scored — is added: the fronts then answer
+ * without decoding the PNG again. `params.score: 0` leaves it out (the fronts score the PNG).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,9 @@
 #include "model/picture/image.h"
 #include "model/picture/png.h"
 #include "model/lm/vq.h"
+#include "model/picture/layout.h"
+#include "model/score/score.h"
+#include "engine/json.h"
 
 struct s_vq {
     gf_stage_t *st;
@@ -26,8 +35,63 @@ struct s_vq {
     struct gf_ckpt *ck;
     struct gf_vq *vq;
     int grid_h, grid_w, max_images;
+    int score;  /* score the pictures (the demo model) */
     float *out; /* [max_images][3][H][W] */
 };
+
+/* What the pictures of one frame are scored against: the chain's planned objects and the
+ * prompt. Empty (lay NULL) when the frame is not scored. */
+struct s_plan {
+    gf_layout_t *lay;
+    char *prompt;
+    int parsed; /* the chain parsed: the pictures are scored, else each score is nil */
+};
+
+/* The plan of frame f, when s scores and f has the chain (`text`) and the prompt (`caption`);
+ * a frame without them gets no `scores` (the fronts do as before). 1 when the frame is scored. */
+static int s_plan_read(const struct s_vq *s, const gf_frame_t *f, struct s_plan *p)
+{
+    const char *text, *caption;
+    size_t len, caption_len;
+    *p = (struct s_plan){0};
+    if (!s->score || gf_frame_get_str(f, "text", &text, &len) != 0 ||
+        gf_frame_get_str(f, "caption", &caption, &caption_len) != 0)
+        return 0;
+    if (!(p->prompt = strndup(caption, caption_len)))
+        return 0;
+    p->parsed = gf_layout_parse(text, len, &p->lay) == 0;
+    return 1;
+}
+
+static void s_plan_release(struct s_plan *p)
+{
+    gf_layout_destroy(&p->lay);
+    free(p->prompt);
+}
+
+/* The score of one picture, as the JSON map meta.json holds (caller owns), or NULL. */
+static json_t *s_score_one(const struct s_plan *p, const struct gf_image *img)
+{
+    struct gf_score *sc = p->parsed ? malloc(sizeof *sc) : NULL;
+    json_t *j = NULL;
+    if (sc && gf_score_compute(img, gf_layout_objects(p->lay), gf_layout_n_objects(p->lay),
+                               p->prompt, sc) == 0)
+        j = gf_score_to_json(sc);
+    free(sc);
+    return j;
+}
+
+/* `scores`: one entry per picture, nil for a picture without a score. */
+static void s_emit_scores(gf_emit_t *e, json_t **scores, int n)
+{
+    char why[128];
+    msgpack_packer *pk = gf_emit_key(e, "scores");
+    msgpack_pack_array(pk, (size_t)n);
+    for (int k = 0; k < n; k++) {
+        if (!scores[k] || gf_json_to_msgpack(scores[k], pk, why, sizeof why) != 0)
+            msgpack_pack_nil(pk);
+    }
+}
 
 /* A decode of a large picture on a slow CPU can outlast the heartbeat timeout: heartbeats go out
  * between its convolutions. */
@@ -110,6 +174,10 @@ static void s_decode_one(gf_stage_t *st, struct s_vq *s, gf_frame_t **fp)
     }
     int h, w;
     gf_vq_image_size(s->vq, &h, &w);
+    struct s_plan plan;
+    int scored = s_plan_read(s, f, &plan);
+    json_t **scores = scored ? calloc((size_t)n, sizeof *scores) : NULL;
+    scored = scores != NULL;
     gf_emit_t *e = gf_stage_begin(st, f, "image");
     msgpack_packer *pk = gf_emit_key(e, "png");
     msgpack_pack_array(pk, (size_t)n);
@@ -121,11 +189,19 @@ static void s_decode_one(gf_stage_t *st, struct s_vq *s, gf_frame_t **fp)
         if (!err) {
             gf_image_pixels_chw(s->out + (size_t)k * 3 * (size_t)h * (size_t)w, h, w, img.rgb);
             err = gf_png_write_mem(&img, &png, &len);
+            if (scored)
+                scores[k] = s_score_one(&plan, &img);
         }
         msgpack_pack_bin_with_body(pk, png, png ? len : 0);
         free(png);
     }
     gf_image_release(&img);
+    s_plan_release(&plan);
+    if (scored && !err)
+        s_emit_scores(e, scores, n);
+    for (int k = 0; scores && k < n; k++)
+        json_decref(scores[k]);
+    free(scores);
     if (err) {
         gf_stage_fail(st, fp, err, "cannot encode the pictures");
         return;
@@ -164,6 +240,7 @@ static int s_init(gf_stage_t *st)
     info->user = s;
     s->st = st;
     s->max_images = (int)gf_graph_param_long(info->def, "max_images", 16);
+    s->score = gf_graph_param_long(info->def, "score", 1) != 0 && gf_score_is_demo_model(dir);
     int err = s->be ? gf_ckpt_open(dir, &s->ck) : GF_ENOMEM;
     if (err) {
         gf_log_error("cannot open the checkpoint '%s': %s", dir, gf_strerror(err));

@@ -89,6 +89,8 @@ static const struct gf_param_decl s_vq[] = {
     S_MODEL_PARAMS("bf16,f32", "arithmetic on a CUDA device"),
     {"max_images", GF_PARAM_INT, 1, 1024, NULL, "pictures decoded together"},
     {"grid", GF_PARAM_INT, 1, 256, NULL, "image tokens per side (default: the checkpoint's)"},
+    {"score", GF_PARAM_INT, 0, 1, NULL,
+     "1: score each picture of the demo model here (`scores`); 0: leave it to the fronts"},
     {NULL, 0, 0, 0, NULL, NULL}};
 
 static const struct gf_param_decl s_none[] = {{NULL, 0, 0, 0, NULL, NULL}};

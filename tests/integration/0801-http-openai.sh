@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The official `openai` Python client (PyPI, in a virtualenv under build/) generates through
-# `gotflow serve` on the demo model: b64_json and streaming. The PNG bytes and the reasoning
-# chain equal what `gotflow generate` writes for the same seed and parameters; the stream
-# carries the chain as written, each layout object, image-token progress, the picture, then
-# the final object.
+# `gotflow serve` on the demo model: b64_json and streaming. The PNG bytes, the reasoning chain
+# and the layout score (carried by the vq stage) equal what `gotflow generate` writes for the
+# same seed and parameters; the stream carries the chain as written, each layout object,
+# image-token progress, the picture, then the final object.
 . "$(dirname "$0")/lib.sh"
 cd "$top"
 venv=$build/venv-test
@@ -41,6 +41,8 @@ extra = r.model_extra or {}
 assert extra.get("reasoning") == chain, "the response's reasoning is not the chain"
 assert extra["layout"]["objects"], "no layout objects"
 assert extra["metadata"]["params"]["seed"] == 7 and extra["metadata"]["params"]["cfg_weight"] == 3
+meta = json.load(open(ref + "/meta.json"))
+assert extra["metadata"]["score"] == meta["score"], "the response's score is not meta.json's"
 print("b64_json: the same PNG and chain as gotflow generate")
 
 models = client.models.list()

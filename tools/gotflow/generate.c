@@ -150,16 +150,31 @@ static void s_layout_files(struct s_out *o, const char *text, size_t len, struct
     gf_layout_destroy(&lay);
 }
 
-/* The layout-adherence score of image 0 (score.h), for the demo model only; NULL otherwise. */
+/* The layout-adherence score of image 0 (score.h) is given for the demo model only. */
 static int s_demo(const struct gf_generate_meta *m)
 {
     return m->demo ? m->demo > 0 : gf_score_is_demo_model(m->model);
 }
 
-static json_t *s_score(const struct gf_generate_meta *m, const char *text, size_t len,
-                       const struct gf_image *first, int quiet)
+/* The score the vq stage carried for image 0 (`scores`, docs/protocol.md; caller owns), or NULL
+ * with *carried 1 when it carried none for that picture; *carried 0 when the answer has no
+ * `scores` (an older vq stage, or `score: 0`), for the caller to score the PNG itself. */
+static json_t *s_carried(const gf_frame_t *a, int *carried)
 {
-    if (!first->rgb || !s_demo(m))
+    const msgpack_object *sc = gf_frame_get(a, "scores");
+    *carried = sc && sc->type == MSGPACK_OBJECT_ARRAY && sc->via.array.size > 0 &&
+               (sc->via.array.ptr[0].type == MSGPACK_OBJECT_MAP ||
+                sc->via.array.ptr[0].type == MSGPACK_OBJECT_NIL);
+    if (!*carried || sc->via.array.ptr[0].type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    return gf_json_from_msgpack(&sc->via.array.ptr[0], 0);
+}
+
+/* The score of image 0 computed here from its pixels (first, decoded from the PNG). */
+static json_t *s_score_pixels(const struct gf_generate_meta *m, const char *text, size_t len,
+                              const struct gf_image *first)
+{
+    if (!first->rgb)
         return NULL;
     gf_layout_t *lay = NULL;
     if (gf_layout_parse(text, len, &lay) != 0)
@@ -167,11 +182,8 @@ static json_t *s_score(const struct gf_generate_meta *m, const char *text, size_
     struct gf_score *sc = malloc(sizeof *sc);
     json_t *j = NULL;
     if (sc && gf_score_compute(first, gf_layout_objects(lay), gf_layout_n_objects(lay), m->prompt,
-                               sc) == 0) {
+                               sc) == 0)
         j = gf_score_to_json(sc);
-        if (!quiet)
-            gf_score_print(sc, stdout);
-    }
     free(sc);
     gf_layout_destroy(&lay);
     return j;
@@ -249,21 +261,24 @@ static json_t *s_meta(const gf_frame_t *a, const struct gf_generate_meta *m)
 
 json_t *gf_generate_meta_json(const gf_frame_t *answer, const struct gf_generate_meta *m)
 {
-    json_t *meta = s_meta(answer, m);
+    json_t *meta = s_meta(answer, m), *score = NULL;
     const msgpack_object *png = gf_frame_get(answer, "png");
     const char *text;
     size_t len;
-    struct gf_image first = {0};
-    if (png && png->type == MSGPACK_OBJECT_ARRAY && png->via.array.size > 0 &&
-        png->via.array.ptr[0].type == MSGPACK_OBJECT_BIN &&
-        gf_frame_get_str(answer, "text", &text, &len) == 0 && s_demo(m) &&
-        gf_png_read_mem(png->via.array.ptr[0].via.bin.ptr, png->via.array.ptr[0].via.bin.size,
-                        "image_0.png", &first) == 0) {
-        json_t *score = s_score(m, text, len, &first, 1);
-        if (score)
-            json_object_set_new(meta, "score", score);
+    int carried;
+    if (gf_frame_get_str(answer, "text", &text, &len) != 0 || !s_demo(m))
+        return meta;
+    score = s_carried(answer, &carried);
+    if (!carried && png && png->type == MSGPACK_OBJECT_ARRAY && png->via.array.size > 0 &&
+        png->via.array.ptr[0].type == MSGPACK_OBJECT_BIN) {
+        struct gf_image first = {0};
+        if (gf_png_read_mem(png->via.array.ptr[0].via.bin.ptr, png->via.array.ptr[0].via.bin.size,
+                            "image_0.png", &first) == 0)
+            score = s_score_pixels(m, text, len, &first);
+        gf_image_release(&first);
     }
-    gf_image_release(&first);
+    if (score)
+        json_object_set_new(meta, "score", score);
     return meta;
 }
 
@@ -296,7 +311,11 @@ int gf_generate_write(const gf_frame_t *answer, const char *out, const struct gf
     json_t *score = NULL;
     if (gf_frame_get_str(answer, "text", &text, &len) == 0 && strcmp(answer->kind, "result") == 0) {
         s_write_bytes(&o, "reasoning.txt", text, len);
-        score = s_score(m, text, len, &first, as_json);
+        int carried = 0;
+        if (s_demo(m) && !(score = s_carried(answer, &carried)) && !carried)
+            score = s_score_pixels(m, text, len, &first);
+        if (score && !as_json)
+            gf_score_print_json(score, stdout);
         s_layout_files(&o, text, len, &first);
     } else {
         s_missing(&o, "reasoning.txt", "the result has no reasoning 'text'");

@@ -391,30 +391,59 @@ json_t *gf_score_to_json(const struct gf_score *s)
     return j;
 }
 
-void gf_score_print(const struct gf_score *s, FILE *f)
+/* A string member of a score's JSON object, "?" when it is not one (a score read from a frame). */
+static const char *s_jstr(const json_t *o, const char *key)
 {
-    char a[48], b[48];
-    fprintf(f, "layout score: mean IoU %.2f over %d planned objects; prompt objects named %d/%d\n",
-            s->mean_iou, s->scored, s->named, s->n_prompt);
-    for (int i = 0; i < s->n_objects; i++) {
-        const struct gf_score_object *o = &s->obj[i];
-        if (o->colour < 0)
-            fprintf(f, "  '%s': no palette colour, not scored\n", o->phrase);
-        else if (!o->found)
-            fprintf(f, "  '%s': not found in the picture (IoU 0)\n", o->phrase);
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "?";
+}
+
+/* Element i of a box, clamped to what the grid can hold (a frame may carry any number). */
+static long long s_jint(const json_t *a, size_t i)
+{
+    double v = json_number_value(json_array_get(a, i));
+    return v > -1e6 && v < 1e6 ? (long long)v : 0;
+}
+
+void gf_score_print_json(const json_t *j, FILE *f)
+{
+    const json_t *objs = json_object_get(j, "objects"), *rels = json_object_get(j, "relations");
+    size_t scored = 0;
+    for (size_t i = 0; i < json_array_size(objs); i++)
+        scored += json_is_string(json_object_get(json_array_get(objs, i), "colour"));
+    fprintf(
+        f, "layout score: mean IoU %.2f over %zu planned objects; prompt objects named %lld/%lld\n",
+        json_number_value(json_object_get(j, "mean_iou")), scored,
+        (long long)json_integer_value(json_object_get(j, "named")),
+        (long long)json_integer_value(json_object_get(j, "n_prompt_objects")));
+    for (size_t i = 0; i < json_array_size(objs); i++) {
+        const json_t *o = json_array_get(objs, i), *p = json_object_get(o, "plan"),
+                     *b = json_object_get(o, "box");
+        if (!json_is_string(json_object_get(o, "colour")))
+            fprintf(f, "  '%s': no palette colour, not scored\n", s_jstr(o, "phrase"));
+        else if (!json_is_true(json_object_get(o, "found")))
+            fprintf(f, "  '%s': not found in the picture (IoU 0)\n", s_jstr(o, "phrase"));
         else
             fprintf(f,
-                    "  '%s': IoU %.2f (planned %.0f,%.0f-%.0f,%.0f, found %.0f,%.0f-%.0f,%.0f)\n",
-                    o->phrase, o->iou, o->plan[0], o->plan[1], o->plan[2], o->plan[3], o->box[0],
-                    o->box[1], o->box[2], o->box[3]);
+                    "  '%s': IoU %.2f (planned %lld,%lld-%lld,%lld, found %lld,%lld-%lld,%lld)\n",
+                    s_jstr(o, "phrase"), json_number_value(json_object_get(o, "iou")), s_jint(p, 0),
+                    s_jint(p, 1), s_jint(p, 2), s_jint(p, 3), s_jint(b, 0), s_jint(b, 1),
+                    s_jint(b, 2), s_jint(b, 3));
     }
-    for (int r = 0; r < s->n_relations; r++) {
-        const struct gf_score_relation *rel = &s->rel[r];
-        s_name(s, rel->a, a, sizeof a);
-        s_name(s, rel->b, b, sizeof b);
-        fprintf(f, "  %s %s %s: plan %s, picture %s\n", a, gf_score_rel_name(rel->rel), b,
-                rel->in_plan ? "yes" : "no", rel->in_image ? "yes" : "no");
+    for (size_t i = 0; i < json_array_size(rels); i++) {
+        const json_t *o = json_array_get(rels, i);
+        fprintf(f, "  %s %s %s: plan %s, picture %s\n", s_jstr(o, "a"), s_jstr(o, "rel"),
+                s_jstr(o, "b"), json_is_true(json_object_get(o, "in_plan")) ? "yes" : "no",
+                json_is_true(json_object_get(o, "in_image")) ? "yes" : "no");
     }
+}
+
+void gf_score_print(const struct gf_score *s, FILE *f)
+{
+    json_t *j = gf_score_to_json(s);
+    if (j)
+        gf_score_print_json(j, f);
+    json_decref(j);
 }
 
 int gf_score_is_demo_model(const char *dir)

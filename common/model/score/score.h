@@ -113,6 +113,9 @@ json_t *gf_score_to_json(const struct gf_score *s);
 
 /* A few lines for a person: per object its IoU, per relation plan and picture. */
 void gf_score_print(const struct gf_score *s, FILE *f);
+/* The same lines from the JSON form (gf_score_to_json's, e.g. read back from a frame's `scores`);
+ * members of the wrong type print as 0 or "?". Boxes print as the JSON's rounded numbers. */
+void gf_score_print_json(const json_t *j, FILE *f);
 
 /* Whether the checkpoint in `dir` is the demo model: its config.json has a `gotflow_demo` object.
  * 1, 0 (no such key, or no readable config.json). */
