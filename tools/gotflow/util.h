@@ -47,7 +47,6 @@ void *gf_cli_watch_new(void *ctx, void *sock, const char *name);
  * last call that returned 1 (`broken` keeps the state between calls, start it at 0). */
 int gf_cli_watch_reconnected(void *monitor, int *broken);
 
-
 /* Checks --device (NULL, "cpu" or "cuda:N") and --precision (NULL, "bf16" or "f32"); 0, or 2
  * (usage) after printing what is wrong. */
 int gf_cli_device_check(const char *cmd, const char *device, const char *precision);
