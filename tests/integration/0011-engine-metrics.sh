@@ -14,9 +14,9 @@ stages:
   sink: {kind: sink}
 YAML
 start_pipeline "$work/p.yaml"
-requests 400 | gotflow submit "$work/p.yaml" >/dev/null
+requests 400 | gotflow submit "$work/p.yaml" --timeout 120 >/dev/null || fail "submit failed"
 sleep 0.5
-curl -sf "http://127.0.0.1:$port/metrics" >"$work/metrics.txt" || fail "no metrics endpoint"
+curl -sf --max-time 20 "http://127.0.0.1:$port/metrics" >"$work/metrics.txt" || fail "no metrics endpoint"
 grep -q '^# TYPE gotflow_requests_done_total counter' "$work/metrics.txt" || fail "no done counter"
 grep -q '^gotflow_stage_latency_seconds_bucket{pipeline="metrics",stage="work",replica="1",le="+Inf"}' \
     "$work/metrics.txt" || fail "no latency histogram"
@@ -32,7 +32,7 @@ sink = sum(v for k, v in done.items() if 'stage="sink"' in k)
 print("done: work %d, sink %d" % (work, sink))
 assert work == 400 and sink == 400, done
 PY
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other")" = 404 ] || fail "no 404"
+[ "$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/other")" = 404 ] || fail "no 404"
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
 sed -i 's|^metrics: .*|metrics: "ipc:///tmp/x"|' "$work/p.yaml"
