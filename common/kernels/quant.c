@@ -23,9 +23,11 @@ static int s_round(float v)
 /* d = max|x| / 127, q = round(x / d) half away from zero */
 static void s_q8_0(struct gf_block_q8_0 *b, const float *x)
 {
-    float amax = 0;
-    for (int j = 0; j < GF_QK; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
+    float amax = 0; /* fmaxf(amax, |x|) without the libm call (no NaN can reach amax) */
+    for (int j = 0; j < GF_QK; j++) {
+        float a = fabsf(x[j]);
+        amax = a > amax ? a : amax;
+    }
     float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
     b->d = gf_f32_to_f16(d);
     for (int j = 0; j < GF_QK; j++)
