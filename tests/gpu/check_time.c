@@ -350,6 +350,8 @@ static int s_vq(struct check_env *e, const char *path)
     } else {
         int32_t codes[576];
         float *px = malloc(3 * 384 * 384 * 4);
+        if (!px)
+            bad = s_failed(e, what, "no memory for the picture");
         for (int i = 0; i < 576; i++)
             codes[i] = (i * 131 + 7) % gf_vq_config(vq)->codebook_size;
         double tv = 0;
