@@ -444,7 +444,7 @@ int cmd_generate(int argc, char **argv)
             fprintf(stderr, "starting pipeline '%s' (%s)\n", g->name, graph_path);
         sup = s_start(graph_path);
         if (sup < 0 ||
-            gf_cli_wait_ready("generate", graph_path, sup, run_dir, gf_mono_ms() + 600000))
+            gf_cli_wait_ready("generate", graph_path, NULL, sup, run_dir, gf_mono_ms() + 600000))
             goto out;
     }
     char id[GF_FRAME_ID_MAX];

@@ -126,7 +126,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "starting pipeline '%s' (%s)\n", g->name, o.http.pipeline);
         sup = s_start(o.http.pipeline);
         if (sup < 0 ||
-            gf_cli_wait_ready("serve", o.http.pipeline, sup, run_dir, gf_mono_ms() + 600000))
+            gf_cli_wait_ready("serve", o.http.pipeline, NULL, sup, run_dir, gf_mono_ms() + 600000))
             goto out;
     }
     front = gf_http_new(&o.http, g, run_dir, err, sizeof err);

@@ -1,8 +1,6 @@
 /* cmd_status.c — `gotflow status PIPELINE|RUN`: what each replica is doing. */
 #include <jansson.h>
 #include <stdio.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,19 +56,6 @@ static void s_print_table(json_t *st)
     }
 }
 
-static int s_all_ready(json_t *st)
-{
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(st, "replicas"), i, r)
-    {
-        const char *state = json_string_value(json_object_get(r, "state"));
-        if (!state || strcmp(state, "ready") != 0)
-            return 0;
-    }
-    return 1;
-}
-
 int cmd_status(int argc, char **argv)
 {
     int as_json = 0, wait_ready = 0, stop = 0;
@@ -97,63 +82,12 @@ int cmd_status(int argc, char **argv)
     const char *run = argv[first];
     char run_dir[GF_PATH_MAX];
     int64_t deadline = gf_mono_ms() + timeout_s * 1000;
-    /* while waiting for a pipeline to come up, its run directory may not exist yet */
-    while (gf_plan_find_run(run, host, run_dir, sizeof run_dir, wait_ready) != 0) {
-        if (!wait_ready)
-            return 1;
-        if (gf_mono_ms() > deadline) {
-            gf_plan_find_run(run, host, run_dir, sizeof run_dir, 0);
-            return 1;
-        }
-        usleep(100000);
-    }
-    json_t *st = NULL;
-    /* a supervisor seen alive, or one that started after this wait began (it copies graph.yaml
-     * into the run directory once it holds the lock and has written its pid): it being gone ends
-     * the wait at once. One that started before (e.g. killed just before a new one is started)
-     * does not count. */
-    int seen = 0;
-    struct timespec t_wait;
-    clock_gettime(CLOCK_REALTIME, &t_wait);
-    char graph_copy[GF_PATH_MAX + 16];
-    snprintf(graph_copy, sizeof graph_copy, "%s/graph.yaml", run_dir);
-    for (;;) {
-        int64_t left = deadline - gf_mono_ms();
-        if (wait_ready && !gf_cli_supervisor_alive(run_dir)) {
-            struct stat sb;
-            if (seen || (stat(graph_copy, &sb) == 0 && (sb.st_mtim.tv_sec > t_wait.tv_sec ||
-                                                        (sb.st_mtim.tv_sec == t_wait.tv_sec &&
-                                                         sb.st_mtim.tv_nsec > t_wait.tv_nsec)))) {
-                fprintf(stderr,
-                        "gotflow status: the supervisor of '%s' stopped before every replica "
-                        "was ready (its own output says why)\n",
-                        run_dir);
-                return 1;
-            }
-            if (left <= 0)
-                break;
-            usleep(100000);
-            continue;
-        }
-        seen = 1;
-        /* while waiting, ask in short turns so that a supervisor dying is seen */
-        int turn = left > 0 ? (int)left : 1;
-        if (wait_ready && turn > 1000)
-            turn = 1000;
-        st = wait_ready ? gf_cli_admin_try(run_dir, "status", turn)
-                        : gf_cli_admin(run_dir, stop ? "stop" : "status", turn);
-        if (st && (stop || !wait_ready || s_all_ready(st)))
-            break;
-        if (!st && !wait_ready)
-            break;
-        json_decref(st);
-        st = NULL;
-        if (gf_mono_ms() > deadline) {
-            fprintf(stderr, "gotflow status: not every replica is ready after %ld s\n", timeout_s);
-            return 1;
-        }
-        usleep(100000);
-    }
+    if (wait_ready && gf_cli_wait_ready("status", run, host, 0, run_dir, deadline) != 0)
+        return 1;
+    if (!wait_ready && gf_plan_find_run(run, host, run_dir, sizeof run_dir, 0) != 0)
+        return 1;
+    int64_t left = deadline - gf_mono_ms(); /* after a wait, at least a second for the answer */
+    json_t *st = gf_cli_admin(run_dir, stop ? "stop" : "status", left > 1000 ? (int)left : 1000);
     if (!st)
         return 1;
     if (as_json || stop) {

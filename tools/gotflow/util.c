@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "core/error.h"
@@ -109,11 +111,6 @@ json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms)
     return s_admin(run_dir, request, timeout_ms, 0);
 }
 
-json_t *gf_cli_admin_try(const char *run_dir, const char *request, int timeout_ms)
-{
-    return s_admin(run_dir, request, timeout_ms, 1);
-}
-
 int gf_cli_device_check(const char *cmd, const char *device, const char *precision)
 {
     enum gf_cuda_mode mode;
@@ -198,31 +195,67 @@ int gf_cli_watch_reconnected(void *monitor, int *broken)
     }
 }
 
-int gf_cli_wait_ready(const char *cmd, const char *graph, pid_t sup, char run_dir[GF_PATH_MAX],
-                      int64_t deadline_ms)
+/* 1 when every replica of a supervisor's status answer is ready. */
+static int s_all_ready(json_t *status)
 {
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(status, "replicas"), i, r)
+    {
+        const char *s = json_string_value(json_object_get(r, "state"));
+        if (!s || strcmp(s, "ready") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 when a supervisor copied its graph into `run_dir` after `t` (it does so once it holds the
+ * run directory's lock and has written its pid): it started after the wait began. */
+static int s_started_since(const char *run_dir, const struct timespec *t)
+{
+    char path[GF_PATH_MAX + 16];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/graph.yaml", run_dir);
+    return stat(path, &sb) == 0 &&
+           (sb.st_mtim.tv_sec > t->tv_sec ||
+            (sb.st_mtim.tv_sec == t->tv_sec && sb.st_mtim.tv_nsec > t->tv_nsec));
+}
+
+int gf_cli_wait_ready(const char *cmd, const char *graph, const char *host, pid_t sup,
+                      char run_dir[GF_PATH_MAX], int64_t deadline_ms)
+{
+    /* A supervisor seen alive, or one that started after this wait began, being gone ends the
+     * wait at once; one that started before (killed just before a new one starts) does not. */
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    int seen = 0, found = 0;
     while (gf_mono_ms() < deadline_ms) {
         if (sup > 0 && waitpid(sup, NULL, WNOHANG) == sup) {
             fprintf(stderr, "gotflow %s: the pipeline did not start (see the lines above)\n", cmd);
             return 1;
         }
-        if (gf_plan_find_run(graph, NULL, run_dir, GF_PATH_MAX, 1) == 0 &&
-            gf_cli_supervisor_alive(run_dir)) {
-            json_t *st = gf_cli_admin(run_dir, "status", 2000);
-            int ready = st != NULL;
-            size_t i;
-            json_t *r;
-            json_array_foreach(json_object_get(st, "replicas"), i, r)
-            {
-                const char *s = json_string_value(json_object_get(r, "state"));
-                ready &= s && strcmp(s, "ready") == 0;
+        if (gf_plan_find_run(graph, host, run_dir, GF_PATH_MAX, 1) == 0) {
+            found = 1;
+            if (gf_cli_supervisor_alive(run_dir)) {
+                seen = 1;
+                /* short turns, so that a supervisor dying is seen */
+                json_t *st = s_admin(run_dir, "status", 1000, 1);
+                int ready = st && s_all_ready(st);
+                json_decref(st);
+                if (ready)
+                    return 0;
+            } else if (seen || s_started_since(run_dir, &t0)) {
+                fprintf(stderr,
+                        "gotflow %s: the supervisor of '%s' stopped before every replica was "
+                        "ready (its own output says why)\n",
+                        cmd, run_dir);
+                return 1;
             }
-            json_decref(st);
-            if (ready)
-                return 0;
         }
         usleep(100000);
     }
-    fprintf(stderr, "gotflow %s: the pipeline is not ready in time\n", cmd);
+    if (!found) /* says why the run directory was not found */
+        gf_plan_find_run(graph, host, run_dir, GF_PATH_MAX, 0);
+    fprintf(stderr, "gotflow %s: not every replica is ready in time\n", cmd);
     return 1;
 }

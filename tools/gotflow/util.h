@@ -28,14 +28,13 @@ void gf_cli_supervisor_dead(const char *cmd, const char *run_dir, const char *pi
 /* Sends `request` ("status", "stop") to the supervisor of `run_dir` and returns its JSON
  * answer (caller owns), or NULL after `timeout_ms` with the reason printed. */
 json_t *gf_cli_admin(const char *run_dir, const char *request, int timeout_ms);
-/* The same, saying nothing when there is no supervisor or no answer (for loops that wait). */
-json_t *gf_cli_admin_try(const char *run_dir, const char *request, int timeout_ms);
 
-/* Waits until every replica of the running `graph` says ready, or `deadline_ms` (monotonic)
- * passes, or the supervisor `sup` (when > 0, a child of ours) exits; fills `run_dir`. 0, or 1
- * after printing why, prefixed with `cmd`. */
-int gf_cli_wait_ready(const char *cmd, const char *graph, pid_t sup, char run_dir[GF_PATH_MAX],
-                      int64_t deadline_ms);
+/* Waits until every replica of the running `graph` (on `host`, NULL for this one) says ready, or
+ * `deadline_ms` (monotonic) passes, or the supervisor `sup` (when > 0, a child of ours) exits, or
+ * the run's supervisor stops (one seen alive, or started since the wait began); fills `run_dir`.
+ * 0, or 1 after printing why, prefixed with `cmd`. */
+int gf_cli_wait_ready(const char *cmd, const char *graph, const char *host, pid_t sup,
+                      char run_dir[GF_PATH_MAX], int64_t deadline_ms);
 
 /* Watches the connection of a client socket to the gateway: when it breaks and comes back (the
  * gateway restarted), the client must send its unanswered requests again (docs/protocol.md).
