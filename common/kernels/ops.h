@@ -42,6 +42,19 @@ size_t gf_wtype_bytes(enum gf_wtype dt, int64_t count);
  * llama.cpp's reference quantize_row_q8_0 / quantize_row_q4_0 do; and back. */
 void gf_quantize(enum gf_wtype dt, void *blocks, const float *x, int64_t n);
 void gf_dequantize(enum gf_wtype dt, float *x, const void *blocks, int64_t n);
+
+/* A quantized matrix (a gf_mat of Q8_0 or Q4_0) keeps its rows in groups of 8, interleaved so
+ * that one 256-bit load holds 4 bytes of each of 8 rows: for group g and block b, at
+ * ((g * nb + b) * 8) blocks from the start (nb = cols / GF_QK), the 8 rows' f16 scales, then
+ * vector c (q8_0: 8 vectors, q4_0: 4) of 32 bytes whose bytes 4r..4r+3 are row r's qs[4c..4c+3]
+ * of that block. The bytes of every block are those of gf_quantize; only their places differ.
+ * Rows past the last are zero (scale 0). gf_qmat_bytes is the size; gf_qmat_set_row places
+ * row r's nb blocks; gf_qmat_block reads block b of row r back as 32 int8 values (q4_0:
+ * nibble - 8) and returns its scale. */
+size_t gf_qmat_bytes(enum gf_wtype dt, int64_t rows, int64_t cols);
+void gf_qmat_set_row(enum gf_wtype dt, void *mat, int64_t cols, int64_t r, const void *blocks);
+float gf_qmat_block(enum gf_wtype dt, const void *mat, int64_t cols, int64_t r, int64_t b,
+                    int8_t q[GF_QK]);
 /* What a weight precision name asks of the weights: "bf16", "f32" or NULL leave them as
  * published (*quant = -1; on a CUDA device these choose its arithmetic, gf_cuda_mode_parse),
  * "q8_0" and "q4_0" quantize them at load (*quant = GF_WTYPE_Q8_0 / _Q4_0). 0, or GF_EINVAL

@@ -83,6 +83,52 @@ void gf_dequantize(enum gf_wtype dt, float *x, const void *blocks, int64_t n)
     }
 }
 
+size_t gf_qmat_bytes(enum gf_wtype dt, int64_t rows, int64_t cols)
+{
+    return gf_wtype_bytes(dt, ((rows + 7) & ~(int64_t)7) * cols);
+}
+
+/* Start of group g, block b (its 8 scales), and the block's size. */
+static char *s_group_block(enum gf_wtype dt, const void *mat, int64_t cols, int64_t g, int64_t b,
+                           size_t *bsize)
+{
+    *bsize = gf_wtype_bytes(dt, GF_QK);
+    return (char *)mat + (size_t)((g * (cols / GF_QK) + b) * 8) * *bsize;
+}
+
+void gf_qmat_set_row(enum gf_wtype dt, void *mat, int64_t cols, int64_t r, const void *blocks)
+{
+    size_t bsize;
+    int qsize = dt == GF_WTYPE_Q8_0 ? GF_QK : GF_QK / 2, lane = (int)(r & 7);
+    for (int64_t b = 0; b < cols / GF_QK; b++) {
+        char *gb = s_group_block(dt, mat, cols, r >> 3, b, &bsize);
+        const char *src = (const char *)blocks + b * bsize; /* {d, qs}: d first in both types */
+        memcpy(gb + 2 * lane, src, 2);
+        for (int c = 0; c < qsize / 4; c++)
+            memcpy(gb + 16 + 32 * c + 4 * lane, src + 2 + 4 * c, 4);
+    }
+}
+
+float gf_qmat_block(enum gf_wtype dt, const void *mat, int64_t cols, int64_t r, int64_t b,
+                    int8_t q[GF_QK])
+{
+    size_t bsize;
+    const char *gb = s_group_block(dt, mat, cols, r >> 3, b, &bsize);
+    const uint8_t *qs = (const uint8_t *)gb + 16 + 4 * (r & 7);
+    uint16_t d;
+    memcpy(&d, gb + 2 * (r & 7), 2);
+    for (int j = 0; j < GF_QK; j++) {
+        if (dt == GF_WTYPE_Q8_0) {
+            q[j] = (int8_t)qs[32 * (j / 4) + j % 4];
+        } else {
+            int m = j % (GF_QK / 2);
+            uint8_t v = qs[32 * (m / 4) + m % 4];
+            q[j] = (int8_t)((j < GF_QK / 2 ? v & 15 : v >> 4) - 8);
+        }
+    }
+    return gf_f16_to_f32(d);
+}
+
 int gf_precision_parse(const char *name, int *quant)
 {
     *quant = -1;

@@ -1,6 +1,7 @@
 /* test_quant.c — the q8_0 / q4_0 quantizers byte for byte against llama.cpp's own gguf-py
  * (goldens by tests/oracle/gen_quant.py), and the dequantized values against gguf-py's
- * layout: the block of each golden read back through gf_mat_get. */
+ * layout: the blocks of each golden placed as a matrix row (gf_qmat) and read back through
+ * gf_mat_get. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,13 +47,16 @@ static void s_check(enum gf_wtype dt, const char *golden)
         if (got[i] != want[i])
             fail_msg("%s: block %zu byte %zu is %02x, gguf-py wrote %02x", golden, i / bsize,
                      i % bsize, got[i], want[i]);
-    /* the reference backend's element reads agree with the dequantizer on these bytes */
+    /* the reference backend's element reads, through the matrix layout (gf_qmat), agree with
+     * the dequantizer on these bytes */
     float *y = malloc(n * 4);
     gf_dequantize(dt, y, want, n);
-    struct gf_mat m = {dt, 1, n, want};
+    void *mat = calloc(1, gf_qmat_bytes(dt, 1, n));
+    gf_qmat_set_row(dt, mat, n, 0, want);
+    struct gf_mat m = {dt, 1, n, mat};
     for (int64_t i = 0; i < n; i++)
         assert_true(gf_mat_get(&m, i) == y[i]);
-    free(x), free(want), free(got), free(y);
+    free(x), free(want), free(got), free(y), free(mat);
 }
 
 static void test_q8_0(void **state)

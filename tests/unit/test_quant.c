@@ -32,11 +32,17 @@ static void s_fill(float *x, int64_t n, float scale)
         x[i] = s_rand() * scale;
 }
 
-/* A quantized copy of the f32 matrix w; caller frees data. */
+/* A quantized copy of the f32 matrix w, in the layout of gf_qmat (as the checkpoint makes it:
+ * each row through gf_quantize, then placed); caller frees data. */
 static struct gf_mat s_quant(enum gf_wtype dt, const struct gf_mat *w)
 {
-    void *p = malloc(gf_wtype_bytes(dt, w->rows * w->cols));
-    gf_quantize(dt, p, w->data, w->rows * w->cols);
+    void *p = calloc(1, gf_qmat_bytes(dt, w->rows, w->cols));
+    void *row = malloc(gf_wtype_bytes(dt, w->cols));
+    for (int64_t r = 0; r < w->rows; r++) {
+        gf_quantize(dt, row, (const float *)w->data + r * w->cols, w->cols);
+        gf_qmat_set_row(dt, p, w->cols, r, row);
+    }
+    free(row);
     return (struct gf_mat){dt, w->rows, w->cols, p};
 }
 
@@ -125,7 +131,6 @@ static void test_linear(void **state)
         struct gf_mat w32 = {GF_WTYPE_F32, rows, cols, wf}, b = {GF_WTYPE_F32, 1, rows, bias};
         for (int dt = GF_WTYPE_Q8_0; dt <= GF_WTYPE_Q4_0; dt++) {
             struct gf_mat w = s_quant(dt, &w32);
-            size_t rbytes = gf_wtype_bytes(dt, cols);
             for (int n = 1; n <= 7; n++) {
                 float *x = malloc(n * cols * 4), *y0 = malloc(n * rows * 4);
                 float *y1 = malloc(n * rows * 4), *y2 = malloc(n * rows * 4);
@@ -135,9 +140,7 @@ static void test_linear(void **state)
                 gf_quantize(GF_WTYPE_Q8_0, xq, x, n * cols);
                 for (int t = 0; t < n; t++)
                     for (int64_t r = 0; r < rows; r++)
-                        y0[t * rows + r] =
-                            gf_cpu_qdot_ref(dt, (char *)w.data + r * rbytes, xq + t * nb, nb) +
-                            bias[r];
+                        y0[t * rows + r] = gf_cpu_qdot_ref(&w, r, xq + t * nb) + bias[r];
                 fast->ops->linear(fast, y1, x, n, &w, &b);
                 scalar->ops->linear(scalar, y2, x, n, &w, &b);
                 assert_memory_equal(y1, y0, n * rows * 4);
@@ -166,16 +169,23 @@ static void test_linear(void **state)
     gf_backend_destroy(&scalar);
 }
 
-/* The reference backend reads quantized weights element by element (gf_mat_get). */
+/* The reference backend reads quantized weights element by element (gf_mat_get) through the
+ * interleaved layout: every element as gf_dequantize gives it from the row's own blocks. */
 static void test_ref_reads_blocks(void **state)
 {
-    float x[2 * GF_QK], y[2 * GF_QK];
-    s_fill(x, 2 * GF_QK, 1.0f);
+    enum { R = 13, C = 3 * GF_QK };
+    float x[R * C], y[C];
+    s_fill(x, R * C, 1.0f);
     for (int dt = GF_WTYPE_Q8_0; dt <= GF_WTYPE_Q4_0; dt++) {
-        struct gf_mat w32 = {GF_WTYPE_F32, 2, GF_QK, x}, w = s_quant(dt, &w32);
-        gf_dequantize(dt, y, w.data, 2 * GF_QK);
-        for (int i = 0; i < 2 * GF_QK; i++)
-            assert_true(gf_mat_get(&w, i) == y[i]);
+        struct gf_mat w32 = {GF_WTYPE_F32, R, C, x}, w = s_quant(dt, &w32);
+        void *row = malloc(gf_wtype_bytes(dt, C));
+        for (int r = 0; r < R; r++) {
+            gf_quantize(dt, row, x + r * C, C);
+            gf_dequantize(dt, y, row, C);
+            for (int c = 0; c < C; c++)
+                assert_true(gf_mat_get(&w, (int64_t)r * C + c) == y[c]);
+        }
+        free(row);
         free((void *)w.data);
     }
 }

@@ -1,9 +1,9 @@
 /* quant_ops.h — the optimized CPU backend's product for block-quantized weights (Q8_0, Q4_0).
  *
  * As llama.cpp does for these types, each activation row is first quantized to q8_0 blocks;
- * then every output is a sum over blocks of d_w * d_x * (int8 dot of the block), in block order,
- * 8 lanes of 4 elements each, the lanes folded in one fixed order. The scalar form and the AVX2
- * form (maddubs/madd) give the same bits; a row's result depends only on its own activations
+ * then every output is a sum over blocks, in block order, of d_w * d_x * (the exact integer dot
+ * of the block), one f32 accumulator, fused multiply-adds. The scalar form and the AVX2 form
+ * give the same bits; a row's result depends only on its own activations
  * (batch invariance). */
 #ifndef GF_KERNELS_CPU_QUANT_OPS_H
 #define GF_KERNELS_CPU_QUANT_OPS_H
@@ -19,7 +19,8 @@ void gf_cpu_linear_q(struct gf_backend *be, float *y, const float *x, int n, con
  * cannot grow. Borrowed until the next call. */
 void *gf_cpu_scratch(struct gf_backend *be, size_t bytes);
 
-/* The q8_0 dot of one weight row (nb blocks of dt) with nb activation blocks, the scalar form. */
-float gf_cpu_qdot_ref(enum gf_wtype dt, const void *w, const struct gf_block_q8_0 *xq, int64_t nb);
+/* The q8_0 dot of row r of w (a gf_qmat) with its cols / GF_QK activation blocks, the scalar
+ * form. */
+float gf_cpu_qdot_ref(const struct gf_mat *w, int64_t r, const struct gf_block_q8_0 *xq);
 
 #endif

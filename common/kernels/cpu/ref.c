@@ -17,14 +17,11 @@ float gf_mat_get(const struct gf_mat *m, int64_t i)
         return gf_f16_to_f32(((const uint16_t *)m->data)[i]);
     case GF_WTYPE_BF16:
         return gf_bf16_to_f32(((const uint16_t *)m->data)[i]);
-    case GF_WTYPE_Q8_0: {
-        const struct gf_block_q8_0 *b = (const struct gf_block_q8_0 *)m->data + i / GF_QK;
-        return gf_f16_to_f32(b->d) * b->qs[i % GF_QK];
-    }
+    case GF_WTYPE_Q8_0:
     case GF_WTYPE_Q4_0: {
-        const struct gf_block_q4_0 *b = (const struct gf_block_q4_0 *)m->data + i / GF_QK;
-        int j = (int)(i % GF_QK), q = j < GF_QK / 2 ? b->qs[j] & 15 : b->qs[j - GF_QK / 2] >> 4;
-        return gf_f16_to_f32(b->d) * (q - 8);
+        int8_t q[GF_QK];
+        int64_t r = i / m->cols, c = i % m->cols;
+        return gf_qmat_block(m->dtype, m->data, m->cols, r, c / GF_QK, q) * q[c % GF_QK];
     }
     }
     return 0;

@@ -185,9 +185,9 @@ static void s_quantize_task(void *arg, int task)
 {
     struct s_qjob *j = arg;
     const struct gf_mat *m = j->m;
-    size_t row_bytes = gf_wtype_bytes(j->type, m->cols);
     int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
     float row[16384];
+    struct gf_block_q8_0 blocks[16384 / GF_QK]; /* room for either type's blocks of one row */
     for (int64_t r = r0; r < r1 && r < m->rows; r++) {
         const uint16_t *h = (const uint16_t *)m->data + r * m->cols;
         if (m->dtype == GF_WTYPE_F32)
@@ -200,7 +200,8 @@ static void s_quantize_task(void *arg, int task)
         else
             for (int64_t c = 0; c < m->cols; c++)
                 row[c] = gf_f16_to_f32(h[c]);
-        gf_quantize(j->type, j->q + r * row_bytes, row, m->cols);
+        gf_quantize(j->type, blocks, row, m->cols);
+        gf_qmat_set_row(j->type, j->q, m->cols, r, blocks);
     }
 }
 
@@ -216,7 +217,7 @@ static int s_quantize_mat(struct gf_ckpt *ck, struct gf_pool *pool, struct gf_ma
     if (gf_grow((void **)&ck->blocks, &ck->blocks_cap, (size_t)ck->n_blocks + 1,
                 sizeof *ck->blocks))
         return GF_ENOMEM;
-    char *q = malloc(gf_wtype_bytes(type, m->cols) * m->rows);
+    char *q = calloc(1, gf_qmat_bytes(type, m->rows, m->cols)); /* rows past the last: zero */
     if (!q)
         return GF_ENOMEM;
     struct s_qjob j = {m, q, type, 64};
