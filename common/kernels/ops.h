@@ -74,9 +74,12 @@ struct gf_mat {
     const void *data;
 };
 
-/* One layer's KV cache seen by the attention op: row slots of max_seq positions each. */
+/* One layer's KV cache seen by the attention op: row slots of max_seq positions each. The
+ * order inside is the backend's own, written only by its kv_store: the CPU backends keep each
+ * KV head's positions together ([n_slots][n_kv_heads][max_seq][head_dim], so one head's keys
+ * are one stream), the CUDA backend [n_slots][max_seq][n_kv_heads * head_dim]. */
 struct gf_attn {
-    float *k, *v;        /* [n_slots][max_seq][n_kv_heads * head_dim] */
+    float *k, *v;        /* n_slots * max_seq * n_kv_heads * head_dim floats each */
     const int32_t *slot; /* [n] cache slot of each query token */
     const int32_t *pos;  /* [n] position of each query token; it sees positions 0..pos */
     int n_heads, n_kv_heads, head_dim, max_seq;

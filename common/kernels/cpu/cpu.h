@@ -7,6 +7,13 @@
 
 #define GF_CPU_MAX_HEAD_DIM 512
 
+/* Where position pos of KV head h of slot sits in a CPU backend's cache (struct gf_attn): the
+ * head's positions are head_dim floats apart. */
+static inline size_t gf_cpu_kv_at(const struct gf_attn *a, int slot, int h, int pos)
+{
+    return (((size_t)slot * a->n_kv_heads + h) * a->max_seq + pos) * a->head_dim;
+}
+
 /* Element i of m (row-major), converted to f32. */
 float gf_mat_get(const struct gf_mat *m, int64_t i);
 

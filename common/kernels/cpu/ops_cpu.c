@@ -256,32 +256,126 @@ struct s_attn_job {
     int avx2;
 };
 
-static float s_dotf(const float *a, const float *b, int n, int avx2);
-static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n, int avx2);
+static float s_dotf(const float *a, const float *b, int n);
+static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n);
+
+#if GF_HAVE_AVX2
+enum { S_ATTN_CHUNK = 64 };
+
+/* 4 scores from 4 keys kd apart, each one accumulator over the head, gf_hsum8, then the scalar
+ * tail; 4 at a time so the FMA chains overlap. */
+GF_SIMD static GF_INLINE void s_scores4(float *s, const float *q, const float *k, size_t kd, int hd,
+                                        float scale)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 8 <= hd; i += 8) {
+        __m256 qv = _mm256_loadu_ps(q + i);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + i), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + kd + i), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 2 * kd + i), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 3 * kd + i), a3);
+    }
+    float r[4] = {gf_hsum8(a0), gf_hsum8(a1), gf_hsum8(a2), gf_hsum8(a3)};
+    for (int p = 0; p < 4; p++) {
+        for (int e = i; e < hd; e++)
+            r[p] = fmaf(q[e], k[p * kd + e], r[p]);
+        s[p] = r[p] * scale;
+    }
+}
+
+/* One query head over positions 0..npos-1 of its keys and values (kd floats apart), in chunks:
+ * the chunk's scores, one rescale of the running sums by the chunk's new maximum, then
+ * acc += e_p v_p with the accumulators in registers, 32 dims at a time. */
+GF_SIMD static void s_attn_head_avx2(float *o, const float *q, const float *k, const float *v,
+                                     size_t kd, int npos, int hd, float scale)
+{
+    float s[S_ATTN_CHUNK], acc[GF_CPU_MAX_HEAD_DIM] = {0}, mx = -INFINITY, sum = 0;
+    for (int p0 = 0; p0 < npos; p0 += S_ATTN_CHUNK) {
+        int m = npos - p0 < S_ATTN_CHUNK ? npos - p0 : S_ATTN_CHUNK, p = 0;
+        const float *kc = k + (size_t)p0 * kd, *vc = v + (size_t)p0 * kd;
+        for (; p + 4 <= m; p += 4)
+            s_scores4(s + p, q, kc + (size_t)p * kd, kd, hd, scale);
+        for (; p < m; p++) {
+            float r[4]; /* one key: the same sums, the other three lanes on itself */
+            s_scores4(r, q, kc + (size_t)p * kd, 0, hd, scale);
+            s[p] = r[0];
+        }
+        float cmax = mx;
+        for (p = 0; p < m; p++)
+            cmax = s[p] > cmax ? s[p] : cmax;
+        if (cmax > mx) {
+            float f = expf(mx - cmax);
+            sum *= f;
+            for (int i = 0; i < hd; i++)
+                acc[i] *= f;
+            mx = cmax;
+        }
+        for (p = 0; p < m; p++) {
+            s[p] = expf(s[p] - mx);
+            sum += s[p];
+        }
+        int i = 0;
+        for (; i + 32 <= hd; i += 32) {
+            __m256 c0 = _mm256_loadu_ps(acc + i), c1 = _mm256_loadu_ps(acc + i + 8);
+            __m256 c2 = _mm256_loadu_ps(acc + i + 16), c3 = _mm256_loadu_ps(acc + i + 24);
+            for (p = 0; p < m; p++) {
+                const float *vp = vc + (size_t)p * kd + i;
+                __m256 e = _mm256_set1_ps(s[p]);
+                c0 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp), c0);
+                c1 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp + 8), c1);
+                c2 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp + 16), c2);
+                c3 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp + 24), c3);
+            }
+            _mm256_storeu_ps(acc + i, c0), _mm256_storeu_ps(acc + i + 8, c1);
+            _mm256_storeu_ps(acc + i + 16, c2), _mm256_storeu_ps(acc + i + 24, c3);
+        }
+        for (; i + 8 <= hd; i += 8) {
+            __m256 c0 = _mm256_loadu_ps(acc + i);
+            for (p = 0; p < m; p++)
+                c0 = _mm256_fmadd_ps(_mm256_set1_ps(s[p]), _mm256_loadu_ps(vc + (size_t)p * kd + i),
+                                     c0);
+            _mm256_storeu_ps(acc + i, c0);
+        }
+        for (; i < hd; i++)
+            for (p = 0; p < m; p++)
+                acc[i] = fmaf(s[p], vc[(size_t)p * kd + i], acc[i]);
+    }
+    for (int i = 0; i < hd; i++)
+        o[i] = acc[i] / sum;
+}
+#endif
 
 static void s_attn_task(void *arg, int item)
 {
     struct s_attn_job *j = arg;
     const struct gf_attn *a = j->a;
     int t = item / a->n_heads, h = item % a->n_heads, hd = a->head_dim;
-    int kv_dim = a->n_kv_heads * hd, group = a->n_heads / a->n_kv_heads;
+    int group = a->n_heads / a->n_kv_heads;
     const float *q = j->q + ((int64_t)t * a->n_heads + h) * hd;
-    size_t base = (size_t)a->slot[t] * a->max_seq * kv_dim + (size_t)(h / group) * hd;
+    size_t base = gf_cpu_kv_at(a, a->slot[t], h / group, 0);
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY, sum = 0;
+#if GF_HAVE_AVX2
+    if (j->avx2) {
+        s_attn_head_avx2(j->out + ((int64_t)t * a->n_heads + h) * hd, q, a->k + base, a->v + base,
+                         (size_t)hd, a->pos[t] + 1, hd, scale);
+        return;
+    }
+#endif
     float acc[GF_CPU_MAX_HEAD_DIM]; /* [hd] */
     memset(acc, 0, hd * sizeof(float));
     for (int p = 0; p <= a->pos[t]; p++) {
-        const float *k = a->k + base + (size_t)p * kv_dim, *v = a->v + base + (size_t)p * kv_dim;
-        float s = s_dotf(q, k, hd, j->avx2) * scale;
+        const float *k = a->k + base + (size_t)p * hd, *v = a->v + base + (size_t)p * hd;
+        float s = s_dotf(q, k, hd) * scale;
         if (s > mx) {
             float f = expf(mx - s);
             sum *= f;
-            s_axpby(acc, f, acc, 0.0f, v, hd, j->avx2); /* acc *= f */
+            s_axpby(acc, f, acc, 0.0f, v, hd); /* acc *= f */
             mx = s;
         }
         float e = expf(s - mx);
         sum += e;
-        s_axpby(acc, 1.0f, acc, e, v, hd, j->avx2); /* acc += e v */
+        s_axpby(acc, 1.0f, acc, e, v, hd); /* acc += e v */
     }
     float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
     for (int i = 0; i < hd; i++)
@@ -295,52 +389,15 @@ static void s_attention(struct gf_backend *be, float *out, const float *q, int n
     gf_pool_run(s_impl(be)->pool, s_attn_task, &j, n * a->n_heads);
 }
 
-#if GF_HAVE_AVX2
-GF_SIMD static float s_dotf_avx2(const float *a, const float *b, int n)
-{
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    float s = gf_hsum8(acc);
-    for (; i < n; i++)
-        s = fmaf(a[i], b[i], s);
-    return s;
-}
-#endif
-
-#if GF_HAVE_AVX2
-GF_SIMD static void s_axpby_avx2(float *y, float a, const float *x, float b, const float *z, int n)
-{
-    __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vb, _mm256_loadu_ps(z + i),
-                                                _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
-    for (; i < n; i++)
-        y[i] = a * x[i] + b * z[i];
-}
-#endif
-
 /* y[i] = a x[i] + b z[i] */
-static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n, int avx2)
+static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n)
 {
-#if GF_HAVE_AVX2
-    if (avx2) {
-        s_axpby_avx2(y, a, x, b, z, n);
-        return;
-    }
-#endif
     for (int i = 0; i < n; i++)
         y[i] = a * x[i] + b * z[i];
 }
 
-static float s_dotf(const float *a, const float *b, int n, int avx2)
+static float s_dotf(const float *a, const float *b, int n)
 {
-#if GF_HAVE_AVX2
-    if (avx2)
-        return s_dotf_avx2(a, b, n);
-#endif
     float s = 0;
     for (int i = 0; i < n; i++)
         s = fmaf(a[i], b[i], s);

@@ -117,28 +117,30 @@ void gf_cpu_rope(struct gf_backend *be, float *x, int n, int stride, int n_heads
 void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k, const float *v,
                      int n)
 {
-    int kv_dim = a->n_kv_heads * a->head_dim;
-    for (int t = 0; t < n; t++) {
-        size_t off = ((size_t)a->slot[t] * a->max_seq + a->pos[t]) * kv_dim;
-        memcpy(a->k + off, k + (size_t)t * kv_dim, kv_dim * sizeof(float));
-        memcpy(a->v + off, v + (size_t)t * kv_dim, kv_dim * sizeof(float));
-    }
+    int hd = a->head_dim, kv_dim = a->n_kv_heads * hd;
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < a->n_kv_heads; h++) {
+            size_t off = gf_cpu_kv_at(a, a->slot[t], h, a->pos[t]),
+                   from = (size_t)t * kv_dim + h * hd;
+            memcpy(a->k + off, k + from, hd * sizeof(float));
+            memcpy(a->v + off, v + from, hd * sizeof(float));
+        }
 }
 
 static void s_attention(struct gf_backend *be, float *out, const float *q, int n,
                         const struct gf_attn *a)
 {
-    int hd = a->head_dim, kv_dim = a->n_kv_heads * hd, group = a->n_heads / a->n_kv_heads;
+    int hd = a->head_dim, group = a->n_heads / a->n_kv_heads;
     double scale = 1.0 / sqrt((double)hd);
     for (int t = 0; t < n; t++)
         for (int h = 0; h < a->n_heads; h++) {
             const float *qh = q + ((size_t)t * a->n_heads + h) * hd;
-            size_t base = (size_t)a->slot[t] * a->max_seq * kv_dim + (size_t)(h / group) * hd;
+            size_t base = gf_cpu_kv_at(a, a->slot[t], h / group, 0);
             double mx = -INFINITY, sum = 0;
             for (int p = 0; p <= a->pos[t]; p++) {
                 double s = 0;
                 for (int i = 0; i < hd; i++)
-                    s += (double)qh[i] * a->k[base + (size_t)p * kv_dim + i];
+                    s += (double)qh[i] * a->k[base + (size_t)p * hd + i];
                 if (s * scale > mx)
                     mx = s * scale;
             }
@@ -146,11 +148,11 @@ static void s_attention(struct gf_backend *be, float *out, const float *q, int n
             for (int p = 0; p <= a->pos[t]; p++) {
                 double s = 0;
                 for (int i = 0; i < hd; i++)
-                    s += (double)qh[i] * a->k[base + (size_t)p * kv_dim + i];
+                    s += (double)qh[i] * a->k[base + (size_t)p * hd + i];
                 double e = exp(s * scale - mx);
                 sum += e;
                 for (int i = 0; i < hd; i++)
-                    acc[i] += e * a->v[base + (size_t)p * kv_dim + i];
+                    acc[i] += e * a->v[base + (size_t)p * hd + i];
             }
             for (int i = 0; i < hd; i++)
                 out[((size_t)t * a->n_heads + h) * hd + i] = (float)(acc[i] / sum);
