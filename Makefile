@@ -22,7 +22,7 @@ DEBIAN_PKGS := build-essential pkg-config libzmq3-dev libmsgpack-dev libprotobuf
                libpcre2-dev libutf8proc-dev \
                protobuf-c-compiler libyaml-dev libjansson-dev libcmocka-dev jq python3 \
                python3-zmq python3-msgpack procps libpng-dev curl libopenblas0-pthread iproute2 \
-               libmicrohttpd-dev python3-venv xxd
+               libmicrohttpd-dev python3-venv xxd libsimde-dev
 FUZZ_PKGS := clang libclang-rt-14-dev
 PKGS := libzmq msgpack libprotobuf-c yaml-0.1 jansson libpng libpcre2-8 libutf8proc zlib \
         libmicrohttpd
@@ -218,6 +218,18 @@ $(BUILD)/bench/%: $(BUILD)/obj/tools/bench/%.o $(LIB)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+	$(quiet) LINK $@
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The AVX-512 BF16 kernel once more over SIMDe (libsimde-dev), for its unit test only: the same
+# source runs on a CPU without AVX-512. (-Wno-psabi: SIMDe passes 64-byte vectors by value.)
+$(BUILD)/obj/emu/%.o: common/kernels/cpu/%.c
+	$(quiet) CC-EMU $<
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-psabi -DGF_AVX512_EMULATE -c -o $@ $<
+$(BUILD)/tests/unit/test_bf16_avx512: $(BUILD)/obj/tests/unit/test_bf16_avx512.o \
+                                      $(BUILD)/obj/emu/bf16_avx512.o $(LIB)
 	$(quiet) LINK $@
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

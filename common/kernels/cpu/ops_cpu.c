@@ -1,11 +1,14 @@
 /* ops_cpu.c — the optimized CPU backend: the ops of ref.c spread over a thread pool, with AVX2
- * inner loops where the CPU has them. Every output element is computed in one fixed order
- * whatever the batch size or tiling, so a row's result never depends on its neighbours. */
+ * inner loops where the CPU has them (and AVX-512 BF16 ones for bf16 weights when asked). Every
+ * output element is computed in one fixed order whatever the batch size or tiling, so a row's
+ * result never depends on its neighbours. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
+#include "kernels/cpu/bf16_avx512.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/quant_ops.h"
@@ -15,7 +18,8 @@
 struct s_cpu {
     struct gf_pool *pool;
     int avx2;
-    void *scratch; /* quantized activations (quant_cpu.c) */
+    int avx512bf16; /* bf16 weights through bf16_avx512.c (opt-in: GOTFLOW_AVX512=1) */
+    void *scratch;  /* quantized (quant_cpu.c) or bf16-rounded activations */
     size_t scratch_bytes;
 };
 
@@ -54,6 +58,8 @@ struct s_linear_job {
     const struct gf_mat *w, *bias;
     int64_t rows_per_task;
     int avx2;
+    uint16_t *xb; /* x rounded to bf16, ldx apart, when the AVX-512 BF16 path runs */
+    int64_t ldx;
 };
 
 /* Scalar dot of row r with token t: 8 partial sums, then the same fixed fold as the SIMD path,
@@ -182,7 +188,9 @@ static void s_linear_task(void *arg, int task)
     if (r1 > w->rows)
         r1 = w->rows;
 #if GF_HAVE_AVX2
-    if (j->avx2) {
+    if (j->xb)
+        gf_avx512_bf16_rows(j->y, w->rows, j->xb, j->ldx, j->n, w->cols, w->data, r0, r1);
+    else if (j->avx2) {
         if (w->dtype == GF_WTYPE_F32)
             s_rows_f32(j->y, j->x, j->n, w->cols, w->rows, w->data, r0, r1);
         else if (w->dtype == GF_WTYPE_F16)
@@ -202,6 +210,14 @@ static void s_linear_task(void *arg, int task)
                 j->y[(int64_t)t * w->rows + r] += gf_mat_get(j->bias, r);
 }
 
+#if GF_HAVE_AVX2
+static void s_round_task(void *arg, int t)
+{
+    struct s_linear_job *j = arg;
+    gf_avx512_bf16_round(j->xb + t * j->ldx, j->x + (int64_t)t * j->w->cols, j->w->cols);
+}
+#endif
+
 static void s_linear(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,
                      const struct gf_mat *bias)
 {
@@ -213,7 +229,16 @@ static void s_linear(struct gf_backend *be, float *y, const float *x, int n, con
     /* Enough tasks to balance the threads, each a multiple of 4 rows and at least 16. */
     int64_t per = w->rows / (be->n_threads * 8);
     per = per < 16 ? 16 : (per + 3) & ~(int64_t)3;
-    struct s_linear_job j = {y, x, n, w, bias, per, c->avx2};
+    struct s_linear_job j = {y, x, n, w, bias, per, c->avx2, NULL, 0};
+#if GF_HAVE_AVX2
+    /* each activation row rounded once, for every weight row; without scratch the AVX2 path */
+    if (c->avx512bf16 && w->dtype == GF_WTYPE_BF16) {
+        j.ldx = gf_avx512_bf16_ld(w->cols);
+        j.xb = gf_cpu_scratch(be, (size_t)n * j.ldx * sizeof *j.xb);
+        if (j.xb)
+            gf_pool_run(c->pool, s_round_task, &j, n);
+    }
+#endif
     gf_pool_run(c->pool, s_linear_task, &j, (int)((w->rows + per - 1) / per));
 }
 
@@ -475,6 +500,28 @@ static const struct gf_ops s_cpu_ops = {
     .transpose = gf_cpu_transpose,
 };
 
+static int s_env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* The AVX-512 BF16 path rounds the activations to bf16 (docs/model.md), which moves logits by
+ * up to ~5e-3 of their scale: far more than the transformers goldens allow (1e-5), so it is
+ * asked for (GOTFLOW_AVX512=1), and GOTFLOW_NO_AVX512=1 keeps the f32-activation path whatever
+ * else is set. A CPU that claims the instructions must also agree with the scalar model once. */
+static int s_avx512bf16_wanted(void)
+{
+    if (!s_env_on("GOTFLOW_AVX512") || s_env_on("GOTFLOW_NO_AVX512") || !gf_avx512_bf16_cpu())
+        return 0;
+#if GF_HAVE_AVX2
+    if (gf_avx512_bf16_selfcheck() == 0)
+        return 1;
+    gf_log_warn("cpu: the avx512 bf16 products disagree with their scalar model; using avx2");
+#endif
+    return 0;
+}
+
 struct gf_backend *gf_backend_cpu_new(int n_threads)
 {
     if (n_threads <= 0) {
@@ -489,6 +536,7 @@ struct gf_backend *gf_backend_cpu_new(int n_threads)
     if (!c->pool)
         goto fail;
     c->avx2 = gf_simd_avx2() && !getenv("GOTFLOW_NO_SIMD");
+    c->avx512bf16 = c->avx2 && s_avx512bf16_wanted();
     be->ops = &s_cpu_ops;
     be->n_threads = n_threads;
     be->impl = c;
