@@ -74,16 +74,22 @@ struct gf_mat {
     const void *data;
 };
 
-/* One layer's KV cache seen by the attention op: row slots of max_seq positions each. The
- * order inside is the backend's own, written only by its kv_store: the CPU backends keep each
- * KV head's positions together ([n_slots][n_kv_heads][max_seq][head_dim], so one head's keys
- * are one stream), the CUDA backend [n_slots][max_seq][n_kv_heads * head_dim]. */
+/* One layer's KV cache seen by the attention op: row slots of max_seq positions each, every KV
+ * head's positions together ([n_slots][n_kv_heads][max_seq][head_dim], gf_attn_at), so that
+ * one head's keys and values are each one stream. Written only by the backend's kv_store. */
 struct gf_attn {
-    float *k, *v;        /* n_slots * max_seq * n_kv_heads * head_dim floats each */
+    void *k, *v;         /* n_slots * max_seq * n_kv_heads * head_dim elements each */
     const int32_t *slot; /* [n] cache slot of each query token */
     const int32_t *pos;  /* [n] position of each query token; it sees positions 0..pos */
     int n_heads, n_kv_heads, head_dim, max_seq;
+    enum gf_wtype kv_dtype; /* of k and v: GF_WTYPE_F32, or GF_WTYPE_F16 on the CPU backends */
 };
+
+/* The element index of position pos of KV head h of slot in a cache. */
+static inline size_t gf_attn_at(const struct gf_attn *a, int slot, int h, int pos)
+{
+    return (((size_t)slot * a->n_kv_heads + h) * a->max_seq + pos) * a->head_dim;
+}
 
 struct gf_backend;
 

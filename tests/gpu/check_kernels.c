@@ -121,8 +121,9 @@ static int s_attention(struct gf_backend *be, const struct gf_model_config *c, i
         float *z = calloc(1, cache);
         be->ops->to_device(be, kc, z, cache), be->ops->to_device(be, vc, z, cache);
         free(z);
-        struct gf_attn a = {kc,          vc,           dslot, dpos, c->n_heads, c->n_kv_heads,
-                            c->head_dim, positions + 1};
+        struct gf_attn a = {
+            kc,          vc, dslot, dpos, c->n_heads, c->n_kv_heads, c->head_dim, positions + 1,
+            GF_WTYPE_F32};
         double t = 0;
         char what[96];
         TIMED(be, dout, reps, be->ops->attention(be, dout, dq, rows, &a));

@@ -153,8 +153,8 @@ void check_attention(struct check_env *e, int heads, int kv_heads, int hd, int s
     float *dv = check_up(e->gpu, v, (size_t)n * kvd * 4);
     float *dout = check_up(e->gpu, NULL, (size_t)n * qd * 4);
     int32_t *dslot = check_up(e->gpu, slot, n * 4), *dpos = check_up(e->gpu, pos, n * 4);
-    struct gf_attn a = {kc, vc, slot, pos, heads, kv_heads, hd, seq};
-    struct gf_attn da = {dkc, dvc, dslot, dpos, heads, kv_heads, hd, seq};
+    struct gf_attn a = {kc, vc, slot, pos, heads, kv_heads, hd, seq, GF_WTYPE_F32};
+    struct gf_attn da = {dkc, dvc, dslot, dpos, heads, kv_heads, hd, seq, GF_WTYPE_F32};
     e->cpu->ops->kv_store(e->cpu, &a, k, v, n);
     e->cpu->ops->attention(e->cpu, out, q, n, &a);
     e->gpu->ops->kv_store(e->gpu, &da, dk, dv, n);

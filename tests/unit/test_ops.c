@@ -133,15 +133,15 @@ static void test_attention_ragged(void **state)
     s_fill(k, SLOTS * SEQ * KV);
     s_fill(v, SLOTS * SEQ * KV);
     int32_t slot[N] = {2, 0, 2, 1}, pos[N] = {19, 0, 7, 11};
-    struct gf_attn a = {k, v, slot, pos, HEADS, HEADS, HD, SEQ};
+    struct gf_attn a = {k, v, slot, pos, HEADS, HEADS, HD, SEQ, GF_WTYPE_F32};
     float q[N * KV], o0[N * KV], o1[N * KV], o2[KV];
     s_fill(q, N * KV);
     ref->ops->attention(ref, o0, q, N, &a);
     cpu->ops->attention(cpu, o1, q, N, &a);
     s_close(o1, o0, N * KV, 1e-5f);
-    /* a token at position 0 sees only its own value (of each head, in the CPU cache order) */
+    /* a token at position 0 sees only its own value (of each head, in the cache order) */
     for (int h = 0; h < HEADS; h++)
-        assert_memory_equal(o1 + KV + h * HD, v + gf_cpu_kv_at(&a, 0, h, 0), HD * 4);
+        assert_memory_equal(o1 + KV + h * HD, v + gf_attn_at(&a, 0, h, 0), HD * 4);
     struct gf_attn one = a;
     one.slot = slot + 2, one.pos = pos + 2;
     cpu->ops->attention(cpu, o2, q + 2 * KV, 1, &one);
@@ -152,38 +152,66 @@ static void test_attention_ragged(void **state)
 }
 
 /* Long rows: the CPU backend's chunks of positions (and their tails), head dims that are not
- * a multiple of 32 or 8, grouped KV heads; each query against the reference, and alone the
- * same bits as in its batch. */
+ * a multiple of 32 or 8, grouped KV heads, f32 and f16 caches; each query against the
+ * reference reading the same cache, and alone the same bits as in its batch. */
 static void test_attention_long(void **state)
 {
     struct gf_backend *ref = gf_backend_ref_new(), *cpu = gf_backend_cpu_new(2);
     static const int hds[] = {128, 40, 12};
-    for (size_t c = 0; c < sizeof hds / sizeof hds[0]; c++) {
-        enum { SLOTS = 2, SEQ = 300, HEADS = 4, KVH = 2, N = 5 };
-        int hd = hds[c], kvd = KVH * hd, qd = HEADS * hd;
-        float *k = malloc(sizeof(float) * SLOTS * SEQ * kvd);
-        float *v = malloc(sizeof(float) * SLOTS * SEQ * kvd);
-        float *q = malloc(sizeof(float) * N * qd), *o0 = malloc(sizeof(float) * N * qd);
-        float *o1 = malloc(sizeof(float) * N * qd), *o2 = malloc(sizeof(float) * qd);
-        s_fill(k, SLOTS * SEQ * kvd);
-        s_fill(v, SLOTS * SEQ * kvd);
-        s_fill(q, N * qd);
-        for (int i = 0; i < N * qd; i++)
-            q[i] *= 4; /* sharper softmax: the running maximum moves between chunks */
-        int32_t slot[N] = {1, 0, 1, 0, 1}, pos[N] = {299, 63, 64, 200, 130};
-        struct gf_attn a = {k, v, slot, pos, HEADS, KVH, hd, SEQ};
-        ref->ops->attention(ref, o0, q, N, &a);
-        cpu->ops->attention(cpu, o1, q, N, &a);
-        s_close(o1, o0, N * qd, 1e-5f);
-        for (int t = 0; t < N; t++) {
-            struct gf_attn one = a;
-            one.slot = slot + t, one.pos = pos + t;
-            cpu->ops->attention(cpu, o2, q + t * qd, 1, &one);
-            assert_memory_equal(o2, o1 + t * qd, qd * 4);
+    for (int dt = GF_WTYPE_F32; dt <= GF_WTYPE_F16; dt++)
+        for (size_t c = 0; c < sizeof hds / sizeof hds[0]; c++) {
+            enum { SLOTS = 2, SEQ = 300, HEADS = 4, KVH = 2, N = 5 };
+            int hd = hds[c], kvd = KVH * hd, qd = HEADS * hd, count = SLOTS * SEQ * kvd;
+            float *f = malloc(sizeof(float) * count);
+            void *k = malloc(sizeof(float) * count), *v = malloc(sizeof(float) * count);
+            s_fill(f, count);
+            for (int i = 0; i < count; i++)
+                gf_wtype_put(k, i, dt, f[i]);
+            s_fill(f, count);
+            for (int i = 0; i < count; i++)
+                gf_wtype_put(v, i, dt, f[i]);
+            float *q = malloc(sizeof(float) * N * qd), *o0 = malloc(sizeof(float) * N * qd);
+            float *o1 = malloc(sizeof(float) * N * qd), *o2 = malloc(sizeof(float) * qd);
+            s_fill(q, N * qd);
+            for (int i = 0; i < N * qd; i++)
+                q[i] *= 4; /* sharper softmax: the running maximum moves between chunks */
+            int32_t slot[N] = {1, 0, 1, 0, 1}, pos[N] = {299, 63, 64, 200, 130};
+            struct gf_attn a = {k, v, slot, pos, HEADS, KVH, hd, SEQ, dt};
+            ref->ops->attention(ref, o0, q, N, &a);
+            cpu->ops->attention(cpu, o1, q, N, &a);
+            s_close(o1, o0, N * qd, 1e-5f);
+            for (int t = 0; t < N; t++) {
+                struct gf_attn one = a;
+                one.slot = slot + t, one.pos = pos + t;
+                cpu->ops->attention(cpu, o2, q + t * qd, 1, &one);
+                assert_memory_equal(o2, o1 + t * qd, qd * 4);
+            }
+            free(f), free(k), free(v), free(q), free(o0), free(o1), free(o2);
         }
-        free(k), free(v), free(q), free(o0), free(o1), free(o2);
-    }
     gf_backend_destroy(&ref);
+    gf_backend_destroy(&cpu);
+}
+
+/* An f16 cache holds what kv_store was given, rounded to nearest even (gf_f32_to_f16), at the
+ * place of each head and position (gf_attn_at). */
+static void test_kv_store_f16(void **state)
+{
+    struct gf_backend *cpu = gf_backend_cpu_new(2);
+    enum { SLOTS = 2, SEQ = 5, KVH = 3, HD = 8, KVD = KVH * HD, N = 2 };
+    uint16_t k[SLOTS * SEQ * KVD] = {0}, v[SLOTS * SEQ * KVD] = {0};
+    float kin[N * KVD], vin[N * KVD];
+    s_fill(kin, N * KVD);
+    s_fill(vin, N * KVD);
+    int32_t slot[N] = {1, 0}, pos[N] = {4, 2};
+    struct gf_attn a = {k, v, slot, pos, KVH, KVH, HD, SEQ, GF_WTYPE_F16};
+    cpu->ops->kv_store(cpu, &a, kin, vin, N);
+    for (int t = 0; t < N; t++)
+        for (int h = 0; h < KVH; h++)
+            for (int i = 0; i < HD; i++) {
+                size_t at = gf_attn_at(&a, slot[t], h, pos[t]) + i;
+                assert_int_equal(k[at], gf_f32_to_f16(kin[t * KVD + h * HD + i]));
+                assert_int_equal(v[at], gf_f32_to_f16(vin[t * KVD + h * HD + i]));
+            }
     gf_backend_destroy(&cpu);
 }
 
@@ -195,7 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtype_roundtrip),       cmocka_unit_test(test_linear),
         cmocka_unit_test(test_norm_rope_elementwise), cmocka_unit_test(test_attention_ragged),
-        cmocka_unit_test(test_attention_long),
+        cmocka_unit_test(test_attention_long),        cmocka_unit_test(test_kv_store_f16),
     };
     cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);

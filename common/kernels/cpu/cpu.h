@@ -7,11 +7,11 @@
 
 #define GF_CPU_MAX_HEAD_DIM 512
 
-/* Where position pos of KV head h of slot sits in a CPU backend's cache (struct gf_attn): the
- * head's positions are head_dim floats apart. */
-static inline size_t gf_cpu_kv_at(const struct gf_attn *a, int slot, int h, int pos)
+/* Element i of a cache of dt (GF_WTYPE_F32 or GF_WTYPE_F16), as f32. */
+static inline float gf_cpu_kv_get(const void *cache, size_t i, enum gf_wtype dt)
 {
-    return (((size_t)slot * a->n_kv_heads + h) * a->max_seq + pos) * a->head_dim;
+    return dt == GF_WTYPE_F16 ? gf_f16_to_f32(((const uint16_t *)cache)[i])
+                              : ((const float *)cache)[i];
 }
 
 /* Element i of m (row-major), converted to f32. */

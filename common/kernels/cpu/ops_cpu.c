@@ -287,43 +287,45 @@ static void s_axpby(float *y, float a, const float *x, float b, const float *z, 
 #if GF_HAVE_AVX2
 enum { S_ATTN_CHUNK = 64 };
 
-/* 4 scores from 4 keys kd apart, each one accumulator over the head, gf_hsum8, then the scalar
- * tail; 4 at a time so the FMA chains overlap. */
-GF_SIMD static GF_INLINE void s_scores4(float *s, const float *q, const float *k, size_t kd, int hd,
-                                        float scale)
+/* 4 scores from the 4 keys at k (hd elements of dt each, one after another), each one
+ * accumulator over the head, gf_hsum8, then the scalar tail; 4 at a time so the FMA chains
+ * overlap. */
+GF_SIMD static GF_INLINE void s_scores4(float *s, const float *q, const void *k, size_t k0, int hd,
+                                        float scale, enum gf_wtype dt)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int i = 0;
     for (; i + 8 <= hd; i += 8) {
         __m256 qv = _mm256_loadu_ps(q + i);
-        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + i), a0);
-        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + kd + i), a1);
-        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 2 * kd + i), a2);
-        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + 3 * kd + i), a3);
+        a0 = _mm256_fmadd_ps(qv, gf_load8(k, k0 + i, dt), a0);
+        a1 = _mm256_fmadd_ps(qv, gf_load8(k, k0 + hd + i, dt), a1);
+        a2 = _mm256_fmadd_ps(qv, gf_load8(k, k0 + 2 * hd + i, dt), a2);
+        a3 = _mm256_fmadd_ps(qv, gf_load8(k, k0 + 3 * hd + i, dt), a3);
     }
     float r[4] = {gf_hsum8(a0), gf_hsum8(a1), gf_hsum8(a2), gf_hsum8(a3)};
     for (int p = 0; p < 4; p++) {
         for (int e = i; e < hd; e++)
-            r[p] = fmaf(q[e], k[p * kd + e], r[p]);
+            r[p] = fmaf(q[e], gf_cpu_kv_get(k, k0 + (size_t)p * hd + e, dt), r[p]);
         s[p] = r[p] * scale;
     }
 }
 
-/* One query head over positions 0..npos-1 of its keys and values (kd floats apart), in chunks:
- * the chunk's scores, one rescale of the running sums by the chunk's new maximum, then
- * acc += e_p v_p with the accumulators in registers, 32 dims at a time. */
-GF_SIMD static void s_attn_head_avx2(float *o, const float *q, const float *k, const float *v,
-                                     size_t kd, int npos, int hd, float scale)
+/* One query head over positions 0..npos-1 of its keys and values (from element 0 of k and v,
+ * hd elements of dt a position), in chunks: the chunk's scores, one rescale of the running
+ * sums by the chunk's new maximum, then acc += e_p v_p with the accumulators in registers, 32
+ * dims at a time. */
+GF_SIMD static GF_INLINE void s_attn_head(float *o, const float *q, const void *k, const void *v,
+                                          int npos, int hd, float scale, enum gf_wtype dt)
 {
     float s[S_ATTN_CHUNK], acc[GF_CPU_MAX_HEAD_DIM] = {0}, mx = -INFINITY, sum = 0;
     for (int p0 = 0; p0 < npos; p0 += S_ATTN_CHUNK) {
         int m = npos - p0 < S_ATTN_CHUNK ? npos - p0 : S_ATTN_CHUNK, p = 0;
-        const float *kc = k + (size_t)p0 * kd, *vc = v + (size_t)p0 * kd;
+        size_t c0 = (size_t)p0 * hd;
         for (; p + 4 <= m; p += 4)
-            s_scores4(s + p, q, kc + (size_t)p * kd, kd, hd, scale);
+            s_scores4(s + p, q, k, c0 + (size_t)p * hd, hd, scale, dt);
         for (; p < m; p++) {
-            float r[4]; /* one key: the same sums, the other three lanes on itself */
-            s_scores4(r, q, kc + (size_t)p * kd, 0, hd, scale);
+            float r[4]; /* one key: the same sums; the other lanes read the keys after it */
+            s_scores4(r, q, k, c0 + (size_t)p * hd, hd, scale, dt);
             s[p] = r[0];
         }
         float cmax = mx;
@@ -342,32 +344,43 @@ GF_SIMD static void s_attn_head_avx2(float *o, const float *q, const float *k, c
         }
         int i = 0;
         for (; i + 32 <= hd; i += 32) {
-            __m256 c0 = _mm256_loadu_ps(acc + i), c1 = _mm256_loadu_ps(acc + i + 8);
-            __m256 c2 = _mm256_loadu_ps(acc + i + 16), c3 = _mm256_loadu_ps(acc + i + 24);
+            __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
+            __m256 a2 = _mm256_loadu_ps(acc + i + 16), a3 = _mm256_loadu_ps(acc + i + 24);
             for (p = 0; p < m; p++) {
-                const float *vp = vc + (size_t)p * kd + i;
+                size_t vp = c0 + (size_t)p * hd + i;
                 __m256 e = _mm256_set1_ps(s[p]);
-                c0 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp), c0);
-                c1 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp + 8), c1);
-                c2 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp + 16), c2);
-                c3 = _mm256_fmadd_ps(e, _mm256_loadu_ps(vp + 24), c3);
+                a0 = _mm256_fmadd_ps(e, gf_load8(v, vp, dt), a0);
+                a1 = _mm256_fmadd_ps(e, gf_load8(v, vp + 8, dt), a1);
+                a2 = _mm256_fmadd_ps(e, gf_load8(v, vp + 16, dt), a2);
+                a3 = _mm256_fmadd_ps(e, gf_load8(v, vp + 24, dt), a3);
             }
-            _mm256_storeu_ps(acc + i, c0), _mm256_storeu_ps(acc + i + 8, c1);
-            _mm256_storeu_ps(acc + i + 16, c2), _mm256_storeu_ps(acc + i + 24, c3);
+            _mm256_storeu_ps(acc + i, a0), _mm256_storeu_ps(acc + i + 8, a1);
+            _mm256_storeu_ps(acc + i + 16, a2), _mm256_storeu_ps(acc + i + 24, a3);
         }
         for (; i + 8 <= hd; i += 8) {
-            __m256 c0 = _mm256_loadu_ps(acc + i);
+            __m256 a0 = _mm256_loadu_ps(acc + i);
             for (p = 0; p < m; p++)
-                c0 = _mm256_fmadd_ps(_mm256_set1_ps(s[p]), _mm256_loadu_ps(vc + (size_t)p * kd + i),
-                                     c0);
-            _mm256_storeu_ps(acc + i, c0);
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(s[p]), gf_load8(v, c0 + (size_t)p * hd + i, dt),
+                                     a0);
+            _mm256_storeu_ps(acc + i, a0);
         }
         for (; i < hd; i++)
             for (p = 0; p < m; p++)
-                acc[i] = fmaf(s[p], vc[(size_t)p * kd + i], acc[i]);
+                acc[i] = fmaf(s[p], gf_cpu_kv_get(v, c0 + (size_t)p * hd + i, dt), acc[i]);
     }
     for (int i = 0; i < hd; i++)
         o[i] = acc[i] / sum;
+}
+
+GF_SIMD static void s_attn_head_f32(float *o, const float *q, const void *k, const void *v,
+                                    int npos, int hd, float scale)
+{
+    s_attn_head(o, q, k, v, npos, hd, scale, GF_WTYPE_F32);
+}
+GF_SIMD static void s_attn_head_f16(float *o, const float *q, const void *k, const void *v,
+                                    int npos, int hd, float scale)
+{
+    s_attn_head(o, q, k, v, npos, hd, scale, GF_WTYPE_F16);
 }
 #endif
 
@@ -378,19 +391,26 @@ static void s_attn_task(void *arg, int item)
     int t = item / a->n_heads, h = item % a->n_heads, hd = a->head_dim;
     int group = a->n_heads / a->n_kv_heads;
     const float *q = j->q + ((int64_t)t * a->n_heads + h) * hd;
-    size_t base = gf_cpu_kv_at(a, a->slot[t], h / group, 0);
+    float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
+    size_t base = gf_attn_at(a, a->slot[t], h / group, 0), esize = gf_wtype_size(a->kv_dtype);
+    const char *kh = (const char *)a->k + base * esize, *vh = (const char *)a->v + base * esize;
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY, sum = 0;
 #if GF_HAVE_AVX2
     if (j->avx2) {
-        s_attn_head_avx2(j->out + ((int64_t)t * a->n_heads + h) * hd, q, a->k + base, a->v + base,
-                         (size_t)hd, a->pos[t] + 1, hd, scale);
+        if (a->kv_dtype == GF_WTYPE_F16)
+            s_attn_head_f16(o, q, kh, vh, a->pos[t] + 1, hd, scale);
+        else
+            s_attn_head_f32(o, q, kh, vh, a->pos[t] + 1, hd, scale);
         return;
     }
 #endif
-    float acc[GF_CPU_MAX_HEAD_DIM]; /* [hd] */
+    float acc[GF_CPU_MAX_HEAD_DIM], k[GF_CPU_MAX_HEAD_DIM], v[GF_CPU_MAX_HEAD_DIM]; /* [hd] */
     memset(acc, 0, hd * sizeof(float));
     for (int p = 0; p <= a->pos[t]; p++) {
-        const float *k = a->k + base + (size_t)p * hd, *v = a->v + base + (size_t)p * hd;
+        for (int i = 0; i < hd; i++) {
+            k[i] = gf_cpu_kv_get(kh, (size_t)p * hd + i, a->kv_dtype);
+            v[i] = gf_cpu_kv_get(vh, (size_t)p * hd + i, a->kv_dtype);
+        }
         float s = s_dotf(q, k, hd) * scale;
         if (s > mx) {
             float f = expf(mx - s);
@@ -402,7 +422,6 @@ static void s_attn_task(void *arg, int item)
         sum += e;
         s_axpby(acc, 1.0f, acc, e, v, hd); /* acc += e v */
     }
-    float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
     for (int i = 0; i < hd; i++)
         o[i] = acc[i] / sum;
 }

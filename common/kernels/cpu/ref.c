@@ -120,10 +120,17 @@ void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float
     int hd = a->head_dim, kv_dim = a->n_kv_heads * hd;
     for (int t = 0; t < n; t++)
         for (int h = 0; h < a->n_kv_heads; h++) {
-            size_t off = gf_cpu_kv_at(a, a->slot[t], h, a->pos[t]),
-                   from = (size_t)t * kv_dim + h * hd;
-            memcpy(a->k + off, k + from, hd * sizeof(float));
-            memcpy(a->v + off, v + from, hd * sizeof(float));
+            size_t off = gf_attn_at(a, a->slot[t], h, a->pos[t]);
+            size_t from = (size_t)t * kv_dim + h * hd;
+            if (a->kv_dtype == GF_WTYPE_F16) {
+                for (int i = 0; i < hd; i++) {
+                    ((uint16_t *)a->k)[off + i] = gf_f32_to_f16(k[from + i]);
+                    ((uint16_t *)a->v)[off + i] = gf_f32_to_f16(v[from + i]);
+                }
+            } else {
+                memcpy((float *)a->k + off, k + from, hd * sizeof(float));
+                memcpy((float *)a->v + off, v + from, hd * sizeof(float));
+            }
         }
 }
 
@@ -135,12 +142,13 @@ static void s_attention(struct gf_backend *be, float *out, const float *q, int n
     for (int t = 0; t < n; t++)
         for (int h = 0; h < a->n_heads; h++) {
             const float *qh = q + ((size_t)t * a->n_heads + h) * hd;
-            size_t base = gf_cpu_kv_at(a, a->slot[t], h / group, 0);
+            size_t base = gf_attn_at(a, a->slot[t], h / group, 0);
             double mx = -INFINITY, sum = 0;
             for (int p = 0; p <= a->pos[t]; p++) {
                 double s = 0;
                 for (int i = 0; i < hd; i++)
-                    s += (double)qh[i] * a->k[base + (size_t)p * hd + i];
+                    s +=
+                        (double)qh[i] * gf_cpu_kv_get(a->k, base + (size_t)p * hd + i, a->kv_dtype);
                 if (s * scale > mx)
                     mx = s * scale;
             }
@@ -148,11 +156,12 @@ static void s_attention(struct gf_backend *be, float *out, const float *q, int n
             for (int p = 0; p <= a->pos[t]; p++) {
                 double s = 0;
                 for (int i = 0; i < hd; i++)
-                    s += (double)qh[i] * a->k[base + (size_t)p * hd + i];
+                    s +=
+                        (double)qh[i] * gf_cpu_kv_get(a->k, base + (size_t)p * hd + i, a->kv_dtype);
                 double e = exp(s * scale - mx);
                 sum += e;
                 for (int i = 0; i < hd; i++)
-                    acc[i] += e * a->v[base + (size_t)p * hd + i];
+                    acc[i] += e * gf_cpu_kv_get(a->v, base + (size_t)p * hd + i, a->kv_dtype);
             }
             for (int i = 0; i < hd; i++)
                 out[((size_t)t * a->n_heads + h) * hd + i] = (float)(acc[i] / sum);

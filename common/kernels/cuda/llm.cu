@@ -144,14 +144,17 @@ void gf_cuda_rope(struct gf_backend *be, float *x, int n, int stride, int n_head
 
 /* --- KV cache and attention ------------------------------------------------------------------- */
 
+/* Token t's k and v ([n_kv_heads][hd]) to position pos[t] of each head of its slot, in the
+ * order of struct gf_attn: [slot][kv head][position][hd]. */
 __global__ void k_kv_store(float *kc, float *vc, const float *k, const float *v,
-                           const int32_t *slot, const int32_t *pos, int max_seq, int kv_dim)
+                           const int32_t *slot, const int32_t *pos, int max_seq, int n_kv_heads,
+                           int hd)
 {
-    int t = blockIdx.x;
-    int64_t off = ((int64_t)slot[t] * max_seq + pos[t]) * kv_dim;
+    int t = blockIdx.x, kv_dim = n_kv_heads * hd;
     for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) {
-        kc[off + i] = k[(int64_t)t * kv_dim + i];
-        vc[off + i] = v[(int64_t)t * kv_dim + i];
+        int64_t off = (((int64_t)slot[t] * n_kv_heads + i / hd) * max_seq + pos[t]) * hd + i % hd;
+        kc[off] = k[(int64_t)t * kv_dim + i];
+        vc[off] = v[(int64_t)t * kv_dim + i];
     }
 }
 
@@ -161,8 +164,8 @@ void gf_cuda_kv_store(struct gf_backend *be, const struct gf_attn *a, const floa
     struct gf_cuda *c = gf_cuda_of(be);
     if (n <= 0)
         return;
-    k_kv_store<<<n, 256, 0, c->stream>>>(a->k, a->v, k, v, a->slot, a->pos, a->max_seq,
-                                         a->n_kv_heads * a->head_dim);
+    k_kv_store<<<n, 256, 0, c->stream>>>((float *)a->k, (float *)a->v, k, v, a->slot, a->pos,
+                                         a->max_seq, a->n_kv_heads, a->head_dim);
     GF_LAUNCHED(c);
 }
 
@@ -182,7 +185,7 @@ __global__ void __launch_bounds__(S_ATTN_THREADS)
     __shared__ float red[32];
     int ci = blockIdx.x, h = blockIdx.y, tl = blockIdx.z, t = t0 + tl, tid = threadIdx.x;
     int lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-    int kv_dim = n_kv_heads * hd, group = n_heads / n_kv_heads;
+    int group = n_heads / n_kv_heads;
     int len = pos[t] + 1 < max_seq ? pos[t] + 1 : max_seq; /* the caller checked pos < max_seq */
     int p0 = ci * chunk, p1 = p0 + chunk < len ? p0 + chunk : len;
     float *pr = part + (((int64_t)tl * n_heads + h) * n_chunks + ci) * (hd + 2);
@@ -193,12 +196,12 @@ __global__ void __launch_bounds__(S_ATTN_THREADS)
     }
     float *qs = sm, *sc = sm + hd, *sums = sc + chunk;
     const float *qh = q + ((int64_t)t * n_heads + h) * hd;
-    int64_t base = (int64_t)slot[t] * max_seq * kv_dim + (int64_t)(h / group) * hd;
+    int64_t base = ((int64_t)slot[t] * n_kv_heads + h / group) * max_seq * hd; /* position 0 */
     for (int i = tid; i < hd; i += blockDim.x)
         qs[i] = qh[i];
     __syncthreads();
     for (int p = p0 + warp; p < p1; p += nw) {
-        const float *kp = kc + base + (int64_t)p * kv_dim;
+        const float *kp = kc + base + (int64_t)p * hd;
         float s = 0;
         for (int i = lane; i < hd; i += 32)
             s = fmaf(qs[i], kp[i], s);
@@ -226,7 +229,7 @@ __global__ void __launch_bounds__(S_ATTN_THREADS)
         for (int i = tid % hd; i < hd; i += (hd <= (int)blockDim.x ? hd : blockDim.x)) {
             float acc = 0;
             for (int p = sub; p < cl; p += nsub)
-                acc = fmaf(sc[p], vc[base + (int64_t)(p0 + p) * kv_dim + i], acc);
+                acc = fmaf(sc[p], vc[base + (int64_t)(p0 + p) * hd + i], acc);
             sums[sub * hd + i] = acc;
         }
     __syncthreads();
@@ -299,9 +302,10 @@ void gf_cuda_attention(struct gf_backend *be, float *out, const float *q, int n,
     int chunk = s_attn_chunk(c, a, &n_chunks, &per_token);
     size_t smem = chunk ? s_attn_smem(a->head_dim, chunk) : 0;
     if (!chunk || smem + 32 * sizeof(float) > (48 << 10) || a->head_dim < 1 || a->n_kv_heads < 1 ||
-        a->n_heads % a->n_kv_heads || a->n_heads > 65535) {
+        a->n_heads % a->n_kv_heads || a->n_heads > 65535 || a->kv_dtype != GF_WTYPE_F32) {
         gf_cuda_fail(c, __FILE__, __LINE__, "attention",
-                     "cache shape beyond the kernel (head_dim, heads or max_seq too large)");
+                     "cache shape beyond the kernel (head_dim, heads or max_seq too large, "
+                     "or a cache not in f32)");
         return;
     }
     /* tokens per launch: as many as the scratch holds partials for, at most 65535 (grid.z) */
@@ -314,8 +318,8 @@ void gf_cuda_attention(struct gf_backend *be, float *out, const float *q, int n,
         int m = n - t0 < group ? n - t0 : (int)group;
         dim3 grid(n_chunks, a->n_heads, m), cgrid(a->n_heads, m);
         k_attn_chunk<<<grid, S_ATTN_THREADS, smem, c->stream>>>(
-            part, q, a->k, a->v, a->slot, a->pos, t0, a->n_heads, a->n_kv_heads, a->head_dim,
-            a->max_seq, chunk, n_chunks, scale);
+            part, q, (const float *)a->k, (const float *)a->v, a->slot, a->pos, t0, a->n_heads,
+            a->n_kv_heads, a->head_dim, a->max_seq, chunk, n_chunks, scale);
         if (!GF_LAUNCHED(c))
             return;
         k_attn_combine<<<cgrid, 128, 0, c->stream>>>(out, part, a->pos, t0, a->n_heads, a->head_dim,

@@ -61,7 +61,10 @@ int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int
     size_t kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = s_max(s_max(c->intermediate, c->image_token_embed), c->hidden);
     size_t nv = s_max(c->vocab, c->image_vocab);
-    size_t cache = (size_t)c->n_layers * n_slots * max_seq * kvd * sizeof(float);
+    /* with quantized weights the cache is f16, as llama.cpp keeps it by default: half the
+     * bytes every step reads; as published it stays f32, the exact path (docs/model.md) */
+    m->kv_dtype = ck->quant >= 0 ? GF_WTYPE_F16 : GF_WTYPE_F32;
+    size_t cache = gf_wtype_bytes(m->kv_dtype, (int64_t)c->n_layers * n_slots * max_seq * kvd);
     size_t bufs =
         2 * cache + 4 * (T * (3 * H + 2 * qd + 2 * kvd + 2 * wide + c->aligner_in + nv + 4));
     int rc = s_prepare(be, ck, bufs);
@@ -192,16 +195,18 @@ static int s_body(struct gf_llm *m, const struct gf_tok *toks, int n)
             ;
         s_embed_run(m, i0, i1, toks[i0].kind);
     }
-    size_t per_layer = (size_t)m->n_slots * m->max_seq * c->n_kv_heads * c->head_dim;
+    size_t per_layer =
+        gf_wtype_bytes(m->kv_dtype, (int64_t)m->n_slots * m->max_seq * c->n_kv_heads * c->head_dim);
     for (int li = 0; li < c->n_layers; li++) {
-        struct gf_attn a = {m->k_cache + li * per_layer,
-                            m->v_cache + li * per_layer,
+        struct gf_attn a = {(char *)m->k_cache + li * per_layer,
+                            (char *)m->v_cache + li * per_layer,
                             m->slot,
                             m->pos,
                             c->n_heads,
                             c->n_kv_heads,
                             c->head_dim,
-                            m->max_seq};
+                            m->max_seq,
+                            m->kv_dtype};
         s_layer(m, li, n, &a);
     }
     /* the final norm only on the wanted rows, gathered in order, one call per run of them */

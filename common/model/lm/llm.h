@@ -39,16 +39,17 @@ struct gf_llm {
     int n_slots, max_seq, max_tokens;
     int n_out; /* hidden rows kept by the last forward */
     /* backend memory */
-    float *k_cache, *v_cache;            /* [n_layers][n_slots][max_seq][kv_dim] */
-    float *x;                            /* [T][H] residual stream, T = max_tokens */
-    float *xn;                           /* [T][H] normed input of a block */
-    float *q;                            /* [T][heads*hd] */
-    float *k, *v;                        /* [T][kv_dim] */
-    float *att;                          /* [T][heads*hd] */
-    float *gate, *up;                    /* [T][max(I, IE, H)] */
-    float *small;                        /* [T][D] gen_embed rows */
-    float *hidden;                       /* [T][H] final hidden states of the wanted tokens */
-    float *logits_dev;                   /* [T][max(V, IV)] */
+    void *k_cache, *v_cache; /* [n_layers] caches of n_slots * max_seq * kv_dim kv_dtype */
+    enum gf_wtype kv_dtype;  /* f32; f16 with quantized weights (gf_llm_new) */
+    float *x;                /* [T][H] residual stream, T = max_tokens */
+    float *xn;               /* [T][H] normed input of a block */
+    float *q;                /* [T][heads*hd] */
+    float *k, *v;            /* [T][kv_dim] */
+    float *att;              /* [T][heads*hd] */
+    float *gate, *up;        /* [T][max(I, IE, H)] */
+    float *small;            /* [T][D] gen_embed rows */
+    float *hidden;           /* [T][H] final hidden states of the wanted tokens */
+    float *logits_dev;       /* [T][max(V, IV)] */
     int32_t *ids, *slot, *pos, *out_idx; /* [T] */
     /* host memory */
     float *logits; /* [T][max(V, IV)] the last head's output */
