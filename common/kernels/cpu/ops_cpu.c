@@ -310,6 +310,16 @@ GF_SIMD static GF_INLINE void s_scores4(float *s, const float *q, const void *k,
     }
 }
 
+/* Elements [i, i + count) of a dt array into L1 ahead of use: the value pass reads each
+ * position's values a slice of 32 dims at a time, strided, which the hardware prefetch does not
+ * anticipate; asked for while the same positions' scores are taken. */
+GF_SIMD static GF_INLINE void s_prefetch(const void *x, size_t i, int count, enum gf_wtype dt)
+{
+    const char *b = (const char *)x + i * gf_wtype_size(dt);
+    for (size_t o = 0; o < count * gf_wtype_size(dt); o += 64)
+        _mm_prefetch(b + o, _MM_HINT_T0);
+}
+
 /* One query head over positions 0..npos-1 of its keys and values (from element 0 of k and v,
  * hd elements of dt a position), in chunks: the chunk's scores, one rescale of the running
  * sums by the chunk's new maximum, then acc += e_p v_p with the accumulators in registers, 32
@@ -321,8 +331,10 @@ GF_SIMD static GF_INLINE void s_attn_head(float *o, const float *q, const void *
     for (int p0 = 0; p0 < npos; p0 += S_ATTN_CHUNK) {
         int m = npos - p0 < S_ATTN_CHUNK ? npos - p0 : S_ATTN_CHUNK, p = 0;
         size_t c0 = (size_t)p0 * hd;
-        for (; p + 4 <= m; p += 4)
+        for (; p + 4 <= m; p += 4) {
+            s_prefetch(v, c0 + (size_t)p * hd, 4 * hd, dt);
             s_scores4(s + p, q, k, c0 + (size_t)p * hd, hd, scale, dt);
+        }
         for (; p < m; p++) {
             float r[4]; /* one key: the same sums; the other lanes read the keys after it */
             s_scores4(r, q, k, c0 + (size_t)p * hd, hd, scale, dt);
