@@ -5,8 +5,9 @@
 # user points at (never vendored or committed). The rows (phase, dtype, threads):
 #
 #   decode, 1 row        bf16 1 and 2 threads, f32 1 thread, q8_0 and q4_0 1 and 2 threads
-#   decode, 2/8/32 rows  bf16 2 threads (2 rows = one CFG pair); llama-batched-bench, -npl
-#   prefill, 512 tokens  bf16 1 and 2 threads
+#   decode, 2/8/32 rows  bf16 2 threads (2 rows = one CFG pair); llama-batched-bench, -npl;
+#                        the CFG pair also at q8_0 and q4_0
+#   prefill, 512 tokens  bf16 1 and 2 threads, q8_0 and q4_0 2 threads
 #
 # Decode is 16 steps; tokens/s counts every row's tokens. Our rows start after an 8-token prompt
 # per row, as llama-batched-bench's (-npp 8); llama-bench's 1-row decode starts empty.
@@ -41,7 +42,8 @@ mkdir -p "$peer/gguf"
 # the rows: PHASE DTYPE THREADS ROWS (prefill: ROWS is the prompt length)
 all_rows=("decode bf16 1 1" "decode bf16 2 1" "decode f32 1 1" "decode bf16 2 2" "decode bf16 2 8"
     "decode bf16 2 32" "prefill bf16 1 512" "prefill bf16 2 512" "decode q8_0 1 1"
-    "decode q8_0 2 1" "decode q4_0 1 1" "decode q4_0 2 1")
+    "decode q8_0 2 1" "decode q4_0 1 1" "decode q4_0 2 1" "decode q8_0 2 2" "decode q4_0 2 2"
+    "prefill q8_0 2 512" "prefill q4_0 2 512")
 rows=()
 for r in "${all_rows[@]}"; do [[ $r =~ $only ]] && rows+=("$r"); done
 [ ${#rows[@]} -gt 0 ] || { echo "peer_llamacpp.sh: ROWS='$only' matches no row" >&2; exit 2; }
