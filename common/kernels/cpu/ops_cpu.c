@@ -310,6 +310,20 @@ GF_SIMD static GF_INLINE void s_scores4(float *s, const float *q, const void *k,
     }
 }
 
+/* One score: the sums of one lane of s_scores4, for the keys left after the last 4. */
+GF_SIMD static GF_INLINE float s_score1(const float *q, const void *k, size_t k0, int hd,
+                                        float scale, enum gf_wtype dt)
+{
+    __m256 a0 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= hd; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), gf_load8(k, k0 + i, dt), a0);
+    float r = gf_hsum8(a0);
+    for (; i < hd; i++)
+        r = fmaf(q[i], gf_cpu_kv_get(k, k0 + i, dt), r);
+    return r * scale;
+}
+
 /* Elements [i, i + count) of a dt array into L1 ahead of use: the value pass reads each
  * position's values a slice of 32 dims at a time, strided, which the hardware prefetch does not
  * anticipate; asked for while the same positions' scores are taken. */
@@ -335,11 +349,8 @@ GF_SIMD static GF_INLINE void s_attn_head(float *o, const float *q, const void *
             s_prefetch(v, c0 + (size_t)p * hd, 4 * hd, dt);
             s_scores4(s + p, q, k, c0 + (size_t)p * hd, hd, scale, dt);
         }
-        for (; p < m; p++) {
-            float r[4]; /* one key: the same sums; the other lanes read the keys after it */
-            s_scores4(r, q, k, c0 + (size_t)p * hd, hd, scale, dt);
-            s[p] = r[0];
-        }
+        for (; p < m; p++)
+            s[p] = s_score1(q, k, c0 + (size_t)p * hd, hd, scale, dt);
         float cmax = mx;
         for (p = 0; p < m; p++)
             cmax = s[p] > cmax ? s[p] : cmax;
