@@ -456,6 +456,9 @@ int main(int argc, char **argv)
 {
     gf_log_init("gpu-check", GF_LOG_WARN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* the CPU backend is the f32 truth the device is held to (1e-5): the exact path, not the
+     * AVX-512 BF16 one with bf16 activations; the sections' processes inherit it */
+    setenv("GOTFLOW_NO_AVX512", "1", 1);
     if (argc == 2 && strcmp(argv[1], "list") == 0)
         return s_list(), 0;
     if (argc == 2 && strcmp(argv[1], "probe") == 0)

@@ -384,6 +384,8 @@ static void test_imagegen_ride_along(void **state)
 int main(void)
 {
     gf_log_init("test_model", GF_LOG_WARN);
+    /* the goldens are transformers' f32 products: the exact path, not bf16 activations */
+    setenv("GOTFLOW_NO_AVX512", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_text_logits, s_f32, s_teardown),
         cmocka_unit_test_setup_teardown(test_text_logits, s_bf16, s_teardown),
