@@ -33,5 +33,15 @@ print("replica shares:", dict(share))
 for rep in range(3):
     assert share[rep] >= 400, "replica b.%d handled only %d" % (rep, share[rep])
 PY
+# A line whose id the gateway could answer only as "-" is refused by submit itself, with its line
+# number, and the others are answered: no wait for an answer that cannot come back.
+printf '{"id":"p1","x":1}\n{"id":"a@1","x":2}\n{"id":7,"x":3}\n{"id":"p2","x":4}\n' >"$work/bad.jsonl"
+rc=0
+timeout 20 gotflow submit "$work/p.yaml" "$work/bad.jsonl" --timeout 10 >"$work/bad.out" \
+    2>"$work/bad.err" || rc=$?
+[ "$rc" = 1 ] || fail "submit with bad ids: exit status $rc, $(cat "$work/bad.err")"
+grep -q "line 2: 'id' must be" "$work/bad.err" && grep -q "line 3: 'id' must be" "$work/bad.err" ||
+    fail "submit did not name the lines with bad ids: $(cat "$work/bad.err")"
+[ "$(grep -c '"kind":"result"' "$work/bad.out")" = 2 ] || fail "the good lines were not answered"
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"

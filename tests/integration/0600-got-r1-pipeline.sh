@@ -120,20 +120,35 @@ grep -v '"bad\|too-long' "$work/req.jsonl" >"$work/req3.jsonl"
 echo '{"id": "c", "text": "a lighthouse at night", "params": {"seed": 33}}' >>"$work/req3.jsonl"
 sed 's/"id": "\(.\)"/"id": "\1-2"/' "$work/req3.jsonl" >"$work/again.jsonl"
 cat "$work/again.jsonl" >>"$work/req3.jsonl"
-gotflow submit "$work/p3.yaml" "$work/req3.jsonl" --max-bin -1 --timeout 60 >"$work/out3.jsonl" ||
-    fail "the three-replica pipeline did not answer every request"
-$PY - "$work" <<'PY'
+# The first requests can all reach the replica whose credit arrived first (the others may still
+# be connecting); later rounds go to the ones with the most credit, round-robin among equals. So
+# the rounds repeat (new ids) until some request went through another replica, at most 4 times.
+: >"$work/out3.jsonl"
+for round in 1 2 3 4; do
+    sed "s/\"id\": \"\([^\"]*\)\"/\"id\": \"\1-r$round\"/" "$work/req3.jsonl" >"$work/req3-$round.jsonl"
+    gotflow submit "$work/p3.yaml" "$work/req3-$round.jsonl" --max-bin -1 --timeout 60 \
+        >>"$work/out3.jsonl" || fail "the three-replica pipeline did not answer every request"
+    $PY - "$work" "$round" <<'PY' && break
 import json, sys
-work = sys.argv[1]
+work, rounds = sys.argv[1], int(sys.argv[2])
 one = {json.loads(l)["id"]: json.loads(l) for l in open(work + "/out.jsonl")}
 three = {json.loads(l)["id"]: json.loads(l) for l in open(work + "/out3.jsonl")}
-assert sorted(three) == ["a", "a-2", "b", "b-2", "c", "c-2"], sorted(three)
+want = sorted("%s-r%d" % (i, r) for i in ["a", "a-2", "b", "b-2", "c", "c-2"]
+              for r in range(1, rounds + 1))
+assert sorted(three) == want, sorted(three)
 for rid, r in three.items():
     for key in ("prompt_ids", "reasoning_ids", "codes", "text", "grid"):
         assert r[key] == one[rid[0]][key], (rid, key)
 used = {(t[0], t[1]) for r in three.values() for t in r["trace"] if t[0] in ("reason", "imagegen")}
-assert len(used) > 2, "every request went through the same replicas: %s" % used
-print("three replicas (%s): the same chains and codes" % sorted(used))
+if len(used) <= 2:
+    print("round %d: every request went through the same replicas: %s" % (rounds, sorted(used)))
+    sys.exit(3)
+print("three replicas (%s, %d round%s): the same chains and codes"
+      % (sorted(used), rounds, "" if rounds == 1 else "s"))
 PY
+    rc=$?
+    [ "$rc" = 3 ] || fail "the three-replica answers differ from the one-replica ones"
+    [ "$round" = 4 ] && fail "four rounds, and every request went through the same replicas"
+done
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"

@@ -216,15 +216,26 @@ int cmd_submit(int argc, char **argv)
                 json_decref(j);
                 continue;
             }
-            const char *jid = json_string_value(json_object_get(j, "id"));
-            snprintf(id, sizeof id, "%s", jid ? jid : "");
+            json_t *jv = json_object_get(j, "id");
+            const char *jid = json_string_value(jv);
+            if (!jid || !gf_frame_id_ok(jid, strlen(jid))) {
+                /* the gateway could answer it only under another id: say it here */
+                fprintf(stderr,
+                        "gotflow submit: line %ld: 'id' must be a string of 1..63 of "
+                        "[A-Za-z0-9._:-], not starting '.'\n",
+                        lineno);
+                bad++;
+                json_decref(j);
+                continue;
+            }
+            snprintf(id, sizeof id, "%s", jid);
             json_decref(j);
             struct s_out *o = malloc(sizeof *o + sb.size);
             if (o) {
                 o->len = sb.size;
                 memcpy(o->bytes, sb.data, sb.size);
                 if (gf_strmap_get(s.outstanding, id) || gf_strmap_put(s.outstanding, id, o) != 0) {
-                    free(o); /* a bad or repeated id: the gateway answers it; no resubmission */
+                    free(o); /* a repeated id: the gateway answers it; no resubmission */
                     o = NULL;
                 }
             }
