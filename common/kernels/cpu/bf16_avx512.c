@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/cpu/bf16_avx512.h"
+#include "kernels/ops.h"
 
 #if defined(GF_AVX512_EMULATE)
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -40,23 +41,13 @@ static float s_fold(const float l[16])
 
 /* The scalar pieces live in the library object only; the emulated object uses those. */
 #if !defined(GF_AVX512_EMULATE)
-static float s_f32(uint16_t h)
-{
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 uint16_t gf_avx512_bf16_of(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
-    if ((u & 0x7f800000u) == 0)
+    if ((u & 0x7f800000u) == 0) /* zero or denormal: a zero of its sign */
         return (uint16_t)((u >> 16) & 0x8000u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x40u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    return gf_f32_to_bf16(f); /* nearest even; NaN stays NaN */
 }
 
 float gf_avx512_bf16_dot_model(const uint16_t *xb, const uint16_t *w, int64_t cols, float *bound)
@@ -67,7 +58,8 @@ float gf_avx512_bf16_dot_model(const uint16_t *xb, const uint16_t *w, int64_t co
         for (int j = 0; j < 16; j++)
             for (int e = 1; e >= 0; e--) {
                 int64_t i = k + 2 * j + e;
-                float p = i < cols ? s_f32(xb[i]) * s_f32(w[i]) : 0.0f; /* exact */
+                float p =
+                    i < cols ? gf_bf16_to_f32(xb[i]) * gf_bf16_to_f32(w[i]) : 0.0f; /* exact */
                 lane[j] += p;
                 mag += fabsf(p);
             }
