@@ -281,8 +281,20 @@ struct s_attn_job {
     int avx2;
 };
 
-static float s_dotf(const float *a, const float *b, int n);
-static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n);
+/* y[i] = a x[i] + b z[i] */
+static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] = a * x[i] + b * z[i];
+}
+
+static float s_dotf(const float *a, const float *b, int n)
+{
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s = fmaf(a[i], b[i], s);
+    return s;
+}
 
 #if GF_HAVE_AVX2
 enum { S_ATTN_CHUNK = 64 };
@@ -454,21 +466,6 @@ static void s_attention(struct gf_backend *be, float *out, const float *q, int n
 {
     struct s_attn_job j = {out, q, a, s_impl(be)->avx2};
     gf_pool_run(s_impl(be)->pool, s_attn_task, &j, n * a->n_heads);
-}
-
-/* y[i] = a x[i] + b z[i] */
-static void s_axpby(float *y, float a, const float *x, float b, const float *z, int n)
-{
-    for (int i = 0; i < n; i++)
-        y[i] = a * x[i] + b * z[i];
-}
-
-static float s_dotf(const float *a, const float *b, int n)
-{
-    float s = 0;
-    for (int i = 0; i < n; i++)
-        s = fmaf(a[i], b[i], s);
-    return s;
 }
 
 /* --- elementwise ---------------------------------------------------------------------------- */
