@@ -20,7 +20,14 @@
  * patch_size; default the checkpoint's gen_vision_config.params image_size and patch_size, else
  * 384 / 16 = 24), rows (KV rows, default 2 * batch), max_seq (default 2048),
  * chunk (re-prefill tokens per step at most, default 128; a step is also kept to about a quarter
- * of the heartbeat timeout).
+ * of the heartbeat timeout), prefix_cache (default 1: the pad slot below; 0: off).
+ *
+ * Under CFG every unconditional row is the prompt's first token, then pads up to <begin_of_image>,
+ * whatever the request: its KV is computed once, in a pad slot of the stage's own, grown when a
+ * longer request comes, and copied into each request's unconditional rows; the conditional rows
+ * of a request's P pictures are copies of its first. A re-prefill thus computes one row and the
+ * positions the pad slot lacks, and the codes stay those of computing every row (the forward is
+ * batch-invariant: tested by 0600 against the reference loop, which computes every row).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +45,13 @@
 #include "model/lm/vq.h"
 
 struct s_req {
-    struct gf_batch_req b; /* b.rows: 2P with CFG, else P; b.n_prefill: b.rows * (n_seq - 1) */
+    struct gf_batch_req b; /* b.rows: 2P with CFG, else P; b.n_prefill: see s_plan */
     int32_t *seq;          /* [n_seq] prompt + chain */
     int n_seq;
     struct gf_imagegen_req ig; /* ig.image: [parallel][n_image] */
+    /* the unconditional positions this re-prefill computes: fill_from..fill_to-1 of fill_slot
+     * (the stage's pad slot, or the request's first unconditional row); -1 without CFG */
+    int fill_slot, fill_from, fill_to;
 };
 
 struct s_imagegen {
@@ -56,6 +66,13 @@ struct s_imagegen {
     float *scratch;      /* [2 * image_vocab] */
     int32_t *idx;        /* [image_vocab] */
     int grid_h, grid_w, n_image, n_rows, max_seq, progress_every;
+    /* The pad slot: every unconditional row is first_id, then pad_id at 1..n_seq-2, so its KV at
+     * those positions is the same for every request that shares first_id and pad_id. It is
+     * computed once, in a slot of its own, grown as longer requests come, and copied. */
+    int pad_slot;               /* -1: off (prefix_cache: 0) */
+    int pad_len;                /* positions 0..pad_len-1 hold the KV of the padded row */
+    int32_t pad_first, pad_pad; /* of the row in the pad slot */
+    int prefilling;             /* a request holds rows and has not joined yet */
     /* the specs below, their defaults taken from the checkpoint's generation_config.json */
     struct gf_param_spec temperature, top_k, top_p, cfg, parallel;
 };
@@ -72,8 +89,10 @@ static void s_release(gf_stage_t *st, struct gf_batch_req *b)
 {
     struct s_imagegen *s = gf_stage_info(st)->user;
     struct s_req *r = (struct s_req *)b;
-    if (b->state == GF_BATCH_PREFILL)
+    if (b->state == GF_BATCH_PREFILL) {
         gf_llm_slots_release(s->m, b->rows, r->ig.slots);
+        s->prefilling = 0;
+    }
     gf_imagegen_leave(s->m, &r->ig);
     free(r->seq);
     free(r->ig.image);
@@ -166,24 +185,54 @@ static int s_admit(gf_stage_t *st, struct gf_batch_req *b, char *why, size_t why
 
 /* --- stepping --------------------------------------------------------------------------------- */
 
-/* The oldest waiting request takes its KV rows when they are free. */
+/* What the re-prefill computes (MODEL.md §1.4: every row holds positions 0..n_seq-2, the
+ * unconditional ones padded at 1..n_seq-2): the first conditional row, whole; then the padded
+ * row's positions that the pad slot lacks (all of them, in the first unconditional row, when the
+ * pad slot is off). The other rows are copies (s_join): every conditional row holds the same
+ * tokens, and so does every unconditional one. Decided when the request takes its rows, with
+ * no other re-prefill under way, so the pad slot's length is known. */
+static void s_plan(struct s_imagegen *s, struct s_req *r)
+{
+    int per_row = r->n_seq - 1;
+    r->fill_slot = -1, r->fill_from = r->fill_to = 0;
+    if (r->ig.cfg_weight > 1 && s->pad_slot >= 0) {
+        if (s->pad_first != r->seq[0] || s->pad_pad != r->ig.pad_id) /* another padded row */
+            s->pad_len = 0, s->pad_first = r->seq[0], s->pad_pad = r->ig.pad_id;
+        r->fill_slot = s->pad_slot;
+        r->fill_from = s->pad_len < per_row ? s->pad_len : per_row;
+        r->fill_to = per_row;
+    } else if (r->ig.cfg_weight > 1) {
+        r->fill_slot = r->ig.slots[1], r->fill_to = per_row;
+    }
+    r->b.n_prefill = per_row + r->fill_to - r->fill_from;
+}
+
+/* The oldest waiting request takes its KV rows when they are free and no other re-prefill is
+ * under way (one runs at a time anyway: the core gives each step's chunk to the oldest). */
 static int s_acquire(gf_stage_t *st, struct gf_batch_req *b)
 {
     struct s_imagegen *s = gf_stage_info(st)->user;
-    return gf_llm_slots_acquire(s->m, b->rows, ((struct s_req *)b)->ig.slots);
+    struct s_req *r = (struct s_req *)b;
+    if (s->prefilling || gf_llm_slots_acquire(s->m, b->rows, r->ig.slots) < 0)
+        return GF_EBUSY;
+    s->prefilling = 1;
+    s_plan(s, r);
+    return 0;
 }
 
-/* The re-prefill's next n_pre tokens into s->toks: positions 0..n_seq-2 of every row, row after
- * row, the unconditional rows padded at 1..n_seq-2 (MODEL.md §1.4), as gf_imagegen_join does in
- * one call; split so that no step outlasts the heartbeat on a large model, and run in the same
- * forward as the running rows' step. */
+/* The re-prefill's next n_pre tokens into s->toks, in s_plan's order; split so that no step
+ * outlasts the heartbeat on a large model, and run in the same forward as the running rows'
+ * step. */
 static void s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int n_pre)
 {
-    int per_row = r->n_seq - 1, cfg = r->ig.cfg_weight > 1;
+    int per_row = r->n_seq - 1;
     for (int n = 0; n < n_pre; n++) {
-        int k = (r->b.prefilled + n) / per_row, p = (r->b.prefilled + n) % per_row;
-        int32_t id = cfg && (k & 1) && p > 0 ? r->ig.pad_id : r->seq[p];
-        s->toks[n] = (struct gf_tok){id, r->ig.slots[k], p, GF_TOK_TEXT, 0};
+        int i = r->b.prefilled + n, p = i - per_row + r->fill_from;
+        if (i < per_row)
+            s->toks[n] = (struct gf_tok){r->seq[i], r->ig.slots[0], i, GF_TOK_TEXT, 0};
+        else
+            s->toks[n] = (struct gf_tok){p > 0 ? r->ig.pad_id : r->seq[0], r->fill_slot, p,
+                                         GF_TOK_TEXT, 0};
     }
 }
 
@@ -193,17 +242,28 @@ static int s_forward(gf_stage_t *st, struct gf_batch_req **run, int n_run, struc
                      int n_pre)
 {
     struct s_imagegen *s = gf_stage_info(st)->user;
+    struct s_req *r = (struct s_req *)pre;
     if (pre)
-        s_prefill_chunk(s, (struct s_req *)pre, n_pre);
-    return gf_imagegen_step(s->m, s->ig, s->n_reqs, s->toks, n_pre, s->scratch, s->idx);
+        s_prefill_chunk(s, r, n_pre);
+    int rc = gf_imagegen_step(s->m, s->ig, s->n_reqs, s->toks, n_pre, s->scratch, s->idx);
+    /* the pad slot grows only by positions a forward has written */
+    int end = pre ? pre->prefilled + n_pre - (r->n_seq - 1) + r->fill_from : 0;
+    if (rc >= 0 && pre && s->pad_slot >= 0 && r->fill_slot == s->pad_slot && end > s->pad_len)
+        s->pad_len = end;
+    return rc;
 }
 
 /* After its last chunk the request joins: every row's next token is <begin_of_image> at
  * position n_seq-1. */
 static void s_join(gf_stage_t *st, struct gf_batch_req *b, int i)
 {
+    struct s_imagegen *s = gf_stage_info(st)->user;
     struct s_req *r = (struct s_req *)b;
-    int per_row = r->n_seq - 1;
+    int per_row = r->n_seq - 1, cfg = r->ig.cfg_weight > 1;
+    for (int k = 1; k < b->rows; k++)
+        gf_llm_copy_slot(s->m, r->ig.slots[k], cfg && (k & 1) ? r->fill_slot : r->ig.slots[0],
+                         per_row);
+    s->prefilling = 0;
     for (int k = 0; k < b->rows; k++)
         r->ig.next[k] = (struct gf_tok){r->seq[per_row], r->ig.slots[k], per_row, GF_TOK_TEXT, 1};
     r->ig.rows = b->rows;
@@ -306,6 +366,7 @@ static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def)
     if (s->max_seq > s->ck->cfg.max_pos)
         s->max_seq = s->ck->cfg.max_pos;
     s->chunk = (int)gf_graph_param_long(def, "chunk", 128);
+    s->pad_slot = gf_graph_param_long(def, "prefix_cache", 1) ? 0 : -1;
     if (patch_size < 1 || image_size < patch_size || image_size % patch_size || image_size > 4096 ||
         s->n_rows < 1 || s->n_rows > 256 || s->chunk < 1 || s->max_seq < 2) {
         gf_log_error("stage '%s': image_size %ld must be a multiple of patch_size %ld (up to "
@@ -353,10 +414,14 @@ static int s_init(gf_stage_t *st)
     s->toks = calloc(s->chunk + s->n_rows, sizeof *s->toks);
     if (!s->ig || !s->scratch || !s->idx || !s->toks)
         goto fail;
-    if ((rc = gf_llm_new(s->be, s->ck, s->n_rows, s->max_seq, s->chunk + s->n_rows, &s->m)) < 0) {
-        gf_log_error("cannot size the model for %d rows of %d positions", s->n_rows, s->max_seq);
+    int n_slots = s->n_rows + (s->pad_slot >= 0);
+    if ((rc = gf_llm_new(s->be, s->ck, n_slots, s->max_seq, s->chunk + s->n_rows, &s->m)) < 0) {
+        gf_log_error("cannot size the model for %d rows of %d positions", n_slots, s->max_seq);
         goto fail;
     }
+    int32_t pad = -1;
+    if (s->pad_slot >= 0 && gf_llm_slots_acquire(s->m, 1, &pad) == 0) /* the lowest: slot 0 */
+        s->pad_slot = pad;
     rc = GF_ENOMEM;
     if (!(s->batch = gf_batch_new(st, &s_batch_ops, s->n_reqs, s->chunk, s->chunk + s->n_rows)))
         goto fail;

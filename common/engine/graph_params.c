@@ -81,6 +81,8 @@ static const struct gf_param_decl s_imagegen[] = {
      "pixels per image token (default: the checkpoint's)"},
     {"rows", GF_PARAM_INT, 1, 256, NULL, "model rows (2 per picture: with and without the prompt)"},
     {"chunk", GF_PARAM_INT, 1, 65536, NULL, "prompt tokens prefilled per step"},
+    {"prefix_cache", GF_PARAM_INT, 0, 1, NULL,
+     "1: the padded rows' prefix is computed once and copied (one more model row); 0: per request"},
     {"max_seq", GF_PARAM_INT, 2, 1 << 20, NULL,
      "positions of a row (at most the checkpoint's max_position_embeddings)"},
     {NULL, 0, 0, 0, NULL, NULL}};

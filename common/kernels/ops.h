@@ -115,6 +115,8 @@ struct gf_ops {
     void (*free)(struct gf_backend *be, void *p);
     void (*to_host)(struct gf_backend *be, void *dst, const void *src, size_t bytes);
     void (*to_device)(struct gf_backend *be, void *dst, const void *src, size_t bytes);
+    /* dst = src, both backend memory, not overlapping */
+    void (*copy)(struct gf_backend *be, void *dst, const void *src, size_t bytes);
 
     /* y[n][w.rows] = x[n][w.cols] · wᵀ + bias[w.rows] (bias may be NULL) */
     void (*linear)(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,

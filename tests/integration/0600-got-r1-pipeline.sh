@@ -3,8 +3,9 @@
 # random checkpoint: two requests submitted together share the reason and imagegen batches, and
 # each gets exactly the prompt ids, reasoning ids and image codes of the single-process reference
 # loop (greedy text, or sampled text for one of them; seeded image draws under CFG, two images
-# each; prefills cut into other chunks than the reference's); the text_delta frames on the
-# tap add up to the chain, and progress frames count the image steps; requests with out-of-range parameters or a prompt longer than the
+# each; prefills cut into other chunks than the reference's, the padded rows' prefix computed
+# once and copied); the text_delta frames on the tap add up to the chain, and progress frames
+# count the image steps; requests with out-of-range parameters or a prompt longer than the
 # context are answered with an error and the pipeline keeps serving.
 . "$(dirname "$0")/lib.sh"
 ckpt=$work/ckpt
@@ -110,11 +111,14 @@ grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q imagegen || fail "imagege
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
 
-# The same three requests, twice each, interleaved over three replicas of reason and imagegen:
-# the same ids and codes, whichever replica and batch each request lands in.
+# The same three requests, twice each, interleaved over three replicas of reason and imagegen,
+# these without the prefix cache (every request computes its padded rows itself): the same ids
+# and codes, whichever replica and batch each request lands in, and with or without the cache.
 sed -e 's/^name: .*/name: got-r1-test-3/' -e 's/kind: reason, batch: 4/kind: reason, replicas: 3, batch: 4/' \
-    -e 's/kind: imagegen$/kind: imagegen\n    replicas: 3/' "$work/p.yaml" >"$work/p3.yaml"
+    -e 's/kind: imagegen$/kind: imagegen\n    replicas: 3/' -e 's/chunk: 40,/chunk: 40, prefix_cache: 0,/' \
+    "$work/p.yaml" >"$work/p3.yaml"
 grep -q "replicas: 3" "$work/p3.yaml" || fail "cannot make the three-replica graph"
+grep -q "prefix_cache: 0" "$work/p3.yaml" || fail "cannot turn the prefix cache off"
 start_pipeline "$work/p3.yaml"
 grep -v '"bad\|too-long' "$work/req.jsonl" >"$work/req3.jsonl"
 echo '{"id": "c", "text": "a lighthouse at night", "params": {"seed": 33}}' >>"$work/req3.jsonl"

@@ -13,9 +13,11 @@
 # models/1b-bf16, written if absent, 3.5 GB); its weights are random, so the chain runs its
 # whole MAX_TOKENS (a real chain is about as long). THREADS (default: the core count) for the
 # reason, imagegen and vq stages; they run one after the other for one picture. Each precision
-# starts its own pipeline (quantizing at load is not in the figures) and generates WARM pictures
-# first (default 0), then ROUNDS (default 1); the figures are medians. Goals on 2 cores: 100 s
-# at bf16, 45 s at 4-bit (docs/performance.md).
+# starts its own pipeline (quantizing at load is not in the figures) and generates a first
+# picture, then ROUNDS more (default 1): the figures are their medians, the steady state of a
+# running pipeline; the first picture's total has its own column (it also computes the imagegen
+# stage's padded prefix, which later pictures copy: docs/model.md). Goals on 2 cores: 100 s at
+# bf16, 45 s at 4-bit (docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 precisions=("$@")
@@ -24,7 +26,6 @@ model=${MODEL:-models/1b-bf16}
 max_tokens=${MAX_TOKENS:-300}
 threads=${THREADS:-$(nproc)}
 rounds=${ROUNDS:-1}
-warm=${WARM:-0}
 make -s all
 [ -f "$model/config.json" ] || build/bin/mkmodel --size 1b --dtype bf16 --out "$model" >/dev/null
 work=$(mktemp -d /tmp/gfimage.XXXXXX)
@@ -63,17 +64,16 @@ YAML
     gotflow status "$work/$prec.yaml" --wait-ready --timeout 600 >/dev/null ||
         { tail -5 "$work/$prec.log" >&2; exit 1; }
     echo "$prec: pipeline ready in $(($(date +%s) - t0)) s (loading and quantizing)"
-    for i in $(seq $((warm + rounds))); do
+    for i in $(seq 0 "$rounds"); do
         gotflow generate "a red apple to the left of a blue cup" --pipeline "$work/$prec.yaml" \
             --out "$work/out" --id "$prec-$i" --seed 1 --text-temperature 0 \
             --image-temperature 0 --cfg-weight 5 --max-tokens "$max_tokens" --json \
             --timeout 3600 >/dev/null 2>"$work/$prec-$i.err" ||
             { tail -3 "$work/$prec-$i.err" >&2; exit 1; }
-        [ "$i" -le "$warm" ] && continue
-        python3 - "$work/out/$prec-$i/meta.json" "$prec" >>"$res" <<'PY'
+        python3 - "$work/out/$prec-$i/meta.json" "$prec" "$i" >>"$res" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))["timings_ms"]
-print(sys.argv[2], *("%.3f" % (t.get(k, 0) / 1000) for k in
+print(sys.argv[2], sys.argv[3], *("%.3f" % (t.get(k, 0) / 1000) for k in
       ("reason", "imagegen.prefill", "imagegen.steps", "vq", "total")))
 PY
     done
@@ -84,14 +84,17 @@ done
 echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
 python3 - "$res" "$rounds" <<'PY'
 import statistics, sys
-rows = {}
+rows, first = {}, {}
 for line in open(sys.argv[1]):
     f = line.split()
-    rows.setdefault(f[0], []).append([float(x) for x in f[1:]])
-print("| precision | reason | imagegen prefill | imagegen steps | vq | total |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    if f[1] == "0":
+        first[f[0]] = float(f[-1])
+    else:
+        rows.setdefault(f[0], []).append([float(x) for x in f[2:]])
+print("| precision | reason | imagegen prefill | imagegen steps | vq | total | first picture |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for prec, rs in rows.items():
     med = [statistics.median(c) for c in zip(*rs)]
-    print("| %s | %s |" % (prec, " | ".join("%.1f s" % v for v in med)))
-print("medians of %s picture(s) each" % sys.argv[2])
+    print("| %s | %s | %.1f s |" % (prec, " | ".join("%.1f s" % v for v in med), first[prec]))
+print("medians of %s picture(s) each after the first" % sys.argv[2])
 PY

@@ -201,6 +201,7 @@ static const struct gf_ops s_ref_ops = {
     .free = gf_cpu_free,
     .to_host = gf_cpu_copy,
     .to_device = gf_cpu_copy,
+    .copy = gf_cpu_copy,
     .linear = s_linear,
     .rmsnorm = s_rmsnorm,
     .rope = gf_cpu_rope,

@@ -115,6 +115,12 @@ static void s_to_host(struct gf_backend *be, void *dst, const void *src, size_t 
         GF_CU(c, cudaStreamSynchronize(c->stream));
 }
 
+static void s_copy(struct gf_backend *be, void *dst, const void *src, size_t bytes)
+{
+    struct gf_cuda *c = gf_cuda_of(be);
+    GF_CU(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+}
+
 static void s_to_device(struct gf_backend *be, void *dst, const void *src, size_t bytes)
 {
     struct gf_cuda *c = gf_cuda_of(be);
@@ -444,6 +450,7 @@ static const struct gf_ops s_cuda_ops = {
     /* .free */ s_free,
     /* .to_host */ s_to_host,
     /* .to_device */ s_to_device,
+    /* .copy */ s_copy,
     /* .linear */ gf_cuda_linear,
     /* .rmsnorm */ gf_cuda_rmsnorm,
     /* .rope */ gf_cuda_rope,

@@ -325,6 +325,24 @@ void gf_llm_hidden(struct gf_llm *m, float *dst)
     m->be->ops->to_host(m->be, dst, m->hidden, (size_t)m->n_out * m->cfg->hidden * 4);
 }
 
+void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos)
+{
+    const struct gf_model_config *c = m->cfg;
+    const struct gf_attn a = {.n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+                              .max_seq = m->max_seq};
+    size_t per_layer = gf_attn_at(&a, m->n_slots, 0, 0), run = (size_t)n_pos * c->head_dim;
+    size_t es = gf_wtype_size(m->kv_dtype), bytes = run * es;
+    if (n_pos < 1 || dst == src)
+        return;
+    for (int li = 0; li < c->n_layers; li++)
+        for (int h = 0; h < c->n_kv_heads; h++) { /* one head's positions are one run */
+            size_t to = (li * per_layer + gf_attn_at(&a, dst, h, 0)) * es;
+            size_t from = (li * per_layer + gf_attn_at(&a, src, h, 0)) * es;
+            m->be->ops->copy(m->be, (char *)m->k_cache + to, (char *)m->k_cache + from, bytes);
+            m->be->ops->copy(m->be, (char *)m->v_cache + to, (char *)m->v_cache + from, bytes);
+        }
+}
+
 int gf_llm_slots_free(const struct gf_llm *m)
 {
     int n = 0;

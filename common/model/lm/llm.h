@@ -86,6 +86,11 @@ int gf_llm_slots_acquire(struct gf_llm *m, int n, int32_t *slots);
 void gf_llm_slots_release(struct gf_llm *m, int n, const int32_t *slots);
 int gf_llm_slots_free(const struct gf_llm *m);
 
+/* Copies positions 0..n_pos-1 of slot src's KV cache, every layer and KV head, into slot dst:
+ * dst then holds what a forward of src's tokens at those positions would have written (the
+ * same bits on a batch-invariant backend). Slots in range, dst != src, n_pos <= max_seq. */
+void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos);
+
 /* The kept hidden states, copied to host dst[n_out][H]. */
 void gf_llm_hidden(struct gf_llm *m, float *dst);
 
