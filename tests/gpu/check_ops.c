@@ -134,6 +134,9 @@ static int s_group_elementwise(struct check_env *e, const char *arg)
     e->cpu->ops->swish(e->cpu, y, N);
     e->gpu->ops->swish(e->gpu, dy, N);
     check_dev(e, "swish", "100003", dy, y, N, e->tol);
+    /* copy within backend memory (the KV slot copies of gf_llm_copy_slot): exact */
+    e->gpu->ops->copy(e->gpu, dy, db, N * 4);
+    check_dev(e, "copy", "100003 floats, device to device", dy, b, N, 0.0);
     s_free(e, 3, (void *[]){da, db, dy});
     free(a), free(b), free(y);
     return 0;
@@ -333,7 +336,7 @@ const struct check_section check_ops_sections[] = {
     {"linear", s_group_linear, "products: f32/f16/bf16 weights, 1 to 300 tokens, bias"},
     {"gemv-shapes", s_group_gemv_shapes, "rows not a multiple of 8, columns not of 256"},
     {"rows", s_group_rows, "rmsnorm, rope, embed"},
-    {"elementwise", s_group_elementwise, "swiglu, gelu, add, swish"},
+    {"elementwise", s_group_elementwise, "swiglu, gelu, add, swish, copy"},
     {"attention", s_group_attention, "kv_store and attention, GQA, 3 slots"},
     {"attention-long", s_group_attention_long, "attention past 48 KiB of shared memory"},
     {"conv", s_group_conv, "conv2d 3x3 and 1x1"},

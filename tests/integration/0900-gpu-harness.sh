@@ -50,7 +50,7 @@ grep -q 'staging *FAIL detail: 1 of 20480 over tolerance; worst \[4100\]' "$work
 # 4. a section that dies: reported by signal, the next section still runs
 GF_CHECK_BREAK=crash@rows "$check" ops 1 f32 >"$work/crash.out" 2>&1 && fail "a crash passed"
 grep -q 'ops f32 rows: FAIL killed by signal 6' "$work/crash.out" || fail "$(cat "$work/crash.out")"
-grep -q '^ops f32 elementwise: 4 checks, 0 failed$' "$work/crash.out" ||
+grep -q '^ops f32 elementwise: 5 checks, 0 failed$' "$work/crash.out" ||
     fail "the sections after the crash did not run"
 grep -q '^ops: 17 sections, 1 failed: ops f32 rows$' "$work/crash.out" || fail "$(tail -1 "$work/crash.out")"
 echo "the GPU harness passes with the CPU standing in and fails on a broken op with its index"
