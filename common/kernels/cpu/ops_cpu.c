@@ -341,8 +341,9 @@ GF_SIMD static GF_INLINE float s_score1(const float *q, const void *k, size_t k0
  * anticipate; asked for while the same positions' scores are taken. */
 GF_SIMD static GF_INLINE void s_prefetch(const void *x, size_t i, int count, enum gf_wtype dt)
 {
-    const char *b = (const char *)x + i * gf_wtype_size(dt);
-    for (size_t o = 0; o < count * gf_wtype_size(dt); o += 64)
+    const size_t es = dt == GF_WTYPE_F16 ? 2 : 4; /* the cache's types: f16 or f32 */
+    const char *b = (const char *)x + i * es;
+    for (size_t o = 0; o < count * es; o += 64)
         _mm_prefetch(b + o, _MM_HINT_T0);
 }
 
