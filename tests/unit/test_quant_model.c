@@ -2,7 +2,8 @@
  * (bf16 weights, f32 arithmetic): greedy decode from one prompt on an mkmodel checkpoint, each
  * path fed its own tokens. What holds (and is asserted): at q8_0 the greedy tokens are the
  * f32 path's for every step here and the logits stay within 5% of the f32 logits' spread
- * (rms); at q4_0 the logits stay within 20% (rms). The figures are printed. */
+ * (rms); at q4_0 the logits stay within 20% (rms). The figures are printed. Also the KV slot
+ * copy at both cache types (f32 as published, f16 with quantized weights). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,8 +92,54 @@ static void test_greedy(void **state)
     mu_rmtree(dir);
 }
 
+/* gf_llm_copy_slot: a slot copied from another continues with the same bits as a slot that
+ * computed the same tokens itself (in other chunks), with the f32 cache (as published) and the
+ * f16 one (q4_0). The imagegen stage's pad slot rests on this. */
+static void test_copy_slot(void **state)
+{
+    char *dir = mu_mkmodel(NULL, "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 "
+                                 "--layers 3 --heads 4 --kv-heads 2 --vocab 512 --seed 4");
+    assert_non_null(dir);
+    enum { L = 13 };
+    const int quants[] = {-1, GF_WTYPE_Q4_0}; /* as published: f32 cache; q4_0: f16 cache */
+    for (int qi = 0; qi < 2; qi++) {
+        int quant = quants[qi];
+        struct gf_ckpt *ck = NULL;
+        struct gf_backend *be = gf_backend_cpu_new(2);
+        struct gf_llm *m = NULL;
+        assert_int_equal(gf_ckpt_open(dir, &ck), 0);
+        if (quant >= 0)
+            assert_int_equal(gf_ckpt_quantize(ck, quant), 0);
+        int V = ck->cfg.vocab;
+        assert_int_equal(gf_llm_new(be, ck, 4, L + 2, L, &m), 0);
+        struct gf_tok toks[L];
+        for (int i = 0; i < L; i++) /* a first token, then pads: the unconditional row */
+            toks[i] = (struct gf_tok){i ? 7 : 1, 0, i, GF_TOK_TEXT, 0};
+        assert_int_equal(gf_llm_forward(m, toks, L), 0); /* slot 0, in one call */
+        for (int i = 0; i < L; i++)
+            toks[i].slot = 2;
+        assert_int_equal(gf_llm_forward(m, toks, 5), 0); /* slot 2 by itself, in two calls */
+        assert_int_equal(gf_llm_forward(m, toks + 5, L - 5), 0);
+        gf_llm_copy_slot(m, 1, 0, L);
+        gf_llm_copy_slot(m, 3, 0, L - 1); /* one position short: must differ */
+        struct gf_tok next[4];
+        for (int k = 0; k < 4; k++)
+            next[k] = (struct gf_tok){99, k, L, GF_TOK_TEXT, 1};
+        assert_int_equal(gf_llm_forward(m, next, 4), 4);
+        const float *l = gf_llm_text_logits(m);
+        assert_memory_equal(l + V, l, V * sizeof *l);     /* the copy: slot 0's bits */
+        assert_memory_equal(l + 2 * V, l, V * sizeof *l); /* computed again: the same */
+        assert_memory_not_equal(l + 3 * V, l, V * sizeof *l);
+        gf_llm_destroy(&m);
+        gf_backend_destroy(&be);
+        gf_ckpt_close(&ck);
+    }
+    mu_rmtree(dir);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_greedy)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_greedy),
+                                       cmocka_unit_test(test_copy_slot)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
