@@ -15,7 +15,7 @@
 # reason, imagegen and vq stages; they run one after the other for one picture. Each precision
 # starts its own pipeline (quantizing at load is not in the figures) and generates a first
 # picture, then ROUNDS more (default 1): the figures are their medians, the steady state of a
-# running pipeline; the first picture's total has its own column (it also computes the imagegen
+# running pipeline (ROUNDS=0: the first picture's); the first picture's total has its own column (it also computes the imagegen
 # stage's padded prefix, which later pictures copy: docs/model.md). Goals on 2 cores: 100 s at
 # bf16, 45 s at 4-bit (docs/performance.md).
 set -euo pipefail
@@ -88,13 +88,15 @@ rows, first = {}, {}
 for line in open(sys.argv[1]):
     f = line.split()
     if f[1] == "0":
-        first[f[0]] = float(f[-1])
+        first[f[0]] = [float(x) for x in f[2:]]
     else:
         rows.setdefault(f[0], []).append([float(x) for x in f[2:]])
 print("| precision | reason | imagegen prefill | imagegen steps | vq | total | first picture |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for prec, rs in rows.items():
+for prec, ph in first.items():
+    rs = rows.get(prec, [ph])  # ROUNDS=0: the first picture is all there is
     med = [statistics.median(c) for c in zip(*rs)]
-    print("| %s | %s | %.1f s |" % (prec, " | ".join("%.1f s" % v for v in med), first[prec]))
-print("medians of %s picture(s) each after the first" % sys.argv[2])
+    print("| %s | %s | %.1f s |" % (prec, " | ".join("%.1f s" % v for v in med), ph[-1]))
+print("medians of %s picture(s) each after the first" % sys.argv[2] if int(sys.argv[2]) > 0
+      else "ROUNDS=0: the first picture's phases")
 PY
