@@ -19,9 +19,15 @@
 # stage's padded prefix, which later pictures copy: docs/model.md). Goals on 2 cores: 100 s at
 # bf16, 45 s at 4-bit (docs/performance.md).
 set -euo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
 precisions=("$@")
 [ ${#precisions[@]} -gt 0 ] || precisions=(bf16 q8_0 q4_0)
+for prec in "${precisions[@]}"; do
+    case $prec in bf16 | q8_0 | q4_0) ;;
+    *) echo "image.sh: unknown precision '$prec' (bf16, q8_0, q4_0; --help)" >&2; exit 2 ;;
+    esac
+done
 model=${MODEL:-models/1b-bf16}
 max_tokens=${MAX_TOKENS:-300}
 threads=${THREADS:-$(nproc)}

@@ -25,6 +25,7 @@
 # embedding kept bf16 and output.weight q8_0, which is what `precision: q8_0|q4_0` does on our
 # side (docs/model.md). Everything built or written goes under build/peer/ (git-ignored).
 set -euo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
 src=${1:-${LLAMA_SRC:-build/peer/llama.cpp}}
 peer=build/peer

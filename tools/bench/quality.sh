@@ -14,6 +14,7 @@
 # tools/bench/quality.sh [N]; THREADS for the reference loop (default: the core count); PARTS
 # "eval agree" (default both).
 set -euo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
 n=${1:-100}
 model=${MODEL:-models/1b-bf16}
