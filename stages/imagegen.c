@@ -231,8 +231,8 @@ static void s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int n_pre)
         if (i < per_row)
             s->toks[n] = (struct gf_tok){r->seq[i], r->ig.slots[0], i, GF_TOK_TEXT, 0};
         else
-            s->toks[n] = (struct gf_tok){p > 0 ? r->ig.pad_id : r->seq[0], r->fill_slot, p,
-                                         GF_TOK_TEXT, 0};
+            s->toks[n] =
+                (struct gf_tok){p > 0 ? r->ig.pad_id : r->seq[0], r->fill_slot, p, GF_TOK_TEXT, 0};
     }
 }
 

@@ -328,8 +328,8 @@ void gf_llm_hidden(struct gf_llm *m, float *dst)
 void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos)
 {
     const struct gf_model_config *c = m->cfg;
-    const struct gf_attn a = {.n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
-                              .max_seq = m->max_seq};
+    const struct gf_attn a = {
+        .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim, .max_seq = m->max_seq};
     size_t per_layer = gf_attn_at(&a, m->n_slots, 0, 0), run = (size_t)n_pos * c->head_dim;
     size_t es = gf_wtype_size(m->kv_dtype), bytes = run * es;
     if (n_pos < 1 || dst == src)
