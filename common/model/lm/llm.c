@@ -183,6 +183,23 @@ static void s_layer(struct gf_llm *m, int li, int n, const struct gf_attn *a)
     o->add(be, m->x, m->xn, (int64_t)n * H);
 }
 
+/* Layer li's KV cache, for the forward's tokens (m->slot, m->pos). */
+static struct gf_attn s_attn(const struct gf_llm *m, int li)
+{
+    const struct gf_model_config *c = m->cfg;
+    size_t per_layer =
+        gf_wtype_bytes(m->kv_dtype, (int64_t)m->n_slots * m->max_seq * c->n_kv_heads * c->head_dim);
+    return (struct gf_attn){(char *)m->k_cache + li * per_layer,
+                            (char *)m->v_cache + li * per_layer,
+                            m->slot,
+                            m->pos,
+                            c->n_heads,
+                            c->n_kv_heads,
+                            c->head_dim,
+                            m->max_seq,
+                            m->kv_dtype};
+}
+
 /* Everything of a forward after the token ids, slots and positions are on the backend: input
  * embeddings, the layers, the final norm of the wanted rows. Only backend ops, so a backend can
  * record it (graph_begin) and replay it for the next step of the same shape. */
@@ -195,18 +212,8 @@ static int s_body(struct gf_llm *m, const struct gf_tok *toks, int n)
             ;
         s_embed_run(m, i0, i1, toks[i0].kind);
     }
-    size_t per_layer =
-        gf_wtype_bytes(m->kv_dtype, (int64_t)m->n_slots * m->max_seq * c->n_kv_heads * c->head_dim);
     for (int li = 0; li < c->n_layers; li++) {
-        struct gf_attn a = {(char *)m->k_cache + li * per_layer,
-                            (char *)m->v_cache + li * per_layer,
-                            m->slot,
-                            m->pos,
-                            c->n_heads,
-                            c->n_kv_heads,
-                            c->head_dim,
-                            m->max_seq,
-                            m->kv_dtype};
+        struct gf_attn a = s_attn(m, li);
         s_layer(m, li, n, &a);
     }
     /* the final norm only on the wanted rows, gathered in order, one call per run of them */
@@ -327,20 +334,17 @@ void gf_llm_hidden(struct gf_llm *m, float *dst)
 
 void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos)
 {
-    const struct gf_model_config *c = m->cfg;
-    const struct gf_attn a = {
-        .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim, .max_seq = m->max_seq};
-    size_t per_layer = gf_attn_at(&a, m->n_slots, 0, 0), run = (size_t)n_pos * c->head_dim;
-    size_t es = gf_wtype_size(m->kv_dtype), bytes = run * es;
+    size_t es = gf_wtype_size(m->kv_dtype), bytes = (size_t)n_pos * m->cfg->head_dim * es;
     if (n_pos < 1 || dst == src)
         return;
-    for (int li = 0; li < c->n_layers; li++)
-        for (int h = 0; h < c->n_kv_heads; h++) { /* one head's positions are one run */
-            size_t to = (li * per_layer + gf_attn_at(&a, dst, h, 0)) * es;
-            size_t from = (li * per_layer + gf_attn_at(&a, src, h, 0)) * es;
-            m->be->ops->copy(m->be, (char *)m->k_cache + to, (char *)m->k_cache + from, bytes);
-            m->be->ops->copy(m->be, (char *)m->v_cache + to, (char *)m->v_cache + from, bytes);
+    for (int li = 0; li < m->cfg->n_layers; li++) {
+        struct gf_attn a = s_attn(m, li);
+        for (int h = 0; h < a.n_kv_heads; h++) { /* one head's positions are one run */
+            size_t to = gf_attn_at(&a, dst, h, 0) * es, from = gf_attn_at(&a, src, h, 0) * es;
+            m->be->ops->copy(m->be, (char *)a.k + to, (char *)a.k + from, bytes);
+            m->be->ops->copy(m->be, (char *)a.v + to, (char *)a.v + from, bytes);
         }
+    }
 }
 
 int gf_llm_slots_free(const struct gf_llm *m)

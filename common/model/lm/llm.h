@@ -88,7 +88,8 @@ int gf_llm_slots_free(const struct gf_llm *m);
 
 /* Copies positions 0..n_pos-1 of slot src's KV cache, every layer and KV head, into slot dst:
  * dst then holds what a forward of src's tokens at those positions would have written (the
- * same bits on a batch-invariant backend). Slots in range, dst != src, n_pos <= max_seq. */
+ * same bits on a batch-invariant backend). Slots in range, n_pos <= max_seq; dst == src, or
+ * n_pos < 1, does nothing. */
 void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos);
 
 /* The kept hidden states, copied to host dst[n_out][H]. */
