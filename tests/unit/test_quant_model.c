@@ -27,17 +27,36 @@ static int s_argmax(const float *x, int n)
     return b;
 }
 
+/* A checkpoint (quantized at load when quant >= 0) on a 2-thread CPU backend, and its model. */
+struct s_run {
+    struct gf_ckpt *ck;
+    struct gf_backend *be;
+    struct gf_llm *m;
+};
+
+static struct s_run s_open(const char *dir, int quant, int n_slots, int max_seq, int max_tokens)
+{
+    struct s_run r = {NULL, gf_backend_cpu_new(2), NULL};
+    assert_int_equal(gf_ckpt_open(dir, &r.ck), 0);
+    if (quant >= 0)
+        assert_int_equal(gf_ckpt_quantize(r.ck, quant), 0);
+    assert_int_equal(gf_llm_new(r.be, r.ck, n_slots, max_seq, max_tokens, &r.m), 0);
+    return r;
+}
+
+static void s_close(struct s_run *r)
+{
+    gf_llm_destroy(&r->m);
+    gf_backend_destroy(&r->be);
+    gf_ckpt_close(&r->ck);
+}
+
 /* Greedy decode; ids[STEPS] and logits[STEPS][vocab] of every step. */
 static void s_decode(const char *dir, int quant, int32_t *ids, float *logits)
 {
-    struct gf_ckpt *ck = NULL;
-    struct gf_backend *be = gf_backend_cpu_new(2);
-    struct gf_llm *m = NULL;
-    assert_int_equal(gf_ckpt_open(dir, &ck), 0);
-    if (quant >= 0)
-        assert_int_equal(gf_ckpt_quantize(ck, quant), 0);
-    int V = ck->cfg.vocab;
-    assert_int_equal(gf_llm_new(be, ck, 1, PROMPT + STEPS + 1, PROMPT, &m), 0);
+    struct s_run r = s_open(dir, quant, 1, PROMPT + STEPS + 1, PROMPT);
+    struct gf_llm *m = r.m;
+    int V = m->cfg->vocab;
     struct gf_tok toks[PROMPT];
     for (int i = 0; i < PROMPT; i++)
         toks[i] = (struct gf_tok){(i * 37 + 5) % V, 0, i, GF_TOK_TEXT, i == PROMPT - 1};
@@ -49,9 +68,7 @@ static void s_decode(const char *dir, int quant, int32_t *ids, float *logits)
         struct gf_tok t = {ids[s], 0, PROMPT + s, GF_TOK_TEXT, 1};
         assert_int_equal(gf_llm_forward(m, &t, 1), 1);
     }
-    gf_llm_destroy(&m);
-    gf_backend_destroy(&be);
-    gf_ckpt_close(&ck);
+    s_close(&r);
 }
 
 static void test_greedy(void **state)
@@ -103,15 +120,9 @@ static void test_copy_slot(void **state)
     enum { L = 13 };
     const int quants[] = {-1, GF_WTYPE_Q4_0}; /* as published: f32 cache; q4_0: f16 cache */
     for (int qi = 0; qi < 2; qi++) {
-        int quant = quants[qi];
-        struct gf_ckpt *ck = NULL;
-        struct gf_backend *be = gf_backend_cpu_new(2);
-        struct gf_llm *m = NULL;
-        assert_int_equal(gf_ckpt_open(dir, &ck), 0);
-        if (quant >= 0)
-            assert_int_equal(gf_ckpt_quantize(ck, quant), 0);
-        int V = ck->cfg.vocab;
-        assert_int_equal(gf_llm_new(be, ck, 4, L + 2, L, &m), 0);
+        struct s_run r = s_open(dir, quants[qi], 4, L + 2, L);
+        struct gf_llm *m = r.m;
+        int V = m->cfg->vocab;
         struct gf_tok toks[L];
         for (int i = 0; i < L; i++) /* a first token, then pads: the unconditional row */
             toks[i] = (struct gf_tok){i ? 7 : 1, 0, i, GF_TOK_TEXT, 0};
@@ -130,9 +141,7 @@ static void test_copy_slot(void **state)
         assert_memory_equal(l + V, l, V * sizeof *l);     /* the copy: slot 0's bits */
         assert_memory_equal(l + 2 * V, l, V * sizeof *l); /* computed again: the same */
         assert_memory_not_equal(l + 3 * V, l, V * sizeof *l);
-        gf_llm_destroy(&m);
-        gf_backend_destroy(&be);
-        gf_ckpt_close(&ck);
+        s_close(&r);
     }
     mu_rmtree(dir);
 }
