@@ -28,7 +28,13 @@
  * of a request's P pictures are copies of its first. A re-prefill thus computes one row and the
  * positions the pad slot lacks, and the codes stay those of computing every row (the forward is
  * batch-invariant: tested by 0600 against the reference loop, which computes every row).
+ *
+ * When the frame names a `kv_cache` file (stages/reason.c: the reason stage's KV of prompt +
+ * chain, on this host, from the same model and kernels), the first conditional row's positions
+ * are read from it instead of computed, and the file is removed; model/lm/kvfile.h says how a
+ * file is checked. Without it, or when it does not match, they are computed: same codes.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +47,7 @@
 #include "model/lm/checkpoint.h"
 #include "model/lm/genconfig.h"
 #include "model/lm/imagegen.h"
+#include "model/lm/kvfile.h"
 #include "model/lm/llm.h"
 #include "model/lm/vq.h"
 
@@ -52,6 +59,8 @@ struct s_req {
     /* the unconditional positions this re-prefill computes: fill_from..fill_to-1 of fill_slot
      * (the stage's pad slot, or the request's first unconditional row); -1 without CFG */
     int fill_slot, fill_from, fill_to;
+    int cond_from; /* the first conditional row's positions read from the handover */
+    char *kv_path; /* the handover file the frame names, until read (or the request leaves) */
 };
 
 struct s_imagegen {
@@ -73,6 +82,9 @@ struct s_imagegen {
     int pad_len;                /* positions 0..pad_len-1 hold the KV of the padded row */
     int32_t pad_first, pad_pad; /* of the row in the pad slot */
     int prefilling;             /* a request holds rows and has not joined yet */
+    const char *run_dir;        /* the handover files are in its kv/ */
+    uint64_t kv_identity;       /* gf_kvfile_identity of this stage's model */
+    int kv_warned;
     /* the specs below, their defaults taken from the checkpoint's generation_config.json */
     struct gf_param_spec temperature, top_k, top_p, cfg, parallel;
 };
@@ -94,6 +106,9 @@ static void s_release(gf_stage_t *st, struct gf_batch_req *b)
         s->prefilling = 0;
     }
     gf_imagegen_leave(s->m, &r->ig);
+    if (r->kv_path && remove(r->kv_path) != 0 && errno != ENOENT) /* the request failed first */
+        gf_log_warn("cannot remove '%s': %s", r->kv_path, strerror(errno));
+    free(r->kv_path);
     free(r->seq);
     free(r->ig.image);
 }
@@ -132,6 +147,55 @@ static int s_read_seq(struct s_imagegen *s, struct s_req *r, char *why, size_t w
     return rc;
 }
 
+/* The handover file the frame names (stages/reason.c), into r->kv_path; 0, or GF_ENOMEM. A
+ * name that is not a plain file name in kv/ is logged and ignored. */
+static int s_kv_name(struct s_imagegen *s, struct s_req *r)
+{
+    const char *name;
+    size_t len;
+    if (gf_frame_get_str(r->b.frame, "kv_cache", &name, &len) != 0)
+        return 0;
+    int ok = len > 0 && len < 256 && name[0] != '.';
+    for (size_t i = 0; ok && i < len; i++) /* a name in kv/, never a path */
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+             (name[i] >= '0' && name[i] <= '9') || strchr("._:-", name[i]);
+    if (!ok) {
+        gf_log_warn("request '%s': kv_cache '%.*s' is not a handover file's name; computing the "
+                    "prompt's KV",
+                    r->b.frame->id, (int)(len < 256 ? len : 256), name);
+        return 0;
+    }
+    size_t n = strlen(s->run_dir) + len + 5;
+    if (!(r->kv_path = malloc(n)))
+        return GF_ENOMEM;
+    snprintf(r->kv_path, n, "%s/kv/%.*s", s->run_dir, (int)len, name);
+    return 0;
+}
+
+/* The positions of the request's first conditional row read from its handover file (0 when
+ * none, or when the file does not fit: then they are computed); the file is removed. */
+static int s_handover(struct s_imagegen *s, struct s_req *r)
+{
+    char why[4600];
+    if (!r->kv_path || !gf_kvfile_backend_ok(s->be))
+        return 0;
+    int n = gf_kvfile_read(s->m, r->ig.slots[0], r->seq, r->n_seq, s->kv_identity, r->kv_path, why,
+                           sizeof why);
+    if (n >= 0)
+        gf_log_info("request '%s': %d positions of KV handed over in '%s'", r->b.frame->id, n,
+                    r->kv_path);
+    else if (n == GF_ENOTFOUND) /* another host's, or taken by an earlier attempt */
+        gf_log_debug("request '%s': %s", r->b.frame->id, why);
+    else if (!s->kv_warned++)
+        gf_log_warn("request '%s': the KV handover does not fit (computing it; warned once): %s",
+                    r->b.frame->id, why);
+    if (n != GF_ENOTFOUND && remove(r->kv_path) != 0 && errno != ENOENT)
+        gf_log_warn("cannot remove '%s': %s", r->kv_path, strerror(errno));
+    free(r->kv_path);
+    r->kv_path = NULL;
+    return n > 0 ? n : 0;
+}
+
 /* The specs with the checkpoint's generation defaults (model/genconfig.h) in place of GoT-R1's. */
 static int s_defaults(struct s_imagegen *s, const char *dir)
 {
@@ -157,7 +221,7 @@ static int s_admit(gf_stage_t *st, struct gf_batch_req *b, char *why, size_t why
     struct s_req *r = (struct s_req *)b;
     double temperature, top_k, top_p, cfg, parallel;
     int rc;
-    if ((rc = s_read_seq(s, r, why, whylen)) < 0 ||
+    if ((rc = s_kv_name(s, r)) < 0 || (rc = s_read_seq(s, r, why, whylen)) < 0 ||
         (rc = gf_params_special(b->frame, "pad", s->ck->cfg.vocab, &r->ig.pad_id, why, whylen)) <
             0 ||
         (rc = gf_params_seed(b->frame, def, 1000, &r->ig.seed, why, whylen)) < 0 ||
@@ -194,6 +258,7 @@ static int s_admit(gf_stage_t *st, struct gf_batch_req *b, char *why, size_t why
 static void s_plan(struct s_imagegen *s, struct s_req *r)
 {
     int per_row = r->n_seq - 1;
+    r->cond_from = s_handover(s, r);
     r->fill_slot = -1, r->fill_from = r->fill_to = 0;
     if (r->ig.cfg_weight > 1 && s->pad_slot >= 0) {
         if (s->pad_first != r->seq[0] || s->pad_pad != r->ig.pad_id) /* another padded row */
@@ -204,7 +269,7 @@ static void s_plan(struct s_imagegen *s, struct s_req *r)
     } else if (r->ig.cfg_weight > 1) {
         r->fill_slot = r->ig.slots[1], r->fill_to = per_row;
     }
-    r->b.n_prefill = per_row + r->fill_to - r->fill_from;
+    r->b.n_prefill = per_row - r->cond_from + r->fill_to - r->fill_from;
 }
 
 /* The oldest waiting request takes its KV rows when they are free and no other re-prefill is
@@ -225,11 +290,11 @@ static int s_acquire(gf_stage_t *st, struct gf_batch_req *b)
  * step. */
 static void s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int n_pre)
 {
-    int per_row = r->n_seq - 1;
+    int cond = r->n_seq - 1 - r->cond_from; /* the conditional positions, first */
     for (int n = 0; n < n_pre; n++) {
-        int i = r->b.prefilled + n, p = i - per_row + r->fill_from;
-        if (i < per_row)
-            s->toks[n] = (struct gf_tok){r->seq[i], r->ig.slots[0], i, GF_TOK_TEXT, 0};
+        int i = r->b.prefilled + n, p = i - cond + r->fill_from, c = r->cond_from + i;
+        if (i < cond)
+            s->toks[n] = (struct gf_tok){r->seq[c], r->ig.slots[0], c, GF_TOK_TEXT, 0};
         else
             s->toks[n] =
                 (struct gf_tok){p > 0 ? r->ig.pad_id : r->seq[0], r->fill_slot, p, GF_TOK_TEXT, 0};
@@ -247,7 +312,7 @@ static int s_forward(gf_stage_t *st, struct gf_batch_req **run, int n_run, struc
         s_prefill_chunk(s, r, n_pre);
     int rc = gf_imagegen_step(s->m, s->ig, s->n_reqs, s->toks, n_pre, s->scratch, s->idx);
     /* the pad slot grows only by positions a forward has written */
-    int end = pre ? pre->prefilled + n_pre - (r->n_seq - 1) + r->fill_from : 0;
+    int end = pre ? pre->prefilled + n_pre - (r->n_seq - 1 - r->cond_from) + r->fill_from : 0;
     if (rc >= 0 && pre && s->pad_slot >= 0 && r->fill_slot == s->pad_slot && end > s->pad_len)
         s->pad_len = end;
     return rc;
@@ -419,6 +484,8 @@ static int s_init(gf_stage_t *st)
         gf_log_error("cannot size the model for %d rows of %d positions", n_slots, s->max_seq);
         goto fail;
     }
+    s->run_dir = info->run_dir;
+    s->kv_identity = gf_kvfile_identity(s->m, s->ck, s->be);
     int32_t pad = -1;
     if (s->pad_slot >= 0 && gf_llm_slots_acquire(s->m, 1, &pad) == 0) /* the lowest: slot 0 */
         s->pad_slot = pad;

@@ -18,11 +18,24 @@
  * greedy; default 1); text_top_k over top_k (0 = off); text_top_p over top_p (1 = off);
  * max_tokens (1..600, default 600). Stage only: model (else the graph's
  * model:), threads (0 = every core), max_seq (KV positions per row, default 2048), chunk
- * (prefill tokens per step, default 128). `batch` requests are in flight at once.
+ * (prefill tokens per step, default 128), kv_handover (below). `batch` requests are in flight
+ * at once.
+ *
+ * The handover (docs/model.md): imagegen prefills prompt + chain again, which the KV slot here
+ * already holds. With kv_handover (default 1 on the CPU backends, whose forward is
+ * batch-invariant; 0 elsewhere) the slot's positions go to a file in the run directory's kv/
+ * (model/lm/kvfile.h), named by `kv_cache` in the `reasoning` frame; an imagegen replica on this
+ * host with the same model reads it instead of computing those positions, and removes it. A
+ * file nobody took is removed after kv_ttl seconds (default 600). Without the file (another
+ * host, a full disk) imagegen computes them, with the same result.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -31,6 +44,7 @@
 #include "engine/stage.h"
 #include "model/lm/checkpoint.h"
 #include "model/lm/genconfig.h"
+#include "model/lm/kvfile.h"
 #include "model/tokenizer/got_prompt.h"
 #include "model/lm/llm.h"
 #include "model/lm/sampler.h"
@@ -62,6 +76,11 @@ struct s_reason {
     float *scratch;      /* [vocab] */
     int32_t *idx;        /* [vocab] */
     int chunk, max_seq, vocab;
+    /* the handover: kv_dir is "" when off */
+    char kv_dir[4096];
+    uint64_t kv_identity;
+    long kv_ttl;
+    time_t kv_swept;
     /* the last forward's draws: ids[kept row] from the backend, else lg [kept][vocab] on the
      * host, else draw_rc < 0 */
     int32_t ids[S_DEV_DRAWS];
@@ -120,7 +139,59 @@ static void s_delta(gf_stage_t *st, struct s_req *r, char *text, size_t len, int
     free(text);
 }
 
-static void s_finish(gf_stage_t *st, struct s_req *r)
+/* Removes the handover files older than kv_ttl (a request that failed or went elsewhere after
+ * this stage), at most once a minute. */
+static void s_kv_sweep(struct s_reason *s)
+{
+    time_t now = time(NULL);
+    if (now - s->kv_swept < 60)
+        return;
+    s->kv_swept = now;
+    DIR *d = opendir(s->kv_dir);
+    struct dirent *e;
+    char path[4400];
+    while (d && (e = readdir(d))) {
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", s->kv_dir, e->d_name);
+        if (e->d_name[0] != '.' && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            now - sb.st_mtime > s->kv_ttl && remove(path) == 0)
+            gf_log_info("removed the unclaimed KV file '%s'", path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Hands the chain's KV positions 0..n_kv-1 over (the header comment): the file's name into
+ * `kv_cache` of e, or nil when off or when it cannot be written (logged; imagegen then
+ * computes). Always set, so that a `kv_cache` the request came with never reaches imagegen. */
+static void s_kv_handover(gf_stage_t *st, struct s_req *r, int n_kv, gf_emit_t *e)
+{
+    struct s_reason *s = gf_stage_info(st)->user;
+    const struct gf_stage_info *info = gf_stage_info(st);
+    char name[256], path[4400], why[4600];
+    int32_t *toks = s->kv_dir[0] && n_kv > 0 ? malloc((size_t)n_kv * sizeof *toks) : NULL;
+    if (!toks) {
+        msgpack_pack_nil(gf_emit_key(e, "kv_cache"));
+        return;
+    }
+    s_kv_sweep(s);
+    memcpy(toks, r->prompt, (size_t)r->n_prompt * sizeof *toks);
+    memcpy(toks + r->n_prompt, r->out, (size_t)(n_kv - r->n_prompt) * sizeof *toks);
+    snprintf(name, sizeof name, "%s.%d.%s.%u.kv", info->def->name, info->replica, r->b.frame->id,
+             (unsigned)r->b.frame->n);
+    snprintf(path, sizeof path, "%s/%s", s->kv_dir, name);
+    if (gf_kvfile_write(s->m, r->slot, toks, n_kv, s->kv_identity, path, why, sizeof why) == 0)
+        gf_emit_strn(e, "kv_cache", name, strlen(name));
+    else {
+        gf_log_warn("request '%s': no KV handover (imagegen computes it): %s", r->b.frame->id, why);
+        msgpack_pack_nil(gf_emit_key(e, "kv_cache"));
+    }
+    free(toks);
+}
+
+/* The chain is written: the `reasoning` frame goes out, with the KV of its first n_kv positions
+ * handed over. */
+static void s_finish(gf_stage_t *st, struct s_req *r, int n_kv)
 {
     struct s_reason *s = gf_stage_info(st)->user;
     char *text = NULL, *chain = NULL;
@@ -140,6 +211,7 @@ static void s_finish(gf_stage_t *st, struct s_req *r)
     if (gf_frame_get_str(r->b.frame, "text", &caption, &caption_len) == 0)
         gf_emit_strn(e, "caption", caption, caption_len);
     free(chain);
+    s_kv_handover(st, r, n_kv, e);
     gf_stage_send(st, r->b.frame);
     gf_batch_done(s->batch, &r->b);
 }
@@ -151,6 +223,7 @@ static void s_record(gf_stage_t *st, struct s_req *r, int32_t t)
     char *text = NULL;
     size_t len = 0;
     r->out[r->n_out++] = t;
+    int n_kv = r->n_prompt + r->n_out - 1; /* every token but t has been through a forward */
     int end = t == r->boi || r->n_out >= r->max_tokens;
     if (end && t != r->boi)
         r->out[r->n_out++] = r->boi;
@@ -162,7 +235,7 @@ static void s_record(gf_stage_t *st, struct s_req *r, int32_t t)
             free(text);
     }
     if (end)
-        s_finish(st, r);
+        s_finish(st, r, n_kv);
 }
 
 /* --- joining ---------------------------------------------------------------------------------- */
@@ -316,6 +389,31 @@ static void s_shutdown(gf_stage_t *st)
     gf_stage_info(st)->user = NULL;
 }
 
+/* The handover's directory, <run_dir>/kv, when kv_handover is on (the header comment). */
+static void s_kv_init(struct s_reason *s, const struct gf_stage_info *info)
+{
+    int ok = gf_kvfile_backend_ok(s->be);
+    long on = gf_graph_param_long(info->def, "kv_handover", ok);
+    s->kv_ttl = gf_graph_param_long(info->def, "kv_ttl", 600);
+    s->kv_dir[0] = 0;
+    if (!on)
+        return;
+    if (!ok) {
+        gf_log_warn("stage '%s': kv_handover is off: the %s backend's prefill and decode may "
+                    "differ in the last bits",
+                    info->def->name, gf_backend_kernels(s->be));
+        return;
+    }
+    snprintf(s->kv_dir, sizeof s->kv_dir, "%s/kv", info->run_dir);
+    if (mkdir(s->kv_dir, 0700) != 0 && errno != EEXIST) {
+        gf_log_warn("stage '%s': kv_handover is off: cannot create '%s': %s", info->def->name,
+                    s->kv_dir, strerror(errno));
+        s->kv_dir[0] = 0;
+        return;
+    }
+    s->kv_identity = gf_kvfile_identity(s->m, s->ck, s->be);
+}
+
 static int s_init(gf_stage_t *st)
 {
     struct gf_stage_info *info = gf_stage_info(st);
@@ -375,8 +473,9 @@ static int s_init(gf_stage_t *st)
     rc = GF_ENOMEM;
     if (!(s->batch = gf_batch_new(st, &s_batch_ops, n_reqs, s->chunk, width)))
         goto fail;
-    gf_log_info("model '%s' loaded: %d rows of %d positions, prefill chunks of %d", dir, n_reqs,
-                s->max_seq, s->chunk);
+    s_kv_init(s, info);
+    gf_log_info("model '%s' loaded: %d rows of %d positions, prefill chunks of %d%s", dir, n_reqs,
+                s->max_seq, s->chunk, s->kv_dir[0] ? "; KV handed over to imagegen" : "");
     return 0;
 fail:
     s_shutdown(st);

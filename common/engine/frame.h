@@ -113,10 +113,10 @@ int gf_frame_get_tensor(const gf_frame_t *frame, const char *key, struct gf_tens
 
 /* The most keys the stages add to a request on its way through a pipeline, each counted once
  * even where it replaces one the request had: the header (v, id, n, kind, trace) and the payload
- * keys of the GoT-R1 stages, tokenize 2 (prompt_ids, special), reason 3 (reasoning_ids, text,
- * caption), layout 2 (objects, issues), imagegen 3 (codes, grid, phases_ms), vq 3 (png,
+ * keys of the GoT-R1 stages, tokenize 2 (prompt_ids, special), reason 4 (reasoning_ids, text,
+ * caption, kv_cache), layout 2 (objects, issues), imagegen 3 (codes, grid, phases_ms), vq 3 (png,
  * image_size, scores) and sink 2 (from, timings). A stage that adds keys is counted here. */
-#define GF_STAGE_ADDED_KEYS (5 + 2 + 3 + 2 + 3 + 3 + 2)
+#define GF_STAGE_ADDED_KEYS (5 + 2 + 4 + 2 + 3 + 3 + 2)
 /* The most keys of a request the gateway takes: every frame it becomes then stays within
  * GF_EMIT_MAX_KEYS (docs/protocol.md). */
 #define GF_REQUEST_MAX_KEYS (GF_EMIT_MAX_KEYS - GF_STAGE_ADDED_KEYS)

@@ -64,6 +64,10 @@ static const struct gf_param_decl s_reason[] = {
     {"chunk", GF_PARAM_INT, 1, 65536, NULL, "prompt tokens prefilled per step"},
     {"max_seq", GF_PARAM_INT, 2, 1 << 20, NULL,
      "positions of a row (at most the checkpoint's max_position_embeddings)"},
+    {"kv_handover", GF_PARAM_INT, 0, 1, NULL,
+     "1 (default on the CPU): the chain's KV goes to imagegen on this host in a file; 0: off"},
+    {"kv_ttl", GF_PARAM_INT, 1, 1 << 30, NULL,
+     "seconds after which a handover file nobody took is removed (default 600)"},
     {NULL, 0, 0, 0, NULL, NULL}};
 
 static const struct gf_param_decl s_imagegen[] = {

@@ -207,6 +207,10 @@ struct gf_backend {
 /* The CPU backend: multithreaded, vectorized where the CPU allows. n_threads <= 0 means all
  * online cores. Returns NULL on failure. gf_backend_destroy accepts NULL and nulls *self_p. */
 struct gf_backend *gf_backend_cpu_new(int n_threads);
+/* The kernels a backend computes with: "cpu avx512bf16", "cpu avx2" or "cpu scalar" for
+ * gf_backend_cpu_new's, else its ops' name. Two backends with the same kernels, weights and
+ * cache dtype write the same KV bits for the same tokens (on the batch-invariant CPU ones). */
+const char *gf_backend_kernels(const struct gf_backend *be);
 /* The plain scalar reference every other implementation is checked against (one thread). */
 struct gf_backend *gf_backend_ref_new(void);
 void gf_backend_destroy(struct gf_backend **self_p);

@@ -4,7 +4,7 @@
 # each gets exactly the prompt ids, reasoning ids and image codes of the single-process reference
 # loop (greedy text, or sampled text for one of them; seeded image draws under CFG, two images
 # each; prefills cut into other chunks than the reference's, the padded rows' prefix computed
-# once and copied); the text_delta frames on the tap add up to the chain, and progress frames
+# once and copied, the chain's KV handed over by the reason stage); the text_delta frames on the tap add up to the chain, and progress frames
 # count the image steps; requests with out-of-range parameters or a prompt longer than the
 # context are answered with an error and the pipeline keeps serving.
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +37,7 @@ progress_pid=$!
 sleep 0.5 # the subscription reaches the publisher
 cat >"$work/req.jsonl" <<'JSON'
 {"id": "bad-temp", "text": "a cat", "params": {"text_temperature": -1}}
-{"id": "a", "text": "a red apple on a wooden table", "params": {"seed": 11}}
+{"id": "a", "text": "a red apple on a wooden table", "params": {"seed": 11}, "kv_cache": "reason.0.b.1.kv"}
 {"id": "b", "text": "two dogs under a blue umbrella", "params": {"seed": 22, "text_temperature": 1}}
 {"id": "bad-parallel", "text": "a cat", "params": {"parallel_size": 1000}}
 JSON
@@ -86,6 +86,9 @@ for rid in "abc":
     steps = [(f["step"], f["of"]) for f in steps if f["id"] == rid]
     assert steps == [(k, 36) for k in range(2, 36, 2)], (rid, steps)
 assert got["a"]["codes"] != got["b"]["codes"]
+# the reason stage names its own handover file, never the one a request came with
+for rid in "abc":
+    assert got[rid]["kv_cache"].startswith("reason.0.%s." % rid), got[rid]["kv_cache"]
 assert got["a"]["reasoning_ids"] != got["b"]["reasoning_ids"], "the sampled chain is the greedy one"
 for bad, what in (("bad-temp", "text_temperature"), ("bad-parallel", "parallel_size")):
     e = got[bad]
@@ -108,17 +111,24 @@ print("mean rows per step: reason %.2f, imagegen %.2f"
 run_dir=$(ls -d "$GOTFLOW_RUN_ROOT"/*/ | head -n 1)
 grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q reason || fail "reason never batched two requests"
 grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q imagegen || fail "imagegen never batched two requests"
+# the chains' KV came over from the reason stage (same codes as the reference loop, which
+# computes it), and no handover file is left
+n=$(grep -h "positions of KV handed over" "$run_dir"/imagegen.*.log | wc -l)
+[ "$n" -ge 3 ] || fail "imagegen took $n KV handovers, not one for each of the 3 requests"
+[ -z "$(ls -A "$run_dir/kv")" ] || fail "handover files left: $(ls "$run_dir/kv")"
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
 
 # The same three requests, twice each, interleaved over three replicas of reason and imagegen,
-# these without the prefix cache (every request computes its padded rows itself): the same ids
-# and codes, whichever replica and batch each request lands in, and with or without the cache.
+# these without the prefix cache (every request computes its padded rows itself) and without the
+# KV handover (imagegen computes the chain's KV again): the same ids and codes, whichever replica
+# and batch each request lands in, and with or without the cache and the handover.
 sed -e 's/^name: .*/name: got-r1-test-3/' -e 's/kind: reason, batch: 4/kind: reason, replicas: 3, batch: 4/' \
-    -e 's/kind: imagegen$/kind: imagegen\n    replicas: 3/' -e 's/chunk: 40,/chunk: 40, prefix_cache: 0,/' \
+    -e 's/kind: imagegen$/kind: imagegen\n    replicas: 3/' -e 's/chunk: 40,/chunk: 40, prefix_cache: 0,/' -e 's/chunk: 16,/chunk: 16, kv_handover: 0,/' \
     "$work/p.yaml" >"$work/p3.yaml"
 grep -q "replicas: 3" "$work/p3.yaml" || fail "cannot make the three-replica graph"
 grep -q "prefix_cache: 0" "$work/p3.yaml" || fail "cannot turn the prefix cache off"
+grep -q "kv_handover: 0" "$work/p3.yaml" || fail "cannot turn the KV handover off"
 start_pipeline "$work/p3.yaml"
 grep -v '"bad\|too-long' "$work/req.jsonl" >"$work/req3.jsonl"
 echo '{"id": "c", "text": "a lighthouse at night", "params": {"seed": 33}}' >>"$work/req3.jsonl"

@@ -3,16 +3,21 @@
  * path fed its own tokens. What holds (and is asserted): at q8_0 the greedy tokens are the
  * f32 path's for every step here and the logits stay within 5% of the f32 logits' spread
  * (rms); at q4_0 the logits stay within 20% (rms). The figures are printed. Also the KV slot
- * copy at both cache types (f32 as published, f16 with quantized weights). */
+ * copy and the KV handover file at both cache types (f32 as published, f16 with quantized
+ * weights). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "core/log.h"
+#include "core/error.h"
 #include "model/lm/checkpoint.h"
+#include "model/lm/kvfile.h"
 #include "model/lm/llm.h"
 #include "../oracle/model_util.h"
 
@@ -146,9 +151,74 @@ static void test_copy_slot(void **state)
     mu_rmtree(dir);
 }
 
+/* The handover (model/lm/kvfile.h): a slot decoded one token at a time (as the reason stage
+ * does), written to a file and read into another slot, continues with the same bits as a slot
+ * that prefilled the same tokens in one chunk (as imagegen does); a file of another identity,
+ * of other tokens, too long for the request, or cut short is refused, a missing one is
+ * GF_ENOTFOUND, and an unwritable path leaves no file. */
+static void test_kvfile(void **state)
+{
+    char *dir = mu_mkmodel(NULL, "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 "
+                                 "--layers 3 --heads 4 --kv-heads 2 --vocab 512 --seed 5");
+    assert_non_null(dir);
+    enum { L = 11 };
+    const int quants[] = {-1, GF_WTYPE_Q4_0};
+    uint64_t ids[2];
+    char path[4200], bad[4300], why[4600];
+    snprintf(path, sizeof path, "%s/slot.kv", dir);
+    snprintf(bad, sizeof bad, "%s/no-such-dir/slot.kv", dir);
+    for (int qi = 0; qi < 2; qi++) {
+        struct s_run r = s_open(dir, quants[qi], 4, L + 2, L);
+        struct gf_llm *m = r.m;
+        int V = m->cfg->vocab;
+        int32_t seq[L + 1];
+        struct gf_tok toks[L];
+        for (int i = 0; i <= L; i++)
+            seq[i] = (i * 53 + 11) % V;
+        for (int i = 0; i < L; i++) { /* slot 0 one token at a time; slot 2 in one chunk */
+            struct gf_tok t = {seq[i], 0, i, GF_TOK_TEXT, 0};
+            assert_int_equal(gf_llm_forward(m, &t, 1), 0);
+            toks[i] = (struct gf_tok){seq[i], 2, i, GF_TOK_TEXT, 0};
+        }
+        assert_int_equal(gf_llm_forward(m, toks, L), 0);
+        uint64_t id = ids[qi] = gf_kvfile_identity(m, r.ck, r.be);
+        assert_int_equal(gf_kvfile_write(m, 0, seq, L, id, bad, why, sizeof why), GF_EIO);
+        assert_int_equal(access(bad, F_OK), -1);
+        assert_int_equal(gf_kvfile_read(m, 1, seq, L + 1, id, path, why, sizeof why), GF_ENOTFOUND);
+        assert_int_equal(gf_kvfile_write(m, 0, seq, L, id, path, why, sizeof why), 0);
+        assert_int_equal(gf_kvfile_read(m, 1, seq, L + 1, id + 1, path, why, sizeof why),
+                         GF_EINVAL); /* another model */
+        assert_int_equal(gf_kvfile_read(m, 1, seq, L, id, path, why, sizeof why),
+                         GF_EINVAL); /* no position left to compute */
+        seq[4]++;
+        assert_int_equal(gf_kvfile_read(m, 1, seq, L + 1, id, path, why, sizeof why), GF_EINVAL);
+        seq[4]--;
+        assert_int_equal(gf_kvfile_read(m, 1, seq, L + 1, id, path, why, sizeof why), L);
+        struct gf_tok next[3];
+        for (int k = 0; k < 3; k++)
+            next[k] = (struct gf_tok){seq[L], k, L, GF_TOK_TEXT, 1};
+        assert_int_equal(gf_llm_forward(m, next, 3), 3);
+        const float *l = gf_llm_text_logits(m);
+        assert_memory_equal(l + V, l, V * sizeof *l);     /* read from the file: slot 0's bits */
+        assert_memory_equal(l + 2 * V, l, V * sizeof *l); /* prefilled in one chunk: the same */
+        FILE *f = fopen(path, "r+");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        assert_int_equal(ftruncate(fileno(f), ftell(f) - 1), 0);
+        fclose(f);
+        assert_int_equal(gf_kvfile_read(m, 3, seq, L + 1, id, path, why, sizeof why), GF_EINVAL);
+        print_message("%s\n", why);
+        remove(path);
+        s_close(&r);
+    }
+    assert_true(ids[0] != ids[1]); /* the precision is part of the identity */
+    mu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_greedy),
-                                       cmocka_unit_test(test_copy_slot)};
+                                       cmocka_unit_test(test_copy_slot),
+                                       cmocka_unit_test(test_kvfile)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,10 @@
 # starts its own pipeline (quantizing at load is not in the figures) and generates a first
 # picture, then ROUNDS more (default 1): the figures are their medians, the steady state of a
 # running pipeline (ROUNDS=0: the first picture's); the first picture's total has its own column (it also computes the imagegen
-# stage's padded prefix, which later pictures copy: docs/model.md). Goals on 2 cores: 100 s at
-# bf16, 45 s at 4-bit (docs/performance.md).
+# stage's padded prefix, which later pictures copy: docs/model.md). KV_HANDOVER=0 turns off the
+# reason stage's KV handover (on by default: imagegen then reads the chain's KV instead of
+# prefilling it again, docs/model.md), for an A/B. Goals on 2 cores: 100 s at bf16, 45 s at
+# 4-bit (docs/performance.md).
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
@@ -32,6 +34,8 @@ model=${MODEL:-models/1b-bf16}
 max_tokens=${MAX_TOKENS:-300}
 threads=${THREADS:-$(nproc)}
 rounds=${ROUNDS:-1}
+handover=${KV_HANDOVER:-}
+case $handover in "" | 0 | 1) ;; *) echo "image.sh: KV_HANDOVER is 0 or 1" >&2; exit 2 ;; esac
 make -s all
 [ -f "$model/config.json" ] || build/bin/mkmodel --size 1b --dtype bf16 --out "$model" >/dev/null
 work=$(mktemp -d /tmp/gfimage.XXXXXX)
@@ -45,7 +49,7 @@ trap cleanup EXIT
 max_seq=$((256 + max_tokens + 576 + 8)) # prompt (~40 with the template), chain, image tokens
 lm="threads: $threads, max_seq: $max_seq"
 echo "== $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
-    "x $(nproc); $model; chain $max_tokens tokens; $threads threads"
+    "x $(nproc); $model; chain $max_tokens tokens; $threads threads${handover:+; kv_handover $handover}"
 echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 res=$work/res
 for prec in "${precisions[@]}"; do
@@ -57,7 +61,7 @@ model: $model
 stages:
   gateway: {kind: gateway}
   tokenize: {kind: tokenize}
-  reason: {kind: reason, params: {$lm$p}}
+  reason: {kind: reason, params: {$lm$p${handover:+, kv_handover: $handover}}}
   layout: {kind: layout}
   imagegen: {kind: imagegen, params: {$lm$p}}
   vq: {kind: vq, params: {threads: $threads}}

@@ -588,6 +588,14 @@ fail:
     return NULL;
 }
 
+const char *gf_backend_kernels(const struct gf_backend *be)
+{
+    if (be->ops != &s_cpu_ops)
+        return be->ops->name;
+    const struct s_cpu *c = be->impl;
+    return c->avx512bf16 ? "cpu avx512bf16" : c->avx2 ? "cpu avx2" : "cpu scalar";
+}
+
 void gf_backend_destroy(struct gf_backend **self_p)
 {
     struct gf_backend *be = *self_p;

@@ -347,6 +347,38 @@ void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos)
     }
 }
 
+size_t gf_llm_kv_layer_bytes(const struct gf_llm *m, int n_pos)
+{
+    return 2 * gf_wtype_bytes(m->kv_dtype, (int64_t)m->cfg->n_kv_heads * n_pos * m->cfg->head_dim);
+}
+
+/* One layer's K and V of a slot to (put = 0) or from (put = 1) host buf, one run per head. */
+static void s_kv_io(struct gf_llm *m, int slot, int layer, int n_pos, char *buf, int put)
+{
+    struct gf_attn a = s_attn(m, layer);
+    size_t es = gf_wtype_size(m->kv_dtype), run = (size_t)n_pos * m->cfg->head_dim * es;
+    for (int kv = 0; kv < 2; kv++) {
+        char *cache = kv ? a.v : a.k;
+        for (int h = 0; h < a.n_kv_heads; h++, buf += run) {
+            char *at = cache + gf_attn_at(&a, slot, h, 0) * es;
+            if (put)
+                m->be->ops->to_device(m->be, at, buf, run);
+            else
+                m->be->ops->to_host(m->be, buf, at, run);
+        }
+    }
+}
+
+void gf_llm_kv_get(struct gf_llm *m, int slot, int layer, int n_pos, void *buf)
+{
+    s_kv_io(m, slot, layer, n_pos, buf, 0);
+}
+
+void gf_llm_kv_put(struct gf_llm *m, int slot, int layer, int n_pos, const void *buf)
+{
+    s_kv_io(m, slot, layer, n_pos, (char *)buf, 1);
+}
+
 int gf_llm_slots_free(const struct gf_llm *m)
 {
     int n = 0;

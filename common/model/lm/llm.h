@@ -92,6 +92,14 @@ int gf_llm_slots_free(const struct gf_llm *m);
  * n_pos < 1, does nothing. */
 void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos);
 
+/* One layer's KV of positions 0..n_pos-1 of a slot, as host bytes: K then V, each
+ * [n_kv_heads][n_pos][head_dim] in the cache's dtype (kv_dtype), gf_llm_kv_layer_bytes in all. _get
+ * copies them out of the cache, _put into it (the slot then holds what a forward of the same tokens
+ * on the same weights and backend writes). Slot, layer and n_pos in range. */
+size_t gf_llm_kv_layer_bytes(const struct gf_llm *m, int n_pos);
+void gf_llm_kv_get(struct gf_llm *m, int slot, int layer, int n_pos, void *buf);
+void gf_llm_kv_put(struct gf_llm *m, int slot, int layer, int n_pos, const void *buf);
+
 /* The kept hidden states, copied to host dst[n_out][H]. */
 void gf_llm_hidden(struct gf_llm *m, float *dst);
 
