@@ -82,13 +82,21 @@ struct gf_attn {
     const int32_t *slot; /* [n] cache slot of each query token */
     const int32_t *pos;  /* [n] position of each query token; it sees positions 0..pos */
     int n_heads, n_kv_heads, head_dim, max_seq;
-    enum gf_wtype kv_dtype; /* of k and v: GF_WTYPE_F32, or GF_WTYPE_F16 on the CPU backends */
+    enum gf_wtype kv_dtype; /* of k and v: GF_WTYPE_F32, or on the CPU backends GF_WTYPE_F16 or
+                             * GF_WTYPE_Q8_0 (head_dim a multiple of GF_QK: whole blocks) */
 };
 
 /* The element index of position pos of KV head h of slot in a cache. */
 static inline size_t gf_attn_at(const struct gf_attn *a, int slot, int h, int pos)
 {
     return (((size_t)slot * a->n_kv_heads + h) * a->max_seq + pos) * a->head_dim;
+}
+
+/* The byte offset of element i (from gf_attn_at, or a count) in a cache of dt. */
+static inline size_t gf_kv_bytes(enum gf_wtype dt, size_t i)
+{
+    return dt == GF_WTYPE_Q8_0 ? i / GF_QK * sizeof(struct gf_block_q8_0)
+                               : i * (dt == GF_WTYPE_F16 ? 2 : 4);
 }
 
 struct gf_backend;

@@ -152,24 +152,29 @@ static void test_attention_ragged(void **state)
 }
 
 /* Long rows: the CPU backend's chunks of positions (and their tails), head dims that are not
- * a multiple of 32 or 8, grouped KV heads, f32 and f16 caches; each query against the
- * reference reading the same cache, and alone the same bits as in its batch. */
+ * a multiple of 32 or 8, grouped KV heads, f32, f16 and q8_0 caches (q8_0: whole blocks, so
+ * head dims of 128 and 64); each query against the reference reading the same cache, and
+ * alone the same bits as in its batch. */
 static void test_attention_long(void **state)
 {
     struct gf_backend *ref = gf_backend_ref_new(), *cpu = gf_backend_cpu_new(2);
-    static const int hds[] = {128, 40, 12};
-    for (int dt = GF_WTYPE_F32; dt <= GF_WTYPE_F16; dt++)
+    static const int hds[] = {128, 40, 12, 64};
+    for (int dt = GF_WTYPE_F32; dt <= GF_WTYPE_Q8_0; dt++)
         for (size_t c = 0; c < sizeof hds / sizeof hds[0]; c++) {
+            if (dt == GF_WTYPE_BF16 || (dt == GF_WTYPE_Q8_0 && hds[c] % GF_QK != 0))
+                continue; /* not a cache type; a q8_0 head is whole blocks */
             enum { SLOTS = 2, SEQ = 300, HEADS = 4, KVH = 2, N = 5 };
             int hd = hds[c], kvd = KVH * hd, qd = HEADS * hd, count = SLOTS * SEQ * kvd;
             float *f = malloc(sizeof(float) * count);
             void *k = malloc(sizeof(float) * count), *v = malloc(sizeof(float) * count);
-            s_fill(f, count);
-            for (int i = 0; i < count; i++)
-                gf_wtype_put(k, i, dt, f[i]);
-            s_fill(f, count);
-            for (int i = 0; i < count; i++)
-                gf_wtype_put(v, i, dt, f[i]);
+            for (int kv = 0; kv < 2; kv++) {
+                s_fill(f, count);
+                if (dt == GF_WTYPE_Q8_0) /* rows of hd: whole blocks */
+                    gf_quantize(GF_WTYPE_Q8_0, kv ? v : k, f, count);
+                else
+                    for (int i = 0; i < count; i++)
+                        gf_wtype_put(kv ? v : k, i, dt, f[i]);
+            }
             float *q = malloc(sizeof(float) * N * qd), *o0 = malloc(sizeof(float) * N * qd);
             float *o1 = malloc(sizeof(float) * N * qd), *o2 = malloc(sizeof(float) * qd);
             s_fill(q, N * qd);
@@ -215,6 +220,33 @@ static void test_kv_store_f16(void **state)
     gf_backend_destroy(&cpu);
 }
 
+/* A q8_0 cache holds each head's values at a position as gf_quantize makes them from what
+ * kv_store was given, at the place gf_attn_at and gf_kv_bytes say, on both CPU backends. */
+static void test_kv_store_q8_0(void **state)
+{
+    enum { SLOTS = 2, SEQ = 5, KVH = 3, HD = 64, KVD = KVH * HD, N = 2, NB = HD / GF_QK };
+    struct gf_backend *bes[2] = {gf_backend_ref_new(), gf_backend_cpu_new(2)};
+    for (int b = 0; b < 2; b++) {
+        struct gf_block_q8_0 k[SLOTS * SEQ * KVH * NB], v[SLOTS * SEQ * KVH * NB], want[NB];
+        memset(k, 0, sizeof k), memset(v, 0, sizeof v);
+        float kin[N * KVD], vin[N * KVD];
+        s_fill(kin, N * KVD);
+        s_fill(vin, N * KVD);
+        int32_t slot[N] = {1, 0}, pos[N] = {4, 2};
+        struct gf_attn a = {k, v, slot, pos, KVH, KVH, HD, SEQ, GF_WTYPE_Q8_0};
+        bes[b]->ops->kv_store(bes[b], &a, kin, vin, N);
+        for (int t = 0; t < N; t++)
+            for (int h = 0; h < KVH; h++) {
+                size_t at = gf_kv_bytes(GF_WTYPE_Q8_0, gf_attn_at(&a, slot[t], h, pos[t]));
+                gf_quantize(GF_WTYPE_Q8_0, want, kin + t * KVD + h * HD, HD);
+                assert_memory_equal((char *)k + at, want, sizeof want);
+                gf_quantize(GF_WTYPE_Q8_0, want, vin + t * KVD + h * HD, HD);
+                assert_memory_equal((char *)v + at, want, sizeof want);
+            }
+        gf_backend_destroy(&bes[b]);
+    }
+}
+
 int main(void)
 {
     /* the exact (f32-activation) path, which the reference matches to 1e-5 and more: the bf16
@@ -224,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_dtype_roundtrip),       cmocka_unit_test(test_linear),
         cmocka_unit_test(test_norm_rope_elementwise), cmocka_unit_test(test_attention_ragged),
         cmocka_unit_test(test_attention_long),        cmocka_unit_test(test_kv_store_f16),
+        cmocka_unit_test(test_kv_store_q8_0),
     };
     cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);

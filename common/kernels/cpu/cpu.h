@@ -7,9 +7,13 @@
 
 #define GF_CPU_MAX_HEAD_DIM 512
 
-/* Element i of a cache of dt (GF_WTYPE_F32 or GF_WTYPE_F16), as f32. */
+/* Element i of a cache of dt (GF_WTYPE_F32, GF_WTYPE_F16 or GF_WTYPE_Q8_0), as f32. */
 static inline float gf_cpu_kv_get(const void *cache, size_t i, enum gf_wtype dt)
 {
+    if (dt == GF_WTYPE_Q8_0) {
+        const struct gf_block_q8_0 *b = (const struct gf_block_q8_0 *)cache + i / GF_QK;
+        return gf_f16_to_f32(b->d) * (float)b->qs[i % GF_QK];
+    }
     return dt == GF_WTYPE_F16 ? gf_f16_to_f32(((const uint16_t *)cache)[i])
                               : ((const float *)cache)[i];
 }

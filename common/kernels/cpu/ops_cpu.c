@@ -408,6 +408,85 @@ GF_SIMD static GF_INLINE void s_attn_head(float *o, const float *q, const void *
         o[i] = acc[i] / sum;
 }
 
+/* 8 values of a q8_0 block from qs, as f32 (not scaled). */
+GF_SIMD static GF_INLINE __m256 s_i8x8(const int8_t *qs)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)qs)));
+}
+
+/* 8 values of a q8_0 block from qs, times d. */
+GF_SIMD static GF_INLINE __m256 s_q8x8(const int8_t *qs, __m256 d)
+{
+    return _mm256_mul_ps(s_i8x8(qs), d);
+}
+
+/* The block's f16 scale, in every lane. */
+GF_SIMD static GF_INLINE __m256 s_q8d(const struct gf_block_q8_0 *b)
+{
+    return _mm256_set1_ps(_cvtsh_ss(b->d));
+}
+
+/* s_attn_head on a q8_0 cache (hd a multiple of GF_QK, a position's values whole blocks): a
+ * score sums q · (d k) block by block, a value slice is one block, each value widened and
+ * scaled by its block's d before the same FMAs. */
+GF_SIMD static void s_attn_head_q8(float *o, const float *q, const void *k, const void *v, int npos,
+                                   int hd, float scale)
+{
+    const struct gf_block_q8_0 *kb = k, *vb = v;
+    const int nb = hd / GF_QK;
+    float s[S_ATTN_CHUNK], acc[GF_CPU_MAX_HEAD_DIM] = {0}, mx = -INFINITY, sum = 0;
+    for (int p0 = 0; p0 < npos; p0 += S_ATTN_CHUNK) {
+        int m = npos - p0 < S_ATTN_CHUNK ? npos - p0 : S_ATTN_CHUNK, p = 0;
+        for (; p < m; p++) {
+            const struct gf_block_q8_0 *kp = kb + (size_t)(p0 + p) * nb;
+            if (p % 4 == 0)
+                for (int c = 0; c < 4 * nb * (int)sizeof *kp; c += 64)
+                    _mm_prefetch((const char *)(vb + (size_t)(p0 + p) * nb) + c, _MM_HINT_T0);
+            __m256 a = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                __m256 d = s_q8d(kp + b);
+                const float *qb = q + b * GF_QK;
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb), s_q8x8(kp[b].qs, d), a);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 8), s_q8x8(kp[b].qs + 8, d), a);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 16), s_q8x8(kp[b].qs + 16, d), a);
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 24), s_q8x8(kp[b].qs + 24, d), a);
+            }
+            s[p] = gf_hsum8(a) * scale;
+        }
+        float cmax = mx;
+        for (p = 0; p < m; p++)
+            cmax = s[p] > cmax ? s[p] : cmax;
+        if (cmax > mx) {
+            float f = expf(mx - cmax);
+            sum *= f;
+            for (int i = 0; i < hd; i++)
+                acc[i] *= f;
+            mx = cmax;
+        }
+        for (p = 0; p < m; p++) {
+            s[p] = expf(s[p] - mx);
+            sum += s[p];
+        }
+        for (int b = 0; b < nb; b++) {
+            float *ab = acc + b * GF_QK;
+            __m256 a0 = _mm256_loadu_ps(ab), a1 = _mm256_loadu_ps(ab + 8);
+            __m256 a2 = _mm256_loadu_ps(ab + 16), a3 = _mm256_loadu_ps(ab + 24);
+            for (p = 0; p < m; p++) {
+                const struct gf_block_q8_0 *vp = vb + (size_t)(p0 + p) * nb + b;
+                __m256 e = _mm256_set1_ps(s[p] * _cvtsh_ss(vp->d));
+                a0 = _mm256_fmadd_ps(e, s_i8x8(vp->qs), a0);
+                a1 = _mm256_fmadd_ps(e, s_i8x8(vp->qs + 8), a1);
+                a2 = _mm256_fmadd_ps(e, s_i8x8(vp->qs + 16), a2);
+                a3 = _mm256_fmadd_ps(e, s_i8x8(vp->qs + 24), a3);
+            }
+            _mm256_storeu_ps(ab, a0), _mm256_storeu_ps(ab + 8, a1);
+            _mm256_storeu_ps(ab + 16, a2), _mm256_storeu_ps(ab + 24, a3);
+        }
+    }
+    for (int i = 0; i < hd; i++)
+        o[i] = acc[i] / sum;
+}
+
 GF_SIMD static void s_attn_head_f32(float *o, const float *q, const void *k, const void *v,
                                     int npos, int hd, float scale)
 {
@@ -428,12 +507,14 @@ static void s_attn_task(void *arg, int item)
     int group = a->n_heads / a->n_kv_heads;
     const float *q = j->q + ((int64_t)t * a->n_heads + h) * hd;
     float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
-    size_t base = gf_attn_at(a, a->slot[t], h / group, 0), esize = gf_wtype_size(a->kv_dtype);
-    const char *kh = (const char *)a->k + base * esize, *vh = (const char *)a->v + base * esize;
+    size_t base = gf_kv_bytes(a->kv_dtype, gf_attn_at(a, a->slot[t], h / group, 0));
+    const char *kh = (const char *)a->k + base, *vh = (const char *)a->v + base;
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY, sum = 0;
 #if GF_HAVE_AVX2
     if (j->avx2) {
-        if (a->kv_dtype == GF_WTYPE_F16)
+        if (a->kv_dtype == GF_WTYPE_Q8_0)
+            s_attn_head_q8(o, q, kh, vh, a->pos[t] + 1, hd, scale);
+        else if (a->kv_dtype == GF_WTYPE_F16)
             s_attn_head_f16(o, q, kh, vh, a->pos[t] + 1, hd, scale);
         else
             s_attn_head_f32(o, q, kh, vh, a->pos[t] + 1, hd, scale);

@@ -61,9 +61,12 @@ int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int
     size_t kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = s_max(s_max(c->intermediate, c->image_token_embed), c->hidden);
     size_t nv = s_max(c->vocab, c->image_vocab);
-    /* with quantized weights the cache is f16, as llama.cpp keeps it by default: half the
-     * bytes every step reads; as published it stays f32, the exact path (docs/model.md) */
-    m->kv_dtype = ck->quant >= 0 ? GF_WTYPE_F16 : GF_WTYPE_F32;
+    /* with quantized weights the cache is q8_0 (f16 where a head is not whole blocks): a
+     * quarter of the f32 cache's bytes, which an image step reads as much of as a third of its
+     * weights; as published it stays f32, the exact path (docs/model.md) */
+    m->kv_dtype = ck->quant < 0              ? GF_WTYPE_F32
+                  : c->head_dim % GF_QK == 0 ? GF_WTYPE_Q8_0
+                                             : GF_WTYPE_F16;
     size_t cache = gf_wtype_bytes(m->kv_dtype, (int64_t)c->n_layers * n_slots * max_seq * kvd);
     size_t bufs =
         2 * cache + 4 * (T * (3 * H + 2 * qd + 2 * kvd + 2 * wide + c->aligner_in + nv + 4));
@@ -334,13 +337,15 @@ void gf_llm_hidden(struct gf_llm *m, float *dst)
 
 void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos)
 {
-    size_t es = gf_wtype_size(m->kv_dtype), bytes = (size_t)n_pos * m->cfg->head_dim * es;
+    enum gf_wtype dt = m->kv_dtype;
+    size_t bytes = gf_kv_bytes(dt, (size_t)n_pos * m->cfg->head_dim);
     if (n_pos < 1 || dst == src)
         return;
     for (int li = 0; li < m->cfg->n_layers; li++) {
         struct gf_attn a = s_attn(m, li);
         for (int h = 0; h < a.n_kv_heads; h++) { /* one head's positions are one run */
-            size_t to = gf_attn_at(&a, dst, h, 0) * es, from = gf_attn_at(&a, src, h, 0) * es;
+            size_t to = gf_kv_bytes(dt, gf_attn_at(&a, dst, h, 0));
+            size_t from = gf_kv_bytes(dt, gf_attn_at(&a, src, h, 0));
             m->be->ops->copy(m->be, (char *)a.k + to, (char *)a.k + from, bytes);
             m->be->ops->copy(m->be, (char *)a.v + to, (char *)a.v + from, bytes);
         }
@@ -356,11 +361,11 @@ size_t gf_llm_kv_layer_bytes(const struct gf_llm *m, int n_pos)
 static void s_kv_io(struct gf_llm *m, int slot, int layer, int n_pos, char *buf, int put)
 {
     struct gf_attn a = s_attn(m, layer);
-    size_t es = gf_wtype_size(m->kv_dtype), run = (size_t)n_pos * m->cfg->head_dim * es;
+    size_t run = gf_kv_bytes(m->kv_dtype, (size_t)n_pos * m->cfg->head_dim);
     for (int kv = 0; kv < 2; kv++) {
         char *cache = kv ? a.v : a.k;
         for (int h = 0; h < a.n_kv_heads; h++, buf += run) {
-            char *at = cache + gf_attn_at(&a, slot, h, 0) * es;
+            char *at = cache + gf_kv_bytes(m->kv_dtype, gf_attn_at(&a, slot, h, 0));
             if (put)
                 m->be->ops->to_device(m->be, at, buf, run);
             else
