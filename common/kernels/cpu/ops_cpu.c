@@ -347,6 +347,26 @@ GF_SIMD static GF_INLINE void s_prefetch(const void *x, size_t i, int count, enu
         _mm_prefetch(b + o, _MM_HINT_T0);
 }
 
+/* A chunk's scores s[m] into the running softmax: the running sums rescaled once by the new
+ * maximum, then s[p] = exp(s[p] - max) added to sum. */
+static inline void s_softmax_chunk(float *s, int m, float *mx, float *sum, float *acc, int hd)
+{
+    float cmax = *mx;
+    for (int p = 0; p < m; p++)
+        cmax = s[p] > cmax ? s[p] : cmax;
+    if (cmax > *mx) {
+        float f = expf(*mx - cmax);
+        *sum *= f;
+        for (int i = 0; i < hd; i++)
+            acc[i] *= f;
+        *mx = cmax;
+    }
+    for (int p = 0; p < m; p++) {
+        s[p] = expf(s[p] - *mx);
+        *sum += s[p];
+    }
+}
+
 /* One query head over positions 0..npos-1 of its keys and values (from element 0 of k and v,
  * hd elements of dt a position), in chunks: the chunk's scores, one rescale of the running
  * sums by the chunk's new maximum, then acc += e_p v_p with the accumulators in registers, 32
@@ -364,20 +384,7 @@ GF_SIMD static GF_INLINE void s_attn_head(float *o, const float *q, const void *
         }
         for (; p < m; p++)
             s[p] = s_score1(q, k, c0 + (size_t)p * hd, hd, scale, dt);
-        float cmax = mx;
-        for (p = 0; p < m; p++)
-            cmax = s[p] > cmax ? s[p] : cmax;
-        if (cmax > mx) {
-            float f = expf(mx - cmax);
-            sum *= f;
-            for (int i = 0; i < hd; i++)
-                acc[i] *= f;
-            mx = cmax;
-        }
-        for (p = 0; p < m; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += s[p];
-        }
+        s_softmax_chunk(s, m, &mx, &sum, acc, hd);
         int i = 0;
         for (; i + 32 <= hd; i += 32) {
             __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
@@ -453,20 +460,7 @@ GF_SIMD static void s_attn_head_q8(float *o, const float *q, const void *k, cons
             }
             s[p] = gf_hsum8(a) * scale;
         }
-        float cmax = mx;
-        for (p = 0; p < m; p++)
-            cmax = s[p] > cmax ? s[p] : cmax;
-        if (cmax > mx) {
-            float f = expf(mx - cmax);
-            sum *= f;
-            for (int i = 0; i < hd; i++)
-                acc[i] *= f;
-            mx = cmax;
-        }
-        for (p = 0; p < m; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += s[p];
-        }
+        s_softmax_chunk(s, m, &mx, &sum, acc, hd);
         for (int b = 0; b < nb; b++) {
             float *ab = acc + b * GF_QK;
             __m256 a0 = _mm256_loadu_ps(ab), a1 = _mm256_loadu_ps(ab + 8);
