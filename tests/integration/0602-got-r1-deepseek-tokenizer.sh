@@ -37,13 +37,12 @@ wait "$tap_pid" 2>/dev/null || true
 ref=$build/test-bin/ref-loop
 "$ref" "$ckpt" "a red cat on a mat" 48 16 1 3 7 1 1 >"$work/ref-a.json"
 "$ref" "$ckpt" "三只小鸟在树枝上" 48 16 1 3 8 1 1 >"$work/ref-b.json"
-$PY - "$work" <<'PY'
-import base64, json, struct, sys
+$PY - "$work" "$(dirname "$0")" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from answers import ids, load
 work = sys.argv[1]
-got = {json.loads(l)["id"]: json.loads(l) for l in open(work + "/out.jsonl")}
-def ids(t):
-    b = base64.b64decode(t["data"]["$bin"])
-    return list(struct.unpack("<%di" % (len(b) // 4), b))
+got = load(work + "/out.jsonl")
 for rid in "ab":
     r, ref = got[rid], json.load(open("%s/ref-%s.json" % (work, rid)))
     assert r["kind"] == "result", r

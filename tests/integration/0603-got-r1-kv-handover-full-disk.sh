@@ -48,13 +48,12 @@ ref() { # seed: the reference loop, which re-prefills the chain
 }
 ref 11 >"$work/ref-full.json"
 ref 12 >"$work/ref-after.json"
-$PY - "$work" <<'PY'
-import base64, json, struct, sys
+$PY - "$work" "$(dirname "$0")" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from answers import ids, load
 work = sys.argv[1]
-got = {json.loads(l)["id"]: json.loads(l) for l in open(work + "/out.jsonl")}
-def ids(t):
-    b = base64.b64decode(t["data"]["$bin"])
-    return list(struct.unpack("<%di" % (len(b) // 4), b))
+got = load(work + "/out.jsonl")
 for rid in ("full", "after"):
     r, ref = got[rid], json.load(open("%s/ref-%s.json" % (work, rid)))
     assert r["kind"] == "result", r
