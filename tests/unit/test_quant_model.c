@@ -3,7 +3,7 @@
  * path fed its own tokens. What holds (and is asserted): at q8_0 the greedy tokens are the
  * f32 path's for every step here and the logits stay within 5% of the f32 logits' spread
  * (rms); at q4_0 the logits stay within 20% (rms). The figures are printed. Also the KV slot
- * copy and the KV handover file at both cache types (f32 as published, f16 with quantized
+ * copy and the KV handover file at both cache types (f32 as published, q8_0 with quantized
  * weights). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,14 +116,14 @@ static void test_greedy(void **state)
 
 /* gf_llm_copy_slot: a slot copied from another continues with the same bits as a slot that
  * computed the same tokens itself (in other chunks), with the f32 cache (as published) and the
- * f16 one (q4_0). The imagegen stage's pad slot rests on this. */
+ * q8_0 one (q4_0). The imagegen stage's pad slot rests on this. */
 static void test_copy_slot(void **state)
 {
     char *dir = mu_mkmodel(NULL, "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 "
                                  "--layers 3 --heads 4 --kv-heads 2 --vocab 512 --seed 4");
     assert_non_null(dir);
     enum { L = 13 };
-    const int quants[] = {-1, GF_WTYPE_Q4_0}; /* as published: f32 cache; q4_0: f16 cache */
+    const int quants[] = {-1, GF_WTYPE_Q4_0}; /* as published: f32 cache; q4_0: q8_0 cache */
     for (int qi = 0; qi < 2; qi++) {
         struct s_run r = s_open(dir, quants[qi], 4, L + 2, L);
         struct gf_llm *m = r.m;

@@ -250,6 +250,10 @@ int gf_ckpt_quantize(struct gf_ckpt *ck, int type)
     }
     if (rc == 0)
         rc = s_quantize_mat(ck, pool, &ck->w.lm_head, GF_WTYPE_Q8_0, "lm_head");
+    if (rc == 0 && ck->w.gh_head.data) /* the generation head's two matrices (docs/model.md) */
+        rc = s_quantize_mat(ck, pool, &ck->w.gh_proj, GF_WTYPE_Q8_0, "gen_head projector");
+    if (rc == 0 && ck->w.gh_head.data)
+        rc = s_quantize_mat(ck, pool, &ck->w.gh_head, GF_WTYPE_Q8_0, "gen_head vision_head");
     gf_pool_destroy(&pool);
     if (rc < 0) {
         gf_log_error("'%s': no memory to quantize the weights to %s", ck->dir, gf_wtype_name(type));

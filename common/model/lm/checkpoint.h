@@ -55,9 +55,10 @@ void gf_ckpt_close(struct gf_ckpt **self_p);
 const struct gf_st_tensor *gf_ckpt_find(const struct gf_ckpt *ck, const char *name);
 
 /* Quantizes at load, in memory, the weights the language model multiplies by: every layer's
- * q, k, v, o, gate, up and down to `type` (GF_WTYPE_Q8_0 or GF_WTYPE_Q4_0), lm_head to
- * GF_WTYPE_Q8_0; the files stay as published. The embeddings, the norms, the generation head,
- * gen_embed and the aligner keep their published dtype (docs/model.md says why), and so does
+ * q, k, v, o, gate, up and down to `type` (GF_WTYPE_Q8_0 or GF_WTYPE_Q4_0), lm_head and the
+ * generation head's two matrices to GF_WTYPE_Q8_0; the files stay as published. The
+ * embeddings, the norms, the biases, gen_embed and the aligner keep their published dtype
+ * (docs/model.md says why), and so does
  * a matrix whose rows are not a whole number of GF_QK blocks (logged). Call once, before the
  * weights are used. 0, GF_EINVAL (not a block type) or GF_ENOMEM. */
 int gf_ckpt_quantize(struct gf_ckpt *ck, int type);
