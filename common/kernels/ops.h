@@ -86,17 +86,11 @@ struct gf_attn {
                              * GF_WTYPE_Q8_0 (head_dim a multiple of GF_QK: whole blocks) */
 };
 
-/* The element index of position pos of KV head h of slot in a cache. */
+/* The element index of position pos of KV head h of slot in a cache (its byte offset:
+ * gf_wtype_bytes of it, whole blocks in a q8_0 cache). */
 static inline size_t gf_attn_at(const struct gf_attn *a, int slot, int h, int pos)
 {
     return (((size_t)slot * a->n_kv_heads + h) * a->max_seq + pos) * a->head_dim;
-}
-
-/* The byte offset of element i (from gf_attn_at, or a count) in a cache of dt. */
-static inline size_t gf_kv_bytes(enum gf_wtype dt, size_t i)
-{
-    return dt == GF_WTYPE_Q8_0 ? i / GF_QK * sizeof(struct gf_block_q8_0)
-                               : i * (dt == GF_WTYPE_F16 ? 2 : 4);
 }
 
 struct gf_backend;

@@ -221,7 +221,7 @@ static void test_kv_store_f16(void **state)
 }
 
 /* A q8_0 cache holds each head's values at a position as gf_quantize makes them from what
- * kv_store was given, at the place gf_attn_at and gf_kv_bytes say, on both CPU backends. */
+ * kv_store was given, at the place gf_attn_at and gf_wtype_bytes say, on both CPU backends. */
 static void test_kv_store_q8_0(void **state)
 {
     enum { SLOTS = 2, SEQ = 5, KVH = 3, HD = 64, KVD = KVH * HD, N = 2, NB = HD / GF_QK };
@@ -237,7 +237,7 @@ static void test_kv_store_q8_0(void **state)
         bes[b]->ops->kv_store(bes[b], &a, kin, vin, N);
         for (int t = 0; t < N; t++)
             for (int h = 0; h < KVH; h++) {
-                size_t at = gf_kv_bytes(GF_WTYPE_Q8_0, gf_attn_at(&a, slot[t], h, pos[t]));
+                size_t at = gf_wtype_bytes(GF_WTYPE_Q8_0, gf_attn_at(&a, slot[t], h, pos[t]));
                 gf_quantize(GF_WTYPE_Q8_0, want, kin + t * KVD + h * HD, HD);
                 assert_memory_equal((char *)k + at, want, sizeof want);
                 gf_quantize(GF_WTYPE_Q8_0, want, vin + t * KVD + h * HD, HD);

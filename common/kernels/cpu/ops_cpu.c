@@ -501,7 +501,7 @@ static void s_attn_task(void *arg, int item)
     int group = a->n_heads / a->n_kv_heads;
     const float *q = j->q + ((int64_t)t * a->n_heads + h) * hd;
     float *o = j->out + ((int64_t)t * a->n_heads + h) * hd;
-    size_t base = gf_kv_bytes(a->kv_dtype, gf_attn_at(a, a->slot[t], h / group, 0));
+    size_t base = gf_wtype_bytes(a->kv_dtype, gf_attn_at(a, a->slot[t], h / group, 0));
     const char *kh = (const char *)a->k + base, *vh = (const char *)a->v + base;
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY, sum = 0;
 #if GF_HAVE_AVX2

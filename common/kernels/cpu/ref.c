@@ -123,10 +123,10 @@ void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float
             size_t off = gf_attn_at(a, a->slot[t], h, a->pos[t]);
             size_t from = (size_t)t * kv_dim + h * hd;
             if (a->kv_dtype == GF_WTYPE_Q8_0) { /* whole blocks: hd is a multiple of GF_QK */
-                gf_quantize(GF_WTYPE_Q8_0, (char *)a->k + gf_kv_bytes(a->kv_dtype, off), k + from,
-                            hd);
-                gf_quantize(GF_WTYPE_Q8_0, (char *)a->v + gf_kv_bytes(a->kv_dtype, off), v + from,
-                            hd);
+                gf_quantize(GF_WTYPE_Q8_0, (char *)a->k + gf_wtype_bytes(a->kv_dtype, off),
+                            k + from, hd);
+                gf_quantize(GF_WTYPE_Q8_0, (char *)a->v + gf_wtype_bytes(a->kv_dtype, off),
+                            v + from, hd);
             } else if (a->kv_dtype == GF_WTYPE_F16) {
                 for (int i = 0; i < hd; i++) {
                     ((uint16_t *)a->k)[off + i] = gf_f32_to_f16(k[from + i]);

@@ -338,14 +338,14 @@ void gf_llm_hidden(struct gf_llm *m, float *dst)
 void gf_llm_copy_slot(struct gf_llm *m, int dst, int src, int n_pos)
 {
     enum gf_wtype dt = m->kv_dtype;
-    size_t bytes = gf_kv_bytes(dt, (size_t)n_pos * m->cfg->head_dim);
+    size_t bytes = gf_wtype_bytes(dt, (size_t)n_pos * m->cfg->head_dim);
     if (n_pos < 1 || dst == src)
         return;
     for (int li = 0; li < m->cfg->n_layers; li++) {
         struct gf_attn a = s_attn(m, li);
         for (int h = 0; h < a.n_kv_heads; h++) { /* one head's positions are one run */
-            size_t to = gf_kv_bytes(dt, gf_attn_at(&a, dst, h, 0));
-            size_t from = gf_kv_bytes(dt, gf_attn_at(&a, src, h, 0));
+            size_t to = gf_wtype_bytes(dt, gf_attn_at(&a, dst, h, 0));
+            size_t from = gf_wtype_bytes(dt, gf_attn_at(&a, src, h, 0));
             m->be->ops->copy(m->be, (char *)a.k + to, (char *)a.k + from, bytes);
             m->be->ops->copy(m->be, (char *)a.v + to, (char *)a.v + from, bytes);
         }
@@ -361,11 +361,11 @@ size_t gf_llm_kv_layer_bytes(const struct gf_llm *m, int n_pos)
 static void s_kv_io(struct gf_llm *m, int slot, int layer, int n_pos, char *buf, int put)
 {
     struct gf_attn a = s_attn(m, layer);
-    size_t run = gf_kv_bytes(m->kv_dtype, (size_t)n_pos * m->cfg->head_dim);
+    size_t run = gf_wtype_bytes(m->kv_dtype, (size_t)n_pos * m->cfg->head_dim);
     for (int kv = 0; kv < 2; kv++) {
         char *cache = kv ? a.v : a.k;
         for (int h = 0; h < a.n_kv_heads; h++, buf += run) {
-            char *at = cache + gf_kv_bytes(m->kv_dtype, gf_attn_at(&a, slot, h, 0));
+            char *at = cache + gf_wtype_bytes(m->kv_dtype, gf_attn_at(&a, slot, h, 0));
             if (put)
                 m->be->ops->to_device(m->be, at, buf, run);
             else
