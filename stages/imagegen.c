@@ -83,7 +83,7 @@ struct s_imagegen {
     int32_t pad_first, pad_pad; /* of the row in the pad slot */
     int prefilling;             /* a request holds rows and has not joined yet */
     const char *run_dir;        /* the handover files are in its kv/ */
-    uint64_t kv_identity;       /* gf_kvfile_identity of this stage's model */
+    uint64_t kv_identity;       /* gf_kvfile_identity of this stage's model; 0: takes none */
     int kv_warned;
     /* the specs below, their defaults taken from the checkpoint's generation_config.json */
     struct gf_param_spec temperature, top_k, top_p, cfg, parallel;
@@ -177,7 +177,7 @@ static int s_kv_name(struct s_imagegen *s, struct s_req *r)
 static int s_handover(struct s_imagegen *s, struct s_req *r)
 {
     char why[4600];
-    if (!r->kv_path || !gf_kvfile_backend_ok(s->be))
+    if (!r->kv_path || !s->kv_identity) /* none named, or a backend that takes none */
         return 0;
     int n = gf_kvfile_read(s->m, r->ig.slots[0], r->seq, r->n_seq, s->kv_identity, r->kv_path, why,
                            sizeof why);
@@ -485,7 +485,7 @@ static int s_init(gf_stage_t *st)
         goto fail;
     }
     s->run_dir = info->run_dir;
-    s->kv_identity = gf_kvfile_identity(s->m, s->ck, s->be);
+    s->kv_identity = gf_kvfile_backend_ok(s->be) ? gf_kvfile_identity(s->m, s->ck, s->be) : 0;
     int32_t pad = -1;
     if (s->pad_slot >= 0 && gf_llm_slots_acquire(s->m, 1, &pad) == 0) /* the lowest: slot 0 */
         s->pad_slot = pad;

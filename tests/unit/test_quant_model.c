@@ -56,6 +56,17 @@ static void s_close(struct s_run *r)
     gf_ckpt_close(&r->ck);
 }
 
+/* The tests' checkpoint (bf16 as published, 3 layers, grouped KV heads), from its seed. */
+static char *s_mkmodel(int seed)
+{
+    char args[160];
+    snprintf(args, sizeof args,
+             "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 --layers 3 --heads 4 "
+             "--kv-heads 2 --vocab 512 --seed %d",
+             seed);
+    return mu_mkmodel(NULL, args);
+}
+
 /* Greedy decode; ids[STEPS] and logits[STEPS][vocab] of every step. */
 static void s_decode(const char *dir, int quant, int32_t *ids, float *logits)
 {
@@ -78,8 +89,7 @@ static void s_decode(const char *dir, int quant, int32_t *ids, float *logits)
 
 static void test_greedy(void **state)
 {
-    char *dir = mu_mkmodel(NULL, "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 "
-                                 "--layers 3 --heads 4 --kv-heads 2 --vocab 512 --seed 3");
+    char *dir = s_mkmodel(3);
     assert_non_null(dir);
     int V = 512;
     int32_t ref[STEPS], got[STEPS];
@@ -119,8 +129,7 @@ static void test_greedy(void **state)
  * q8_0 one (q4_0). The imagegen stage's pad slot rests on this. */
 static void test_copy_slot(void **state)
 {
-    char *dir = mu_mkmodel(NULL, "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 "
-                                 "--layers 3 --heads 4 --kv-heads 2 --vocab 512 --seed 4");
+    char *dir = s_mkmodel(4);
     assert_non_null(dir);
     enum { L = 13 };
     const int quants[] = {-1, GF_WTYPE_Q4_0}; /* as published: f32 cache; q4_0: q8_0 cache */
@@ -158,8 +167,7 @@ static void test_copy_slot(void **state)
  * GF_ENOTFOUND, and an unwritable path leaves no file. */
 static void test_kvfile(void **state)
 {
-    char *dir = mu_mkmodel(NULL, "--dtype bf16 --vq-ch 0 --hidden 128 --intermediate 384 "
-                                 "--layers 3 --heads 4 --kv-heads 2 --vocab 512 --seed 5");
+    char *dir = s_mkmodel(5);
     assert_non_null(dir);
     enum { L = 11 };
     const int quants[] = {-1, GF_WTYPE_Q4_0};

@@ -15,11 +15,11 @@
 # reason, imagegen and vq stages; they run one after the other for one picture. Each precision
 # starts its own pipeline (quantizing at load is not in the figures) and generates a first
 # picture, then ROUNDS more (default 1): the figures are their medians, the steady state of a
-# running pipeline (ROUNDS=0: the first picture's); the first picture's total has its own column (it also computes the imagegen
-# stage's padded prefix, which later pictures copy: docs/model.md). KV_HANDOVER=0 turns off the
-# reason stage's KV handover (on by default: imagegen then reads the chain's KV instead of
-# prefilling it again, docs/model.md), for an A/B. Goals on 2 cores: 100 s at bf16, 45 s at
-# 4-bit (docs/performance.md).
+# running pipeline (ROUNDS=0: the first picture's); the first picture's total has its own
+# column (it also computes the imagegen stage's padded prefix, which later pictures copy:
+# docs/model.md). KV_HANDOVER=0 turns off the reason stage's KV handover (on by default:
+# imagegen then reads the chain's KV instead of prefilling it again, docs/model.md), for an
+# A/B. Goals on 2 cores: 100 s at bf16, 45 s at 4-bit (docs/performance.md).
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."

@@ -17,8 +17,9 @@
 #include "model/lm/llm.h"
 
 /* What two stages must share for their caches to be the same bits: the checkpoint (its
- * directory and its files' sizes and times), the precision, the backend's kernels (the
- * GF_EUNSUPPORTED of gf_kvfile_backend_ok aside), and the cache's dtype and shape. */
+ * directory and its files' sizes and times), the precision, the backend's kernels, and the
+ * cache's dtype and shape. (On a backend gf_kvfile_backend_ok refuses, sharing it is not
+ * enough.) */
 uint64_t gf_kvfile_identity(const struct gf_llm *m, const struct gf_ckpt *ck,
                             const struct gf_backend *be);
 
