@@ -95,6 +95,32 @@ static void test_roundtrip(void **state)
     free(x), free(y);
 }
 
+/* The CPU backend's activation quantizer (AVX2 where the CPU has it) writes gf_quantize's q8_0
+ * bytes: random blocks of several scales, a block of zeros, blocks whose x / d fall exactly on
+ * halves (rounded away from zero), tiny and huge magnitudes, and a lone negative maximum. */
+static void test_quantize_q8_0_bytes(void **state)
+{
+    enum { NB = 64, N = NB * GF_QK };
+    float x[N];
+    for (int b = 0; b < NB; b++)
+        s_fill(x + b * GF_QK, GF_QK, b % 4 == 0 ? 1e-3f : b % 4 == 1 ? 50.0f : 1.0f);
+    memset(x, 0, GF_QK * sizeof(float));
+    for (int j = 0; j < GF_QK; j++) { /* amax 127: d = 1, so x / d is x itself */
+        x[GF_QK + j] = (j % 2 ? -1.0f : 1.0f) * (0.5f + (float)(j * 4 % 127));
+        x[2 * GF_QK + j] = j == 7 ? -127.0f : (float)j * 0.25f - 3.5f;
+        x[3 * GF_QK + j] = (j % 3 - 1) * 1e-30f;
+        x[4 * GF_QK + j] = (j % 5 - 2) * 3e30f;
+    }
+    x[GF_QK] = 127.0f;
+    struct gf_block_q8_0 want[NB], got[NB];
+    gf_quantize(GF_WTYPE_Q8_0, want, x, N);
+    struct gf_backend *cpu = gf_backend_cpu_new(1);
+    memset(got, 0x55, sizeof got);
+    gf_cpu_quantize_q8_0(cpu, got, x, N);
+    assert_memory_equal(got, want, sizeof want);
+    gf_backend_destroy(&cpu);
+}
+
 static void test_wtype_bytes(void **state)
 {
     assert_int_equal(gf_wtype_bytes(GF_WTYPE_Q8_0, 64), 68);
@@ -193,9 +219,8 @@ static void test_ref_reads_blocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_wtype_bytes),
-        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_quantize_q8_0_bytes),
+        cmocka_unit_test(test_wtype_bytes),      cmocka_unit_test(test_linear),
         cmocka_unit_test(test_ref_reads_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -421,21 +421,35 @@ GF_SIMD static GF_INLINE __m256 s_i8x8(const int8_t *qs)
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)qs)));
 }
 
-/* 8 values of a q8_0 block from qs, times d. */
-GF_SIMD static GF_INLINE __m256 s_q8x8(const int8_t *qs, __m256 d)
-{
-    return _mm256_mul_ps(s_i8x8(qs), d);
-}
-
 /* The block's f16 scale, in every lane. */
 GF_SIMD static GF_INLINE __m256 s_q8d(const struct gf_block_q8_0 *b)
 {
     return _mm256_set1_ps(_cvtsh_ss(b->d));
 }
 
+/* acc + d (qb · k) for one q8_0 block k of a key and the 32 query values qb: the block's
+ * products summed unscaled in one register, then scaled by its d once. */
+GF_SIMD static GF_INLINE __m256 s_q8_dot_block(const float *qb, const struct gf_block_q8_0 *k,
+                                               __m256 acc)
+{
+    __m256 t = _mm256_mul_ps(_mm256_loadu_ps(qb), s_i8x8(k->qs));
+    t = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 8), s_i8x8(k->qs + 8), t);
+    t = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 16), s_i8x8(k->qs + 16), t);
+    t = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 24), s_i8x8(k->qs + 24), t);
+    return _mm256_fmadd_ps(s_q8d(k), t, acc);
+}
+
+/* The V blocks of 4 positions from vp into L1 ahead of the value pass (see s_prefetch). */
+GF_SIMD static GF_INLINE void s_prefetch_q8(const struct gf_block_q8_0 *vp, int nb)
+{
+    for (int c = 0; c < 4 * nb * (int)sizeof *vp; c += 64)
+        _mm_prefetch((const char *)vp + c, _MM_HINT_T0);
+}
+
 /* s_attn_head on a q8_0 cache (hd a multiple of GF_QK, a position's values whole blocks): a
- * score sums q · (d k) block by block, a value slice is one block, each value widened and
- * scaled by its block's d before the same FMAs. */
+ * score sums d (q · k) block by block (s_q8_dot_block), 4 keys at a time so that their chains
+ * overlap, each key's sums in the same order alone or in 4; a value slice is one block, each
+ * value widened and scaled by its block's d before the same FMAs. */
 GF_SIMD static void s_attn_head_q8(float *o, const float *q, const void *k, const void *v, int npos,
                                    int hd, float scale)
 {
@@ -444,20 +458,27 @@ GF_SIMD static void s_attn_head_q8(float *o, const float *q, const void *k, cons
     float s[S_ATTN_CHUNK], acc[GF_CPU_MAX_HEAD_DIM] = {0}, mx = -INFINITY, sum = 0;
     for (int p0 = 0; p0 < npos; p0 += S_ATTN_CHUNK) {
         int m = npos - p0 < S_ATTN_CHUNK ? npos - p0 : S_ATTN_CHUNK, p = 0;
+        for (; p + 4 <= m; p += 4) {
+            const struct gf_block_q8_0 *kp = kb + (size_t)(p0 + p) * nb;
+            s_prefetch_q8(vb + (size_t)(p0 + p) * nb, nb);
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int b = 0; b < nb; b++) {
+                const float *qb = q + b * GF_QK;
+                a0 = s_q8_dot_block(qb, kp + b, a0);
+                a1 = s_q8_dot_block(qb, kp + nb + b, a1);
+                a2 = s_q8_dot_block(qb, kp + 2 * nb + b, a2);
+                a3 = s_q8_dot_block(qb, kp + 3 * nb + b, a3);
+            }
+            s[p] = gf_hsum8(a0) * scale, s[p + 1] = gf_hsum8(a1) * scale;
+            s[p + 2] = gf_hsum8(a2) * scale, s[p + 3] = gf_hsum8(a3) * scale;
+        }
+        if (p < m)
+            s_prefetch_q8(vb + (size_t)(p0 + p) * nb, nb);
         for (; p < m; p++) {
             const struct gf_block_q8_0 *kp = kb + (size_t)(p0 + p) * nb;
-            if (p % 4 == 0)
-                for (int c = 0; c < 4 * nb * (int)sizeof *kp; c += 64)
-                    _mm_prefetch((const char *)(vb + (size_t)(p0 + p) * nb) + c, _MM_HINT_T0);
             __m256 a = _mm256_setzero_ps();
-            for (int b = 0; b < nb; b++) {
-                __m256 d = s_q8d(kp + b);
-                const float *qb = q + b * GF_QK;
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb), s_q8x8(kp[b].qs, d), a);
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 8), s_q8x8(kp[b].qs + 8, d), a);
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 16), s_q8x8(kp[b].qs + 16, d), a);
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(qb + 24), s_q8x8(kp[b].qs + 24, d), a);
-            }
+            for (int b = 0; b < nb; b++)
+                a = s_q8_dot_block(q + b * GF_QK, kp + b, a);
             s[p] = gf_hsum8(a) * scale;
         }
         s_softmax_chunk(s, m, &mx, &sum, acc, hd);
@@ -537,6 +558,24 @@ static void s_attn_task(void *arg, int item)
         o[i] = acc[i] / sum;
 }
 
+/* gf_cpu_kv_store, with a q8_0 cache's blocks from gf_cpu_quantize_q8_0 (the same bytes). */
+static void s_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k,
+                       const float *v, int n)
+{
+    if (a->kv_dtype != GF_WTYPE_Q8_0) {
+        gf_cpu_kv_store(be, a, k, v, n);
+        return;
+    }
+    int hd = a->head_dim, kv_dim = a->n_kv_heads * hd;
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < a->n_kv_heads; h++) {
+            size_t at = gf_attn_at(a, a->slot[t], h, a->pos[t]) / GF_QK; /* whole blocks */
+            size_t from = (size_t)t * kv_dim + h * hd;
+            gf_cpu_quantize_q8_0(be, (struct gf_block_q8_0 *)a->k + at, k + from, hd);
+            gf_cpu_quantize_q8_0(be, (struct gf_block_q8_0 *)a->v + at, v + from, hd);
+        }
+}
+
 static void s_attention(struct gf_backend *be, float *out, const float *q, int n,
                         const struct gf_attn *a)
 {
@@ -602,7 +641,7 @@ static const struct gf_ops s_cpu_ops = {
     .linear = s_linear,
     .rmsnorm = s_rmsnorm,
     .rope = gf_cpu_rope,
-    .kv_store = gf_cpu_kv_store,
+    .kv_store = s_kv_store,
     .attention = s_attention,
     .swiglu = s_swiglu,
     .gelu = gf_cpu_gelu,

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "kernels/cpu/pool.h"
 
@@ -23,6 +24,7 @@ struct gf_pool {
     gf_pool_fn fn;       /* the current loop; guarded by mu */
     void *arg;
     int n;
+    _Atomic uint32_t posted; /* generation, for the workers' spin; written under mu */
     _Atomic uint64_t ticket; /* generation << 32 | next item */
     atomic_int done;         /* items finished in the current loop */
 };
@@ -46,11 +48,38 @@ static void s_drain(struct gf_pool *p, uint32_t gen, gf_pool_fn fn, void *arg, i
     }
 }
 
+/* How long a worker looks for the next loop before it sleeps. A forward pass runs its loops
+ * back to back, microseconds apart; a worker asleep is woken by a futex and the scheduler, which
+ * on a virtual machine takes tens of microseconds, while the caller runs the loop alone. */
+#define S_SPIN_NS 200000
+
+static uint64_t s_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Waits up to S_SPIN_NS for a loop after `seen`, yielding the core to anything else runnable. */
+static void s_spin(struct gf_pool *p, uint32_t seen)
+{
+    uint64_t t0 = s_now_ns();
+    while (atomic_load_explicit(&p->posted, memory_order_relaxed) == seen) {
+        for (int i = 0; i < 64; i++)
+            if (atomic_load_explicit(&p->posted, memory_order_relaxed) != seen)
+                return;
+        if (s_now_ns() - t0 > S_SPIN_NS)
+            return;
+        sched_yield();
+    }
+}
+
 static void *s_worker(void *arg)
 {
     struct gf_pool *p = arg;
     uint32_t seen = 0;
     for (;;) {
+        s_spin(p, seen);
         pthread_mutex_lock(&p->mu);
         while (!p->stop && p->generation == seen)
             pthread_cond_wait(&p->wake, &p->mu);
@@ -121,6 +150,7 @@ void gf_pool_run(struct gf_pool *p, gf_pool_fn fn, void *arg, int n)
     p->fn = fn, p->arg = arg, p->n = n;
     atomic_store(&p->done, 0);
     atomic_store(&p->ticket, (uint64_t)gen << 32);
+    atomic_store(&p->posted, gen);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     s_drain(p, gen, fn, arg, n);

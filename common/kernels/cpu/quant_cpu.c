@@ -179,11 +179,82 @@ struct s_qjob {
     int avx2;
 };
 
+#if GF_HAVE_AVX2
+/* The largest of the 8 lanes. */
+GF_SIMD static GF_INLINE float s_hmax8(__m256 v)
+{
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+/* gf_quantize's q8_0 blocks (quant.c), 8 lanes at a time, with the same bytes: the same largest
+ * magnitude, d = amax / 127 and 1 / d in scalar f32 as there (d to f16 by F16C, which rounds
+ * as gf_f32_to_f16 does), x / d rounded half away from zero as there (truncate, then one up where
+ * the fraction is at least a half). Also each block's d as f32 and 8 times the sum of its values
+ * where xd and xsum8 are not NULL. */
+GF_SIMD static void s_quantize_q8_avx2(struct gf_block_q8_0 *xq, float *xd, int32_t *xsum8,
+                                       const float *x, int64_t nb)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); /* undoes the packs' lanes */
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + b * GF_QK + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        float d = s_hmax8(m) / 127, id = d != 0 ? 1.0f / d : 0.0f;
+        xq[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT); /* gf_f32_to_f16's bits */
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            __m256 y = _mm256_mul_ps(v[i], _mm256_set1_ps(id)), a = _mm256_andnot_ps(sign, y);
+            __m256 t = _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __m256 up = _mm256_cmp_ps(_mm256_sub_ps(a, t), half, _CMP_GE_OQ);
+            t = _mm256_add_ps(t, _mm256_and_ps(up, one));
+            q[i] = _mm256_cvttps_epi32(_mm256_or_ps(t, _mm256_and_ps(sign, y)));
+        }
+        __m256i p =
+            _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)xq[b].qs, _mm256_permutevar8x32_epi32(p, order));
+        if (xd)
+            xd[b] = _cvtsh_ss(xq[b].d);
+        if (xsum8) {
+            __m256i s8 =
+                _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+            __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+            h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+            h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+            xsum8[b] = 8 * _mm_cvtsi128_si32(h);
+        }
+    }
+}
+#endif
+
+void gf_cpu_quantize_q8_0(struct gf_backend *be, struct gf_block_q8_0 *blocks, const float *x,
+                          int64_t n)
+{
+#if GF_HAVE_AVX2
+    if (gf_cpu_avx2(be)) {
+        s_quantize_q8_avx2(blocks, NULL, NULL, x, n / GF_QK);
+        return;
+    }
+#endif
+    gf_quantize(GF_WTYPE_Q8_0, blocks, x, n);
+}
+
 static void s_quantize_task(void *arg, int t)
 {
     struct s_qjob *j = arg;
     int64_t nb = j->w->cols / GF_QK;
     struct gf_block_q8_0 *xq = j->xq + t * nb;
+#if GF_HAVE_AVX2
+    if (j->avx2) {
+        s_quantize_q8_avx2(xq, j->xd + t * nb, j->xsum8 + t * nb, j->x + t * j->w->cols, nb);
+        return;
+    }
+#endif
     gf_quantize(GF_WTYPE_Q8_0, xq, j->x + t * j->w->cols, j->w->cols);
     for (int64_t b = 0; b < nb; b++) {
         int s = 0;

@@ -14,6 +14,10 @@
 void gf_cpu_linear_q(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,
                      const struct gf_mat *bias);
 
+/* gf_quantize(GF_WTYPE_Q8_0, blocks, x, n)'s bytes, in the backend's fastest form. */
+void gf_cpu_quantize_q8_0(struct gf_backend *be, struct gf_block_q8_0 *blocks, const float *x,
+                          int64_t n);
+
 /* The backend's scratch, at least `bytes`, grown (and its old contents dropped) when a call
  * needs more than any before: after the first calls of each size, no allocation. NULL when it
  * cannot grow. Borrowed until the next call. */
