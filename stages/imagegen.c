@@ -20,7 +20,8 @@
  * patch_size; default the checkpoint's gen_vision_config.params image_size and patch_size, else
  * 384 / 16 = 24), rows (KV rows, default 2 * batch), max_seq (default 2048),
  * chunk (re-prefill tokens per step at most, default 128; a step is also kept to about a quarter
- * of the heartbeat timeout), prefix_cache (default 1: the pad slot below; 0: off).
+ * of the heartbeat timeout), prefix_cache (default 1: the pad slot below; 0: off), prefix_warm
+ * (positions of the pad slot computed at start, default 512; 0: none).
  *
  * Under CFG every unconditional row is the prompt's first token, then pads up to <begin_of_image>,
  * whatever the request: its KV is computed once, in a pad slot of the stage's own, grown when a
@@ -42,6 +43,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/batch.h"
+#include "engine/edge.h"
 #include "engine/params.h"
 #include "engine/stage.h"
 #include "model/lm/checkpoint.h"
@@ -50,6 +52,7 @@
 #include "model/lm/kvfile.h"
 #include "model/lm/llm.h"
 #include "model/lm/vq.h"
+#include "model/tokenizer/got_prompt.h"
 
 struct s_req {
     struct gf_batch_req b; /* b.rows: 2P with CFG, else P; b.n_prefill: see s_plan */
@@ -81,6 +84,7 @@ struct s_imagegen {
     int pad_slot;               /* -1: off (prefix_cache: 0) */
     int pad_len;                /* positions 0..pad_len-1 hold the KV of the padded row */
     int32_t pad_first, pad_pad; /* of the row in the pad slot */
+    long warm;                  /* positions of the pad slot computed at start (prefix_warm) */
     int prefilling;             /* a request holds rows and has not joined yet */
     const char *run_dir;        /* the handover files are in its kv/ */
     uint64_t kv_identity;       /* gf_kvfile_identity of this stage's model; 0: takes none */
@@ -261,8 +265,13 @@ static void s_plan(struct s_imagegen *s, struct s_req *r)
     r->cond_from = s_handover(s, r);
     r->fill_slot = -1, r->fill_from = r->fill_to = 0;
     if (r->ig.cfg_weight > 1 && s->pad_slot >= 0) {
-        if (s->pad_first != r->seq[0] || s->pad_pad != r->ig.pad_id) /* another padded row */
+        if (s->pad_first != r->seq[0] || s->pad_pad != r->ig.pad_id) { /* another padded row */
+            if (s->pad_len > 0)
+                gf_log_info("the padded row is %d then %d, the pad slot's %d then %d: computed "
+                            "again",
+                            r->seq[0], r->ig.pad_id, s->pad_first, s->pad_pad);
             s->pad_len = 0, s->pad_first = r->seq[0], s->pad_pad = r->ig.pad_id;
+        }
         r->fill_slot = s->pad_slot;
         r->fill_from = s->pad_len < per_row ? s->pad_len : per_row;
         r->fill_to = per_row;
@@ -432,17 +441,66 @@ static int s_sizes(struct s_imagegen *s, const struct gf_stage_def *def)
         s->max_seq = s->ck->cfg.max_pos;
     s->chunk = (int)gf_graph_param_long(def, "chunk", 128);
     s->pad_slot = gf_graph_param_long(def, "prefix_cache", 1) ? 0 : -1;
+    s->warm = gf_graph_param_long(def, "prefix_warm", 512);
     if (patch_size < 1 || image_size < patch_size || image_size % patch_size || image_size > 4096 ||
-        s->n_rows < 1 || s->n_rows > 256 || s->chunk < 1 || s->max_seq < 2) {
+        s->n_rows < 1 || s->n_rows > 256 || s->chunk < 1 || s->max_seq < 2 || s->warm < 0) {
         gf_log_error("stage '%s': image_size %ld must be a multiple of patch_size %ld (up to "
-                     "4096), rows 1..256 (got %d), chunk >= 1 (got %d)",
-                     def->name, image_size, patch_size, s->n_rows, s->chunk);
+                     "4096), rows 1..256 (got %d), chunk >= 1 (got %d), prefix_warm >= 0 (got %ld)",
+                     def->name, image_size, patch_size, s->n_rows, s->chunk, s->warm);
         return GF_EINVAL;
     }
     s->grid_h = s->grid_w = (int)(image_size / patch_size);
     s->n_image = s->grid_h * s->grid_w;
     s->progress_every = s->n_image >= 16 ? s->n_image / 16 : 1;
     return 0;
+}
+
+/* The pad slot computed at start, up to prefix_warm positions (default 512, about a GoT-R1
+ * prompt and chain), so that the first picture after a start costs what later ones do. The
+ * padded row is the prompt's first token, which the checkpoint's own tokenizer puts first
+ * whatever the caption (encoded once here, as the tokenize stage does), then its pad token; a
+ * request whose row differs recomputes it (s_plan). Chunks of `chunk` tokens, as a re-prefill;
+ * the forward is batch-invariant, so the slot holds the bits a request would have computed.
+ * Stops after a third of the supervisor's allowance for a start (heartbeat_timeout_ms x 30), so
+ * that a large model on a slow device still comes up in time; what is left is computed by the
+ * first request as before. */
+static void s_warm(struct s_imagegen *s, const struct gf_stage_info *info, const char *dir)
+{
+    int n = s->max_seq - s->n_image - 1;
+    n = s->warm < n ? (int)s->warm : n;
+    if (s->pad_slot < 0 || n < 1)
+        return;
+    struct gf_got_tok *got = NULL;
+    struct gf_ids ids = {0};
+    char why[512];
+    if (gf_got_tok_new(dir, &got, why, sizeof why) != 0) {
+        gf_log_info("pad slot not computed ahead: %s", why);
+        return;
+    }
+    int rc = gf_got_encode_prompt(got, "a", &ids);
+    int32_t first = rc == 0 && ids.n > 0 ? ids.v[0] : -1, pad = got->special.pad;
+    gf_ids_release(&ids);
+    gf_got_tok_destroy(&got);
+    if (first < 0 || pad < 0 || pad >= s->ck->cfg.vocab) {
+        gf_log_info("pad slot not computed ahead: the tokenizer gives no first or pad token");
+        return;
+    }
+    int64_t t0 = gf_mono_ms(), limit = (int64_t)info->graph->supervisor.heartbeat_timeout_ms * 10;
+    s->pad_first = first, s->pad_pad = pad, s->pad_len = 0;
+    while (s->pad_len < n && gf_mono_ms() - t0 < limit) {
+        int k = n - s->pad_len < s->chunk ? n - s->pad_len : s->chunk;
+        for (int i = 0; i < k; i++) {
+            int p = s->pad_len + i;
+            s->toks[i] = (struct gf_tok){p > 0 ? pad : first, s->pad_slot, p, GF_TOK_TEXT, 0};
+        }
+        if ((rc = gf_llm_forward(s->m, s->toks, k)) < 0) {
+            gf_log_warn("pad slot not computed ahead: %s", gf_strerror(rc));
+            break;
+        }
+        s->pad_len += k;
+    }
+    gf_log_info("pad slot computed ahead: %d of %d positions in %.1f s", s->pad_len, n,
+                (gf_mono_ms() - t0) / 1000.0);
 }
 
 static int s_init(gf_stage_t *st)
@@ -489,6 +547,7 @@ static int s_init(gf_stage_t *st)
     int32_t pad = -1;
     if (s->pad_slot >= 0 && gf_llm_slots_acquire(s->m, 1, &pad) == 0) /* the lowest: slot 0 */
         s->pad_slot = pad;
+    s_warm(s, info, dir);
     rc = GF_ENOMEM;
     if (!(s->batch = gf_batch_new(st, &s_batch_ops, s->n_reqs, s->chunk, s->chunk + s->n_rows)))
         goto fail;

@@ -116,6 +116,12 @@ grep -h "batch: 2 requests" "$run_dir"/*.log | grep -q imagegen || fail "imagege
 n=$(grep -h "positions of KV handed over" "$run_dir"/imagegen.*.log | wc -l)
 [ "$n" -ge 3 ] || fail "imagegen took $n KV handovers, not one for each of the 3 requests"
 [ -z "$(ls -A "$run_dir/kv")" ] || fail "handover files left: $(ls "$run_dir/kv")"
+# the pad slot was computed at start (prefix_warm), for the row every request has: the codes
+# above are the reference loop's, and no request had to compute it again
+grep -hq "pad slot computed ahead: \([1-9][0-9]*\) of \1 positions" "$run_dir"/imagegen.*.log ||
+    fail "imagegen did not compute its pad slot at start"
+! grep -h "pad slot's .* computed again" "$run_dir"/imagegen.*.log ||
+    fail "the pad slot computed at start was not the requests' padded row"
 stop_pipeline
 [ "$stop_rc" = 0 ] || fail "supervisor exit status $stop_rc"
 
