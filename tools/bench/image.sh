@@ -13,11 +13,12 @@
 # models/1b-bf16, written if absent, 3.5 GB); its weights are random, so the chain runs its
 # whole MAX_TOKENS (a real chain is about as long). THREADS (default: the core count) for the
 # reason, imagegen and vq stages; they run one after the other for one picture. Each precision
-# starts its own pipeline (quantizing at load is not in the figures) and generates a first
+# starts its own pipeline (loading, quantizing and the pad slot are not in the figures) and generates a first
 # picture, then ROUNDS more (default 1): the figures are their medians, the steady state of a
 # running pipeline (ROUNDS=0: the first picture's); the first picture's total has its own
-# column (it also computes the imagegen stage's padded prefix, which later pictures copy:
-# docs/model.md). KV_HANDOVER=0 turns off the reason stage's KV handover (on by default:
+# column (the imagegen stage computes its padded prefix when it starts, prefix_warm in
+# docs/model.md, so the first picture mostly differs by memory touched for the first time).
+# KV_HANDOVER=0 turns off the reason stage's KV handover (on by default:
 # imagegen then reads the chain's KV instead of prefilling it again, docs/model.md), for an
 # A/B. Goals on 2 cores: 100 s at bf16, 45 s at 4-bit (docs/performance.md).
 set -euo pipefail
@@ -73,7 +74,7 @@ YAML
     sup=$!
     gotflow status "$work/$prec.yaml" --wait-ready --timeout 600 >/dev/null ||
         { tail -5 "$work/$prec.log" >&2; exit 1; }
-    echo "$prec: pipeline ready in $(($(date +%s) - t0)) s (loading and quantizing)"
+    echo "$prec: pipeline ready in $(($(date +%s) - t0)) s (loading, quantizing, the pad slot)"
     for i in $(seq 0 "$rounds"); do
         gotflow generate "a red apple to the left of a blue cup" --pipeline "$work/$prec.yaml" \
             --out "$work/out" --id "$prec-$i" --seed 1 --text-temperature 0 \
