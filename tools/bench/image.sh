@@ -13,12 +13,12 @@
 # models/1b-bf16, written if absent, 3.5 GB); its weights are random, so the chain runs its
 # whole MAX_TOKENS (a real chain is about as long). THREADS (default: the core count) for the
 # reason, imagegen and vq stages; they run one after the other for one picture. Each precision
-# starts its own pipeline (loading, quantizing and the pad slot are not in the figures) and generates a first
-# picture, then ROUNDS more (default 1): the figures are their medians, the steady state of a
-# running pipeline (ROUNDS=0: the first picture's); the first picture's total has its own
-# column (the imagegen stage computes its padded prefix when it starts, prefix_warm in
-# docs/model.md, so the first picture mostly differs by memory touched for the first time).
-# KV_HANDOVER=0 turns off the reason stage's KV handover (on by default:
+# starts its own pipeline (loading, quantizing and the pad slot are not in the figures) and
+# generates a first picture, then ROUNDS more (default 1): the figures are their medians, the
+# steady state of a running pipeline (ROUNDS=0: the first picture's); the first picture's
+# total has its own column (the imagegen stage computes its padded prefix when it starts,
+# prefix_warm in docs/model.md, so the first picture mostly differs by memory touched for the
+# first time). KV_HANDOVER=0 turns off the reason stage's KV handover (on by default:
 # imagegen then reads the chain's KV instead of prefilling it again, docs/model.md), for an
 # A/B. Goals on 2 cores: 100 s at bf16, 45 s at 4-bit (docs/performance.md).
 set -euo pipefail
