@@ -24,27 +24,9 @@
 #include "core/opts.h"
 #include "kernels/cpu/quant_ops.h"
 #include "kernels/ops.h"
+#include "bench.h"
 
 enum { S_HEADS = 16, S_HD = 128, S_LAYERS = 24, S_ROWS = 2, S_MAX_ROUNDS = 99 };
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double s_median(double *v, int n)
-{
-    qsort(v, n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static float s_rand(unsigned *s)
 {
@@ -83,7 +65,7 @@ static double s_read(void *const *bufs, int n_bufs, size_t bytes, int threads,
     pthread_t th[MAX_T];
     int started[MAX_T] = {0};
     threads = threads < 1 ? 1 : threads > MAX_T ? MAX_T : threads;
-    double t0 = s_now();
+    double t0 = gf_bench_now();
     for (int i = 0; i < threads; i++) {
         sl[i] = (struct s_slice){bufs, n_bufs, i, threads, bytes, 0};
         if (i > 0)
@@ -95,7 +77,7 @@ static double s_read(void *const *bufs, int n_bufs, size_t bytes, int threads,
             pthread_join(th[i], NULL);
         else
             s_sum(&sl[i]);
-    double t = s_now() - t0;
+    double t = gf_bench_now() - t0;
     for (int i = 0; i < threads; i++)
         *sink += sl[i].sum;
     return t;
@@ -140,15 +122,15 @@ static int s_attention(struct gf_backend *be, int pos, int rounds)
             qs[r] = r, qp[r] = pos - 1;
         double t[S_MAX_ROUNDS], rd[S_MAX_ROUNDS];
         for (int r = 0; r < rounds; r++) {
-            double t0 = s_now();
+            double t0 = gf_bench_now();
             for (int l = 0; l < S_LAYERS; l++) {
                 struct gf_attn a = {k[l], v[l], qs, qp, S_HEADS, S_HEADS, S_HD, pos, dts[d]};
                 be->ops->attention(be, o, q, S_ROWS, &a);
             }
-            t[r] = s_now() - t0;
+            t[r] = gf_bench_now() - t0;
             rd[r] = s_read(kv_bufs, 2 * S_LAYERS, bytes, be->n_threads, &sink);
         }
-        double tm = s_median(t, rounds), rm = s_median(rd, rounds);
+        double tm = gf_bench_median(t, rounds), rm = gf_bench_median(rd, rounds);
         double all = 2.0 * S_LAYERS * bytes;
         printf("| %s | %.2f | %.1f | %.1f | %.2f |\n", names[d], tm * 1e3, all / tm / 1e9,
                all / rm / 1e9, rm / tm);
@@ -173,17 +155,18 @@ static int s_quantize(struct gf_backend *be, int rounds)
         x[i] = 8 * s_rand(&seed);
     double tr[S_MAX_ROUNDS], tb[S_MAX_ROUNDS];
     for (int r = 0; r < rounds; r++) {
-        double t0 = s_now();
+        double t0 = gf_bench_now();
         for (int i = 0; i < REPS; i++)
             gf_quantize(GF_WTYPE_Q8_0, a, x, N);
-        tr[r] = s_now() - t0;
-        t0 = s_now();
+        tr[r] = gf_bench_now() - t0;
+        t0 = gf_bench_now();
         for (int i = 0; i < REPS; i++)
             gf_cpu_quantize_q8_0(be, b, x, N);
-        tb[r] = s_now() - t0;
+        tb[r] = gf_bench_now() - t0;
     }
     int same = memcmp(a, b, sizeof *a * (N / GF_QK)) == 0;
-    double r = s_median(tr, rounds) / REPS / N * 1e9, c = s_median(tb, rounds) / REPS / N * 1e9;
+    double r = gf_bench_median(tr, rounds) / REPS / N * 1e9,
+           c = gf_bench_median(tb, rounds) / REPS / N * 1e9;
     printf("quantize to q8_0, %d values: backend %.2f ns a value, scalar reference %.2f ns: "
            "%.2fx; bytes %s\n",
            N, c, r, r / c, same ? "the same" : "DIFFER");

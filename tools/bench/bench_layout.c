@@ -11,12 +11,7 @@
 #include "model/picture/png.h"
 #include "model/picture/render.h"
 
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench.h"
 
 int main(void)
 {
@@ -31,15 +26,15 @@ int main(void)
     fclose(f);
 
     int reps = 20000;
-    double t0 = s_now();
+    double t0 = gf_bench_now();
     for (int r = 0; r < reps; r++) {
         gf_layout_t *l = NULL;
         if (gf_layout_parse(text, len, &l))
             return 1;
         gf_layout_destroy(&l);
     }
-    double whole = (s_now() - t0) / reps;
-    t0 = s_now();
+    double whole = (gf_bench_now() - t0) / reps;
+    t0 = gf_bench_now();
     for (int r = 0; r < reps / 10; r++) {
         gf_layout_t *l = gf_layout_new();
         for (size_t i = 0; i < len; i++)
@@ -47,7 +42,7 @@ int main(void)
         gf_layout_finish(l);
         gf_layout_destroy(&l);
     }
-    double bytewise = (s_now() - t0) / (reps / 10);
+    double bytewise = (gf_bench_now() - t0) / (reps / 10);
     printf("layout parse, 1B chain (%zu bytes): %.2f us whole (%.0f MB/s), %.2f us one byte at a "
            "time\n",
            len, whole * 1e6, (double)len / whole / 1e6, bytewise * 1e6);
@@ -62,47 +57,47 @@ int main(void)
     for (size_t i = 0; i < n; i++)
         dec[i] = (float)rand() / RAND_MAX * 2.2f - 1.1f;
     reps = 200;
-    t0 = s_now();
+    t0 = gf_bench_now();
     for (int r = 0; r < reps; r++)
         gf_image_pixels_chw(dec, side, side, img.rgb);
-    double conv = (s_now() - t0) / reps;
+    double conv = (gf_bench_now() - t0) / reps;
     printf("pixels, 384x384 CHW float -> HWC uint8: %.3f ms (%.0f Mvalues/s)\n", conv * 1e3,
            (double)n / conv / 1e6);
 
     uint8_t *png = NULL;
     size_t png_len = 0;
     reps = 50;
-    t0 = s_now();
+    t0 = gf_bench_now();
     for (int r = 0; r < reps; r++) {
         free(png);
         if (gf_png_write_mem(&img, &png, &png_len))
             return 1;
     }
-    double enc = (s_now() - t0) / reps;
+    double enc = (gf_bench_now() - t0) / reps;
     printf("png encode, 384x384 noise-like image: %.2f ms, %zu bytes\n", enc * 1e3, png_len);
 
     gf_layout_t *l = NULL;
     gf_layout_parse(text, len, &l);
     struct gf_image canvas;
     reps = 500;
-    t0 = s_now();
+    t0 = gf_bench_now();
     for (int r = 0; r < reps; r++) {
         if (gf_render_canvas(&canvas, side, side, gf_layout_objects(l), gf_layout_n_objects(l)))
             return 1;
         if (r + 1 < reps)
             gf_image_release(&canvas);
     }
-    double draw = (s_now() - t0) / reps;
+    double draw = (gf_bench_now() - t0) / reps;
     free(png);
     png = NULL;
-    t0 = s_now();
+    t0 = gf_bench_now();
     for (int r = 0; r < reps / 10; r++) {
         free(png);
         png = NULL;
         if (gf_png_write_mem(&canvas, &png, &png_len))
             return 1;
     }
-    double enc_canvas = (s_now() - t0) / (reps / 10);
+    double enc_canvas = (gf_bench_now() - t0) / (reps / 10);
     printf("layout canvas 384x384, 5 objects: draw %.3f ms, png encode %.2f ms (%zu bytes)\n",
            draw * 1e3, enc_canvas * 1e3, png_len);
     free(png);

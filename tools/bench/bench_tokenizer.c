@@ -15,19 +15,14 @@
 
 #include "model/tokenizer/tokenizer.h"
 
+#include "bench.h"
+
 #define DOC_LINES 20
 
 struct doc {
     char *p;
     size_t len;
 };
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int s_corpus(const char *path, struct doc **docs_p, size_t *n_p, size_t *bytes_p)
 {
@@ -85,12 +80,12 @@ int main(int argc, char **argv)
     int passes = argc > 3 ? atoi(argv[3]) : 5;
     char err[512];
     gf_tokenizer_t *tok = NULL;
-    double t0 = s_now();
+    double t0 = gf_bench_now();
     if (gf_tokenizer_load(tpath, &tok, err, sizeof err)) {
         fprintf(stderr, "bench_tokenizer: %s\n", err);
         return 1;
     }
-    double load_s = s_now() - t0;
+    double load_s = gf_bench_now() - t0;
     struct doc *docs;
     size_t n_docs, bytes;
     if (s_corpus(cpath, &docs, &n_docs, &bytes))
@@ -100,7 +95,7 @@ int main(int argc, char **argv)
     size_t n_ids = 0;
     for (int p = 0; p < passes; p++) {
         n_ids = 0;
-        double t = s_now();
+        double t = gf_bench_now();
         for (size_t i = 0; i < n_docs; i++) {
             ids.n = 0;
             if (gf_tokenizer_encode(tok, docs[i].p, docs[i].len, 0, &ids)) {
@@ -109,7 +104,7 @@ int main(int argc, char **argv)
             }
             n_ids += ids.n;
         }
-        t = s_now() - t;
+        t = gf_bench_now() - t;
         if (t < best)
             best = t;
     }

@@ -17,18 +17,7 @@
 #include "model/lm/checkpoint.h"
 #include "model/lm/vq.h"
 
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench.h"
 
 int main(int argc, char **argv)
 {
@@ -88,14 +77,14 @@ int main(int argc, char **argv)
     printf("vq decode: %d image(s) %dx%d, %.1f GFLOP each, %d threads, weights %s\n", images, H, W,
            gflop, be->n_threads, dir);
     for (int r = 0; r < rounds; r++) {
-        double t0 = s_now();
+        double t0 = gf_bench_now();
         if (gf_vq_decode(vq, codes, images, out) < 0)
             goto out;
-        secs[r] = (s_now() - t0) / images;
+        secs[r] = (gf_bench_now() - t0) / images;
         printf("round %d: %.3f s/image, %.1f GFLOP/s\n", r, secs[r], gflop / secs[r]);
         fflush(stdout);
     }
-    qsort(secs, rounds, sizeof *secs, s_cmp);
+    qsort(secs, rounds, sizeof *secs, gf_bench_cmp);
     printf("ours vq decode: best %.3f s/image (%.1f GFLOP/s), median %.3f s/image\n", secs[0],
            gflop / secs[0], secs[rounds / 2]);
     rc = 0;

@@ -36,8 +36,9 @@
 #include "core/opts.h"
 #include "core/spawn.h"
 #include "engine/edge.h"
-
 #include "engine/frame.h"
+
+#include "bench.h"
 
 #define S_N_STAGES 5 /* gateway, s1, s2, s3, sink: the trace entries of a result */
 #define S_N_HOPS 4   /* gateway->s1 ... s3->sink */
@@ -100,18 +101,12 @@ static int64_t s_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The q-quantile (nearest rank) of `n` samples; sorts them. */
 static double s_quantile(double *v, long n, double q)
 {
     if (n <= 0)
         return 0.0;
-    qsort(v, (size_t)n, sizeof *v, s_cmp_double);
+    qsort(v, (size_t)n, sizeof *v, gf_bench_cmp);
     long i = (long)ceil(q * (double)n) - 1;
     if (i < 0)
         i = 0;
@@ -124,7 +119,7 @@ static double s_median(const double *v, int n)
 {
     double tmp[S_MAX_REPEAT];
     memcpy(tmp, v, (size_t)n * sizeof *v);
-    qsort(tmp, (size_t)n, sizeof *tmp, s_cmp_double);
+    qsort(tmp, (size_t)n, sizeof *tmp, gf_bench_cmp);
     return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
 }
 
