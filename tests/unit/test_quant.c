@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/quant_ops.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/ops.h"
 
 static uint64_t s_state = 88172645463325252ull;
@@ -121,6 +122,47 @@ static void test_quantize_q8_0_bytes(void **state)
     gf_backend_destroy(&cpu);
 }
 
+#if GF_HAVE_AVX2
+GF_SIMD static uint16_t s_f16c(float f)
+{
+    return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+#endif
+
+/* The AVX2 quantizer stores each block's scale through F16C: it must round as gf_f32_to_f16 does
+ * (to nearest even, subnormals and overflow included), over f32 bit patterns spread across the
+ * whole range and around f16's limits. */
+static void test_f16c_rounding(void **state)
+{
+#if GF_HAVE_AVX2
+    if (!gf_simd_avx2())
+        skip();
+    for (uint64_t u = 0; u < (1ull << 32); u += 65521) {
+        uint32_t b = (uint32_t)u;
+        float f;
+        memcpy(&f, &b, 4);
+        if (f == f)
+            assert_int_equal(s_f16c(f), gf_f32_to_f16(f));
+    }
+    /* f16's largest, where it overflows, 2^-14 (the least normal) and the subnormal below it,
+     * 2^-24 (the least subnormal) and its half (a tie to 0), zeros */
+    static const float edges[] = {65504.0f,       65519.99f,      65520.0f,       1e30f,
+                                  6.1035156e-05f, 6.0975552e-05f, 5.9604645e-08f, 2.9802322e-08f,
+                                  2.98e-08f,      8.940697e-08f,  0.0f,           -0.0f};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        float lo = edges[i], hi = edges[i]; /* the edge, then 2 floats either side of it */
+        for (int k = 0; k < 3; k++) {
+            const float f[4] = {lo, hi, -lo, -hi};
+            for (int j = 0; j < 4; j++)
+                assert_int_equal(s_f16c(f[j]), gf_f32_to_f16(f[j]));
+            lo = nextafterf(lo, -INFINITY), hi = nextafterf(hi, INFINITY);
+        }
+    }
+#else
+    skip();
+#endif
+}
+
 static void test_wtype_bytes(void **state)
 {
     assert_int_equal(gf_wtype_bytes(GF_WTYPE_Q8_0, 64), 68);
@@ -219,9 +261,9 @@ static void test_ref_reads_blocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_quantize_q8_0_bytes),
-        cmocka_unit_test(test_wtype_bytes),      cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_ref_reads_blocks),
+        cmocka_unit_test(test_roundtrip),     cmocka_unit_test(test_quantize_q8_0_bytes),
+        cmocka_unit_test(test_f16c_rounding), cmocka_unit_test(test_wtype_bytes),
+        cmocka_unit_test(test_linear),        cmocka_unit_test(test_ref_reads_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
