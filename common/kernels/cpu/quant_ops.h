@@ -14,7 +14,9 @@
 void gf_cpu_linear_q(struct gf_backend *be, float *y, const float *x, int n, const struct gf_mat *w,
                      const struct gf_mat *bias);
 
-/* gf_quantize(GF_WTYPE_Q8_0, blocks, x, n)'s bytes, in the backend's fastest form. */
+/* gf_quantize(GF_WTYPE_Q8_0, blocks, x, n)'s bytes (n a multiple of GF_QK), with AVX2 where the
+ * backend uses it; be is the optimized CPU backend (gf_backend_cpu_new), as for the rest of this
+ * header. */
 void gf_cpu_quantize_q8_0(struct gf_backend *be, struct gf_block_q8_0 *blocks, const float *x,
                           int64_t n);
 
