@@ -481,8 +481,10 @@ static void s_warm(struct s_imagegen *s, const struct gf_stage_info *info, const
     int32_t first = rc == 0 && ids.n > 0 ? ids.v[0] : -1, pad = got->special.pad;
     gf_ids_release(&ids);
     gf_got_tok_destroy(&got);
-    if (first < 0 || pad < 0 || pad >= s->ck->cfg.vocab) {
-        gf_log_info("pad slot not computed ahead: the tokenizer gives no first or pad token");
+    if (first < 0 || first >= s->ck->cfg.vocab || pad < 0 || pad >= s->ck->cfg.vocab) {
+        gf_log_info("pad slot not computed ahead: the tokenizer gives no first or pad token in "
+                    "the model's vocabulary of %d",
+                    s->ck->cfg.vocab);
         return;
     }
     int64_t t0 = gf_mono_ms(), limit = (int64_t)info->graph->supervisor.heartbeat_timeout_ms * 10;
