@@ -88,7 +88,8 @@ static const struct gf_param_decl s_imagegen[] = {
     {"prefix_cache", GF_PARAM_INT, 0, 1, NULL,
      "1: the padded rows' prefix is computed once and copied (one more model row); 0: per request"},
     {"prefix_warm", GF_PARAM_INT, 0, 1 << 20, NULL,
-     "positions of the padded rows' prefix computed at start (default 512; 0: by the first request)"},
+     "positions of the padded rows' prefix computed at start (default 512; 0: by the first "
+     "request)"},
     {"max_seq", GF_PARAM_INT, 2, 1 << 20, NULL,
      "positions of a row (at most the checkpoint's max_position_embeddings)"},
     {NULL, 0, 0, 0, NULL, NULL}};
