@@ -26,8 +26,12 @@ void gf_cpu_free(struct gf_backend *be, void *p);
 void gf_cpu_copy(struct gf_backend *be, void *dst, const void *src, size_t bytes);
 void gf_cpu_rope(struct gf_backend *be, float *x, int n, int stride, int n_heads, int head_dim,
                  const int32_t *pos, float theta);
+/* Writes n blocks' worth (n a multiple of GF_QK) of x as gf_quantize's q8_0 bytes. */
+typedef void (*gf_cpu_q8_fn)(struct gf_backend *be, struct gf_block_q8_0 *blocks, const float *x,
+                             int64_t n);
+/* The kv_store op, a q8_0 cache's blocks written by q8 (each backend's own quantizer). */
 void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k, const float *v,
-                     int n);
+                     int n, gf_cpu_q8_fn q8);
 void gf_cpu_gelu(struct gf_backend *be, float *x, int64_t count);
 void gf_cpu_embed(struct gf_backend *be, float *y, const struct gf_mat *table, const int32_t *ids,
                   int n);

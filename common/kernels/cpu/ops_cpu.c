@@ -558,22 +558,11 @@ static void s_attn_task(void *arg, int item)
         o[i] = acc[i] / sum;
 }
 
-/* gf_cpu_kv_store, with a q8_0 cache's blocks from gf_cpu_quantize_q8_0 (the same bytes). */
+/* gf_cpu_kv_store, a q8_0 cache's blocks by gf_cpu_quantize_q8_0 (gf_quantize's bytes). */
 static void s_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k,
                        const float *v, int n)
 {
-    if (a->kv_dtype != GF_WTYPE_Q8_0) {
-        gf_cpu_kv_store(be, a, k, v, n);
-        return;
-    }
-    int hd = a->head_dim, kv_dim = a->n_kv_heads * hd;
-    for (int t = 0; t < n; t++)
-        for (int h = 0; h < a->n_kv_heads; h++) {
-            size_t at = gf_attn_at(a, a->slot[t], h, a->pos[t]) / GF_QK; /* whole blocks */
-            size_t from = (size_t)t * kv_dim + h * hd;
-            gf_cpu_quantize_q8_0(be, (struct gf_block_q8_0 *)a->k + at, k + from, hd);
-            gf_cpu_quantize_q8_0(be, (struct gf_block_q8_0 *)a->v + at, v + from, hd);
-        }
+    gf_cpu_kv_store(be, a, k, v, n, gf_cpu_quantize_q8_0);
 }
 
 static void s_attention(struct gf_backend *be, float *out, const float *q, int n,

@@ -115,7 +115,7 @@ void gf_cpu_rope(struct gf_backend *be, float *x, int n, int stride, int n_heads
 }
 
 void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k, const float *v,
-                     int n)
+                     int n, gf_cpu_q8_fn q8)
 {
     int hd = a->head_dim, kv_dim = a->n_kv_heads * hd;
     for (int t = 0; t < n; t++)
@@ -123,10 +123,8 @@ void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float
             size_t off = gf_attn_at(a, a->slot[t], h, a->pos[t]);
             size_t from = (size_t)t * kv_dim + h * hd;
             if (a->kv_dtype == GF_WTYPE_Q8_0) { /* whole blocks: hd is a multiple of GF_QK */
-                gf_quantize(GF_WTYPE_Q8_0, (char *)a->k + gf_wtype_bytes(a->kv_dtype, off),
-                            k + from, hd);
-                gf_quantize(GF_WTYPE_Q8_0, (char *)a->v + gf_wtype_bytes(a->kv_dtype, off),
-                            v + from, hd);
+                q8(be, (struct gf_block_q8_0 *)a->k + off / GF_QK, k + from, hd);
+                q8(be, (struct gf_block_q8_0 *)a->v + off / GF_QK, v + from, hd);
             } else if (a->kv_dtype == GF_WTYPE_F16) {
                 for (int i = 0; i < hd; i++) {
                     ((uint16_t *)a->k)[off + i] = gf_f32_to_f16(k[from + i]);
@@ -137,6 +135,18 @@ void gf_cpu_kv_store(struct gf_backend *be, const struct gf_attn *a, const float
                 memcpy((float *)a->v + off, v + from, hd * sizeof(float));
             }
         }
+}
+
+static void s_quantize_q8_0(struct gf_backend *be, struct gf_block_q8_0 *blocks, const float *x,
+                            int64_t n)
+{
+    gf_quantize(GF_WTYPE_Q8_0, blocks, x, n);
+}
+
+static void s_kv_store(struct gf_backend *be, const struct gf_attn *a, const float *k,
+                       const float *v, int n)
+{
+    gf_cpu_kv_store(be, a, k, v, n, s_quantize_q8_0);
 }
 
 static void s_attention(struct gf_backend *be, float *out, const float *q, int n,
@@ -210,7 +220,7 @@ static const struct gf_ops s_ref_ops = {
     .linear = s_linear,
     .rmsnorm = s_rmsnorm,
     .rope = gf_cpu_rope,
-    .kv_store = gf_cpu_kv_store,
+    .kv_store = s_kv_store,
     .attention = s_attention,
     .swiglu = s_swiglu,
     .gelu = gf_cpu_gelu,
