@@ -341,9 +341,11 @@ GF_SIMD static GF_INLINE float s_score1(const float *q, const void *k, size_t k0
  * anticipate; asked for while the same positions' scores are taken. */
 GF_SIMD static GF_INLINE void s_prefetch(const void *x, size_t i, int count, enum gf_wtype dt)
 {
-    const size_t es = dt == GF_WTYPE_F16 ? 2 : 4; /* the cache's types: f16 or f32 */
-    const char *b = (const char *)x + i * es;
-    for (size_t o = 0; o < count * es; o += 64)
+    /* the cache's types: f16, f32, or q8_0 whole blocks (i and count multiples of GF_QK) */
+    const size_t es = dt == GF_WTYPE_F16 ? 2 : 4, qb = sizeof(struct gf_block_q8_0);
+    const char *b = (const char *)x + (dt == GF_WTYPE_Q8_0 ? i / GF_QK * qb : i * es);
+    const size_t bytes = dt == GF_WTYPE_Q8_0 ? count / GF_QK * qb : count * es;
+    for (size_t o = 0; o < bytes; o += 64)
         _mm_prefetch(b + o, _MM_HINT_T0);
 }
 
@@ -439,13 +441,6 @@ GF_SIMD static GF_INLINE __m256 s_q8_dot_block(const float *qb, const struct gf_
     return _mm256_fmadd_ps(s_q8d(k), t, acc);
 }
 
-/* The V blocks of 4 positions from vp into L1 ahead of the value pass (see s_prefetch). */
-GF_SIMD static GF_INLINE void s_prefetch_q8(const struct gf_block_q8_0 *vp, int nb)
-{
-    for (int c = 0; c < 4 * nb * (int)sizeof *vp; c += 64)
-        _mm_prefetch((const char *)vp + c, _MM_HINT_T0);
-}
-
 /* s_attn_head on a q8_0 cache (hd a multiple of GF_QK, a position's values whole blocks): a
  * score sums d (q · k) block by block (s_q8_dot_block), 4 keys at a time so that their chains
  * overlap, each key's sums in the same order alone or in 4; a value slice is one block, each
@@ -460,7 +455,7 @@ GF_SIMD static void s_attn_head_q8(float *o, const float *q, const void *k, cons
         int m = npos - p0 < S_ATTN_CHUNK ? npos - p0 : S_ATTN_CHUNK, p = 0;
         for (; p + 4 <= m; p += 4) {
             const struct gf_block_q8_0 *kp = kb + (size_t)(p0 + p) * nb;
-            s_prefetch_q8(vb + (size_t)(p0 + p) * nb, nb);
+            s_prefetch(v, (size_t)(p0 + p) * hd, 4 * hd, GF_WTYPE_Q8_0);
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int b = 0; b < nb; b++) {
                 const float *qb = q + b * GF_QK;
@@ -473,7 +468,7 @@ GF_SIMD static void s_attn_head_q8(float *o, const float *q, const void *k, cons
             s[p + 2] = gf_hsum8(a2) * scale, s[p + 3] = gf_hsum8(a3) * scale;
         }
         if (p < m)
-            s_prefetch_q8(vb + (size_t)(p0 + p) * nb, nb);
+            s_prefetch(v, (size_t)(p0 + p) * hd, 4 * hd, GF_WTYPE_Q8_0);
         for (; p < m; p++) {
             const struct gf_block_q8_0 *kp = kb + (size_t)(p0 + p) * nb;
             __m256 a = _mm256_setzero_ps();
