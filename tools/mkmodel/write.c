@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "write.h"
 
@@ -145,10 +146,7 @@ static uint64_t s_mix(uint64_t x)
 
 static uint64_t s_fnv(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
+    return gf_fnv1a(GF_FNV1A_SEED, s, strlen(s));
 }
 
 static int64_t s_numel(const struct mk_tensor *t)

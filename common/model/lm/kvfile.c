@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "model/lm/kvfile.h"
 
 static const char s_magic[8] = {'G', 'F', 'K', 'V', 0, 0, 0, 1};
@@ -19,24 +20,14 @@ struct s_head {
     int32_t n_pos, n_layers, n_kv_heads, head_dim;
 };
 
-static uint64_t s_fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-#define S_FNV0 0xcbf29ce484222325ULL
-
 static uint64_t s_stat(uint64_t h, const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0) {
         int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-        h = s_fnv(h, v, sizeof v);
+        h = gf_fnv1a(h, v, sizeof v);
     }
-    return s_fnv(h, path, strlen(path) + 1);
+    return gf_fnv1a(h, path, strlen(path) + 1);
 }
 
 uint64_t gf_kvfile_identity(const struct gf_llm *m, const struct gf_ckpt *ck,
@@ -44,10 +35,10 @@ uint64_t gf_kvfile_identity(const struct gf_llm *m, const struct gf_ckpt *ck,
 {
     char dir[PATH_MAX], cfg[PATH_MAX + 16];
     const char *kernels = gf_backend_kernels(be);
-    uint64_t h = s_fnv(S_FNV0, kernels, strlen(kernels) + 1);
+    uint64_t h = gf_fnv1a(GF_FNV1A_SEED, kernels, strlen(kernels) + 1);
     int32_t v[6] = {ck->quant,          m->kv_dtype,      m->cfg->n_layers,
                     m->cfg->n_kv_heads, m->cfg->head_dim, m->cfg->hidden};
-    h = s_fnv(h, v, sizeof v);
+    h = gf_fnv1a(h, v, sizeof v);
     h = s_stat(h, realpath(ck->dir, dir) ? dir : ck->dir);
     snprintf(cfg, sizeof cfg, "%s/config.json", ck->dir);
     h = s_stat(h, cfg);
@@ -69,7 +60,7 @@ static struct s_head s_header(const struct gf_llm *m, const int32_t *toks, int n
     memset(&hd, 0, sizeof hd);
     memcpy(hd.magic, s_magic, sizeof s_magic);
     hd.identity = identity;
-    hd.toks_hash = s_fnv(S_FNV0, toks, (size_t)n_pos * sizeof *toks);
+    hd.toks_hash = gf_fnv1a(GF_FNV1A_SEED, toks, (size_t)n_pos * sizeof *toks);
     hd.n_pos = n_pos, hd.n_layers = m->cfg->n_layers, hd.n_kv_heads = m->cfg->n_kv_heads;
     hd.head_dim = m->cfg->head_dim;
     return hd;

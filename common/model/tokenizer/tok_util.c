@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/grow.h"
+#include "core/hash.h"
 #include "model/tokenizer/tok_internal.h"
 
 int gf_buf_put(struct gf_buf *b, const void *data, size_t n)
@@ -26,10 +27,7 @@ void gf_buf_release(struct gf_buf *b)
 
 uint64_t gf_hash_bytes(const void *p, size_t n)
 {
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
+    uint64_t h = gf_fnv1a(GF_FNV1A_SEED, p, n);
     return h ^ (h >> 29);
 }
 
