@@ -294,6 +294,12 @@ static int s_acquire(gf_stage_t *st, struct gf_batch_req *b)
     return 0;
 }
 
+/* Position p of a padded (unconditional) row in slot: its first token, then pads. */
+static struct gf_tok s_padded(int32_t first, int32_t pad, int slot, int p)
+{
+    return (struct gf_tok){p > 0 ? pad : first, slot, p, GF_TOK_TEXT, 0};
+}
+
 /* The re-prefill's next n_pre tokens into s->toks, in s_plan's order; split so that no step
  * outlasts the heartbeat on a large model, and run in the same forward as the running rows'
  * step. */
@@ -305,8 +311,7 @@ static void s_prefill_chunk(struct s_imagegen *s, struct s_req *r, int n_pre)
         if (i < cond)
             s->toks[n] = (struct gf_tok){r->seq[c], r->ig.slots[0], c, GF_TOK_TEXT, 0};
         else
-            s->toks[n] =
-                (struct gf_tok){p > 0 ? r->ig.pad_id : r->seq[0], r->fill_slot, p, GF_TOK_TEXT, 0};
+            s->toks[n] = s_padded(r->seq[0], r->ig.pad_id, r->fill_slot, p);
     }
 }
 
@@ -491,10 +496,8 @@ static void s_warm(struct s_imagegen *s, const struct gf_stage_info *info, const
     s->pad_first = first, s->pad_pad = pad, s->pad_len = 0;
     while (s->pad_len < n && gf_mono_ms() - t0 < limit) {
         int k = n - s->pad_len < s->chunk ? n - s->pad_len : s->chunk;
-        for (int i = 0; i < k; i++) {
-            int p = s->pad_len + i;
-            s->toks[i] = (struct gf_tok){p > 0 ? pad : first, s->pad_slot, p, GF_TOK_TEXT, 0};
-        }
+        for (int i = 0; i < k; i++)
+            s->toks[i] = s_padded(first, pad, s->pad_slot, s->pad_len + i);
         if ((rc = gf_llm_forward(s->m, s->toks, k)) < 0) {
             gf_log_warn("pad slot not computed ahead: %s", gf_strerror(rc));
             break;
