@@ -530,7 +530,7 @@ static int s_init(gf_stage_t *st)
         gf_log_error("cannot open the checkpoint '%s'", dir);
         goto fail;
     }
-    if ((rc = gf_stage_quantize(info, s->ck)) < 0)
+    if ((rc = gf_stage_precision(info, s->ck)) < 0)
         goto fail;
     if ((rc = s_sizes(s, def)) < 0 || (rc = s_defaults(s, dir)) < 0)
         goto fail;
@@ -558,8 +558,8 @@ static int s_init(gf_stage_t *st)
         goto fail;
     for (int k = 0; k < s->n_reqs; k++)
         s->ig[k] = &((struct s_req *)gf_batch_req_at(s->batch, k))->ig;
-    gf_log_info("model '%s' loaded: %d rows of %d positions, %dx%d image tokens", dir, s->n_rows,
-                s->max_seq, s->grid_h, s->grid_w);
+    gf_log_info("model '%s' loaded: %d rows of %d positions, %s KV cache, %dx%d image tokens", dir,
+                s->n_rows, s->max_seq, gf_wtype_name(s->m->kv_dtype), s->grid_h, s->grid_w);
     return 0;
 fail:
     s_shutdown(st);

@@ -437,7 +437,7 @@ static int s_init(gf_stage_t *st)
         gf_log_error("cannot open the checkpoint '%s'", dir);
         goto fail;
     }
-    if ((rc = gf_stage_quantize(info, s->ck)) < 0)
+    if ((rc = gf_stage_precision(info, s->ck)) < 0)
         goto fail;
     if ((rc = gf_got_tok_new(dir, &s->got, err, sizeof err)) < 0) {
         gf_log_error("cannot load the tokenizer of '%s': %s", dir, err);
@@ -474,8 +474,9 @@ static int s_init(gf_stage_t *st)
     if (!(s->batch = gf_batch_new(st, &s_batch_ops, n_reqs, s->chunk, width)))
         goto fail;
     s_kv_init(s, info);
-    gf_log_info("model '%s' loaded: %d rows of %d positions, prefill chunks of %d%s", dir, n_reqs,
-                s->max_seq, s->chunk, s->kv_dir[0] ? "; KV handed over to imagegen" : "");
+    gf_log_info("model '%s' loaded: %d rows of %d positions, %s KV cache, prefill chunks of %d%s",
+                dir, n_reqs, s->max_seq, gf_wtype_name(s->m->kv_dtype), s->chunk,
+                s->kv_dir[0] ? "; KV handed over to imagegen" : "");
     return 0;
 fail:
     s_shutdown(st);

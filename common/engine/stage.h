@@ -79,17 +79,18 @@ int gf_stage_main(int argc, char **argv, const struct gf_stage_ops *ops);
 
 struct gf_backend;
 /* The compute backend of this replica's device: the CPU (params.threads, 0 = every core), or
- * cuda:N (params.precision: bf16, the default, or f32). NULL after logging one line that says
+ * cuda:N (params.precision: bf16, the default, or f32; on the CPU, f32 takes the exact path,
+ * gf_backend_cpu_exact). NULL after logging one line that says
  * why (no CUDA in this build, no such device, a bad precision, q8_0 or q4_0 on a GPU); the
  * caller owns the result (gf_backend_destroy). */
 struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info);
 
 struct gf_ckpt;
-/* Quantizes the checkpoint's language model at load when params.precision is q8_0 or q4_0
- * (gf_ckpt_quantize), or on the CPU, when params has no precision, when the environment's
- * GOTFLOW_PRECISION is (set by gotflow generate --precision for the pipeline it starts); 0
- * otherwise. 0, or GF_ENOMEM after logging. */
-int gf_stage_quantize(const struct gf_stage_info *info, struct gf_ckpt *ck);
+/* Applies params.precision to the checkpoint's language model at load (gf_ckpt_precision:
+ * q8_0 or q4_0 quantize it, f32 keeps the f32 cache of the exact path), or on the CPU, when
+ * params has no precision, the environment's GOTFLOW_PRECISION (set by gotflow generate
+ * --precision for the pipeline it starts). 0, or GF_ENOMEM after logging. */
+int gf_stage_precision(const struct gf_stage_info *info, struct gf_ckpt *ck);
 
 /* The checkpoint directory of a model stage: params.model, else the graph's model:. NULL, after
  * logging what to set, when neither is given. */

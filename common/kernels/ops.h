@@ -197,6 +197,10 @@ struct gf_ops {
     int (*check)(struct gf_backend *be);
     /* frees the backend's own state; gf_backend_destroy calls it */
     void (*destroy)(struct gf_backend *be);
+
+    /* 1 when kv_store and attention also take an f16 cache (the CPU backends); the CUDA
+     * attention takes f32 only */
+    int kv_f16;
 };
 
 /* A backend: its operator table and its private state (a thread pool on the CPU). */
@@ -209,6 +213,10 @@ struct gf_backend {
 /* The CPU backend: multithreaded, vectorized where the CPU allows. n_threads <= 0 means all
  * online cores. Returns NULL on failure. gf_backend_destroy accepts NULL and nulls *self_p. */
 struct gf_backend *gf_backend_cpu_new(int n_threads);
+/* The exact path on a backend from gf_backend_cpu_new: bf16 weights multiply f32 activations
+ * even where the AVX-512 BF16 products would be taken (as GOTFLOW_NO_AVX512=1 asks); a no-op
+ * on another backend. For precision f32 (docs/model.md). */
+void gf_backend_cpu_exact(struct gf_backend *be);
 /* The kernels a backend computes with: "cpu avx512bf16", "cpu avx2" or "cpu scalar" for
  * gf_backend_cpu_new's, else its ops' name. Two backends with the same kernels, weights and
  * cache dtype write the same KV bits for the same tokens (on the batch-invariant CPU ones). */

@@ -59,6 +59,7 @@ static int s_compare(struct check_env *e, const char *path, enum gf_cuda_mode mo
     struct gf_ckpt *ck = NULL;
     if (gf_ckpt_open(path, &ck) < 0)
         return check_verdict(e, "loop", what, 0, "cannot open the checkpoint");
+    gf_ckpt_precision(ck, "f32"); /* the CPU's exact path, whose cache is f32 as the device's */
     int32_t prompt[S_L];
     struct gf_loop_params p;
     s_params(ck, prompt, parallel, n_image, &p);

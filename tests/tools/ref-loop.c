@@ -4,11 +4,13 @@
  *
  * usage: ref-loop DIR CAPTION [max_text n_image parallel cfg_weight seed text_temp image_temp]
  *
- * GOTFLOW_PRECISION=q8_0|q4_0 quantizes the language model at load as the stages do;
+ * GOTFLOW_PRECISION applies as the stages apply params.precision (q8_0|q4_0 quantize the
+ * language model at load, f32 takes the exact path);
  * GOTFLOW_THREADS=N runs the backend with N threads (default 1; 0 = one per core).
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "kernels/ops.h"
@@ -63,8 +65,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "ref-loop: GOTFLOW_PRECISION '%s' is not bf16, f32, q8_0 or q4_0\n", prec);
         goto out;
     }
-    if (gf_ckpt_open(argv[1], &ck) < 0 || (quant >= 0 && gf_ckpt_quantize(ck, quant) < 0) ||
-        !(be = gf_backend_cpu_new(threads ? atoi(threads) : 1)) ||
+    if ((be = gf_backend_cpu_new(threads ? atoi(threads) : 1)) && prec && !strcmp(prec, "f32"))
+        gf_backend_cpu_exact(be);
+    if (gf_ckpt_open(argv[1], &ck) < 0 || gf_ckpt_precision(ck, prec) < 0 || !be ||
         gf_llm_new(be, ck, gf_loop_slots(&p), gf_loop_max_seq(&p), 64, &m) < 0 ||
         gf_loop_run(m, &p, &r) < 0) {
         fprintf(stderr, "ref-loop: the reference loop failed\n");

@@ -14,10 +14,11 @@
 # "N passed, N failed" and exits 1 when a target is missed.
 # Sampling: the checkpoint's own (its generation_config.json: the demo model's is greedy with
 # guidance weight 1.5, docs/demo-model.md), each overridden by TEXT_T, IMAGE_T or CFG from the
-# environment when set; PRECISION=q8_0|q4_0 quantizes the language model at load (as
-# `gotflow generate --precision`). Two more lines break the figures
-# down: relations held per relation (plan and picture), mean IoU per number of objects. The
-# per-prompt results stay in $EVAL_OUT (default out/eval-<seed>) as eval.jsonl.
+# environment when set; PRECISION=q8_0|q4_0 quantizes the language model at load, and f32
+# keeps the exact path's f32 KV cache under 16-bit weights (as `gotflow generate --precision`).
+# Two more lines break the figures down: relations held per relation (plan and picture), mean
+# IoU per number of objects. The per-prompt results stay in $EVAL_OUT (default
+# out/eval-<seed>) as eval.jsonl.
 # Needs only the C build and Debian's python3 (no PyTorch).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 DIR [N] [SEED]" >&2; exit 2; }

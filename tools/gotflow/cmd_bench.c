@@ -252,12 +252,11 @@ static int s_run(const char *mode, const char *dir, const char *device, int thre
         goto out;
     printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
            gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
-    if (quant >= 0) {
-        double q0 = s_now();
-        if (gf_ckpt_quantize(ck, quant) < 0)
-            goto out;
+    double q0 = s_now();
+    if (gf_ckpt_precision(ck, prec) < 0)
+        goto out;
+    if (quant >= 0)
         printf("quantized the language model to %s in %.2f s (lm_head Q8_0)\n", prec, s_now() - q0);
-    }
     be = gf_cli_backend(device, threads, prec);
     if (be && strcmp(mode, "image") == 0) {
         printf("model '%s': %d threads\n", dir, be->n_threads);
@@ -331,8 +330,9 @@ int cmd_bench(int argc, char **argv)
         {"rows", 0, GF_OPT_INT, &rows, 1, 256, "N", "rows of a batch (default 1)"},
         {"device", 0, GF_OPT_STRING, &device, 0, 0, "cpu|cuda:N", "where to run (default cpu)"},
         {"precision", 0, GF_OPT_STRING, &prec, 0, 0, "P",
-         "bf16 or f32: the arithmetic on cuda:N; q8_0 or q4_0: the language\n"
-         "model's weights quantized at load (CPU; docs/model.md)"},
+         "bf16 or f32: the arithmetic on cuda:N, and on the CPU f32 is the\n"
+         "exact path (f32 KV cache under bf16 weights); q8_0 or q4_0: the\n"
+         "language model's weights quantized at load (CPU; docs/model.md)"},
         {0}};
     const struct gf_opts spec = {"gotflow bench", s_head, opts, NULL};
     if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&

@@ -93,7 +93,8 @@ static int s_parse(int argc, char **argv, struct s_opts *o)
         {"precision", 0, GF_OPT_STRING, &o->precision, 0, 0, "P",
          "q8_0 or q4_0: the pipeline this command starts quantizes the\n"
          "language model at load (CPU stages whose params name no\n"
-         "precision; docs/model.md); bf16 or f32: as published"},
+         "precision; docs/model.md); bf16 or f32: as published, f32 with\n"
+         "the exact path's f32 KV cache"},
         {"out", 0, GF_OPT_STRING, &o->out, 0, 0, "DIR", "output folder (default out)"},
         {"id", 0, GF_OPT_STRING, &o->id, 0, 0, "ID",
          "request id and folder name (default: from the clock)"},

@@ -145,8 +145,12 @@ int gf_cli_quant_check(const char *cmd, const char *device, const char *precisio
 struct gf_backend *gf_cli_backend(const char *device, int threads, const char *precision)
 {
     enum gf_cuda_mode mode = GF_CUDA_BF16;
-    if (!device || strcmp(device, "cpu") == 0)
-        return gf_backend_cpu_new(threads);
+    if (!device || strcmp(device, "cpu") == 0) {
+        struct gf_backend *be = gf_backend_cpu_new(threads);
+        if (precision && strcmp(precision, "f32") == 0)
+            gf_backend_cpu_exact(be); /* the exact path (docs/model.md) */
+        return be;
+    }
     gf_cuda_mode_parse(precision, &mode);
     return gf_backend_cuda_new(atoi(device + 5), mode);
 }

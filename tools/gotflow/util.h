@@ -53,8 +53,8 @@ int gf_cli_device_check(const char *cmd, const char *device, const char *precisi
  * CPU. 0, or 2 after printing why. Pass NULL as gf_cli_device_check's precision then. */
 int gf_cli_quant_check(const char *cmd, const char *device, const char *precision);
 struct gf_backend;
-/* The backend of a checked --device: the CPU with `threads` threads, or cuda:N; NULL after the
- * reason is logged. */
+/* The backend of a checked --device: the CPU with `threads` threads (precision f32: its exact
+ * path, gf_backend_cpu_exact), or cuda:N; NULL after the reason is logged. */
 struct gf_backend *gf_cli_backend(const char *device, int threads, const char *precision);
 
 #endif

@@ -637,6 +637,7 @@ static const struct gf_ops s_cpu_ops = {
     .upsample2x = gf_cpu_upsample2x,
     .softmax = gf_cpu_softmax,
     .transpose = gf_cpu_transpose,
+    .kv_f16 = 1,
 };
 
 static int s_env_on(const char *name)
@@ -684,6 +685,12 @@ fail:
     free(c);
     free(be);
     return NULL;
+}
+
+void gf_backend_cpu_exact(struct gf_backend *be)
+{
+    if (be && be->ops == &s_cpu_ops)
+        s_impl(be)->avx512bf16 = 0;
 }
 
 const char *gf_backend_kernels(const struct gf_backend *be)

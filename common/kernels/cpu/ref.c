@@ -232,6 +232,7 @@ static const struct gf_ops s_ref_ops = {
     .upsample2x = gf_ref_upsample2x,
     .softmax = gf_ref_softmax,
     .transpose = gf_ref_transpose,
+    .kv_f16 = 1,
 };
 
 struct gf_backend *gf_backend_ref_new(void)

@@ -474,6 +474,7 @@ static const struct gf_ops s_cuda_ops = {
     /* .graph_drop */ gf_cuda_graph_drop,
     /* .check */ s_check,
     /* .destroy */ s_destroy,
+    /* .kv_f16 */ 0, /* the attention takes an f32 cache only */
 };
 
 /* --- entry points (abi.h) ----------------------------------------------------------------- */

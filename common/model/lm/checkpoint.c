@@ -263,6 +263,17 @@ int gf_ckpt_quantize(struct gf_ckpt *ck, int type)
     return 0;
 }
 
+int gf_ckpt_precision(struct gf_ckpt *ck, const char *name)
+{
+    int quant;
+    if (gf_precision_parse(name, &quant) < 0)
+        return GF_EINVAL;
+    if (quant >= 0)
+        return gf_ckpt_quantize(ck, quant);
+    ck->exact = name && strcmp(name, "f32") == 0;
+    return 0;
+}
+
 int gf_ckpt_open(const char *dir, struct gf_ckpt **out)
 {
     int rc = GF_ENOMEM;

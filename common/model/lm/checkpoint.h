@@ -41,6 +41,7 @@ struct gf_ckpt {
     int n_shards;
     size_t shards_cap;
     int quant;     /* the block type of gf_ckpt_quantize, or -1: as published */
+    int exact;     /* precision f32: the f32 cache under 16-bit weights (gf_llm_new) */
     void **blocks; /* [n_blocks] owned quantized copies */
     int n_blocks;
     size_t blocks_cap;
@@ -62,6 +63,13 @@ const struct gf_st_tensor *gf_ckpt_find(const struct gf_ckpt *ck, const char *na
  * a matrix whose rows are not a whole number of GF_QK blocks (logged). Call once, before the
  * weights are used. 0, GF_EINVAL (not a block type) or GF_ENOMEM. */
 int gf_ckpt_quantize(struct gf_ckpt *ck, int type);
+
+/* Applies a precision name (gf_precision_parse) to the language model: "q8_0" and "q4_0"
+ * quantize (gf_ckpt_quantize); "f32" asks for the exact path, an f32 KV cache under 16-bit
+ * weights (ck->exact); "bf16" or NULL leave the weights as published, with an f16 cache under
+ * 16-bit weights on backends that take one (docs/model.md). Call once, before gf_llm_new. 0,
+ * GF_EINVAL (another name) or GF_ENOMEM. */
+int gf_ckpt_precision(struct gf_ckpt *ck, const char *name);
 
 /* Total bytes of the mapped weight files. */
 size_t gf_ckpt_bytes(const struct gf_ckpt *ck);

@@ -63,10 +63,13 @@ int gf_llm_new(struct gf_backend *be, const struct gf_ckpt *ck, int n_slots, int
     size_t nv = s_max(c->vocab, c->image_vocab);
     /* with quantized weights the cache is q8_0 (f16 where a head is not whole blocks): a
      * quarter of the f32 cache's bytes, which an image step reads as much of as a third of its
-     * weights; as published it stays f32, the exact path (docs/model.md) */
-    m->kv_dtype = ck->quant < 0              ? GF_WTYPE_F32
-                  : c->head_dim % GF_QK == 0 ? GF_WTYPE_Q8_0
-                                             : GF_WTYPE_F16;
+     * weights; under 16-bit weights as published it is f16 (half the bytes) where the backend
+     * takes one; f32 under f32 weights and for precision f32, the exact path (docs/model.md) */
+    enum gf_wtype wt = ck->w.layers[0].wq.dtype;
+    int w16 = wt == GF_WTYPE_BF16 || wt == GF_WTYPE_F16;
+    m->kv_dtype = ck->quant >= 0 && c->head_dim % GF_QK == 0                 ? GF_WTYPE_Q8_0
+                  : ck->quant >= 0 || (w16 && !ck->exact && be->ops->kv_f16) ? GF_WTYPE_F16
+                                                                             : GF_WTYPE_F32;
     size_t cache = gf_wtype_bytes(m->kv_dtype, (int64_t)c->n_layers * n_slots * max_seq * kvd);
     size_t bufs =
         2 * cache + 4 * (T * (3 * H + 2 * qd + 2 * kvd + 2 * wide + c->aligner_in + nv + 4));

@@ -40,7 +40,7 @@ struct gf_llm {
     int n_out; /* hidden rows kept by the last forward */
     /* backend memory */
     void *k_cache, *v_cache; /* [n_layers] caches of n_slots * max_seq * kv_dim kv_dtype */
-    enum gf_wtype kv_dtype;  /* f32; q8_0 with quantized weights (gf_llm_new) */
+    enum gf_wtype kv_dtype;  /* f32, f16 or q8_0: see gf_llm_new */
     float *x;                /* [T][H] residual stream, T = max_tokens */
     float *xn;               /* [T][H] normed input of a block */
     float *q;                /* [T][heads*hd] */
