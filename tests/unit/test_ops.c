@@ -89,6 +89,37 @@ static void test_linear(void **state)
     assert_null(cpu);
 }
 
+/* The scalar path of the CPU backend (GOTFLOW_NO_SIMD=1) sums each product in the AVX2
+ * kernels' order (s_dot_scalar), so the two give the same bits for every weight dtype, tile
+ * shape and tail. */
+static void test_linear_scalar_bits(void **state)
+{
+    setenv("GOTFLOW_NO_SIMD", "1", 1);
+    struct gf_backend *scalar = gf_backend_cpu_new(2);
+    unsetenv("GOTFLOW_NO_SIMD");
+    struct gf_backend *cpu = gf_backend_cpu_new(2);
+    assert_string_equal(gf_backend_kernels(scalar), "cpu scalar");
+    static const int64_t shapes[][2] = {{37, 64}, {16, 13}, {130, 72}, {9, 200}};
+    for (int dt = 0; dt < 3; dt++)
+        for (size_t s = 0; s < 4; s++) {
+            int64_t rows = shapes[s][0], cols = shapes[s][1];
+            struct gf_mat w = s_mat(dt, rows, cols);
+            for (int n = 1; n <= 7; n++) {
+                float *x = malloc(n * cols * 4), *y0 = malloc(n * rows * 4);
+                float *y1 = malloc(n * rows * 4);
+                s_fill(x, n * cols);
+                scalar->ops->linear(scalar, y0, x, n, &w, NULL);
+                cpu->ops->linear(cpu, y1, x, n, &w, NULL);
+                if (strcmp(gf_backend_kernels(cpu), "cpu scalar") != 0)
+                    assert_memory_equal(y1, y0, n * rows * 4);
+                free(x), free(y0), free(y1);
+            }
+            free((void *)w.data);
+        }
+    gf_backend_destroy(&scalar);
+    gf_backend_destroy(&cpu);
+}
+
 static void test_norm_rope_elementwise(void **state)
 {
     struct gf_backend *ref = gf_backend_ref_new(), *cpu = gf_backend_cpu_new(2);
@@ -253,10 +284,10 @@ int main(void)
      * activations of the AVX-512 BF16 path have their own checks (test_bf16_avx512) */
     setenv("GOTFLOW_NO_AVX512", "1", 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dtype_roundtrip),       cmocka_unit_test(test_linear),
-        cmocka_unit_test(test_norm_rope_elementwise), cmocka_unit_test(test_attention_ragged),
-        cmocka_unit_test(test_attention_long),        cmocka_unit_test(test_kv_store_f16),
-        cmocka_unit_test(test_kv_store_q8_0),
+        cmocka_unit_test(test_dtype_roundtrip),    cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_linear_scalar_bits), cmocka_unit_test(test_norm_rope_elementwise),
+        cmocka_unit_test(test_attention_ragged),   cmocka_unit_test(test_attention_long),
+        cmocka_unit_test(test_kv_store_f16),       cmocka_unit_test(test_kv_store_q8_0),
     };
     cmocka_set_test_filter(getenv("CMOCKA_FILTER")); /* one case: CMOCKA_FILTER=NAME */
     return cmocka_run_group_tests(tests, NULL, NULL);
