@@ -191,7 +191,8 @@ static int s_handover(struct s_imagegen *s, struct s_req *r)
     else if (n == GF_ENOTFOUND) /* another host's, or taken by an earlier attempt */
         gf_log_debug("request '%s': %s", r->b.frame->id, why);
     else if (!s->kv_warned++)
-        gf_log_warn("request '%s': the KV handover does not fit (computing it; warned once): %s",
+        gf_log_warn("request '%s': cannot take the KV handover, computing the chain's KV instead "
+                    "(warned once): %s",
                     r->b.frame->id, why);
     if (n != GF_ENOTFOUND && remove(r->kv_path) != 0 && errno != ENOENT)
         gf_log_warn("cannot remove '%s': %s", r->kv_path, strerror(errno));
