@@ -1,6 +1,5 @@
 /* stage_backend.c — a model stage's backend, from its device in the graph, and its checkpoint. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -30,8 +29,8 @@ struct gf_backend *gf_stage_backend_new(const struct gf_stage_info *info)
     }
     if (info->device.type == GF_DEVICE_CPU) {
         struct gf_backend *be = gf_backend_cpu_new((int)gf_graph_param_long(def, "threads", 0));
-        if (prec && strcmp(prec, "f32") == 0)
-            gf_backend_cpu_exact(be); /* the exact path (docs/model.md) */
+        if (gf_precision_exact(prec))
+            gf_backend_cpu_exact(be);
         return be;
     }
     enum gf_cuda_mode mode;

@@ -60,6 +60,9 @@ float gf_qmat_block(enum gf_wtype dt, const void *mat, int64_t cols, int64_t r, 
  * "q8_0" and "q4_0" quantize them at load (*quant = GF_WTYPE_Q8_0 / _Q4_0). 0, or GF_EINVAL
  * for another name. */
 int gf_precision_parse(const char *name, int *quant);
+/* 1 when a precision name asks for the exact path ("f32": f32 activations and, under 16-bit
+ * weights, an f32 KV cache; docs/model.md), else 0. */
+int gf_precision_exact(const char *name);
 float gf_bf16_to_f32(uint16_t h);
 uint16_t gf_f32_to_bf16(float f); /* round to nearest even */
 float gf_f16_to_f32(uint16_t h);

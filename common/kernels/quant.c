@@ -129,6 +129,11 @@ float gf_qmat_block(enum gf_wtype dt, const void *mat, int64_t cols, int64_t r, 
     return gf_f16_to_f32(d);
 }
 
+int gf_precision_exact(const char *name)
+{
+    return name && strcmp(name, "f32") == 0;
+}
+
 int gf_precision_parse(const char *name, int *quant)
 {
     *quant = -1;

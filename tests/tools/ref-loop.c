@@ -10,7 +10,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/log.h"
 #include "kernels/ops.h"
@@ -65,7 +64,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ref-loop: GOTFLOW_PRECISION '%s' is not bf16, f32, q8_0 or q4_0\n", prec);
         goto out;
     }
-    if ((be = gf_backend_cpu_new(threads ? atoi(threads) : 1)) && prec && !strcmp(prec, "f32"))
+    if ((be = gf_backend_cpu_new(threads ? atoi(threads) : 1)) && gf_precision_exact(prec))
         gf_backend_cpu_exact(be);
     if (gf_ckpt_open(argv[1], &ck) < 0 || gf_ckpt_precision(ck, prec) < 0 || !be ||
         gf_llm_new(be, ck, gf_loop_slots(&p), gf_loop_max_seq(&p), 64, &m) < 0 ||

@@ -147,8 +147,8 @@ struct gf_backend *gf_cli_backend(const char *device, int threads, const char *p
     enum gf_cuda_mode mode = GF_CUDA_BF16;
     if (!device || strcmp(device, "cpu") == 0) {
         struct gf_backend *be = gf_backend_cpu_new(threads);
-        if (precision && strcmp(precision, "f32") == 0)
-            gf_backend_cpu_exact(be); /* the exact path (docs/model.md) */
+        if (gf_precision_exact(precision))
+            gf_backend_cpu_exact(be);
         return be;
     }
     gf_cuda_mode_parse(precision, &mode);

@@ -270,7 +270,7 @@ int gf_ckpt_precision(struct gf_ckpt *ck, const char *name)
         return GF_EINVAL;
     if (quant >= 0)
         return gf_ckpt_quantize(ck, quant);
-    ck->exact = name && strcmp(name, "f32") == 0;
+    ck->exact = gf_precision_exact(name);
     return 0;
 }
 
