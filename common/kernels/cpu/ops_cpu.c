@@ -83,13 +83,15 @@ static float s_dot_scalar(const struct gf_mat *w, int64_t r, const float *x)
 }
 
 #if GF_HAVE_AVX2
-/* R weight rows (from w, row-major, cols wide) × T tokens (from x + t0 rows): one vector
- * accumulator each, k in steps of 8 in order, then a fixed fold; writes y[t0 + t][r]. */
+/* R weight rows, span rows apart in w (row-major, cols wide), × T tokens (from x + t0 rows): one
+ * vector accumulator each, k in steps of 8 in order, then a fixed fold; writes y[t0 + t][r·span].
+ */
 GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int t0, int64_t cols,
-                                     const void *w, int R, int T, enum gf_wtype dt)
+                                     const void *w, int64_t span, int R, int T, enum gf_wtype dt)
 {
-    __m256 acc[8][3]; /* R <= 8, T <= 3; only R x T are live */
-#pragma GCC unroll 8
+    __m256 acc[4][3]; /* R <= 4, T <= 3; only R x T are live */
+    const int64_t rs = span * cols;
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++)
@@ -100,51 +102,50 @@ GF_SIMD static GF_INLINE void s_tile(float *y, int64_t ldy, const float *x, int 
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++)
             xv[t] = _mm256_loadu_ps(x + (int64_t)(t0 + t) * cols + k);
-#pragma GCC unroll 8
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            __m256 wv = gf_load8(w, r * cols + k, dt);
+            __m256 wv = gf_load8(w, r * rs + k, dt);
 #pragma GCC unroll 3
             for (int t = 0; t < T; t++)
                 acc[r][t] = _mm256_fmadd_ps(xv[t], wv, acc[r][t]);
         }
     }
-    const struct gf_mat m = {dt, R, cols, w};
+    const struct gf_mat m = {dt, 1, R * rs, w};
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) {
             float s = gf_hsum8(acc[r][t]);
             for (int64_t j = k; j < cols; j++)
-                s = fmaf(x[(int64_t)(t0 + t) * cols + j], gf_mat_get(&m, r * cols + j), s);
-            y[(int64_t)(t0 + t) * ldy + r] = s;
+                s = fmaf(x[(int64_t)(t0 + t) * cols + j], gf_mat_get(&m, r * rs + j), s);
+            y[(int64_t)(t0 + t) * ldy + r * span] = s;
         }
 }
 
-/* Rows [0, nr) of w for all n tokens into y[t][0..nr). Tiles of 4 rows x 3 tokens, 8 rows x 2 or 1
- * token. */
+/* Rows [0, nr) of w for all n tokens into y[t][0..nr), in tiles of 4 rows × 3, 2 or 1 tokens.
+ * A tile's rows are a quarter of the block apart (rows q, q + s, q + 2s, q + 3s), so each of its
+ * four loads continues where the previous tile's left off: four sequential streams, which the
+ * hardware prefetcher follows. Tiles of rows side by side start a new stream at every row (a
+ * row of 2048 bf16 is one 4 KB page) and read memory 15-30% slower (docs/performance.md). Which
+ * rows share a tile does not change any row's sum. */
 GF_SIMD static GF_INLINE void s_block(float *y, int64_t ldy, const float *x, int n, int64_t cols,
                                       const void *w, int64_t nr, enum gf_wtype dt)
 {
     size_t es = gf_wtype_size(dt);
-    int64_t r4 = nr & ~(int64_t)3;
-    int t = 0;
-    for (; t + 3 <= n; t += 3)
-        for (int64_t r = 0; r < r4; r += 4)
-            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 3, dt);
-    if (n - t == 2) { /* a CFG pair */
-        int64_t r = 0;
-        for (; r + 8 <= r4; r += 8)
-            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 8, 2, dt);
-        for (; r < r4; r += 4)
-            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 2, dt);
-    } else if (n - t == 1) { /* one token: 8 rows in flight keep more loads outstanding */
-        int64_t r = 0;
-        for (; r + 8 <= r4; r += 8)
-            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 8, 1, dt);
-        for (; r < r4; r += 4)
-            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 4, 1, dt);
+    int64_t r4 = nr & ~(int64_t)3, span = r4 / 4;
+    for (int t = 0; t < n; t += 3) {
+        int T = n - t < 3 ? n - t : 3;
+        for (int64_t q = 0; q < span; q++) {
+            const char *wq = (const char *)w + q * cols * es;
+            if (T == 3)
+                s_tile(y + q, ldy, x, t, cols, wq, span, 4, 3, dt);
+            else if (T == 2) /* a CFG pair */
+                s_tile(y + q, ldy, x, t, cols, wq, span, 4, 2, dt);
+            else
+                s_tile(y + q, ldy, x, t, cols, wq, span, 4, 1, dt);
+        }
     }
     for (int64_t r = r4; r < nr; r++)
-        for (t = 0; t < n; t++)
-            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 1, 1, dt);
+        for (int t = 0; t < n; t++)
+            s_tile(y + r, ldy, x, t, cols, (const char *)w + r * cols * es, 1, 1, 1, dt);
 }
 
 /* Rows [r0, r1) for all n tokens. Weight rows go in sub-blocks that stay in L2 while every
