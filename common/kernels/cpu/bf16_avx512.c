@@ -97,13 +97,15 @@ int gf_avx512_bf16_cpu(void)
 #if S_VECTOR
 #define S_INLINE __attribute__((always_inline)) inline
 
-/* R weight rows × T activation rows: one 16-lane accumulator each, 32 elements per step in
- * order, then the fixed fold; writes y[t·ldy + r]. The last step of a row whose length is not a
- * multiple of 32 reads a zero-padded copy of its tail (xb is already zero past cols). */
+/* R weight rows, span rows apart in w, × T activation rows: one 16-lane accumulator each, 32
+ * elements per step in order, then the fixed fold; writes y[t·ldy + r·span]. The last step of a
+ * row whose length is not a multiple of 32 reads a zero-padded copy of its tail (xb is already
+ * zero past cols). */
 S_TARGET static S_INLINE void s_tile(float *y, int64_t ldy, const uint16_t *xb, int64_t ldx,
-                                     int64_t cols, const uint16_t *w, int R, int T)
+                                     int64_t cols, const uint16_t *w, int64_t span, int R, int T)
 {
     __m512 acc[8][3]; /* R <= 8, T <= 3; only R x T are live */
+    const int64_t rs = span * cols;
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 3
@@ -114,7 +116,7 @@ S_TARGET static S_INLINE void s_tile(float *y, int64_t ldy, const uint16_t *xb, 
     if (end != cols)
         for (int r = 0; r < R; r++) {
             memset(tail[r], 0, sizeof tail[r]);
-            memcpy(tail[r], w + r * cols + end - 32, (size_t)(cols - (end - 32)) * 2);
+            memcpy(tail[r], w + r * rs + end - 32, (size_t)(cols - (end - 32)) * 2);
         }
     for (int64_t k = 0; k < end; k += 32) {
         __m512bh xv[3];
@@ -123,7 +125,7 @@ S_TARGET static S_INLINE void s_tile(float *y, int64_t ldy, const uint16_t *xb, 
             xv[t] = (__m512bh)_mm512_loadu_si512(xb + t * ldx + k);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            const uint16_t *wk = k + 32 <= cols ? w + r * cols + k : tail[r];
+            const uint16_t *wk = k + 32 <= cols ? w + r * rs + k : tail[r];
             __m512bh wv = (__m512bh)_mm512_loadu_si512(wk);
 #pragma GCC unroll 3
             for (int t = 0; t < T; t++)
@@ -134,41 +136,38 @@ S_TARGET static S_INLINE void s_tile(float *y, int64_t ldy, const uint16_t *xb, 
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) {
             _mm512_storeu_ps(lane, acc[r][t]);
-            y[t * ldy + r] = s_fold(lane);
+            y[t * ldy + r * span] = s_fold(lane);
         }
 }
 
-/* Rows [0, nr) of w for all n activation rows: tiles of 8 (or 4) weight rows × 3, 2 or 1
- * activation rows (24 accumulators at most, of 32 registers), single rows last. */
+/* Rows [0, nr) of w for all n activation rows. Three activation rows take tiles of 8 weight
+ * rows (24 accumulators of 32 registers), then one of 4; two or one take tiles of 4. A tile's
+ * rows are an eighth (a quarter) of the block apart, so that each of its loads continues where
+ * the previous tile's left off: sequential streams for the hardware prefetcher, as the AVX2
+ * path (ops_cpu.c) walks them. Single rows last. */
 S_TARGET static S_INLINE void s_block(float *y, int64_t ldy, const uint16_t *xb, int64_t ldx, int n,
                                       int64_t cols, const uint16_t *w, int64_t nr)
 {
-    int64_t r4 = nr & ~(int64_t)3;
-    int t = 0;
-    for (; t < n; t += 3) {
-        int64_t r = 0;
+    int64_t r4 = nr & ~(int64_t)3, r8 = nr & ~(int64_t)7;
+    for (int t = 0; t < n; t += 3) {
         const uint16_t *x = xb + t * ldx;
         float *yt = y + t * ldy;
         if (n - t >= 3) {
-            for (; r + 8 <= r4; r += 8)
-                s_tile(yt + r, ldy, x, ldx, cols, w + r * cols, 8, 3);
-            for (; r < r4; r += 4)
-                s_tile(yt + r, ldy, x, ldx, cols, w + r * cols, 4, 3);
-        } else if (n - t == 2) {
-            for (; r + 8 <= r4; r += 8)
-                s_tile(yt + r, ldy, x, ldx, cols, w + r * cols, 8, 2);
-            for (; r < r4; r += 4)
-                s_tile(yt + r, ldy, x, ldx, cols, w + r * cols, 4, 2);
+            for (int64_t q = 0, s8 = r8 / 8; q < s8; q++)
+                s_tile(yt + q, ldy, x, ldx, cols, w + q * cols, s8, 8, 3);
+            if (r4 > r8)
+                s_tile(yt + r8, ldy, x, ldx, cols, w + r8 * cols, 1, 4, 3);
         } else {
-            for (; r + 8 <= r4; r += 8)
-                s_tile(yt + r, ldy, x, ldx, cols, w + r * cols, 8, 1);
-            for (; r < r4; r += 4)
-                s_tile(yt + r, ldy, x, ldx, cols, w + r * cols, 4, 1);
+            for (int64_t q = 0, s4 = r4 / 4; q < s4; q++)
+                if (n - t == 2)
+                    s_tile(yt + q, ldy, x, ldx, cols, w + q * cols, s4, 4, 2);
+                else
+                    s_tile(yt + q, ldy, x, ldx, cols, w + q * cols, s4, 4, 1);
         }
     }
     for (int64_t r = r4; r < nr; r++)
-        for (t = 0; t < n; t++)
-            s_tile(y + t * ldy + r, ldy, xb + t * ldx, ldx, cols, w + r * cols, 1, 1);
+        for (int t = 0; t < n; t++)
+            s_tile(y + t * ldy + r, ldy, xb + t * ldx, ldx, cols, w + r * cols, 1, 1, 1);
 }
 
 /* Weight rows in sub-blocks that stay in L2 while every tile of activations passes over them,
