@@ -21,6 +21,10 @@
 # first time). KV_HANDOVER=0 turns off the reason stage's KV handover (on by default:
 # imagegen then reads the chain's KV instead of prefilling it again, docs/model.md), for an
 # A/B. Goals on 2 cores: 100 s at bf16, 45 s at 4-bit (docs/performance.md).
+#
+# A second table puts reason and the image steps beside the least time this machine's memory
+# allows them: the bytes each step reads (weights and cache, `gotflow bench read`) at the read
+# rate measured right before and right after each precision's pictures.
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/../.."
@@ -53,6 +57,14 @@ echo "== $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 
     "x $(nproc); $model; chain $max_tokens tokens; $threads threads${handover:+; kv_handover $handover}"
 echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 res=$work/res
+# the read rate now and the bytes of a step (gotflow bench read), as "PREC read WHEN GB/s TOKEN_GB
+# STEP_GB KV_BYTES_A_POSITION" lines in $res
+readrate() {
+    gotflow bench read --model "$model" --threads "$threads" --precision "$1" 2>/dev/null |
+        awk -v p="$1" -v w="$2" '/^read:/ { r = $2 } /^chain token:/ { c = $3 }
+            /^image step:/ { i = $3; for (j = 1; j < NF; j++) if ($(j + 1) == "bytes") k = $j }
+            END { print p, "read", w, r, c, i, k }' >>"$res"
+}
 for prec in "${precisions[@]}"; do
     p=""
     [ "$prec" = bf16 ] || p=", precision: $prec"
@@ -75,6 +87,7 @@ YAML
     gotflow status "$work/$prec.yaml" --wait-ready --timeout 600 >/dev/null ||
         { tail -5 "$work/$prec.log" >&2; exit 1; }
     echo "$prec: pipeline ready in $(($(date +%s) - t0)) s (loading, quantizing, the pad slot)"
+    readrate "$prec" before
     for i in $(seq 0 "$rounds"); do
         gotflow generate "a red apple to the left of a blue cup" --pipeline "$work/$prec.yaml" \
             --out "$work/out" --id "$prec-$i" --seed 1 --text-temperature 0 \
@@ -88,26 +101,53 @@ print(sys.argv[2], sys.argv[3], *("%.3f" % (t.get(k, 0) / 1000) for k in
       ("reason", "imagegen.prefill", "imagegen.steps", "vq", "total")))
 PY
     done
+    readrate "$prec" after
     kill -TERM "$sup"
     wait "$sup" 2>/dev/null || true
     sup=
 done
 echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
-python3 - "$res" "$rounds" <<'PY'
+python3 - "$res" "$rounds" "$max_tokens" <<'PY'
 import statistics, sys
-rows, first = {}, {}
+rows, first, rd = {}, {}, {}
 for line in open(sys.argv[1]):
     f = line.split()
-    if f[1] == "0":
+    if f[1] == "read":
+        rd.setdefault(f[0], []).append([float(x) for x in f[3:]])
+    elif f[1] == "0":
         first[f[0]] = [float(x) for x in f[2:]]
     else:
         rows.setdefault(f[0], []).append([float(x) for x in f[2:]])
 print("| precision | reason | imagegen prefill | imagegen steps | vq | total | first picture |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+med = {}
 for prec, ph in first.items():
     rs = rows.get(prec, [ph])  # ROUNDS=0: the first picture is all there is
-    med = [statistics.median(c) for c in zip(*rs)]
-    print("| %s | %s | %.1f s |" % (prec, " | ".join("%.1f s" % v for v in med), ph[-1]))
+    med[prec] = [statistics.median(c) for c in zip(*rs)]
+    print("| %s | %s | %.1f s |" % (prec, " | ".join("%.1f s" % v for v in med[prec]), ph[-1]))
 print("medians of %s picture(s) each after the first" % sys.argv[2] if int(sys.argv[2]) > 0
       else "ROUNDS=0: the first picture's phases")
+# The least time the memory allows: every byte a step reads, once, at the read rate measured
+# just before and just after the pictures (their mean). The chain: MAX_TOKENS tokens (the
+# prompt's prefill is bound by arithmetic, not counted); the steps: 576, each over the weights
+# and the cache of the CFG pair at its positions (the prompt, about 40 tokens, the chain, the
+# image tokens so far). vq and the prefill are arithmetic, not counted.
+chain, img = int(sys.argv[3]), 576
+print()
+print("| precision | read rate before / after | floor: reason | floor: imagegen steps | "
+      "reason + steps | of the floor |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for prec in med:
+    r = rd.get(prec, [])
+    if len(r) != 2 or not all(len(x) == 4 for x in r):
+        print("| %s | (gotflow bench read gave nothing) | | | | |" % prec)
+        continue
+    rate = (r[0][0] + r[1][0]) / 2 * 1e9
+    tok, step, kv = r[0][1] * 1e9, r[0][2] * 1e9, r[0][3]
+    p0 = 40 + chain
+    fr = chain * tok / rate
+    fs = (img * step + kv * (img * p0 + img * (img - 1) / 2)) / rate
+    got = med[prec][0] + med[prec][2]
+    print("| %s | %.1f / %.1f GB/s | %.1f s | %.1f s | %.1f s against %.1f s | %.0f%% |" %
+          (prec, r[0][0], r[1][0], fr, fs, got, fr + fs, 100 * (fr + fs) / got))
 PY

@@ -1,6 +1,7 @@
-/* cmd_bench.c — `gotflow bench decode|prefill`: language-model throughput on the CPU backend,
- * printed next to the machine's measured read bandwidth (the decode roofline), or on cuda:N
- * (--device; the GPU's own ceilings are measured by tests/gpu/run.sh). */
+/* cmd_bench.c — `gotflow bench decode|prefill|image|read`: language-model throughput on the CPU
+ * backend, printed next to the machine's measured read bandwidth (the decode roofline), or on
+ * cuda:N (--device; the GPU's own ceilings are measured by tests/gpu/run.sh); `read` prints that
+ * bandwidth and the bytes a step reads alone. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,8 @@
 #include "cmd.h"
 #include "core/log.h"
 #include "core/opts.h"
+#include "kernels/cpu/cpu.h"
 #include "kernels/cpu/pool.h"
-#include "kernels/cpu/simd.h"
 #include "model/lm/checkpoint.h"
 #include "model/lm/llm.h"
 #include "model/lm/loop.h"
@@ -19,13 +20,16 @@
 #include "util.h"
 
 static const char s_head[] =
-    "usage: gotflow bench decode|prefill|image --model DIR [--threads N] [--tokens N] [--rows N]\n"
-    "                                 [--device cpu|cuda:N] [--precision P]\n\n"
+    "usage: gotflow bench decode|prefill|image|read --model DIR [--threads N] [--tokens N]\n"
+    "                                      [--rows N] [--device cpu|cuda:N] [--precision P]\n\n"
     "decode   N batched decode steps of --rows rows (default 16 steps, 1 row) after\n"
     "         a short prefill; prints tokens/s and the bandwidth roofline\n"
     "prefill  one prefill of N tokens (default 128); prints tokens/s and GFLOP/s\n"
     "image    stage 2 of the reference loop: --rows images under CFG (2 rows each),\n"
     "         N image tokens each (default 16) after a 64-token re-prefill\n"
+    "read     the CPU's read rate now (median of N passes, default 7, 8 streams a\n"
+    "         thread), and the bytes a chain token and an image step read: the\n"
+    "         least time the memory allows (tools/bench/image.sh prints it)\n"
     "\n";
 
 static double s_now(void)
@@ -43,41 +47,11 @@ struct s_bw {
     uint64_t sums[256];
 };
 
-#if GF_HAVE_AVX2
-/* Sums n words read as 8 streams in lockstep: one stream alone leaves bandwidth unused (the
- * decode kernel itself keeps 8 rows in flight), so the roofline is taken at its best. */
-GF_SIMD static uint64_t s_sum_avx2(const uint64_t *p, size_t n)
-{
-    enum { S = 8 };
-    size_t len = n / S / 4 * 4; /* words per stream */
-    __m256i acc[S];
-    for (int j = 0; j < S; j++)
-        acc[j] = _mm256_setzero_si256();
-    for (size_t i = 0; i < len; i += 4)
-#pragma GCC unroll 8
-        for (int j = 0; j < S; j++)
-            acc[j] =
-                _mm256_add_epi64(acc[j], _mm256_loadu_si256((const __m256i *)(p + j * len + i)));
-    for (int j = 1; j < S; j++)
-        acc[0] = _mm256_add_epi64(acc[0], acc[j]);
-    return (uint64_t)_mm256_extract_epi64(acc[0], 0) + (uint64_t)_mm256_extract_epi64(acc[0], 3);
-}
-#endif
-
 static void s_bw_task(void *arg, int i)
 {
     struct s_bw *b = arg;
-    const uint64_t *p = b->buf + (size_t)i * b->words_per_task;
-    uint64_t s = 0;
-#if GF_HAVE_AVX2
-    if (gf_simd_avx2()) {
-        b->sums[i & 255] += s_sum_avx2(p, b->words_per_task);
-        return;
-    }
-#endif
-    for (size_t k = 0; k < b->words_per_task; k++)
-        s += p[k];
-    b->sums[i & 255] += s;
+    b->sums[i & 255] +=
+        gf_cpu_read_sum(b->buf + (size_t)i * b->words_per_task, b->words_per_task * 8);
 }
 
 /* The machine's read bandwidth, measured in passes interleaved with the decode steps so that
@@ -142,6 +116,58 @@ static double s_step_size(const struct gf_ckpt *ck, int elements)
 static double s_step_bytes(const struct gf_ckpt *ck)
 {
     return s_step_size(ck, 0);
+}
+
+/* Bytes of weights one image step reads: a decode step's, with the image head (gen_head, and
+ * the aligner that embeds the sampled token) instead of the text head. */
+static double s_image_step_bytes(const struct gf_ckpt *ck)
+{
+    const struct gf_model_weights *w = &ck->w;
+    double n = s_step_bytes(ck) -
+               (double)gf_wtype_bytes(w->lm_head.dtype, w->lm_head.rows * w->lm_head.cols);
+    const struct gf_mat *m[] = {&w->gh_proj, &w->gh_proj_b, &w->gh_head, &w->gh_head_b,
+                                &w->al0,     &w->al0_b,     &w->al2,     &w->al2_b};
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        n += (double)gf_wtype_bytes(m[i]->dtype, m[i]->rows * m[i]->cols);
+    return n;
+}
+
+/* `gotflow bench read`: the machine's read rate now, and the bytes a chain token and an image
+ * step read, so that a script can put a time beside the least the memory allows. */
+static int s_read_rate(const struct gf_ckpt *ck, struct gf_backend *be, int passes)
+{
+    struct gf_llm *m = NULL;
+    struct s_meter meter;
+    if (gf_llm_new(be, ck, 2, 2, 2, &m) < 0)
+        return 1;
+    size_t kv = 2 * (size_t)ck->cfg.n_layers * gf_llm_kv_layer_bytes(m, 1); /* a CFG pair */
+    const char *kvname = gf_wtype_name(m->kv_dtype);
+    gf_llm_destroy(&m);
+    if (s_meter_init(&meter, be->n_threads) < 0)
+        return 1;
+    double rate[64];
+    passes = passes > 64 ? 64 : passes;
+    for (int i = 0; i < passes; i++) {
+        s_meter_pass(&meter);
+        rate[i] = meter.bytes / meter.seconds;
+        meter.seconds = 0;
+    }
+    s_meter_release(&meter);
+    for (int i = 1; i < passes; i++) /* insertion sort: the median */
+        for (int j = i; j > 0 && rate[j] < rate[j - 1]; j--) {
+            double t = rate[j];
+            rate[j] = rate[j - 1], rate[j - 1] = t;
+        }
+    double med = passes % 2 ? rate[passes / 2] : 0.5 * (rate[passes / 2 - 1] + rate[passes / 2]);
+    printf("read: %.2f GB/s (median of %d passes over %zu MB, %d threads, 8 streams each)\n",
+           med * 1e-9, passes, meter.bytes >> 20, be->n_threads);
+    double tok = s_step_bytes(ck), img = s_image_step_bytes(ck);
+    printf("chain token: %.3f GB of weights (%.0f bytes: layers, final norm, text head)\n",
+           tok * 1e-9, tok);
+    printf("image step: %.3f GB of weights (%.0f bytes: layers, final norm, image head, aligner) "
+           "and %zu bytes of %s KV cache a position (both rows of the CFG pair)\n",
+           img * 1e-9, img, kv, kvname);
+    return 0;
 }
 
 static long s_resident_pages(void)
@@ -258,6 +284,11 @@ static int s_run(const char *mode, const char *dir, const char *device, int thre
     if (quant >= 0)
         printf("quantized the language model to %s in %.2f s (lm_head Q8_0)\n", prec, s_now() - q0);
     be = gf_cli_backend(device, threads, prec);
+    if (be && strcmp(mode, "read") == 0) {
+        rc = gpu ? (fprintf(stderr, "gotflow bench: read measures the CPU's memory only\n"), 2)
+                 : s_read_rate(ck, be, tokens);
+        goto out;
+    }
     if (be && strcmp(mode, "image") == 0) {
         printf("model '%s': %d threads\n", dir, be->n_threads);
         rc = s_image(ck, be, tokens, rows);
@@ -336,7 +367,7 @@ int cmd_bench(int argc, char **argv)
         {0}};
     const struct gf_opts spec = {"gotflow bench", s_head, opts, NULL};
     if (argc < 2 || (strcmp(argv[1], "decode") != 0 && strcmp(argv[1], "prefill") != 0 &&
-                     strcmp(argv[1], "image") != 0)) {
+                     strcmp(argv[1], "image") != 0 && strcmp(argv[1], "read") != 0)) {
         int help = gf_cmd_wants_help(argc, argv);
         gf_opts_usage(&spec, help ? stdout : stderr);
         return help ? 0 : 2;
@@ -346,7 +377,7 @@ int cmd_bench(int argc, char **argv)
     if (first < 0)
         return gf_opts_status(first);
     if (!tokens)
-        tokens = strcmp(mode, "prefill") == 0 ? 128 : 16;
+        tokens = strcmp(mode, "prefill") == 0 ? 128 : strcmp(mode, "read") == 0 ? 7 : 16;
     if (!dir || first != argc - 1) {
         gf_opts_usage(&spec, stderr);
         return 2;

@@ -62,6 +62,49 @@ struct s_linear_job {
     int64_t ldx;
 };
 
+#if GF_HAVE_AVX2
+GF_SIMD static uint64_t s_read_sum_avx2(const void *p, size_t bytes)
+{
+    enum { S = 8 };
+    const __m256i *v = p;
+    size_t len = bytes / 32 / S; /* vectors per stream */
+    __m256i acc[S];
+    for (int j = 0; j < S; j++)
+        acc[j] = _mm256_setzero_si256();
+    for (size_t i = 0; i < len; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < S; j++)
+            acc[j] = _mm256_add_epi64(acc[j], _mm256_loadu_si256(v + j * len + i));
+    for (int j = 1; j < S; j++)
+        acc[0] = _mm256_add_epi64(acc[0], acc[j]);
+    return (uint64_t)_mm256_extract_epi64(acc[0], 0) + (uint64_t)_mm256_extract_epi64(acc[0], 3);
+}
+#endif
+
+uint64_t gf_cpu_read_sum(const void *p, size_t bytes)
+{
+    const uint64_t *w = p;
+    size_t n = bytes / 8, done = n / 32 * 32; /* 8 streams of whole 32-byte vectors */
+    uint64_t s = 0;
+#if GF_HAVE_AVX2
+    if (gf_simd_avx2())
+        s = s_read_sum_avx2(p, done * 8);
+    else
+#endif
+    {
+        size_t len = done / 8;
+        uint64_t acc[8] = {0};
+        for (size_t i = 0; i < len; i++)
+            for (int j = 0; j < 8; j++)
+                acc[j] += w[j * len + i];
+        for (int j = 0; j < 8; j++)
+            s += acc[j];
+    }
+    for (size_t i = done; i < n; i++)
+        s += w[i];
+    return s;
+}
+
 /* Scalar dot of row r with token t: 8 partial sums, then the same fixed fold as the SIMD path,
  * so both paths give bit-identical results. */
 static float s_dot_scalar(const struct gf_mat *w, int64_t r, const float *x)
