@@ -178,6 +178,8 @@ S_TARGET void S_NAME(gf_avx512_bf16_rows)(float *y, int64_t ldy, const uint16_t 
 {
     int64_t rb = (256 << 10) / (cols * 2);
     rb = rb < 4 ? 4 : rb > 64 ? 64 : rb & ~(int64_t)3;
+    if (n <= 2) /* nothing to keep in L2: one block, streams as long as the task */
+        rb = r1 - r0 > 4 ? r1 - r0 : 4;
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
         int64_t nr = b0 + rb < r1 ? rb : r1 - b0;
         s_block(y + b0, ldy, xb, ldx, n, cols, w + b0 * cols, nr);

@@ -201,6 +201,8 @@ GF_SIMD static GF_INLINE void s_rows(float *y, const float *x, int n, int64_t co
     size_t es = gf_wtype_size(dt);
     int64_t rb = (256 << 10) / (cols * (int64_t)es);
     rb = rb < 4 ? 4 : rb > 64 ? 64 : rb & ~(int64_t)3;
+    if (n <= 2) /* nothing to keep in L2: one block, streams as long as the task */
+        rb = r1 - r0 > 4 ? r1 - r0 : 4;
     for (int64_t b0 = r0; b0 < r1; b0 += rb) {
         int64_t nr = b0 + rb < r1 ? rb : r1 - b0;
         s_block(y + b0, ldy, x, n, cols, (const char *)w + b0 * cols * es, nr, dt);
