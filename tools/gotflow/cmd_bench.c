@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench/bench.h"
 #include "cmd.h"
 #include "core/log.h"
 #include "core/opts.h"
@@ -31,13 +32,6 @@ static const char s_head[] =
     "         thread), and the bytes a chain token and an image step read: the\n"
     "         least time the memory allows (tools/bench/image.sh prints it)\n"
     "\n";
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* --- read bandwidth: every thread sums its share of a buffer far larger than the caches ---- */
 
@@ -83,9 +77,9 @@ static int s_meter_init(struct s_meter *m, int threads)
 
 static void s_meter_pass(struct s_meter *m)
 {
-    double t0 = s_now();
+    double t0 = gf_bench_now();
     gf_pool_run(m->pool, s_bw_task, &m->b, 64);
-    m->seconds += s_now() - t0;
+    m->seconds += gf_bench_now() - t0;
     m->read += m->bytes;
 }
 
@@ -153,12 +147,7 @@ static int s_read_rate(const struct gf_ckpt *ck, struct gf_backend *be, int pass
         meter.seconds = 0;
     }
     s_meter_release(&meter);
-    for (int i = 1; i < passes; i++) /* insertion sort: the median */
-        for (int j = i; j > 0 && rate[j] < rate[j - 1]; j--) {
-            double t = rate[j];
-            rate[j] = rate[j - 1], rate[j - 1] = t;
-        }
-    double med = passes % 2 ? rate[passes / 2] : 0.5 * (rate[passes / 2 - 1] + rate[passes / 2]);
+    double med = gf_bench_median(rate, passes);
     printf("read: %.2f GB/s (median of %d passes over %zu MB, %d threads, 8 streams each)\n",
            med * 1e-9, passes, meter.bytes >> 20, be->n_threads);
     double tok = s_step_bytes(ck), img = s_image_step_bytes(ck);
@@ -203,10 +192,10 @@ static int s_image(struct gf_ckpt *ck, struct gf_backend *be, int tokens, int im
                                .seed = 1000};
     if (!out || gf_llm_new(be, ck, 2 * images, L + tokens, L, &m) < 0)
         goto out;
-    double t0 = s_now();
+    double t0 = gf_bench_now();
     if (gf_loop_image(m, &p, seq, L, out) < 0)
         goto out;
-    double t = s_now() - t0;
+    double t = gf_bench_now() - t0;
     printf("image: %d images x %d tokens (CFG, %d rows, re-prefill of %d) in %.3f s: %.2f image "
            "tokens/s\n",
            images, tokens, 2 * images, L, t, images * tokens / t);
@@ -236,13 +225,13 @@ static int s_prefill(const struct gf_ckpt *ck, struct gf_backend *be, struct gf_
     int reps = peer ? (int)(flops / sgemm_peer_flops(peer) + 0.5) : 0;
     double t_ours = 0, t_peer = 0;
     for (int r = 0; r < ROUNDS; r++) {
-        double t0 = s_now();
+        double t0 = gf_bench_now();
         if (gf_llm_forward(m, toks, tokens) < 0) {
             sgemm_peer_destroy(&peer);
             return 1;
         }
         gf_llm_text_logits(m);
-        t_ours += s_now() - t0;
+        t_ours += gf_bench_now() - t0;
         for (int i = 0; i < reps; i++)
             t_peer += sgemm_peer_run(peer);
     }
@@ -278,15 +267,15 @@ static int s_run(const char *mode, const char *dir, const char *device, int thre
         goto out;
     printf("load: %.2f GB of weights mapped, resident memory grew by %.1f MB\n",
            gf_ckpt_bytes(ck) * 1e-9, (s_resident_pages() - pages0) * sysconf(_SC_PAGESIZE) * 1e-6);
-    double q0 = s_now();
+    double q0 = gf_bench_now();
     if (gf_ckpt_precision(ck, prec) < 0)
         goto out;
     if (quant >= 0)
-        printf("quantized the language model to %s in %.2f s (lm_head Q8_0)\n", prec, s_now() - q0);
+        printf("quantized the language model to %s in %.2f s (lm_head Q8_0)\n", prec,
+               gf_bench_now() - q0);
     be = gf_cli_backend(device, threads, prec);
     if (be && strcmp(mode, "read") == 0) {
-        rc = gpu ? (fprintf(stderr, "gotflow bench: read measures the CPU's memory only\n"), 2)
-                 : s_read_rate(ck, be, tokens);
+        rc = s_read_rate(ck, be, tokens);
         goto out;
     }
     if (be && strcmp(mode, "image") == 0) {
@@ -321,11 +310,11 @@ static int s_run(const char *mode, const char *dir, const char *device, int thre
             s_meter_pass(&meter);
         for (int r = 0; r < rows; r++)
             toks[r] = (struct gf_tok){(s * 31 + r) % c->vocab, r, pre + s, GF_TOK_TEXT, 1};
-        t0 = s_now();
+        t0 = gf_bench_now();
         if (gf_llm_forward(m, toks, rows) < 0)
             goto out;
         gf_llm_text_logits(m);
-        t += s_now() - t0;
+        t += gf_bench_now() - t0;
     }
     double tps = (double)tokens * rows / t;
     printf("decode: %d steps x %d rows in %.3f s: %.2f tokens/s (%.1f ms/step)\n", tokens, rows, t,
@@ -384,5 +373,10 @@ int cmd_bench(int argc, char **argv)
     }
     if (gf_cli_device_check("bench", device, NULL) || gf_cli_quant_check("bench", device, prec))
         return 2;
+    if (strcmp(mode, "read") == 0 && device && strcmp(device, "cpu") != 0) {
+        fprintf(stderr, "gotflow bench: read measures the CPU's memory; drop --device %s\n",
+                device);
+        return 2;
+    }
     return s_run(mode, dir, device, threads, prec, tokens, rows);
 }
